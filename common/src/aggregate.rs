@@ -1,0 +1,1 @@
+//! Replicate statistics per grid point. Being written; see issue 4.

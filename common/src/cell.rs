@@ -1,0 +1,445 @@
+//! The unit of work: one cell = one grid point × one replicate (SPEC §6).
+//!
+//! A cell draws its data, fits once and evaluates the whole τ range. Its random stream
+//! depends only on (study seed, canonical cell key), so the same cell gives bit-identical
+//! results on any worker, in any order, after any restart.
+
+use std::fmt;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha12Rng;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::SpecError;
+
+/// Largest number of spins whose 2^N states are enumerated exactly. 2^24 states need
+/// ~128 MiB per array; beyond that a Monte Carlo sampler is required (not yet available).
+pub const MAX_ENUMERATED_SPINS: u32 = 24;
+
+/// The ground truth p(x) of a cell (SPEC §2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum TruthSpec {
+    /// N_s states, n_g of them at energy 0 and the rest at energy Δ (SPEC §2.1).
+    TwoLevel {
+        /// N_s, the number of states.
+        states: u32,
+        /// n_g, the number of low-energy states (1 ≤ n_g < N_s).
+        low_states: u32,
+        /// Δ > 0, the energy gap.
+        gap: f64,
+    },
+    /// Periodic nearest-neighbour Ising model on a rows×cols torus at temperature T (SPEC §2.2).
+    Ising2d {
+        /// Lattice rows m.
+        rows: u32,
+        /// Lattice columns n.
+        cols: u32,
+        /// Truth temperature T > 0.
+        temperature: f64,
+    },
+}
+
+/// How the data size of a cell is given (SPEC §3).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DataSize {
+    /// M, the number of samples, directly.
+    Samples(u64),
+    /// Entropy-normalised μ: M = round(exp(μ + S(p))).
+    Mu(f64),
+}
+
+/// Which fitting procedure an Ising cell uses (SPEC §4.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum FitMode {
+    /// Converged (penalised) maximum likelihood; non-existence is detected and flagged.
+    #[default]
+    Mle,
+    /// The paper's plain gradient ascent with early stopping, for reproduction.
+    Paper,
+}
+
+impl FitMode {
+    /// The name used in study files, keys and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FitMode::Mle => "mle",
+            FitMode::Paper => "paper",
+        }
+    }
+}
+
+impl std::str::FromStr for FitMode {
+    type Err = SpecError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "mle" => Ok(FitMode::Mle),
+            "paper" => Ok(FitMode::Paper),
+            other => Err(SpecError::invalid("fit.mode", other, "expected \"mle\" or \"paper\"")),
+        }
+    }
+}
+
+/// The fit of a grid point: mode and L2 penalty λ (λ‖Ĵ‖² is subtracted from the mean
+/// log-likelihood; only the Ising fit uses it).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct FitSpec {
+    /// Fitting procedure.
+    pub mode: FitMode,
+    /// L2 penalty λ ≥ 0.
+    pub l2: f64,
+}
+
+impl Default for FitSpec {
+    fn default() -> Self {
+        FitSpec { mode: FitMode::Mle, l2: 0.0 }
+    }
+}
+
+/// One value of every swept parameter (SPEC §6). Replicates of a grid point share it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GridPoint {
+    /// The ground truth.
+    pub truth: TruthSpec,
+    /// The data size M (or μ).
+    pub data: DataSize,
+    /// The fit.
+    pub fit: FitSpec,
+}
+
+/// Settings shared by every cell of a study (not swept, so not part of the cell key; the
+/// coordinator refuses to change them for an existing study).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellSettings {
+    /// Reporting grid of τ: `count` points evenly from `from` to `to`; 1.0 is always added.
+    pub tau_grid: TauGrid,
+    /// Bounds [lo, hi] of the continuous τ* search.
+    pub tau_bounds: (f64, f64),
+    /// Iteration cap of the Ising fit (the paper's gradient ascent uses 10 000).
+    pub max_iter: u32,
+    /// In `mle` mode with λ = 0: max|Ĵ| beyond which the MLE is declared non-existent.
+    pub coupling_cap: f64,
+}
+
+/// The reporting grid of τ (evenly spaced, inclusive).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TauGrid {
+    /// First τ.
+    pub from: f64,
+    /// Last τ.
+    pub to: f64,
+    /// Number of points (≥ 2, or 1 for `from` alone).
+    pub count: u32,
+}
+
+impl TauGrid {
+    /// The grid's τ values, ascending, with 1.0 inserted if absent.
+    pub fn values(&self) -> Vec<f64> {
+        let n = self.count.max(1) as usize;
+        let mut v: Vec<f64> = if n == 1 {
+            vec![self.from]
+        } else {
+            (0..n).map(|i| self.from + (self.to - self.from) * i as f64 / (n - 1) as f64).collect()
+        };
+        if !v.iter().any(|&t| t == 1.0) {
+            v.push(1.0);
+        }
+        v.sort_by(f64::total_cmp);
+        v
+    }
+}
+
+impl Default for CellSettings {
+    fn default() -> Self {
+        CellSettings {
+            tau_grid: TauGrid { from: 0.2, to: 5.0, count: 70 },
+            tau_bounds: (0.01, 100.0),
+            max_iter: 10_000,
+            coupling_cap: 20.0,
+        }
+    }
+}
+
+/// Everything needed to compute one cell, and nothing else.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellSpec {
+    /// The study seed; with the cell key it determines the cell's random stream.
+    pub study_seed: u64,
+    /// The grid point.
+    pub point: GridPoint,
+    /// Replicate index r (0-based).
+    pub replicate: u32,
+    /// Study-wide settings.
+    pub settings: CellSettings,
+}
+
+/// A cell's canonical key: a stable, human-readable string naming the grid point's values
+/// and the replicate, e.g. `two-level;states=100;low_states=20;gap=2.5;samples=40;fit=mle;l2=0;r=3`.
+/// Floats are written in Rust's shortest round-trip form, so the key depends only on the
+/// values, never on how a study file spelled them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct CellKey(pub String);
+
+impl fmt::Display for CellKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl GridPoint {
+    /// The canonical key of this grid point (a cell key without its replicate).
+    pub fn key(&self) -> String {
+        let mut k = match &self.truth {
+            TruthSpec::TwoLevel { states, low_states, gap } => {
+                format!("two-level;states={states};low_states={low_states};gap={}", fmt_f64(*gap))
+            }
+            TruthSpec::Ising2d { rows, cols, temperature } => {
+                format!("ising2d;lattice={rows}x{cols};temperature={}", fmt_f64(*temperature))
+            }
+        };
+        match self.data {
+            DataSize::Samples(m) => k.push_str(&format!(";samples={m}")),
+            DataSize::Mu(mu) => k.push_str(&format!(";mu={}", fmt_f64(mu))),
+        }
+        k.push_str(&format!(";fit={};l2={}", self.fit.mode.as_str(), fmt_f64(self.fit.l2)));
+        k
+    }
+
+    /// Check every value against its allowed range; the error names the field and value.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        match &self.truth {
+            TruthSpec::TwoLevel { states, low_states, gap } => {
+                if *states < 2 {
+                    return Err(SpecError::invalid("states", states, "need at least 2 states"));
+                }
+                if *low_states == 0 || low_states >= states {
+                    return Err(SpecError::invalid(
+                        "low_states",
+                        low_states,
+                        format!("need 1 <= low_states < states = {states}"),
+                    ));
+                }
+                if !(gap.is_finite() && *gap > 0.0) {
+                    return Err(SpecError::invalid("gap", gap, "the gap must be a finite number > 0"));
+                }
+            }
+            TruthSpec::Ising2d { rows, cols, temperature } => {
+                if *rows == 0 || *cols == 0 {
+                    return Err(SpecError::invalid(
+                        "lattice",
+                        format!("{rows}x{cols}"),
+                        "both dimensions must be >= 1",
+                    ));
+                }
+                let n = u64::from(*rows) * u64::from(*cols);
+                if n < 2 {
+                    return Err(SpecError::invalid(
+                        "lattice",
+                        format!("{rows}x{cols}"),
+                        "need at least 2 spins",
+                    ));
+                }
+                if n > u64::from(MAX_ENUMERATED_SPINS) {
+                    return Err(SpecError::invalid(
+                        "lattice",
+                        format!("{rows}x{cols}"),
+                        format!(
+                            "{n} spins exceed the exact-enumeration limit of {MAX_ENUMERATED_SPINS} spins \
+                             (2^{MAX_ENUMERATED_SPINS} states); larger systems need a Monte Carlo sampler, \
+                             which is not yet available"
+                        ),
+                    ));
+                }
+                if !(temperature.is_finite() && *temperature > 0.0) {
+                    return Err(SpecError::invalid(
+                        "temperature",
+                        temperature,
+                        "must be a finite number > 0",
+                    ));
+                }
+            }
+        }
+        match self.data {
+            DataSize::Samples(m) => {
+                if m == 0 {
+                    return Err(SpecError::invalid("samples", m, "need at least 1 sample"));
+                }
+                if matches!(self.truth, TruthSpec::TwoLevel { .. }) && m < 2 {
+                    return Err(SpecError::invalid(
+                        "samples",
+                        m,
+                        "the two-level fit needs M >= 2 (SPEC §4.1: with M = 1 the 1 - 1/M constraint is degenerate)",
+                    ));
+                }
+            }
+            DataSize::Mu(mu) => {
+                if !mu.is_finite() {
+                    return Err(SpecError::invalid("mu", mu, "must be finite"));
+                }
+            }
+        }
+        if !(self.fit.l2.is_finite() && self.fit.l2 >= 0.0) {
+            return Err(SpecError::invalid("l2", self.fit.l2, "the L2 penalty must be a finite number >= 0"));
+        }
+        Ok(())
+    }
+}
+
+impl CellSettings {
+    /// Check the τ grid, bounds and fit limits.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        let g = &self.tau_grid;
+        if !(g.from.is_finite() && g.to.is_finite() && g.from > 0.0 && g.to >= g.from) || g.count == 0 {
+            return Err(SpecError::invalid(
+                "tau.grid",
+                format!("{}:{}:{}", g.from, g.to, g.count),
+                "need 0 < from <= to and count >= 1",
+            ));
+        }
+        let (lo, hi) = self.tau_bounds;
+        if !(lo.is_finite() && hi.is_finite() && lo > 0.0 && hi > lo) {
+            return Err(SpecError::invalid("tau.bounds", format!("{lo}:{hi}"), "need 0 < lo < hi"));
+        }
+        if self.max_iter == 0 {
+            return Err(SpecError::invalid("fit.max_iter", self.max_iter, "must be >= 1"));
+        }
+        if !(self.coupling_cap.is_finite() && self.coupling_cap > 0.0) {
+            return Err(SpecError::invalid(
+                "fit.coupling_cap",
+                self.coupling_cap,
+                "must be a finite number > 0",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl CellSpec {
+    /// The canonical key: grid-point key plus `;r=<replicate>`.
+    pub fn key(&self) -> CellKey {
+        CellKey(format!("{};r={}", self.point.key(), self.replicate))
+    }
+
+    /// The cell's random generator: ChaCha12 seeded with SHA-256(study seed ‖ key).
+    /// Hashing (rather than adding the replicate to the seed) keeps streams of
+    /// neighbouring cells unrelated.
+    pub fn rng(&self) -> ChaCha12Rng {
+        let mut h = Sha256::new();
+        h.update(self.study_seed.to_le_bytes());
+        h.update(self.key().0.as_bytes());
+        ChaCha12Rng::from_seed(h.finalize().into())
+    }
+
+    /// Validate the grid point and the settings.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        self.point.validate()?;
+        self.settings.validate()
+    }
+}
+
+/// Format a float in Rust's shortest round-trip form, with `-0` normalised to `0`.
+pub fn fmt_f64(x: f64) -> String {
+    if x == 0.0 {
+        "0".to_string()
+    } else {
+        format!("{x}")
+    }
+}
+
+/// One point of the τ curve of a cell (SPEC §5).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CurvePoint {
+    /// Sampling temperature τ.
+    pub tau: f64,
+    /// D(q_τ ‖ p).
+    pub dkl_rev: f64,
+    /// D(p ‖ q_τ).
+    pub dkl_fwd: f64,
+    /// S(q_τ) in nats.
+    pub entropy: f64,
+    /// ⟨Ê⟩ under q_τ (Ê the fitted energy at τ = 1).
+    pub mean_energy: f64,
+    /// C(τ) = Var_{q_τ}(Ê)/τ².
+    pub heat_capacity: f64,
+}
+
+/// The outcome of a cell: scalar summaries plus the per-τ curve. Deterministic: no timings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellResult {
+    /// The cell's canonical key.
+    pub key: CellKey,
+    /// The number of samples actually drawn (resolves μ).
+    pub samples: u64,
+    /// τ*_rev = argmin D_rev (continuous search inside the bounds).
+    pub tau_rev: f64,
+    /// τ*_fwd = argmin D_fwd.
+    pub tau_fwd: f64,
+    /// τ*_rev sits at a search bound (the true minimiser may lie beyond it).
+    pub tau_rev_at_bound: bool,
+    /// τ*_fwd sits at a search bound.
+    pub tau_fwd_at_bound: bool,
+    /// D_rev(τ = 1).
+    pub dkl_rev_at_1: f64,
+    /// D_rev(τ*_rev).
+    pub dkl_rev_opt: f64,
+    /// D_fwd(τ = 1).
+    pub dkl_fwd_at_1: f64,
+    /// D_fwd(τ*_fwd).
+    pub dkl_fwd_opt: f64,
+    /// τ at the peak of the heat capacity C(τ) (truth-free diagnostic, SPEC §5); `None` if
+    /// the model has constant energy.
+    pub tau_heat_peak: Option<f64>,
+    /// Variance-match temperature τ_var (truth-free, SPEC §5); `None` when no τ inside the
+    /// bounds matches.
+    pub tau_var: Option<f64>,
+    /// Two-level fit: n̂_g.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub low_states_hat: Option<u32>,
+    /// Two-level fit: Δ̂.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gap_hat: Option<f64>,
+    /// Two-level fit: overlap ℓ = Σ_x L(x) L̂(x).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlap: Option<u32>,
+    /// Two-level closed-form τ*_rev (SPEC §4.1); `None` when D_rev decreases to τ → ∞.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tau_rev_closed: Option<f64>,
+    /// Two-level closed-form τ*_fwd (moment matching); `None` when no finite τ matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tau_fwd_closed: Option<f64>,
+    /// Ising fit: the mode used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fit_mode: Option<FitMode>,
+    /// Ising fit: iterations taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fit_iterations: Option<u32>,
+    /// Ising fit: final max-norm of the gradient of the (penalised) mean log-likelihood.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grad_max_norm: Option<f64>,
+    /// Ising fit: final mean negative log-likelihood of the data (without penalty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nll: Option<f64>,
+    /// Ising fit: max|Ĵ|.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coupling_max_abs: Option<f64>,
+    /// Ising fit: the unregularised MLE does not exist (or the fit did not converge).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fit_diverged: Option<bool>,
+    /// Ising fit: why it diverged, or why it stopped early.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fit_note: Option<String>,
+    /// The τ curve on the reporting grid.
+    pub curve: Vec<CurvePoint>,
+}
+
+/// Compute one cell (SPEC §6): draw data, fit once, evaluate the τ grid, find τ*.
+///
+/// Pure and deterministic: the same `spec` gives a bit-identical result whatever thread
+/// runs it. Errors only on an invalid spec.
+pub fn run_cell(spec: &CellSpec) -> Result<CellResult, SpecError> {
+    spec.validate()?;
+    crate::model::compute_cell(spec)
+}

@@ -1,0 +1,1 @@
+//! exact (being written).

@@ -1,0 +1,1 @@
+//! Study files (TOML) → grid points → cells. Being written; see issue 3.

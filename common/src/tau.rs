@@ -1,0 +1,1 @@
+//! tau (being written).

@@ -1,0 +1,9 @@
+//! One module per subcommand.
+
+pub mod cell;
+pub mod eval;
+pub mod export;
+pub mod plot;
+pub mod run;
+pub mod serve;
+pub mod status;

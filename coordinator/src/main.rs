@@ -1,0 +1,79 @@
+//! `taustar` — map the optimal sampling temperature of learned energy-based models.
+//!
+//! One binary, one subcommand per job. Each subcommand lives in its own module under
+//! [`commands`] with a clap `Args` struct and a `run` function; `main` only parses, sets up
+//! logging and maps errors to an exit code.
+
+use clap::{Parser, Subcommand};
+
+mod commands;
+
+/// Phase diagrams of the optimal sampling temperature τ* of energy-based models
+/// (arXiv:2512.09152).
+///
+/// Quick start:  taustar cell --truth two-level --states 100 --low-states 20 --gap 6 --samples 200 --seed 1
+///               taustar run studies/quick.toml
+#[derive(Parser)]
+#[command(name = "taustar", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    /// Log output format on stderr. Verbosity via RUST_LOG (default: info).
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Compute one cell: draw data, fit, evaluate τ, print τ* and the curve.
+    Cell(commands::cell::Args),
+    /// Evaluate a given learned Ising model against a truth over τ, without fitting.
+    Eval(commands::eval::Args),
+    /// Run a study on this machine: coordinator + local workers in one process (resumes).
+    Run(commands::run::Args),
+    /// Serve a study to remote workers over gRPC.
+    Serve(commands::serve::Args),
+    /// Show progress of a study from its database.
+    Status(commands::status::Args),
+    /// Export summary, cell and curve tables of a study (CSV, Parquet, JSON).
+    Export(commands::export::Args),
+    /// Draw phase diagrams of a study (PNG and SVG).
+    Plot(commands::plot::Args),
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let result = match cli.command {
+        Command::Cell(a) => commands::cell::run(a),
+        Command::Eval(a) => commands::eval::run(a),
+        Command::Run(a) => commands::run::run(a),
+        Command::Serve(a) => commands::serve::run(a),
+        Command::Status(a) => commands::status::run(a),
+        Command::Export(a) => commands::export::run(a),
+        Command::Plot(a) => commands::plot::run(a),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
