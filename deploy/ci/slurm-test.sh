@@ -1,0 +1,301 @@
+#!/usr/bin/env bash
+# End-to-end test of deploy/slurm/ on a real Slurm cluster on this machine (issue 5):
+#   1. complete      taustar.sbatch runs a small study to the end: every cell done, job COMPLETED;
+#                    resubmitting the finished study computes nothing more.
+#   2. cancel+resume a second study is `scancel`led mid-way and resubmitted: it resumes, keeps
+#                    every cell finished before the cancel and completes without recomputing one.
+#   3. requeue       `scontrol requeue` mid-way (same job id, same port): the requeued job resumes.
+#   4. worker drain  SIGTERM to the only worker while it holds leased cells: it exits 0, hands
+#                    back or finishes every cell (none left leased), and a worker-array job
+#                    attached with taustar-workers.sbatch finishes the study.
+#
+# Usage (from the repository root, as root): bash deploy/ci/slurm-test.sh
+# Needs the release binaries (cargo build --release -p taustar-coordinator -p taustar-worker);
+# installs slurmctld slurmd slurm-client munge with apt if missing and starts Slurm with
+# ../shared/ci/slurm-up.sh (stopped again on exit if this script started it).
+# Env: TAUSTAR_BIN_DIR (default target/release), SLURM_TEST_KEEP=1 keeps the work dir,
+#      TAUSTAR_SHARED_CI (default ../shared/ci), SLURM_TEST_ONLY="1 3" runs a subset.
+set -euo pipefail
+
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+[ -f deploy/slurm/taustar.sbatch ] || { echo "run from the taustar repository" >&2; exit 2; }
+BIN_DIR=$(realpath -m "${TAUSTAR_BIN_DIR:-target/release}")
+SHARED_CI=${TAUSTAR_SHARED_CI:-$ROOT/../shared/ci}
+TAUSTAR="$BIN_DIR/taustar"
+for b in "$TAUSTAR" "$BIN_DIR/taustar-worker"; do
+  [ -x "$b" ] || { echo "missing $b: build first with" \
+    "'cargo build --release -p taustar-coordinator -p taustar-worker' (or set TAUSTAR_BIN_DIR)" >&2; exit 2; }
+done
+[ "$(id -u)" -eq 0 ] || { echo "needs root (starts munge and Slurm daemons)" >&2; exit 2; }
+
+T0=$SECONDS
+PASS=0
+FAIL=0
+JOBS=()
+STARTED_SLURM=0
+WORK=$(mktemp -d /tmp/taustar-slurm.XXXXXX)
+
+cleanup() {
+  local rc=$?
+  # Cancel only the jobs this script submitted, by id.
+  for j in "${JOBS[@]}"; do scancel --quiet "$j" 2>/dev/null || true; done
+  if [ "$STARTED_SLURM" -eq 1 ]; then bash "$SHARED_CI/slurm-down.sh" >/dev/null 2>&1 || true; fi
+  if [ "$rc" -ne 0 ] || [ "${SLURM_TEST_KEEP:-0}" = 1 ]; then
+    echo "work dir kept for inspection: $WORK"
+  else
+    rm -rf "$WORK"
+  fi
+}
+trap cleanup EXIT
+
+ok() { PASS=$((PASS + 1)); echo "ok   - $*"; }
+bad() { FAIL=$((FAIL + 1)); echo "FAIL - $*"; }
+check() { # check DESCRIPTION COMMAND... : passes when the command succeeds
+  local what=$1; shift
+  if "$@"; then ok "$what"; else bad "$what"; fi
+}
+log() { echo "# [$(printf '%4d' $((SECONDS - T0)))s] $*"; }
+wants() { [ -z "${SLURM_TEST_ONLY:-}" ] || [[ " $SLURM_TEST_ONLY " == *" $1 "* ]]; }
+
+# ---- Slurm ----------------------------------------------------------------------------------
+if ! command -v slurmctld >/dev/null || ! command -v sbatch >/dev/null || ! command -v munged >/dev/null; then
+  log "installing slurmctld slurmd slurm-client munge"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    slurmctld slurmd slurm-client munge >/dev/null
+fi
+if sinfo -h -o %t 2>/dev/null | grep -qE '^(idle|mix|alloc)'; then
+  log "using the Slurm cluster already running"
+else
+  [ -f "$SHARED_CI/slurm-up.sh" ] || { echo "missing $SHARED_CI/slurm-up.sh" >&2; exit 2; }
+  STARTED_SLURM=1
+  bash "$SHARED_CI/slurm-up.sh" >"$WORK/slurm-up.log" 2>&1 || { cat "$WORK/slurm-up.log"; exit 1; }
+  log "$(head -n 1 "$WORK/slurm-up.log")"
+fi
+
+# ---- helpers ----------------------------------------------------------------------------------
+# Every job: one CPU per task, overcommitted (the box has 2 cores), output in the work dir.
+SBATCH_COMMON=(--parsable --overcommit --cpus-per-task=1 --export="ALL,TAUSTAR_BIN_DIR=$BIN_DIR")
+
+submit() { # submit NAME NTASKS STUDY DB -> prints the job id
+  local name=$1 ntasks=$2 study=$3 db=$4 id
+  id=$(sbatch "${SBATCH_COMMON[@]}" --job-name="$name" --ntasks="$ntasks" \
+    --output="$WORK/$name-%j.out" deploy/slurm/taustar.sbatch "$study" "$db")
+  id=${id%%;*}
+  JOBS+=("$id")
+  echo "$id"
+}
+job_field() { scontrol show job "$1" 2>/dev/null | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1; }
+is_final() {
+  case "$1" in
+    COMPLETED | FAILED | CANCELLED* | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY | PREEMPTED | BOOT_FAIL | DEADLINE) return 0 ;;
+    *) return 1 ;;
+  esac
+}
+wait_final() { # wait_final JOBID TIMEOUT_S -> prints "STATE EXITCODE"
+  local id=$1 deadline=$((SECONDS + $2)) st
+  while :; do
+    st=$(job_field "$id" JobState)
+    if is_final "$st"; then echo "$st $(job_field "$id" ExitCode)"; return 0; fi
+    [ "$SECONDS" -lt "$deadline" ] || { echo "TIMEOUT_WAITING($st) -"; return 1; }
+    sleep 0.5
+  done
+}
+wait_state() { # wait_state JOBID STATE TIMEOUT_S
+  local deadline=$((SECONDS + $3))
+  until [ "$(job_field "$1" JobState)" = "$2" ]; do
+    [ "$SECONDS" -lt "$deadline" ] || return 1
+    sleep 0.2
+  done
+}
+status() { "$TAUSTAR" status --db "$1" --json 2>/dev/null; }
+field() { # field JSON KEY
+  python3 -c 'import json,sys; print(int(json.loads(sys.argv[1])[sys.argv[2]]))' "$1" "$2"
+}
+wait_done_at_least() { # wait_done_at_least DB N JOBID TIMEOUT_S: until N cells are done (job must run)
+  local db=$1 n=$2 id=$3 deadline=$(($4 + SECONDS)) s
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    if s=$(status "$db") && [ "$(field "$s" cells_done)" -ge "$n" ]; then return 0; fi
+    is_final "$(job_field "$id" JobState)" && return 1
+    sleep 0.2
+  done
+  return 1
+}
+show_log() { echo "--- $1"; sed 's/^/    /' "$1" | tail -n "${2:-40}"; }
+cells_total_of() { # the study's cell count, from a status of its DB
+  field "$1" cells_total
+}
+complete_and_clean() { # complete_and_clean JSON LABEL: every cell done, none pending/leased/failed
+  local s=$1 label=$2 t
+  t=$(field "$s" cells_total)
+  check "$label: cells_done == cells_total == $t (got $(field "$s" cells_done))" \
+    test "$(field "$s" cells_done)" -eq "$t" -a "$t" -gt 0
+  check "$label: 0 pending, 0 leased, 0 failed (got $(field "$s" cells_pending), $(field "$s" cells_leased), $(field "$s" cells_failed))" \
+    test "$(field "$s" cells_pending)" -eq 0 -a "$(field "$s" cells_leased)" -eq 0 -a "$(field "$s" cells_failed)" -eq 0
+}
+
+SMALL="$ROOT/tests/slurm/small.toml"
+RESUME="$ROOT/tests/slurm/resume.toml"
+log "binaries: $BIN_DIR; work dir: $WORK"
+
+# ---- 1. a study runs to completion ----------------------------------------------------------
+if wants 1; then
+  log "test 1: complete a study (1 coordinator + 2 workers)"
+  db="$WORK/t1/study.db"
+  t=$SECONDS
+  j=$(submit t1 3 "$SMALL" "$db")
+  r=$(wait_final "$j" 240) || true
+  log "job $j: $r after $((SECONDS - t)) s"
+  check "t1: job $j COMPLETED with exit 0:0 (got $r)" test "$r" = "COMPLETED 0:0"
+  if s=$(status "$db"); then
+    complete_and_clean "$s" t1
+    check "t1: no duplicate result (duplicates_ignored = $(field "$s" duplicates_ignored))" \
+      test "$(field "$s" duplicates_ignored)" -eq 0
+  else
+    bad "t1: taustar status --db $db failed"
+  fi
+  check "t1: the job log reports the study complete" grep -q "study complete" "$WORK"/t1-"$j".out
+  [ "$FAIL" -eq 0 ] || show_log "$WORK/t1-$j.out"
+
+  log "test 1b: resubmit the finished study"
+  before=$(status "$db" || echo '{}')
+  t=$SECONDS
+  j=$(submit t1b 2 "$SMALL" "$db")
+  r=$(wait_final "$j" 120) || true
+  log "job $j: $r after $((SECONDS - t)) s"
+  check "t1b: resubmitted finished study COMPLETED 0:0 (got $r)" test "$r" = "COMPLETED 0:0"
+  if s=$(status "$db"); then
+    check "t1b: done count unchanged ($(field "$before" cells_done) -> $(field "$s" cells_done))" \
+      test "$(field "$s" cells_done)" -eq "$(field "$before" cells_done)"
+    check "t1b: nothing recomputed (duplicates_ignored = $(field "$s" duplicates_ignored))" \
+      test "$(field "$s" duplicates_ignored)" -eq 0
+  else
+    bad "t1b: status failed"
+  fi
+fi
+
+# ---- 2. scancel mid-way, resubmit, resume ------------------------------------------------------
+if wants 2; then
+  log "test 2: scancel a study mid-way and resubmit it"
+  db="$WORK/t2/study.db"
+  j=$(submit t2a 3 "$RESUME" "$db")
+  if wait_done_at_least "$db" 1 "$j" 120; then
+    total=$(cells_total_of "$(status "$db")")
+    # Cancel at about a quarter of the way, so both runs do real work.
+    wait_done_at_least "$db" $((total / 4)) "$j" 120 || true
+    scancel "$j"
+    r=$(wait_final "$j" 60) || true
+    s1=$(status "$db")
+    done1=$(field "$s1" cells_done)
+    log "job $j cancelled: $r; $done1 of $total cells done"
+    check "t2: the first run was cancelled (got $r)" test "${r%% *}" = CANCELLED
+    check "t2: cancelled mid-way: 0 < $done1 < $total cells done" test "$done1" -gt 0 -a "$done1" -lt "$total"
+    check "t2: nothing left leased after the graceful stop (got $(field "$s1" cells_leased))" \
+      test "$(field "$s1" cells_leased)" -eq 0
+    t=$SECONDS
+    j2=$(submit t2b 3 "$RESUME" "$db")
+    r=$(wait_final "$j2" 240) || true
+    log "job $j2: $r after $((SECONDS - t)) s"
+    check "t2: the resubmitted job COMPLETED 0:0 (got $r)" test "$r" = "COMPLETED 0:0"
+    check "t2: the resubmitted job resumed (log says 'resuming')" grep -q "resuming" "$WORK/t2b-$j2.out"
+    s2=$(status "$db")
+    complete_and_clean "$s2" t2
+    check "t2: done count only grew ($done1 -> $(field "$s2" cells_done))" test "$(field "$s2" cells_done)" -ge "$done1"
+    check "t2: no finished cell recomputed and resubmitted (duplicates_ignored = $(field "$s2" duplicates_ignored))" \
+      test "$(field "$s2" duplicates_ignored)" -eq 0
+    [ "$FAIL" -eq 0 ] || { show_log "$WORK/t2a-$j.out"; show_log "$WORK/t2b-$j2.out"; }
+  else
+    bad "t2: the first run never finished a cell"
+    show_log "$WORK/t2a-$j.out"
+  fi
+fi
+
+# ---- 3. scontrol requeue mid-way ----------------------------------------------------------------
+if wants 3; then
+  log "test 3: requeue a running study job"
+  db="$WORK/t3/study.db"
+  j=$(submit t3 3 "$RESUME" "$db")
+  if wait_done_at_least "$db" 1 "$j" 120; then
+    total=$(cells_total_of "$(status "$db")")
+    wait_done_at_least "$db" $((total / 4)) "$j" 120 || true
+    scontrol requeue "$j"
+    # A requeued job waits for a begin time; release it at once.
+    wait_state "$j" PENDING 60 || true
+    done1=$(field "$(status "$db")" cells_done)
+    scontrol update JobId="$j" StartTime=now
+    t=$SECONDS
+    r=$(wait_final "$j" 240) || true
+    log "job $j requeued at $done1 of $total cells: $r after $((SECONDS - t)) s"
+    check "t3: the requeued job COMPLETED 0:0 (got $r)" test "$r" = "COMPLETED 0:0"
+    check "t3: Slurm restarted it once (Restarts=$(job_field "$j" Restarts))" test "$(job_field "$j" Restarts)" -eq 1
+    check "t3: the requeued start resumed the database (log has '(restart 1)' then 'resuming')" \
+      awk '/\(restart 1\)/ {r = 1} r && /resuming/ {found = 1} END {exit !found}' "$WORK/t3-$j.out"
+    s=$(status "$db")
+    complete_and_clean "$s" t3
+    check "t3: no finished cell recomputed and resubmitted (duplicates_ignored = $(field "$s" duplicates_ignored))" \
+      test "$(field "$s" duplicates_ignored)" -eq 0
+    [ "$FAIL" -eq 0 ] || show_log "$WORK/t3-$j.out" 60
+  else
+    bad "t3: the job never finished a cell"
+    show_log "$WORK/t3-$j.out"
+  fi
+fi
+
+# ---- 4. SIGTERM one worker mid-cell; attach a worker array to finish ------------------------------
+if wants 4; then
+  log "test 4: SIGTERM the only worker mid-cell, then attach a worker array"
+  db="$WORK/t4/study.db"
+  j=$(submit t4 2 "$RESUME" "$db")
+  if wait_done_at_least "$db" 1 "$j" 120; then
+    total=$(cells_total_of "$(status "$db")")
+    # The worker is global task 1 of step 0; `scontrol listpids` names its PID exactly.
+    pid=$(scontrol listpids "$j.0" 2>/dev/null | awk '$5 == 1 {print $1}' | head -n 1)
+    s0=$(status "$db")
+    leased0=$(field "$s0" cells_leased)
+    if [ -n "$pid" ] && kill -TERM "$pid"; then
+      log "sent SIGTERM to worker pid $pid holding $leased0 leased cell(s); $(field "$s0" cells_done) of $total done"
+      check "t4: the worker held leased cells when signalled (leased = $leased0)" test "$leased0" -gt 0
+      t=$SECONDS
+      while kill -0 "$pid" 2>/dev/null && [ $((SECONDS - t)) -lt 60 ]; do sleep 0.1; done
+      check "t4: the worker exited within 60 s of SIGTERM (took $((SECONDS - t)) s)" test "$((SECONDS - t))" -lt 60
+      sleep 1
+      s1=$(status "$db")
+      # With no other worker, nothing may stay leased: every cell it held was committed or handed back.
+      check "t4: no cell left leased after the drain (leased = $(field "$s1" cells_leased))" \
+        test "$(field "$s1" cells_leased)" -eq 0
+      check "t4: no cell lost or failed: done + pending == total ($(field "$s1" cells_done) + $(field "$s1" cells_pending) == $total)" \
+        test $(($(field "$s1" cells_done) + $(field "$s1" cells_pending))) -eq "$total" -a "$(field "$s1" cells_failed)" -eq 0
+      # --kill-on-bad-exit would have ended the step had the worker exited non-zero.
+      check "t4: the drained worker exited 0 (the coordinator job still runs: $(job_field "$j" JobState))" \
+        test "$(job_field "$j" JobState)" = RUNNING
+      a=$(sbatch "${SBATCH_COMMON[@]}" --array=1-2 --output="$WORK/t4w-%A_%a.out" \
+        deploy/slurm/taustar-workers.sbatch "$db")
+      a=${a%%;*}
+      JOBS+=("$a")
+      t=$SECONDS
+      r=$(wait_final "$j" 240) || true
+      log "coordinator job $j: $r after the array $a ran for $((SECONDS - t)) s"
+      check "t4: the coordinator job COMPLETED 0:0 once the array finished the study (got $r)" test "$r" = "COMPLETED 0:0"
+      for k in 1 2; do
+        ra=$(wait_final "${a}_$k" 60) || true
+        check "t4: worker array task ${a}_$k COMPLETED 0:0 (got $ra)" test "$ra" = "COMPLETED 0:0"
+      done
+      s=$(status "$db")
+      complete_and_clean "$s" t4
+      check "t4: no duplicate result (duplicates_ignored = $(field "$s" duplicates_ignored))" \
+        test "$(field "$s" duplicates_ignored)" -eq 0
+      [ "$FAIL" -eq 0 ] || { show_log "$WORK/t4-$j.out" 60; for f in "$WORK"/t4w-*.out; do show_log "$f"; done; }
+    else
+      bad "t4: could not find the worker's pid (scontrol listpids $j.0)"
+      scontrol listpids "$j.0" || true
+    fi
+  else
+    bad "t4: the job never finished a cell"
+    show_log "$WORK/t4-$j.out"
+  fi
+fi
+
+log "total $((SECONDS - T0)) s"
+echo "slurm-test: $PASS passed, $FAIL failed"
+[ "$FAIL" -eq 0 ]
