@@ -39,5 +39,9 @@ fn slurm_study_completes_resumes_after_cancel_and_requeue_and_loses_nothing_on_w
         .current_dir(&root)
         .status()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-    assert!(status.success(), "{} failed with {status}; its output above names the failed assertions", script.display());
+    assert!(
+        status.success(),
+        "{} failed with {status}; its output above names the failed assertions",
+        script.display()
+    );
 }
