@@ -2,7 +2,8 @@
 # Offline validation of everything under deploy/ that cannot run here for real:
 #   1. the kustomize base renders, and every manifest validates against the Kubernetes OpenAPI
 #      schemas with --strict (unknown fields are errors), for the oldest supported and the
-#      newest known Kubernetes version; each file is also validated on its own;
+#      newest known Kubernetes version; each file is also validated on its own, and so is the
+#      overlay of deploy/k8s/README.md (it must replace the token, the study and the image);
 #   2. a negative control: a manifest with a misspelt field must FAIL validation, so a silently
 #      passing validator cannot make this script green;
 #   3. structural assertions of issue 5 (one coordinator replica with a PVC, gRPC health probes,
@@ -18,7 +19,9 @@ cd "$(dirname "$0")/../.."
 [ -f deploy/k8s/kustomization.yaml ] || { echo "run from the taustar repository" >&2; exit 2; }
 
 WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
+# The overlay test needs a directory inside the repository (kustomize bases must be relative).
+OVERLAY=$(mktemp -d "$PWD/.k8s-overlay.XXXXXX")
+trap 'rm -rf "$WORK" "$OVERLAY"' EXIT
 
 PASS=0
 FAIL=0
@@ -71,6 +74,58 @@ mapfile -t files < <(find deploy/k8s -maxdepth 1 -name '*.yaml' ! -name kustomiz
 for f in "${files[@]}"; do
   if kubernetes-validate --strict --quiet -k 1.29 "$f"; then ok "$f validates --strict (1.29)"; else bad "$f"; fi
 done
+
+# The overlay of deploy/k8s/README.md ("Apply"): replaces the token, the study and the image.
+printf 'overlay-token-%s' "$$" >"$OVERLAY/token"
+printf 'name = "overlay-study"\n' >"$OVERLAY/study.toml"
+cat >"$OVERLAY/kustomization.yaml" <<'YAML'
+resources: [../deploy/k8s]
+secretGenerator:
+  - name: taustar-token
+    behavior: replace
+    files: [token]
+configMapGenerator:
+  - name: taustar-study
+    behavior: replace
+    files: [study.toml]
+images:
+  - name: taustar
+    newName: registry.example.org/taustar
+    newTag: "9.9.9"
+YAML
+if command -v kubectl >/dev/null && kubectl kustomize "$OVERLAY" >"$WORK/overlay.yaml" 2>"$WORK/overlay.err"; then
+  if kubernetes-validate --strict --quiet - <"$WORK/overlay.yaml"; then
+    ok "the README's overlay renders and validates --strict"
+  else
+    bad "the README's overlay does not validate"
+  fi
+  if python3 - "$WORK/overlay.yaml" "$(cat "$OVERLAY/token")" <<'PY'
+import base64, sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+secret = [d for d in docs if d["kind"] == "Secret"]
+cms = [d for d in docs if d["kind"] == "ConfigMap"]
+images = {c["image"] for d in docs if d["kind"] in ("StatefulSet", "Deployment")
+          for c in d["spec"]["template"]["spec"]["containers"]}
+token = base64.b64decode(secret[0].get("data", {}).get("token", "")).decode() if len(secret) == 1 else None
+fails = []
+if token != sys.argv[2]:
+    fails.append(f"token {token!r} is not the overlay's")
+if len(cms) != 1 or cms[0]["data"].get("study.toml") != 'name = "overlay-study"\n':
+    fails.append("study ConfigMap not replaced")
+if images != {"registry.example.org/taustar:9.9.9"}:
+    fails.append(f"images {images}")
+print("\n".join(fails))
+sys.exit(1 if fails else 0)
+PY
+  then
+    ok "the overlay replaces the token Secret, the study ConfigMap and both images"
+  else
+    bad "the overlay does not replace token/study/image"
+  fi
+else
+  cat "$WORK/overlay.err" 2>/dev/null || true
+  bad "kubectl kustomize of the README's overlay failed"
+fi
 
 # ---- 2. negative control ----------------------------------------------------------------------
 sed 's/readinessProbe:/readinesProbe:/' deploy/k8s/coordinator-statefulset.yaml >"$WORK/typo.yaml"
