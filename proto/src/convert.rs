@@ -1,0 +1,300 @@
+//! Conversions between wire messages ([`crate::pb`]) and `common`'s types.
+//!
+//! Going to the wire cannot fail. Coming from the wire can: proto3 makes every message field
+//! optional and every enum open, so a missing sub-message or an unknown enum value is a
+//! [`ConvertError`] naming the field. The conversions are exact (f64 travels as `double`),
+//! so a result that crosses the wire is bit-identical to the one computed.
+
+use common::cell::{CurvePoint, TauGrid};
+use common::{CellKey, CellResult, CellSettings, CellSpec, DataSize, FitMode, FitSpec, GridPoint, TruthSpec};
+
+use crate::pb;
+
+/// A wire message that does not describe a valid `common` value.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConvertError {
+    /// A required field was absent.
+    #[error("missing field {0} in a wire message")]
+    Missing(&'static str),
+    /// An enum field held a value this version does not know.
+    #[error("unknown value {value} of enum field {field} in a wire message")]
+    UnknownEnum {
+        /// The field.
+        field: &'static str,
+        /// The raw value received.
+        value: i32,
+    },
+}
+
+fn fit_mode_to_wire(m: FitMode) -> pb::FitMode {
+    match m {
+        FitMode::Mle => pb::FitMode::Mle,
+        FitMode::Paper => pb::FitMode::Paper,
+    }
+}
+
+fn fit_mode_from_wire(field: &'static str, raw: i32) -> Result<FitMode, ConvertError> {
+    match pb::FitMode::try_from(raw) {
+        Ok(pb::FitMode::Mle) => Ok(FitMode::Mle),
+        Ok(pb::FitMode::Paper) => Ok(FitMode::Paper),
+        _ => Err(ConvertError::UnknownEnum { field, value: raw }),
+    }
+}
+
+impl From<&GridPoint> for pb::GridPoint {
+    fn from(p: &GridPoint) -> Self {
+        let truth = match p.truth {
+            TruthSpec::TwoLevel { states, low_states, gap } => {
+                pb::grid_point::Truth::TwoLevel(pb::TwoLevelTruth { states, low_states, gap })
+            }
+            TruthSpec::Ising2d { rows, cols, temperature } => {
+                pb::grid_point::Truth::Ising2d(pb::Ising2dTruth { rows, cols, temperature })
+            }
+        };
+        let data = match p.data {
+            DataSize::Samples(m) => pb::grid_point::Data::Samples(m),
+            DataSize::Mu(mu) => pb::grid_point::Data::Mu(mu),
+        };
+        pb::GridPoint {
+            truth: Some(truth),
+            data: Some(data),
+            fit: Some(pb::FitSpec { mode: fit_mode_to_wire(p.fit.mode) as i32, l2: p.fit.l2 }),
+        }
+    }
+}
+
+impl TryFrom<pb::GridPoint> for GridPoint {
+    type Error = ConvertError;
+    fn try_from(p: pb::GridPoint) -> Result<Self, ConvertError> {
+        let truth = match p.truth.ok_or(ConvertError::Missing("GridPoint.truth"))? {
+            pb::grid_point::Truth::TwoLevel(t) => {
+                TruthSpec::TwoLevel { states: t.states, low_states: t.low_states, gap: t.gap }
+            }
+            pb::grid_point::Truth::Ising2d(t) => {
+                TruthSpec::Ising2d { rows: t.rows, cols: t.cols, temperature: t.temperature }
+            }
+        };
+        let data = match p.data.ok_or(ConvertError::Missing("GridPoint.data"))? {
+            pb::grid_point::Data::Samples(m) => DataSize::Samples(m),
+            pb::grid_point::Data::Mu(mu) => DataSize::Mu(mu),
+        };
+        let fit = p.fit.ok_or(ConvertError::Missing("GridPoint.fit"))?;
+        Ok(GridPoint { truth, data, fit: FitSpec { mode: fit_mode_from_wire("FitSpec.mode", fit.mode)?, l2: fit.l2 } })
+    }
+}
+
+impl From<&CellSettings> for pb::CellSettings {
+    fn from(s: &CellSettings) -> Self {
+        pb::CellSettings {
+            tau_grid_from: s.tau_grid.from,
+            tau_grid_to: s.tau_grid.to,
+            tau_grid_count: s.tau_grid.count,
+            tau_lo: s.tau_bounds.0,
+            tau_hi: s.tau_bounds.1,
+            max_iter: s.max_iter,
+            coupling_cap: s.coupling_cap,
+        }
+    }
+}
+
+impl From<pb::CellSettings> for CellSettings {
+    fn from(s: pb::CellSettings) -> Self {
+        CellSettings {
+            tau_grid: TauGrid { from: s.tau_grid_from, to: s.tau_grid_to, count: s.tau_grid_count },
+            tau_bounds: (s.tau_lo, s.tau_hi),
+            max_iter: s.max_iter,
+            coupling_cap: s.coupling_cap,
+        }
+    }
+}
+
+impl From<&CellSpec> for pb::CellSpec {
+    fn from(c: &CellSpec) -> Self {
+        pb::CellSpec {
+            study_seed: c.study_seed,
+            point: Some((&c.point).into()),
+            replicate: c.replicate,
+            settings: Some((&c.settings).into()),
+        }
+    }
+}
+
+impl TryFrom<pb::CellSpec> for CellSpec {
+    type Error = ConvertError;
+    fn try_from(c: pb::CellSpec) -> Result<Self, ConvertError> {
+        Ok(CellSpec {
+            study_seed: c.study_seed,
+            point: c.point.ok_or(ConvertError::Missing("CellSpec.point"))?.try_into()?,
+            replicate: c.replicate,
+            settings: c.settings.ok_or(ConvertError::Missing("CellSpec.settings"))?.into(),
+        })
+    }
+}
+
+impl From<&CurvePoint> for pb::CurvePoint {
+    fn from(p: &CurvePoint) -> Self {
+        pb::CurvePoint {
+            tau: p.tau,
+            dkl_rev: p.dkl_rev,
+            dkl_fwd: p.dkl_fwd,
+            entropy: p.entropy,
+            mean_energy: p.mean_energy,
+            heat_capacity: p.heat_capacity,
+        }
+    }
+}
+
+impl From<&pb::CurvePoint> for CurvePoint {
+    fn from(p: &pb::CurvePoint) -> Self {
+        CurvePoint {
+            tau: p.tau,
+            dkl_rev: p.dkl_rev,
+            dkl_fwd: p.dkl_fwd,
+            entropy: p.entropy,
+            mean_energy: p.mean_energy,
+            heat_capacity: p.heat_capacity,
+        }
+    }
+}
+
+impl From<&CellResult> for pb::CellResult {
+    fn from(r: &CellResult) -> Self {
+        pb::CellResult {
+            key: r.key.0.clone(),
+            samples: r.samples,
+            tau_rev: r.tau_rev,
+            tau_fwd: r.tau_fwd,
+            tau_rev_at_bound: r.tau_rev_at_bound,
+            tau_fwd_at_bound: r.tau_fwd_at_bound,
+            dkl_rev_at_1: r.dkl_rev_at_1,
+            dkl_rev_opt: r.dkl_rev_opt,
+            dkl_fwd_at_1: r.dkl_fwd_at_1,
+            dkl_fwd_opt: r.dkl_fwd_opt,
+            tau_heat_peak: r.tau_heat_peak,
+            tau_var: r.tau_var,
+            low_states_hat: r.low_states_hat,
+            gap_hat: r.gap_hat,
+            overlap: r.overlap,
+            tau_rev_closed: r.tau_rev_closed,
+            tau_fwd_closed: r.tau_fwd_closed,
+            fit_mode: r.fit_mode.map(|m| fit_mode_to_wire(m) as i32),
+            fit_iterations: r.fit_iterations,
+            grad_max_norm: r.grad_max_norm,
+            nll: r.nll,
+            coupling_max_abs: r.coupling_max_abs,
+            fit_diverged: r.fit_diverged,
+            fit_note: r.fit_note.clone(),
+            curve: r.curve.iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl TryFrom<pb::CellResult> for CellResult {
+    type Error = ConvertError;
+    fn try_from(r: pb::CellResult) -> Result<Self, ConvertError> {
+        Ok(CellResult {
+            key: CellKey(r.key),
+            samples: r.samples,
+            tau_rev: r.tau_rev,
+            tau_fwd: r.tau_fwd,
+            tau_rev_at_bound: r.tau_rev_at_bound,
+            tau_fwd_at_bound: r.tau_fwd_at_bound,
+            dkl_rev_at_1: r.dkl_rev_at_1,
+            dkl_rev_opt: r.dkl_rev_opt,
+            dkl_fwd_at_1: r.dkl_fwd_at_1,
+            dkl_fwd_opt: r.dkl_fwd_opt,
+            tau_heat_peak: r.tau_heat_peak,
+            tau_var: r.tau_var,
+            low_states_hat: r.low_states_hat,
+            gap_hat: r.gap_hat,
+            overlap: r.overlap,
+            tau_rev_closed: r.tau_rev_closed,
+            tau_fwd_closed: r.tau_fwd_closed,
+            fit_mode: r.fit_mode.map(|m| fit_mode_from_wire("CellResult.fit_mode", m)).transpose()?,
+            fit_iterations: r.fit_iterations,
+            grad_max_norm: r.grad_max_norm,
+            nll: r.nll,
+            coupling_max_abs: r.coupling_max_abs,
+            fit_diverged: r.fit_diverged,
+            fit_note: r.fit_note,
+            curve: r.curve.iter().map(Into::into).collect(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn any_f64() -> impl Strategy<Value = f64> {
+        prop_oneof![any::<f64>(), Just(0.0), Just(-0.0), Just(f64::INFINITY), Just(f64::NAN)]
+    }
+
+    fn any_point() -> impl Strategy<Value = GridPoint> {
+        let truth = prop_oneof![
+            (any::<u32>(), any::<u32>(), any_f64())
+                .prop_map(|(states, low_states, gap)| TruthSpec::TwoLevel { states, low_states, gap }),
+            (any::<u32>(), any::<u32>(), any_f64())
+                .prop_map(|(rows, cols, temperature)| TruthSpec::Ising2d { rows, cols, temperature }),
+        ];
+        let data = prop_oneof![any::<u64>().prop_map(DataSize::Samples), any_f64().prop_map(DataSize::Mu)];
+        let mode = prop_oneof![Just(FitMode::Mle), Just(FitMode::Paper)];
+        (truth, data, mode, any_f64())
+            .prop_map(|(truth, data, mode, l2)| GridPoint { truth, data, fit: FitSpec { mode, l2 } })
+    }
+
+    fn bits(x: f64) -> u64 {
+        x.to_bits()
+    }
+
+    proptest! {
+        /// Every CellSpec survives the wire bit for bit (NaN payloads included).
+        #[test]
+        fn cell_spec_round_trips_bit_exactly(point in any_point(), seed in any::<u64>(), r in any::<u32>(),
+                                             from in any_f64(), count in any::<u32>()) {
+            let settings = CellSettings { tau_grid: TauGrid { from, to: 5.0, count }, ..CellSettings::default() };
+            let spec = CellSpec { study_seed: seed, point, replicate: r, settings };
+            let back = CellSpec::try_from(pb::CellSpec::from(&spec)).unwrap();
+            prop_assert_eq!(format!("{:?}", &back), format!("{:?}", &spec));
+            prop_assert_eq!(bits(back.settings.tau_grid.from), bits(spec.settings.tau_grid.from));
+        }
+
+        /// Every CellResult survives the wire bit for bit, optional fields included.
+        #[test]
+        fn cell_result_round_trips_bit_exactly(tau_rev in any_f64(), opt in proptest::option::of(any_f64()),
+                                               n in proptest::option::of(any::<u32>()), curve_len in 0usize..5,
+                                               note in proptest::option::of(".{0,10}")) {
+            let curve = (0..curve_len).map(|i| CurvePoint { tau: i as f64, dkl_rev: tau_rev, dkl_fwd: 1.0,
+                entropy: -0.0, mean_energy: f64::MIN_POSITIVE, heat_capacity: 3.0 }).collect();
+            let r = CellResult { key: CellKey("k;r=1".into()), samples: 7, tau_rev, tau_fwd: 1.5,
+                tau_rev_at_bound: true, tau_fwd_at_bound: false, dkl_rev_at_1: 0.1, dkl_rev_opt: 0.05,
+                dkl_fwd_at_1: 0.2, dkl_fwd_opt: 0.1, tau_heat_peak: opt, tau_var: None, low_states_hat: n,
+                gap_hat: opt, overlap: n, tau_rev_closed: opt, tau_fwd_closed: None,
+                fit_mode: Some(FitMode::Paper), fit_iterations: n, grad_max_norm: opt, nll: opt,
+                coupling_max_abs: None, fit_diverged: Some(true), fit_note: note, curve };
+            let back = CellResult::try_from(pb::CellResult::from(&r)).unwrap();
+            prop_assert_eq!(format!("{:?}", &back), format!("{:?}", &r));
+            prop_assert_eq!(bits(back.tau_rev), bits(r.tau_rev));
+        }
+    }
+
+    #[test]
+    fn missing_point_is_named() {
+        let spec = pb::CellSpec { study_seed: 1, point: None, replicate: 0, settings: None };
+        assert_eq!(CellSpec::try_from(spec).unwrap_err(), ConvertError::Missing("CellSpec.point"));
+    }
+
+    #[test]
+    fn unknown_fit_mode_is_refused() {
+        let p = pb::GridPoint {
+            truth: Some(pb::grid_point::Truth::TwoLevel(pb::TwoLevelTruth { states: 3, low_states: 1, gap: 1.0 })),
+            data: Some(pb::grid_point::Data::Samples(4)),
+            fit: Some(pb::FitSpec { mode: 99, l2: 0.0 }),
+        };
+        assert_eq!(
+            GridPoint::try_from(p).unwrap_err(),
+            ConvertError::UnknownEnum { field: "FitSpec.mode", value: 99 }
+        );
+    }
+}

@@ -1,0 +1,23 @@
+//! # taustar-proto — the only wire contract between coordinator and workers
+//!
+//! - [`pb`]: the prost messages and tonic client/server generated from `taustar.proto`
+//!   (compiled by the pure-Rust `protox` in `build.rs`; no `protoc` needed).
+//! - [`convert`]: the one place where wire types meet `common`'s science types
+//!   ([`common::CellSpec`], [`common::CellResult`]). Neither `common` nor the binaries
+//!   translate field by field anywhere else.
+//!
+//! [`PROTOCOL_VERSION`] is sent in every `Register`; the coordinator refuses other versions.
+#![deny(missing_docs)]
+
+pub mod convert;
+
+/// Generated gRPC code for package `taustar.v1`.
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod pb {
+    tonic::include_proto!("taustar.v1");
+}
+
+pub use convert::ConvertError;
+
+/// The wire protocol version. Bump it on any change an older peer would misread.
+pub const PROTOCOL_VERSION: u32 = 1;
