@@ -70,7 +70,8 @@ if sinfo -h -o %t 2>/dev/null | grep -qE '^(idle|mix|alloc)'; then
 else
   [ -f "$SHARED_CI/slurm-up.sh" ] || { echo "missing $SHARED_CI/slurm-up.sh" >&2; exit 2; }
   STARTED_SLURM=1
-  bash "$SHARED_CI/slurm-up.sh" >"$WORK/slurm-up.log" 2>&1 || { cat "$WORK/slurm-up.log"; exit 1; }
+  # 8 declared CPUs on the 2-core box: a study job and a worker array run side by side.
+  SLURM_CI_CPUS=${SLURM_CI_CPUS:-8} bash "$SHARED_CI/slurm-up.sh" >"$WORK/slurm-up.log" 2>&1 || { cat "$WORK/slurm-up.log"; exit 1; }
   log "$(head -n 1 "$WORK/slurm-up.log")"
 fi
 
