@@ -164,6 +164,8 @@ if sts and dep:
           f"the --db path {db_args} lies on the PVC mount {mounts.get(vct[0]['metadata']['name']) if vct else None}")
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
         check("grpc" in c.get(probe, {}), f"coordinator {probe} uses the gRPC health protocol")
+    check(c.get("readinessProbe", {}).get("grpc", {}).get("service") == "taustar.v1.Coordinator",
+          "readiness asks the health of the taustar.v1.Coordinator service (NOT_SERVING while draining)")
     port = c["ports"][0]["containerPort"]
     check(all("grpc" not in c[p] or c[p]["grpc"]["port"] == port for p in ("livenessProbe", "readinessProbe")),
           f"probes target the gRPC port {port}")
