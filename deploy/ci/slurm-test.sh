@@ -136,6 +136,41 @@ complete_and_clean() { # complete_and_clean JSON LABEL: every cell done, none pe
     test "$(field "$s" cells_pending)" -eq 0 -a "$(field "$s" cells_leased)" -eq 0 -a "$(field "$s" cells_failed)" -eq 0
 }
 
+# Cell bookkeeping straight from the study store (read-only; schema of coordinator/src/store,
+# SCHEMA_VERSION 1): the evidence that finished cells are never leased or committed again.
+#   dbq snap DB OUT       write {cell id: [state, attempts, finished_ms]} to OUT
+#   dbq unchanged OUT DB  every cell done in OUT is still done with the same attempts and
+#                         finish time in DB (it was never re-leased, so never recomputed)
+#   dbq workers DB        distinct workers that finished cells, and how many results exist
+dbq() {
+  python3 - "$@" <<'PY'
+import json, sqlite3, sys
+mode = sys.argv[1]
+def cells(db):
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    rows = con.execute("SELECT id, state, attempts, finished_ms FROM cells").fetchall()
+    return con, {str(i): [st, att, fin] for i, st, att, fin in rows}
+if mode == "snap":
+    _, c = cells(sys.argv[2])
+    json.dump(c, open(sys.argv[3], "w"))
+    print(f"{sum(v[0] == 2 for v in c.values())} done of {len(c)} cells")
+elif mode == "unchanged":
+    old = json.load(open(sys.argv[2]))
+    _, new = cells(sys.argv[3])
+    done = [k for k, v in old.items() if v[0] == 2]
+    changed = [(k, old[k], new.get(k)) for k in done if new.get(k) != old[k]]
+    print(f"{len(done) - len(changed)} of {len(done)} earlier finished cells untouched"
+          + (f"; first changed: id {changed[0][0]} {changed[0][1]} -> {changed[0][2]}" if changed else ""))
+    sys.exit(1 if changed or not done else 0)
+elif mode == "workers":
+    con, c = cells(sys.argv[2])
+    names = con.execute("SELECT DISTINCT w.name FROM cells c JOIN workers w ON w.id = c.worker_id "
+                        "WHERE c.state = 2 ORDER BY w.name").fetchall()
+    results = con.execute("SELECT count(*) FROM results").fetchone()[0]
+    print(f"{len(names)} {results} {' '.join(n for (n,) in names)}")
+PY
+}
+
 SMALL="$ROOT/tests/slurm/small.toml"
 RESUME="$ROOT/tests/slurm/resume.toml"
 log "binaries: $BIN_DIR; work dir: $WORK"
@@ -157,10 +192,18 @@ if wants 1; then
     bad "t1: taustar status --db $db failed"
   fi
   check "t1: the job log reports the study complete" grep -q "study complete" "$WORK"/t1-"$j".out
+  if w=$(dbq workers "$db"); then
+    read -r nworkers nresults names <<<"$w"
+    check "t1: one stored result per cell ($nresults results)" test "$nresults" -eq "$(field "$s" cells_total)"
+    check "t1: both worker tasks finished cells ($nworkers: $names)" test "$nworkers" -eq 2
+  else
+    bad "t1: cannot read the cells of $db"
+  fi
   [ "$FAIL" -eq 0 ] || show_log "$WORK/t1-$j.out"
 
   log "test 1b: resubmit the finished study"
   before=$(status "$db" || echo '{}')
+  dbq snap "$db" "$WORK/t1.snap" >/dev/null || bad "t1b: cannot snapshot $db"
   t=$SECONDS
   j=$(submit t1b 2 "$SMALL" "$db")
   r=$(wait_final "$j" 120) || true
@@ -171,6 +214,7 @@ if wants 1; then
       test "$(field "$s" cells_done)" -eq "$(field "$before" cells_done)"
     check "t1b: nothing recomputed (duplicates_ignored = $(field "$s" duplicates_ignored))" \
       test "$(field "$s" duplicates_ignored)" -eq 0
+    check "t1b: no cell leased again: $(dbq unchanged "$WORK/t1.snap" "$db")" dbq unchanged "$WORK/t1.snap" "$db"
   else
     bad "t1b: status failed"
   fi
@@ -189,6 +233,7 @@ if wants 2; then
     r=$(wait_final "$j" 60) || true
     s1=$(status "$db")
     done1=$(field "$s1" cells_done)
+    dbq snap "$db" "$WORK/t2.snap" >/dev/null || bad "t2: cannot snapshot $db"
     log "job $j cancelled: $r; $done1 of $total cells done"
     check "t2: the first run was cancelled (got $r)" test "${r%% *}" = CANCELLED
     check "t2: cancelled mid-way: 0 < $done1 < $total cells done" test "$done1" -gt 0 -a "$done1" -lt "$total"
@@ -207,6 +252,8 @@ if wants 2; then
     check "t2: done count only grew ($done1 -> $(field "$s2" cells_done))" test "$(field "$s2" cells_done)" -ge "$done1"
     check "t2: no finished cell recomputed and resubmitted (duplicates_ignored = $(field "$s2" duplicates_ignored))" \
       test "$(field "$s2" duplicates_ignored)" -eq 0
+    check "t2: cells finished before the cancel were never leased again: $(dbq unchanged "$WORK/t2.snap" "$db")" \
+      dbq unchanged "$WORK/t2.snap" "$db"
     [ "$FAIL" -eq 0 ] || { show_log "$WORK/t2a-$j.out"; show_log "$WORK/t2b-$j2.out"; }
   else
     bad "t2: the first run never finished a cell"
@@ -226,6 +273,7 @@ if wants 3; then
     # A requeued job waits for a begin time; release it at once.
     wait_state "$j" PENDING 60 || true
     done1=$(field "$(status "$db")" cells_done)
+    dbq snap "$db" "$WORK/t3.snap" >/dev/null || bad "t3: cannot snapshot $db"
     scontrol update JobId="$j" StartTime=now
     t=$SECONDS
     r=$(wait_final "$j" 240) || true
@@ -238,6 +286,8 @@ if wants 3; then
     complete_and_clean "$s" t3
     check "t3: no finished cell recomputed and resubmitted (duplicates_ignored = $(field "$s" duplicates_ignored))" \
       test "$(field "$s" duplicates_ignored)" -eq 0
+    check "t3: cells finished before the requeue were never leased again: $(dbq unchanged "$WORK/t3.snap" "$db")" \
+      dbq unchanged "$WORK/t3.snap" "$db"
     [ "$FAIL" -eq 0 ] || show_log "$WORK/t3-$j.out" 60
   else
     bad "t3: the job never finished a cell"
