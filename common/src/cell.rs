@@ -441,5 +441,5 @@ pub struct CellResult {
 /// runs it. Errors only on an invalid spec.
 pub fn run_cell(spec: &CellSpec) -> Result<CellResult, SpecError> {
     spec.validate()?;
-    crate::model::compute_cell(spec)
+    crate::compute::compute_cell(spec)
 }

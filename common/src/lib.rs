@@ -12,12 +12,13 @@
 //! - [`exact`]: Walsh–Hadamard transforms, log-sum-exp, exact sampling.
 //! - [`fit`]: maximum-likelihood fits (two-level, fully connected Ising).
 //! - [`tau`]: evaluation of D_rev, D_fwd, entropy, heat capacity over τ; τ* search.
-//! - [`cell`]: [`CellSpec`] → [`CellResult`], the unit of work.
+//! - [`cell`]: [`CellSpec`] → [`CellResult`], the unit of work; [`compute`] runs its steps.
 //! - [`aggregate`]: replicate statistics per grid point (phase-diagram tables).
 #![deny(missing_docs)]
 
 pub mod aggregate;
 pub mod cell;
+pub mod compute;
 pub mod error;
 pub mod exact;
 pub mod fit;

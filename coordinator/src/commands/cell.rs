@@ -1,10 +1,207 @@
-//! `taustar cell` (being written).
+//! `taustar cell`: compute one cell from flags and print its result.
+//!
+//! The quickest way to ask "what τ* does this regime give?" without writing a study file,
+//! and the reference the distributed runtime must reproduce bit for bit.
+
+use anyhow::{bail, Context};
+use clap::ValueEnum;
+use common::cell::{CellSettings, TauGrid};
+use common::{run_cell, CellResult, CellSpec, DataSize, FitMode, FitSpec, GridPoint, SpecError, TruthSpec};
+
+use super::table::{print_curve, print_scalars};
+
+/// Which ground truth to draw data from.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum TruthKind {
+    /// N_s states, n_g of them at energy 0, the rest at the gap Δ (SPEC §2.1).
+    TwoLevel,
+    /// Periodic nearest-neighbour Ising model on an m×n torus at temperature T (SPEC §2.2).
+    Ising2d,
+}
+
+/// Fit procedure (Ising truths).
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum FitArg {
+    /// Converged (penalised) maximum likelihood; flags a non-existent MLE.
+    Mle,
+    /// The paper's gradient ascent (step 0.01, relative NLL tolerance 1e-7, max-iter cap).
+    Paper,
+}
 
 /// Arguments of `taustar cell`.
-#[derive(clap::Args)]
-pub struct Args {}
+///
+/// Examples:
+///   taustar cell --truth two-level --states 100 --low-states 20 --gap 6 --samples 200 --seed 1
+///   taustar cell --truth ising2d --lattice 4x4 --temperature 2.3 --samples 100 --seed 1 --json
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Ground truth family.
+    #[arg(long, value_enum)]
+    pub truth: TruthKind,
+    /// Two-level: number of states N_s.
+    #[arg(long, help_heading = "Two-level truth")]
+    pub states: Option<u32>,
+    /// Two-level: number of low-energy states n_g (1 ≤ n_g < N_s).
+    #[arg(long, help_heading = "Two-level truth")]
+    pub low_states: Option<u32>,
+    /// Two-level: energy gap Δ > 0.
+    #[arg(long, help_heading = "Two-level truth")]
+    pub gap: Option<f64>,
+    /// Ising: lattice size MxN (periodic), at most 24 spins (exact enumeration).
+    #[arg(long, value_parser = parse_lattice, help_heading = "Ising truth")]
+    pub lattice: Option<(u32, u32)>,
+    /// Ising: truth temperature T > 0 (T_c ≈ 2.269 for the infinite lattice).
+    #[arg(long, help_heading = "Ising truth")]
+    pub temperature: Option<f64>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Data, fit and τ flags shared by every truth.
+#[derive(clap::Args, Debug)]
+pub struct CommonArgs {
+    /// Number of training samples M.
+    #[arg(long, conflicts_with = "mu", required_unless_present = "mu")]
+    pub samples: Option<u64>,
+    /// Entropy-normalised data size μ instead of M: M = round(exp(μ + S(p))).
+    #[arg(long, allow_hyphen_values = true)]
+    pub mu: Option<f64>,
+    /// Study seed; with the cell's key it determines all randomness.
+    #[arg(long)]
+    pub seed: u64,
+    /// Replicate index r.
+    #[arg(long, default_value_t = 0)]
+    pub replicate: u32,
+    /// Fit procedure (Ising truths; the two-level fit is closed-form).
+    #[arg(long, value_enum, default_value = "mle")]
+    pub fit: FitArg,
+    /// L2 penalty λ on the couplings (objective: mean log-likelihood − λ‖J‖²).
+    #[arg(long, default_value_t = 0.0)]
+    pub l2: f64,
+    /// Reporting grid of τ as FROM:TO:COUNT (evenly spaced; 1.0 is always added).
+    #[arg(long, value_parser = parse_tau_grid, default_value = "0.2:5:70")]
+    pub tau_grid: TauGrid,
+    /// Bounds LO:HI of the continuous τ* search.
+    #[arg(long, value_parser = parse_pair, default_value = "0.01:100")]
+    pub tau_bounds: (f64, f64),
+    /// Iteration cap of the Ising fit.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_iter: u32,
+    /// `mle` with λ = 0: max|J| beyond which the MLE is declared non-existent.
+    #[arg(long, default_value_t = 20.0)]
+    pub coupling_cap: f64,
+}
+
+/// Parse `MxN`.
+pub fn parse_lattice(s: &str) -> Result<(u32, u32), String> {
+    let (a, b) = s.split_once(['x', 'X']).ok_or_else(|| format!("expected MxN (e.g. 4x4), got {s:?}"))?;
+    let p = |v: &str| v.trim().parse::<u32>().map_err(|_| format!("expected MxN with integers, got {s:?}"));
+    Ok((p(a)?, p(b)?))
+}
+
+/// Parse `FROM:TO:COUNT`.
+fn parse_tau_grid(s: &str) -> Result<TauGrid, String> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let err = || format!("expected FROM:TO:COUNT (e.g. 0.2:5:70), got {s:?}");
+    if parts.len() != 3 {
+        return Err(err());
+    }
+    let from = parts[0].parse().map_err(|_| err())?;
+    let to = parts[1].parse().map_err(|_| err())?;
+    let count = parts[2].parse().map_err(|_| err())?;
+    Ok(TauGrid { from, to, count })
+}
+
+/// Parse `LO:HI`.
+pub fn parse_pair(s: &str) -> Result<(f64, f64), String> {
+    let (a, b) = s.split_once(':').ok_or_else(|| format!("expected LO:HI (e.g. 0.01:100), got {s:?}"))?;
+    let p = |v: &str| v.parse::<f64>().map_err(|_| format!("expected LO:HI with numbers, got {s:?}"));
+    Ok((p(a)?, p(b)?))
+}
+
+/// Rewrite a library error so it names the command-line flag the user typed.
+pub fn flag_error(e: SpecError) -> anyhow::Error {
+    let SpecError::Invalid { field, value, reason } = e;
+    let flag = match field.as_str() {
+        "tau.grid" => "--tau-grid".to_string(),
+        "tau.bounds" => "--tau-bounds".to_string(),
+        "fit.max_iter" => "--max-iter".to_string(),
+        "fit.coupling_cap" => "--coupling-cap".to_string(),
+        "fit.mode" => "--fit".to_string(),
+        other if other.starts_with("couplings") => format!("--couplings: entry {other}"),
+        other => format!("--{}", other.replace('_', "-")),
+    };
+    anyhow::anyhow!("invalid {flag} {value}: {reason}")
+}
+
+fn require<T>(v: Option<T>, flag: &str, truth: &str) -> anyhow::Result<T> {
+    match v {
+        Some(v) => Ok(v),
+        None => bail!("{flag} is required with --truth {truth}"),
+    }
+}
+
+impl CommonArgs {
+    /// Study-wide settings from the flags.
+    pub fn settings(&self) -> CellSettings {
+        CellSettings {
+            tau_grid: self.tau_grid,
+            tau_bounds: self.tau_bounds,
+            max_iter: self.max_iter,
+            coupling_cap: self.coupling_cap,
+        }
+    }
+}
+
+impl Args {
+    fn spec(&self) -> anyhow::Result<CellSpec> {
+        let truth = match self.truth {
+            TruthKind::TwoLevel => TruthSpec::TwoLevel {
+                states: require(self.states, "--states", "two-level")?,
+                low_states: require(self.low_states, "--low-states", "two-level")?,
+                gap: require(self.gap, "--gap", "two-level")?,
+            },
+            TruthKind::Ising2d => {
+                let (rows, cols) = require(self.lattice, "--lattice", "ising2d")?;
+                TruthSpec::Ising2d {
+                    rows,
+                    cols,
+                    temperature: require(self.temperature, "--temperature", "ising2d")?,
+                }
+            }
+        };
+        let c = &self.common;
+        let data = match (c.samples, c.mu) {
+            (Some(m), _) => DataSize::Samples(m),
+            (None, Some(mu)) => DataSize::Mu(mu),
+            (None, None) => bail!("--samples or --mu is required"),
+        };
+        let mode = match c.fit {
+            FitArg::Mle => FitMode::Mle,
+            FitArg::Paper => FitMode::Paper,
+        };
+        Ok(CellSpec {
+            study_seed: c.seed,
+            point: GridPoint { truth, data, fit: FitSpec { mode, l2: c.l2 } },
+            replicate: c.replicate,
+            settings: c.settings(),
+        })
+    }
+}
 
 /// Run `taustar cell`.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("taustar cell is not implemented yet")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let spec = args.spec()?;
+    let result: CellResult = run_cell(&spec).map_err(flag_error)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&result).context("serialising the result")?);
+        return Ok(());
+    }
+    let v = serde_json::to_value(&result).context("serialising the result")?;
+    print_scalars(&v);
+    print_curve(&result.curve);
+    Ok(())
 }

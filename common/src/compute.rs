@@ -1,0 +1,302 @@
+//! The steps of one cell (SPEC §6): resolve M, draw exact data, fit once, evaluate every τ,
+//! find τ*. Also the fit-free evaluation of a given Ising model (`taustar eval`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::cell::{CellResult, CellSettings, CellSpec, CurvePoint, DataSize, FitMode, TruthSpec};
+use crate::error::SpecError;
+use crate::exact::sample_counts;
+use crate::fit::ising::{fit_mle, fit_paper, Enumerator, FitOptions, IsingData};
+use crate::fit::two_level::fit_two_level;
+use crate::model::ising::{IsingTruth, Pairs};
+use crate::model::two_level::TwoLevelTruth;
+use crate::tau::{heat_capacity_peak, optimise, variance_match, Divergence, Landscape, Scan};
+
+/// Largest M a cell may draw (a guard against μ values that explode).
+pub const MAX_SAMPLES: u64 = 1_000_000_000;
+
+/// Everything the τ analysis of one fitted model yields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TauReport {
+    /// τ*_rev.
+    pub tau_rev: f64,
+    /// τ*_fwd.
+    pub tau_fwd: f64,
+    /// τ*_rev at a search bound.
+    pub tau_rev_at_bound: bool,
+    /// τ*_fwd at a search bound.
+    pub tau_fwd_at_bound: bool,
+    /// D_rev(1).
+    pub dkl_rev_at_1: f64,
+    /// D_rev(τ*_rev).
+    pub dkl_rev_opt: f64,
+    /// D_fwd(1).
+    pub dkl_fwd_at_1: f64,
+    /// D_fwd(τ*_fwd).
+    pub dkl_fwd_opt: f64,
+    /// Peak of C(τ).
+    pub tau_heat_peak: Option<f64>,
+    /// Variance-match τ (needs training data).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tau_var: Option<f64>,
+    /// The curve at the requested τ values.
+    pub curve: Vec<CurvePoint>,
+}
+
+/// Analyse a landscape: curve at `taus`, τ* of both divergences, diagnostics.
+/// `data_energy` = (mean, population variance) of Ê over the training data, if any.
+pub fn analyse(
+    land: &Landscape,
+    taus: &[f64],
+    bounds: (f64, f64),
+    data_energy: Option<(f64, f64)>,
+) -> TauReport {
+    let scan = Scan::new(land, bounds);
+    let rev = optimise(land, &scan, Divergence::Reverse);
+    let fwd = optimise(land, &scan, Divergence::Forward);
+    let at1 = land.eval(1.0);
+    TauReport {
+        tau_rev: rev.tau,
+        tau_fwd: fwd.tau,
+        tau_rev_at_bound: rev.at_bound,
+        tau_fwd_at_bound: fwd.at_bound,
+        dkl_rev_at_1: at1.dkl_rev,
+        dkl_rev_opt: rev.value,
+        dkl_fwd_at_1: at1.dkl_fwd,
+        dkl_fwd_opt: fwd.value,
+        tau_heat_peak: heat_capacity_peak(land, &scan),
+        tau_var: data_energy.and_then(|(mu, s2)| variance_match(land, &scan, mu, s2)),
+        curve: land.curve(taus),
+    }
+}
+
+/// M of a cell: given directly, or round(exp(μ + S(p))) (SPEC §3).
+pub fn resolve_samples(data: DataSize, truth_entropy: f64, min: u64) -> Result<u64, SpecError> {
+    let m = match data {
+        DataSize::Samples(m) => m,
+        DataSize::Mu(mu) => {
+            let m = (mu + truth_entropy).exp().round();
+            if !(m <= MAX_SAMPLES as f64) {
+                return Err(SpecError::invalid(
+                    "mu",
+                    mu,
+                    format!("gives M = exp(mu + S) = {m:e} samples, above the limit {MAX_SAMPLES}"),
+                ));
+            }
+            m as u64
+        }
+    };
+    if m < min {
+        return Err(SpecError::invalid(
+            match data {
+                DataSize::Samples(_) => "samples",
+                DataSize::Mu(_) => "mu",
+            },
+            match data {
+                DataSize::Samples(m) => m.to_string(),
+                DataSize::Mu(mu) => format!("{mu} (M = {m})"),
+            },
+            format!("this truth needs M >= {min}"),
+        ));
+    }
+    if m > MAX_SAMPLES {
+        return Err(SpecError::invalid("samples", m, format!("above the limit {MAX_SAMPLES}")));
+    }
+    Ok(m)
+}
+
+/// Compute a validated cell.
+pub fn compute_cell(spec: &CellSpec) -> Result<CellResult, SpecError> {
+    match spec.point.truth {
+        TruthSpec::TwoLevel { states, low_states, gap } => {
+            two_level_cell(spec, TwoLevelTruth::new(states, low_states, gap))
+        }
+        TruthSpec::Ising2d { rows, cols, temperature } => ising_cell(spec, rows, cols, temperature),
+    }
+}
+
+/// The two-level closed forms of SPEC §4.1, with c[L][L̂] the class sizes.
+///
+/// Under q_τ states of one fitted label are equally likely, so with π = q(L̂ = 1):
+/// Var_q(L̂) = π(1−π) and Cov_q(L, L̂) = π(1−π)(ℓ/n̂_e − (n_e−ℓ)/n̂_g). The stationarity
+/// condition β̂ Var_q(L̂) = Δ Cov_q(L, L̂) of dD_rev/dβ̂ = 0 loses π entirely:
+/// β̂* = Δ(ℓN_s − n_e n̂_e)/(n̂_g n̂_e), so τ*_rev = Δ̂/β̂* = (Δ̂/Δ)·n̂_g n̂_e/(ℓN_s − n_e n̂_e)
+/// when the denominator is positive (else D_rev falls all the way to τ → ∞).
+/// Forward: E_{q_τ}[L̂] = E_p[L̂] gives e^{−β̂} = (P/(1−P))·n̂_g/n̂_e with P = E_p[L̂], i.e.
+/// β̂ = ln(((1−P)/P)·n̂_e/n̂_g), τ*_fwd = Δ̂/β̂ when β̂ > 0.
+fn two_level_closed_forms(c: [[u32; 2]; 2], gap: f64, gap_hat: f64) -> (Option<f64>, Option<f64>) {
+    let f = |x: u32| f64::from(x);
+    let (ng_hat, ne_hat) = (f(c[0][0] + c[1][0]), f(c[0][1] + c[1][1]));
+    let ne = f(c[1][0] + c[1][1]);
+    let ns = ng_hat + ne_hat;
+    let overlap = f(c[1][1]);
+    if gap_hat <= 0.0 {
+        return (None, None);
+    }
+    let denom = overlap * ns - ne * ne_hat;
+    let rev = (denom > 0.0).then(|| gap_hat / gap * ng_hat * ne_hat / denom);
+    let eg = (-gap).exp();
+    // (1 − P)/P without forming P: both over the same Z_p.
+    let odds = (f(c[0][0]) + f(c[1][0]) * eg) / (f(c[0][1]) + f(c[1][1]) * eg);
+    let beta_hat = (odds * ne_hat / ng_hat).ln();
+    let fwd = (beta_hat > 0.0).then(|| gap_hat / beta_hat);
+    (rev, fwd)
+}
+
+fn two_level_cell(spec: &CellSpec, truth: TwoLevelTruth) -> Result<CellResult, SpecError> {
+    let m = resolve_samples(spec.point.data, truth.entropy(), 2)?;
+    let mut rng = spec.rng();
+    let counts = truth.sample_counts(m, &mut rng);
+    let fit = fit_two_level(&counts, &mut rng);
+    let mut classes = [[0u32; 2]; 2];
+    for (s, &lh) in fit.labels.iter().enumerate() {
+        let l = usize::from(s as u32 >= truth.low_states);
+        classes[l][usize::from(lh)] += 1;
+    }
+    let log_z = truth.log_partition();
+    let (mut mult, mut energy, mut log_p) = (Vec::new(), Vec::new(), Vec::new());
+    for (l, row) in classes.iter().enumerate() {
+        for (lh, &count) in row.iter().enumerate() {
+            if count > 0 {
+                mult.push(f64::from(count));
+                energy.push(fit.gap_hat * lh as f64);
+                log_p.push(-truth.gap * l as f64 - log_z);
+            }
+        }
+    }
+    let land = Landscape::new(mult, energy, log_p);
+    // Ê over the data is Δ̂ on fitted-high states, 0 elsewhere.
+    let high: u64 = counts.iter().zip(&fit.labels).filter(|(_, &l)| l == 1).map(|(&c, _)| c).sum();
+    let f1 = high as f64 / m as f64;
+    let data_energy = (fit.gap_hat * f1, fit.gap_hat * fit.gap_hat * f1 * (1.0 - f1));
+    let report =
+        analyse(&land, &spec.settings.tau_grid.values(), spec.settings.tau_bounds, Some(data_energy));
+    let (rev_closed, fwd_closed) = two_level_closed_forms(classes, truth.gap, fit.gap_hat);
+    let mut r = base_result(spec, m, report);
+    r.low_states_hat = Some(fit.low_states_hat);
+    r.gap_hat = Some(fit.gap_hat);
+    r.overlap = Some(classes[1][1]);
+    r.tau_rev_closed = rev_closed;
+    r.tau_fwd_closed = fwd_closed;
+    Ok(r)
+}
+
+fn ising_cell(spec: &CellSpec, rows: u32, cols: u32, temperature: f64) -> Result<CellResult, SpecError> {
+    let pairs = Pairs::new(rows * cols);
+    let truth = IsingTruth::new(rows, cols, temperature, &pairs);
+    let m = resolve_samples(spec.point.data, truth.entropy(), 1)?;
+    let mut rng = spec.rng();
+    let data = IsingData::new(&pairs, sample_counts(&truth.probabilities(), m, &mut rng));
+    let mut en = Enumerator::new(pairs.clone());
+    let opts = FitOptions {
+        l2: spec.point.fit.l2,
+        max_iter: spec.settings.max_iter,
+        coupling_cap: spec.settings.coupling_cap,
+    };
+    let fit = match spec.point.fit.mode {
+        FitMode::Mle => fit_mle(&mut en, &data.pair_moments, opts),
+        FitMode::Paper => fit_paper(&mut en, &data, opts, &mut rng),
+    };
+    let mut energy = vec![0.0; 1usize << pairs.n];
+    pairs.energies_into(&fit.couplings, &mut energy);
+    let data_energy = data.energy_stats(&pairs, &fit.couplings);
+    let land = Landscape::from_states(energy, truth.log_p);
+    let report =
+        analyse(&land, &spec.settings.tau_grid.values(), spec.settings.tau_bounds, Some(data_energy));
+    let mut r = base_result(spec, m, report);
+    r.fit_mode = Some(fit.mode);
+    r.fit_iterations = Some(fit.iterations);
+    r.grad_max_norm = Some(fit.grad_max_norm);
+    r.nll = Some(fit.nll);
+    r.coupling_max_abs = Some(fit.coupling_max_abs);
+    r.fit_diverged = Some(fit.diverged);
+    r.fit_note = fit.note;
+    Ok(r)
+}
+
+fn base_result(spec: &CellSpec, samples: u64, t: TauReport) -> CellResult {
+    CellResult {
+        key: spec.key(),
+        samples,
+        tau_rev: t.tau_rev,
+        tau_fwd: t.tau_fwd,
+        tau_rev_at_bound: t.tau_rev_at_bound,
+        tau_fwd_at_bound: t.tau_fwd_at_bound,
+        dkl_rev_at_1: t.dkl_rev_at_1,
+        dkl_rev_opt: t.dkl_rev_opt,
+        dkl_fwd_at_1: t.dkl_fwd_at_1,
+        dkl_fwd_opt: t.dkl_fwd_opt,
+        tau_heat_peak: t.tau_heat_peak,
+        tau_var: t.tau_var,
+        low_states_hat: None,
+        gap_hat: None,
+        overlap: None,
+        tau_rev_closed: None,
+        tau_fwd_closed: None,
+        fit_mode: None,
+        fit_iterations: None,
+        grad_max_norm: None,
+        nll: None,
+        coupling_max_abs: None,
+        fit_diverged: None,
+        fit_note: None,
+        curve: t.curve,
+    }
+}
+
+/// Evaluate a given fully connected Ising model (an N×N symmetric coupling matrix with zero
+/// diagonal, spins in row-major lattice order, q ∝ exp(Σ_{i<j} J_ij σ_iσ_j)) against the
+/// rows×cols Ising truth at temperature T, without fitting (`taustar eval`).
+pub fn eval_ising_model(
+    rows: u32,
+    cols: u32,
+    temperature: f64,
+    couplings: &[Vec<f64>],
+    taus: &[f64],
+    settings: &CellSettings,
+) -> Result<TauReport, SpecError> {
+    let point = crate::cell::GridPoint {
+        truth: TruthSpec::Ising2d { rows, cols, temperature },
+        data: DataSize::Samples(1),
+        fit: Default::default(),
+    };
+    point.validate()?;
+    settings.validate()?;
+    let n = (rows * cols) as usize;
+    if couplings.len() != n || couplings.iter().any(|r| r.len() != n) {
+        let shape = format!("{}x{}", couplings.len(), couplings.first().map_or(0, Vec::len));
+        return Err(SpecError::invalid(
+            "couplings",
+            shape,
+            format!("need an N x N matrix with N = {n} spins for a {rows}x{cols} lattice"),
+        ));
+    }
+    for (i, row) in couplings.iter().enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            if !v.is_finite() {
+                return Err(SpecError::invalid(format!("couplings[{i}][{j}]"), v, "must be finite"));
+            }
+            if i == j && v != 0.0 {
+                return Err(SpecError::invalid(format!("couplings[{i}][{i}]"), v, "the diagonal must be 0"));
+            }
+            let w = couplings[j][i];
+            if (v - w).abs() > 1e-12 * v.abs().max(w.abs()).max(1.0) {
+                return Err(SpecError::invalid(
+                    format!("couplings[{i}][{j}]"),
+                    v,
+                    format!("the matrix must be symmetric, but couplings[{j}][{i}] = {w}"),
+                ));
+            }
+        }
+    }
+    if let Some(t) = taus.iter().find(|t| !(t.is_finite() && **t > 0.0)) {
+        return Err(SpecError::invalid("tau", t, "every τ must be a finite number > 0"));
+    }
+    let pairs = Pairs::new(n as u32);
+    let truth = IsingTruth::new(rows, cols, temperature, &pairs);
+    let j: Vec<f64> = pairs.ij.iter().map(|&(a, b)| couplings[a as usize][b as usize]).collect();
+    let mut energy = vec![0.0; 1usize << n];
+    pairs.energies_into(&j, &mut energy);
+    let land = Landscape::from_states(energy, truth.log_p);
+    Ok(analyse(&land, taus, settings.tau_bounds, None))
+}

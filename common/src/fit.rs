@@ -1,1 +1,0 @@
-//! fit (being written).
