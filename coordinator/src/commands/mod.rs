@@ -7,3 +7,4 @@ pub mod plot;
 pub mod run;
 pub mod serve;
 pub mod status;
+mod table;
