@@ -1,1 +1,0 @@
-//! Study files (TOML) → grid points → cells. Being written; see issue 3.

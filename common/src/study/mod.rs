@@ -1,0 +1,186 @@
+//! Study files (TOML) → grid points → cells (SPEC §6, issue 3 item 1).
+//!
+//! A study file names a ground truth, a data-size axis and a fit, any of whose swept values
+//! may be a number, a list, or a range table; the study is their cartesian product (the
+//! *grid points*) times `replicates`. This is the format users write, so it is a contract:
+//! extend it, never break it.
+//!
+//! ```toml
+//! name = "paper-fig2"             # required: 1-100 of A-Z a-z 0-9 - _ .
+//! seed = 2025                     # required: reproducible on purpose
+//! replicates = 50                 # default 1
+//! [truth]
+//! kind = "two-level"              # or "ising2d" with lattice = [4, 4] (or [[3, 3], [4, 4]])
+//! states = 100                    #   and temperature = <swept>
+//! low_states = 20
+//! gap = { from = 2.5, to = 9.5, step = 0.25 }
+//! [data]                          # exactly one of samples (M) and mu (SPEC §3)
+//! samples = { from = 4, to = 28000, count = 160, scale = "log" }   # integers, deduplicated
+//! [fit]                           # optional
+//! mode = "mle"                    # or "paper", or a list; ising2d only
+//! l2 = 0.0                        # swept; ising2d only
+//! max_iter = 10000                # not swept
+//! coupling_cap = 20.0             # not swept
+//! [tau]                           # optional, not swept
+//! grid = { from = 0.2, to = 5.0, count = 70 }   # 1.0 is always added
+//! bounds = [0.01, 100.0]
+//! ```
+//!
+//! Swept values: `x`, `[x, y, …]`, `{from, to, step}` (inclusive of `to` within rounding),
+//! `{from, to, count[, scale = "log"|"linear"]}`, or a list mixing numbers and range tables
+//! (a union). Each axis is sorted and deduplicated, and real values are rounded to
+//! [`axis::SIGNIFICANT_DIGITS`] significant digits, so the canonical cell keys
+//! ([`CellSpec::key`]) depend only on the set of values, never on spelling or order; adding
+//! values or replicates only adds cells. A cell's random stream is [`CellSpec::rng`] (study
+//! seed + key).
+//!
+//! Order: truth axes outermost (`states`, `low_states`, `gap` or `lattice`, `temperature`),
+//! then the data size, then `fit.mode`, then `fit.l2`, each ascending; the replicates of a
+//! grid point are consecutive.
+
+mod axis;
+mod error;
+mod parse;
+mod source;
+
+use std::path::Path;
+
+pub use axis::{round_significant, SIGNIFICANT_DIGITS};
+pub use error::{At, StudyError};
+
+use crate::cell::{fmt_f64, CellSettings, CellSpec, GridPoint};
+
+/// Most grid points a study may have: they are held in memory (about 56 bytes each).
+pub const MAX_GRID_POINTS: usize = 1 << 20;
+
+/// Sanity cap on the cells of a study: more is almost surely a mistyped range, and would
+/// not fit the study store.
+pub const MAX_CELLS: u64 = 1_000_000_000;
+
+/// A parsed, validated study: grid points (in memory) and the cells they expand to
+/// (streamed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Study {
+    /// The study's name.
+    pub name: String,
+    /// The study seed; with a cell's key it determines the cell's random stream.
+    pub seed: u64,
+    /// Replicates per grid point.
+    pub replicates: u32,
+    /// Settings shared by every cell.
+    pub settings: CellSettings,
+    /// Grid points, deterministic order, distinct keys, each validated.
+    points: Vec<GridPoint>,
+}
+
+impl Study {
+    /// Parse and expand a study file's text. Errors name the key, the value and the line.
+    pub fn from_toml_str(src: &str) -> Result<Study, StudyError> {
+        parse::parse_study(src)
+    }
+
+    /// Read and parse a study file; errors also name the file.
+    pub fn from_path(path: &Path) -> Result<Study, StudyError> {
+        let src = std::fs::read_to_string(path)
+            .map_err(|error| StudyError::Read { path: path.to_path_buf(), error })?;
+        Study::from_toml_str(&src)
+            .map_err(|error| StudyError::InFile { path: path.to_path_buf(), error: Box::new(error) })
+    }
+
+    /// A study from grid points built in code (tests, benchmarks, generated studies).
+    /// Points are validated and deduplicated by key (first occurrence kept, order kept).
+    pub fn new(
+        name: impl Into<String>,
+        seed: u64,
+        replicates: u32,
+        settings: CellSettings,
+        points: Vec<GridPoint>,
+    ) -> Result<Study, StudyError> {
+        let invalid = |key: &str, value: String, reason: String| StudyError::Invalid {
+            key: key.to_string(),
+            value,
+            at: At(None),
+            reason,
+        };
+        if replicates == 0 {
+            return Err(invalid("replicates", "0".into(), "need at least 1 replicate".into()));
+        }
+        if points.is_empty() {
+            return Err(invalid("grid", "[]".into(), "a study needs at least one grid point".into()));
+        }
+        if points.len() > MAX_GRID_POINTS {
+            return Err(invalid(
+                "grid",
+                points.len().to_string(),
+                format!("more than {MAX_GRID_POINTS} grid points"),
+            ));
+        }
+        if points.len() as u64 * u64::from(replicates) > MAX_CELLS {
+            return Err(invalid(
+                "replicates",
+                replicates.to_string(),
+                format!("more than {MAX_CELLS} cells"),
+            ));
+        }
+        let spec_err = |e: crate::SpecError| {
+            let crate::SpecError::Invalid { field, value, reason } = e;
+            invalid(&field, value, reason)
+        };
+        settings.validate().map_err(spec_err)?;
+        let mut seen = std::collections::HashSet::with_capacity(points.len());
+        let mut unique = Vec::with_capacity(points.len());
+        for p in points {
+            p.validate().map_err(spec_err)?;
+            if seen.insert(p.key()) {
+                unique.push(p);
+            }
+        }
+        Ok(Study { name: name.into(), seed, replicates, settings, points: unique })
+    }
+
+    /// The grid points, in the study's deterministic order, with distinct keys.
+    pub fn grid_points(&self) -> &[GridPoint] {
+        &self.points
+    }
+
+    /// Number of cells: grid points × replicates.
+    pub fn cell_count(&self) -> u64 {
+        self.points.len() as u64 * u64::from(self.replicates)
+    }
+
+    /// Every cell, streamed: the replicates of a grid point consecutively, grid points in
+    /// [`Study::grid_points`] order.
+    pub fn cells(&self) -> impl Iterator<Item = CellSpec> + '_ {
+        self.points.iter().flat_map(move |point| (0..self.replicates).map(move |r| self.make_cell(point, r)))
+    }
+
+    /// The cell at position `index` of [`Study::cells`], without iterating to it.
+    pub fn cell(&self, index: u64) -> Option<CellSpec> {
+        let reps = u64::from(self.replicates);
+        let point = self.points.get(usize::try_from(index / reps).ok()?)?;
+        Some(self.make_cell(point, (index % reps) as u32))
+    }
+
+    fn make_cell(&self, point: &GridPoint, replicate: u32) -> CellSpec {
+        CellSpec { study_seed: self.seed, point: point.clone(), replicate, settings: self.settings.clone() }
+    }
+
+    /// Canonical text of everything that, when changed, changes every cell's result without
+    /// changing its key: the seed and the shared settings. The name, the replicates and the
+    /// swept values are left out, so a study extended with more values or replicates keeps
+    /// its fingerprint (the coordinator refuses to extend a study whose fingerprint changed).
+    pub fn settings_fingerprint(&self) -> String {
+        let s = &self.settings;
+        format!(
+            "settings-v1;seed={};tau.grid={}..{}/{};tau.bounds={}..{};fit.max_iter={};fit.coupling_cap={}",
+            self.seed,
+            fmt_f64(s.tau_grid.from),
+            fmt_f64(s.tau_grid.to),
+            s.tau_grid.count,
+            fmt_f64(s.tau_bounds.0),
+            fmt_f64(s.tau_bounds.1),
+            s.max_iter,
+            fmt_f64(s.coupling_cap),
+        )
+    }
+}

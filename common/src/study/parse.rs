@@ -1,0 +1,535 @@
+//! The study file's document walk: every key is checked against the format, every value
+//! is parsed with its span, and every grid point is validated with the line of each value
+//! it was built from, so an error can say where the user wrote the bad value.
+
+use std::ops::Range;
+
+use toml::de::{DeTable, DeValue};
+use toml::Spanned;
+
+use super::axis::{axis_values, integer, number, Domain, Sourced};
+use super::error::{At, StudyError};
+use super::source::Doc;
+use super::{Study, MAX_CELLS, MAX_GRID_POINTS};
+use crate::cell::{CellSettings, DataSize, FitMode, FitSpec, GridPoint, TruthSpec};
+use crate::error::SpecError;
+
+type Item<'i> = Spanned<DeValue<'i>>;
+
+const TOP_KEYS: &[&str] = &["name", "description", "seed", "replicates", "truth", "data", "fit", "tau"];
+const TWO_LEVEL_KEYS: &[&str] = &["kind", "states", "low_states", "gap"];
+const ISING_KEYS: &[&str] = &["kind", "lattice", "temperature"];
+const DATA_KEYS: &[&str] = &["samples", "mu"];
+const FIT_KEYS: &[&str] = &["mode", "l2", "max_iter", "coupling_cap"];
+const TAU_KEYS: &[&str] = &["grid", "bounds"];
+const TAU_GRID_KEYS: &[&str] = &["from", "to", "count"];
+const KINDS: &str = "expected \"two-level\" or \"ising2d\"";
+
+/// Where a grid point's value came from: the field name [`GridPoint::validate`] uses, the
+/// key path in the study file, and the value's span.
+#[derive(Debug, Clone)]
+struct Loc {
+    field: &'static str,
+    key: &'static str,
+    span: Range<usize>,
+    from_range: bool,
+}
+
+impl Loc {
+    fn of<T>(field: &'static str, key: &'static str, v: &Sourced<T>) -> Loc {
+        Loc { field, key, span: v.span.clone(), from_range: v.from_range }
+    }
+}
+
+/// A swept value together with where it was written (`None` for a default).
+struct Located<T> {
+    value: T,
+    loc: Option<Loc>,
+}
+
+/// Parse and expand a study file.
+pub(crate) fn parse_study(src: &str) -> Result<Study, StudyError> {
+    let doc = Doc::new(src);
+    let root = DeTable::parse(src).map_err(|e| doc.syntax(&e))?;
+    let root = root.get_ref();
+    check_keys(&doc, "", root, TOP_KEYS)?;
+
+    let name = parse_name(&doc, root)?;
+    if let Some(d) = root.get("description") {
+        if d.get_ref().as_str().is_none() {
+            return Err(doc.invalid("description", &d.span(), "expected a string"));
+        }
+    }
+    let seed = parse_seed(&doc, root)?;
+    let replicates = match root.get("replicates") {
+        None => 1,
+        Some(v) => {
+            let r = integer(&doc, "replicates", v)?;
+            u32::try_from(r).ok().filter(|&r| r >= 1).ok_or_else(|| {
+                doc.invalid("replicates", &v.span(), "need an integer 1 <= replicates <= 2^32 - 1")
+            })?
+        }
+    };
+
+    let (truth_item, truth) = required_table(
+        &doc,
+        root,
+        "truth",
+        "the ground truth: kind = \"two-level\" or \"ising2d\" and its parameters",
+    )?;
+    let (data_item, data) =
+        required_table(&doc, root, "data", "the data size: samples = ... (M) or mu = ... (SPEC §3)")?;
+    let fit = optional_table(&doc, root, "fit")?;
+    let tau = optional_table(&doc, root, "tau")?;
+
+    let truths = parse_truths(&doc, truth_item, truth)?;
+    let sizes = parse_data(&doc, data_item, data)?;
+    let is_two_level = matches!(truths, TruthAxes::TwoLevel { .. });
+    let (modes, l2s) = parse_fit_axes(&doc, fit, is_two_level)?;
+    let settings = parse_settings(&doc, fit, tau)?;
+
+    // Check the size of the grid before building any of it.
+    let mut lens = truths.lens();
+    lens.extend([("data sizes", sizes.len()), ("fit modes", modes.len()), ("l2", l2s.len())]);
+    let grid_points = lens.iter().fold(1u128, |acc, &(_, n)| acc.saturating_mul(n as u128));
+    if grid_points > MAX_GRID_POINTS as u128 {
+        let product: Vec<String> = lens.iter().map(|(what, n)| format!("{n} {what}")).collect();
+        return Err(StudyError::Invalid {
+            key: "grid".into(),
+            value: format!("{} = {grid_points} grid points", product.join(" × ")),
+            at: At(None),
+            reason: format!(
+                "more than {MAX_GRID_POINTS} grid points (they are held in memory while the study \
+                 runs); split the study or check the ranges"
+            ),
+        });
+    }
+    let cells = grid_points * u128::from(replicates);
+    if cells > u128::from(MAX_CELLS) {
+        let span = root.get("replicates").map(|r| r.span());
+        return Err(StudyError::Invalid {
+            key: "replicates".into(),
+            value: format!(
+                "{replicates} ({grid_points} grid points × {replicates} replicates = {cells} cells)"
+            ),
+            at: At(span.map(|s| doc.line(&s))),
+            reason: format!(
+                "more than the sanity cap of {MAX_CELLS} cells, almost surely a mistake in a range; \
+                 a study that large would not fit the study store, split it"
+            ),
+        });
+    }
+
+    let mut points = Vec::with_capacity(grid_points as usize);
+    truths.try_for_each(|truth, truth_locs| {
+        for size in &sizes {
+            for mode in &modes {
+                for l2 in &l2s {
+                    let point = GridPoint {
+                        truth: truth.clone(),
+                        data: size.value,
+                        fit: FitSpec { mode: mode.value, l2: l2.value },
+                    };
+                    if let Err(err) = point.validate() {
+                        let locs = truth_locs.iter().chain(&size.loc).chain(&l2.loc).chain(&mode.loc);
+                        return Err(locate(&doc, err, locs));
+                    }
+                    points.push(point);
+                }
+            }
+        }
+        Ok(())
+    })?;
+    Ok(Study { name, seed, replicates, settings, points })
+}
+
+/// Turn a [`SpecError`] about field `f` into a [`StudyError`] at the key and line `f` came from.
+fn locate<'a>(doc: &Doc<'_>, err: SpecError, mut locs: impl Iterator<Item = &'a Loc>) -> StudyError {
+    let SpecError::Invalid { field, value, reason } = err;
+    match locs.find(|l| l.field == field) {
+        Some(loc) => {
+            let value = if loc.from_range {
+                format!("{value} (from the range {})", doc.text(&loc.span))
+            } else {
+                value
+            };
+            doc.invalid_value(loc.key, value, &loc.span, reason)
+        }
+        None => StudyError::Invalid { key: field, value, at: Default::default(), reason },
+    }
+}
+
+fn check_keys(doc: &Doc<'_>, prefix: &str, table: &DeTable<'_>, allowed: &[&str]) -> Result<(), StudyError> {
+    for (k, v) in table.iter() {
+        let name: &str = k.get_ref();
+        if !allowed.contains(&name) {
+            let key = if prefix.is_empty() { name.to_string() } else { format!("{prefix}.{name}") };
+            return Err(doc.unknown(&key, &k.span(), &v.span(), allowed));
+        }
+    }
+    Ok(())
+}
+
+fn as_table<'a, 'i>(doc: &Doc<'_>, key: &str, item: &'a Item<'i>) -> Result<&'a DeTable<'i>, StudyError> {
+    item.get_ref()
+        .as_table()
+        .ok_or_else(|| doc.invalid(key, &item.span(), format!("expected a table [{key}]")))
+}
+
+fn required_table<'a, 'i>(
+    doc: &Doc<'_>,
+    root: &'a DeTable<'i>,
+    key: &str,
+    what: &str,
+) -> Result<(&'a Item<'i>, &'a DeTable<'i>), StudyError> {
+    let item =
+        root.get(key).ok_or_else(|| doc.missing(key, None, format!("add a [{key}] table with {what}")))?;
+    Ok((item, as_table(doc, key, item)?))
+}
+
+fn optional_table<'a, 'i>(
+    doc: &Doc<'_>,
+    root: &'a DeTable<'i>,
+    key: &str,
+) -> Result<Option<(&'a Item<'i>, &'a DeTable<'i>)>, StudyError> {
+    root.get(key).map(|item| Ok((item, as_table(doc, key, item)?))).transpose()
+}
+
+fn parse_name(doc: &Doc<'_>, root: &DeTable<'_>) -> Result<String, StudyError> {
+    let item = root
+        .get("name")
+        .ok_or_else(|| doc.missing("name", None, "every study needs a name, e.g. name = \"gap-sweep\""))?;
+    let name =
+        item.get_ref().as_str().ok_or_else(|| doc.invalid("name", &item.span(), "expected a string"))?;
+    let ok = !name.is_empty()
+        && name.len() <= 100
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !ok {
+        return Err(doc.invalid(
+            "name",
+            &item.span(),
+            "a name is 1 to 100 characters from A-Z a-z 0-9 - _ . (it names files and exports)",
+        ));
+    }
+    Ok(name.to_string())
+}
+
+fn parse_seed(doc: &Doc<'_>, root: &DeTable<'_>) -> Result<u64, StudyError> {
+    let item = root.get("seed").ok_or_else(|| {
+        doc.missing(
+            "seed",
+            None,
+            "a study needs an explicit seed (an integer >= 0) so that its random streams are \
+             reproducible on purpose, e.g. seed = 2025",
+        )
+    })?;
+    match item.get_ref() {
+        DeValue::Integer(i) => u64::from_str_radix(i.as_str(), i.radix())
+            .map_err(|_| doc.invalid("seed", &item.span(), "need an integer 0 <= seed < 2^64")),
+        _ => Err(doc.invalid("seed", &item.span(), "need an integer 0 <= seed < 2^64")),
+    }
+}
+
+/// The swept values of the truth, per kind.
+enum TruthAxes {
+    TwoLevel { states: Vec<Sourced<f64>>, lows: Vec<Sourced<f64>>, gaps: Vec<Sourced<f64>> },
+    Ising { lattices: Vec<Sourced<(u32, u32)>>, temperatures: Vec<Sourced<f64>> },
+}
+
+impl TruthAxes {
+    fn lens(&self) -> Vec<(&'static str, usize)> {
+        match self {
+            TruthAxes::TwoLevel { states, lows, gaps } => {
+                vec![("states", states.len()), ("low_states", lows.len()), ("gaps", gaps.len())]
+            }
+            TruthAxes::Ising { lattices, temperatures } => {
+                vec![("lattices", lattices.len()), ("temperatures", temperatures.len())]
+            }
+        }
+    }
+
+    /// Call `f` with every truth (outer axes first) and where its values were written.
+    fn try_for_each(
+        &self,
+        mut f: impl FnMut(TruthSpec, &[Loc]) -> Result<(), StudyError>,
+    ) -> Result<(), StudyError> {
+        match self {
+            TruthAxes::TwoLevel { states, lows, gaps } => {
+                for s in states {
+                    for l in lows {
+                        for g in gaps {
+                            let truth = TruthSpec::TwoLevel {
+                                states: s.value as u32,
+                                low_states: l.value as u32,
+                                gap: g.value,
+                            };
+                            let locs = [
+                                Loc::of("states", "truth.states", s),
+                                Loc::of("low_states", "truth.low_states", l),
+                                Loc::of("gap", "truth.gap", g),
+                            ];
+                            f(truth, &locs)?;
+                        }
+                    }
+                }
+            }
+            TruthAxes::Ising { lattices, temperatures } => {
+                for lat in lattices {
+                    for t in temperatures {
+                        let (rows, cols) = lat.value;
+                        let truth = TruthSpec::Ising2d { rows, cols, temperature: t.value };
+                        let locs = [
+                            Loc::of("lattice", "truth.lattice", lat),
+                            Loc::of("temperature", "truth.temperature", t),
+                        ];
+                        f(truth, &locs)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parse_truths<'i>(doc: &Doc<'_>, item: &Item<'i>, table: &DeTable<'i>) -> Result<TruthAxes, StudyError> {
+    let span = item.span();
+    let kind_item = table.get("kind").ok_or_else(|| doc.missing("truth.kind", Some(&span), KINDS))?;
+    let kind =
+        kind_item.get_ref().as_str().ok_or_else(|| doc.invalid("truth.kind", &kind_item.span(), KINDS))?;
+    let req = |key: &str, what: &str| {
+        table.get(key).ok_or_else(|| doc.missing(&format!("truth.{key}"), Some(&span), what.to_string()))
+    };
+    match kind {
+        "two-level" => {
+            check_keys(doc, "truth", table, TWO_LEVEL_KEYS)?;
+            let int32 = Domain::Integer { max: u64::from(u32::MAX) };
+            Ok(TruthAxes::TwoLevel {
+                states: axis_values(doc, "truth.states", req("states", "N_s, the number of states")?, int32)?,
+                lows: axis_values(
+                    doc,
+                    "truth.low_states",
+                    req("low_states", "n_g, the number of low states")?,
+                    int32,
+                )?,
+                gaps: axis_values(doc, "truth.gap", req("gap", "Δ, the energy gap")?, Domain::Real)?,
+            })
+        }
+        "ising2d" => {
+            check_keys(doc, "truth", table, ISING_KEYS)?;
+            Ok(TruthAxes::Ising {
+                lattices: parse_lattices(doc, req("lattice", "the lattice size [rows, cols]")?)?,
+                temperatures: axis_values(
+                    doc,
+                    "truth.temperature",
+                    req("temperature", "T, the truth temperature")?,
+                    Domain::Real,
+                )?,
+            })
+        }
+        _ => Err(doc.invalid("truth.kind", &kind_item.span(), KINDS)),
+    }
+}
+
+const LATTICE: &str = "expected a lattice [rows, cols] or a list of them, e.g. [4, 4] or [[3, 3], [4, 4]]";
+
+fn parse_lattices(doc: &Doc<'_>, item: &Item<'_>) -> Result<Vec<Sourced<(u32, u32)>>, StudyError> {
+    let key = "truth.lattice";
+    let Some(items) = item.get_ref().as_array() else {
+        return Err(doc.invalid(key, &item.span(), LATTICE));
+    };
+    let pairs: Vec<&Item<'_>> = match items.first().map(|f| f.get_ref()) {
+        None => return Err(doc.invalid(key, &item.span(), LATTICE)),
+        Some(DeValue::Array(_)) => items.iter().collect(),
+        Some(_) => vec![item],
+    };
+    let mut out = Vec::with_capacity(pairs.len());
+    for pair in pairs {
+        let dims = match pair.get_ref().as_array() {
+            Some(d) if d.len() == 2 => d,
+            _ => return Err(doc.invalid(key, &pair.span(), LATTICE)),
+        };
+        let mut rc = [0u32; 2];
+        for (slot, dim) in rc.iter_mut().zip(dims.iter()) {
+            let n = integer(doc, key, dim)?;
+            *slot = u32::try_from(n)
+                .map_err(|_| doc.invalid(key, &dim.span(), "a lattice dimension is an integer >= 1"))?;
+        }
+        out.push(Sourced { value: (rc[0], rc[1]), span: pair.span(), from_range: false });
+    }
+    out.sort_by_key(|s| s.value);
+    out.dedup_by(|later, earlier| later.value == earlier.value);
+    Ok(out)
+}
+
+fn parse_data<'i>(
+    doc: &Doc<'_>,
+    item: &Item<'i>,
+    table: &DeTable<'i>,
+) -> Result<Vec<Located<DataSize>>, StudyError> {
+    check_keys(doc, "data", table, DATA_KEYS)?;
+    match (table.get("samples"), table.get("mu")) {
+        (Some(_), Some(mu)) => Err(doc.invalid(
+            "data.mu",
+            &mu.span(),
+            "give either data.samples or data.mu, not both (a study sweeps one data-size axis)",
+        )),
+        (None, None) => Err(doc.missing(
+            "data.samples",
+            Some(&item.span()),
+            "give data.samples (M, the number of samples) or data.mu (M = round(exp(mu + S)), SPEC §3)",
+        )),
+        (Some(samples), None) => {
+            let values = axis_values(doc, "data.samples", samples, Domain::Integer { max: u64::MAX })?;
+            Ok(values
+                .iter()
+                .map(|v| Located {
+                    value: DataSize::Samples(v.value as u64),
+                    loc: Some(Loc::of("samples", "data.samples", v)),
+                })
+                .collect())
+        }
+        (None, Some(mu)) => {
+            let values = axis_values(doc, "data.mu", mu, Domain::Real)?;
+            Ok(values
+                .iter()
+                .map(|v| Located { value: DataSize::Mu(v.value), loc: Some(Loc::of("mu", "data.mu", v)) })
+                .collect())
+        }
+    }
+}
+
+const MODES: &str = "expected \"mle\" or \"paper\", or a list of them";
+
+type FitAxes = (Vec<Located<FitMode>>, Vec<Located<f64>>);
+
+fn parse_fit_axes(
+    doc: &Doc<'_>,
+    fit: Option<(&Item<'_>, &DeTable<'_>)>,
+    is_two_level: bool,
+) -> Result<FitAxes, StudyError> {
+    let default = FitSpec::default();
+    let Some((_, table)) = fit else {
+        return Ok((
+            vec![Located { value: default.mode, loc: None }],
+            vec![Located { value: default.l2, loc: None }],
+        ));
+    };
+    check_keys(doc, "fit", table, FIT_KEYS)?;
+    let mut modes = match table.get("mode") {
+        None => vec![Located { value: default.mode, loc: None }],
+        Some(item) => {
+            let elements: Vec<&Item<'_>> = match item.get_ref() {
+                DeValue::String(_) => vec![item],
+                DeValue::Array(a) if !a.is_empty() => a.iter().collect(),
+                _ => return Err(doc.invalid("fit.mode", &item.span(), MODES)),
+            };
+            let mut modes = Vec::with_capacity(elements.len());
+            for e in elements {
+                let mode = e
+                    .get_ref()
+                    .as_str()
+                    .and_then(|s| s.parse::<FitMode>().ok())
+                    .ok_or_else(|| doc.invalid("fit.mode", &e.span(), MODES))?;
+                if is_two_level && mode != FitMode::Mle {
+                    return Err(doc.invalid(
+                        "fit.mode",
+                        &e.span(),
+                        "the two-level fit (SPEC §4.1) has a single closed-form procedure; fit modes \
+                         apply to ising2d truths only (remove fit.mode)",
+                    ));
+                }
+                let span = e.span();
+                modes.push(Located {
+                    value: mode,
+                    loc: Some(Loc { field: "mode", key: "fit.mode", span, from_range: false }),
+                });
+            }
+            modes
+        }
+    };
+    modes.sort_by_key(|m| m.value.as_str());
+    modes.dedup_by(|later, earlier| later.value == earlier.value);
+    let l2s = match table.get("l2") {
+        None => vec![Located { value: default.l2, loc: None }],
+        Some(item) => {
+            let values = axis_values(doc, "fit.l2", item, Domain::Real)?;
+            if is_two_level {
+                if let Some(v) = values.iter().find(|v| v.value != 0.0) {
+                    return Err(doc.invalid_value(
+                        "fit.l2",
+                        v.value,
+                        &v.span,
+                        "the two-level fit (SPEC §4.1) has no L2 penalty; fit.l2 applies to ising2d \
+                         truths only (remove it)",
+                    ));
+                }
+            }
+            values.iter().map(|v| Located { value: v.value, loc: Some(Loc::of("l2", "fit.l2", v)) }).collect()
+        }
+    };
+    Ok((modes, l2s))
+}
+
+fn parse_settings(
+    doc: &Doc<'_>,
+    fit: Option<(&Item<'_>, &DeTable<'_>)>,
+    tau: Option<(&Item<'_>, &DeTable<'_>)>,
+) -> Result<CellSettings, StudyError> {
+    let mut settings = CellSettings::default();
+    let mut spans: Vec<(&'static str, Range<usize>)> = Vec::new();
+    if let Some((_, table)) = fit {
+        if let Some(item) = table.get("max_iter") {
+            let n = integer(doc, "fit.max_iter", item)?;
+            settings.max_iter = u32::try_from(n).map_err(|_| {
+                doc.invalid("fit.max_iter", &item.span(), "need an integer 1 <= max_iter < 2^32")
+            })?;
+            spans.push(("fit.max_iter", item.span()));
+        }
+        if let Some(item) = table.get("coupling_cap") {
+            settings.coupling_cap = number(doc, "fit.coupling_cap", item)?;
+            spans.push(("fit.coupling_cap", item.span()));
+        }
+    }
+    if let Some((_, table)) = tau {
+        check_keys(doc, "tau", table, TAU_KEYS)?;
+        if let Some(item) = table.get("grid") {
+            let grid = item
+                .get_ref()
+                .as_table()
+                .ok_or_else(|| doc.invalid("tau.grid", &item.span(), "expected a table {from, to, count}"))?;
+            check_keys(doc, "tau.grid", grid, TAU_GRID_KEYS)?;
+            let get = |k: &str| {
+                grid.get(k).ok_or_else(|| {
+                    doc.missing(
+                        &format!("tau.grid.{k}"),
+                        Some(&item.span()),
+                        "the τ grid is {from, to, count}",
+                    )
+                })
+            };
+            settings.tau_grid.from = number(doc, "tau.grid.from", get("from")?)?;
+            settings.tau_grid.to = number(doc, "tau.grid.to", get("to")?)?;
+            let count_item = get("count")?;
+            let count = integer(doc, "tau.grid.count", count_item)?;
+            settings.tau_grid.count = u32::try_from(count).map_err(|_| {
+                doc.invalid("tau.grid.count", &count_item.span(), "need an integer count >= 1")
+            })?;
+            spans.push(("tau.grid", item.span()));
+        }
+        if let Some(item) = table.get("bounds") {
+            const BOUNDS: &str = "expected [lo, hi], the bounds of the τ* search";
+            let pair = match item.get_ref().as_array() {
+                Some(a) if a.len() == 2 => a,
+                _ => return Err(doc.invalid("tau.bounds", &item.span(), BOUNDS)),
+            };
+            settings.tau_bounds =
+                (number(doc, "tau.bounds", &pair[0])?, number(doc, "tau.bounds", &pair[1])?);
+            spans.push(("tau.bounds", item.span()));
+        }
+    }
+    if let Err(SpecError::Invalid { field, value, reason }) = settings.validate() {
+        let at = spans.iter().find(|(k, _)| *k == field).map(|(_, s)| doc.line(s));
+        return Err(StudyError::Invalid { key: field, value, at: At(at), reason });
+    }
+    Ok(settings)
+}
