@@ -79,7 +79,11 @@ impl TryFrom<pb::GridPoint> for GridPoint {
             pb::grid_point::Data::Mu(mu) => DataSize::Mu(mu),
         };
         let fit = p.fit.ok_or(ConvertError::Missing("GridPoint.fit"))?;
-        Ok(GridPoint { truth, data, fit: FitSpec { mode: fit_mode_from_wire("FitSpec.mode", fit.mode)?, l2: fit.l2 } })
+        Ok(GridPoint {
+            truth,
+            data,
+            fit: FitSpec { mode: fit_mode_from_wire("FitSpec.mode", fit.mode)?, l2: fit.l2 },
+        })
     }
 }
 
@@ -240,8 +244,11 @@ mod tests {
         ];
         let data = prop_oneof![any::<u64>().prop_map(DataSize::Samples), any_f64().prop_map(DataSize::Mu)];
         let mode = prop_oneof![Just(FitMode::Mle), Just(FitMode::Paper)];
-        (truth, data, mode, any_f64())
-            .prop_map(|(truth, data, mode, l2)| GridPoint { truth, data, fit: FitSpec { mode, l2 } })
+        (truth, data, mode, any_f64()).prop_map(|(truth, data, mode, l2)| GridPoint {
+            truth,
+            data,
+            fit: FitSpec { mode, l2 },
+        })
     }
 
     fn bits(x: f64) -> u64 {
@@ -288,7 +295,11 @@ mod tests {
     #[test]
     fn unknown_fit_mode_is_refused() {
         let p = pb::GridPoint {
-            truth: Some(pb::grid_point::Truth::TwoLevel(pb::TwoLevelTruth { states: 3, low_states: 1, gap: 1.0 })),
+            truth: Some(pb::grid_point::Truth::TwoLevel(pb::TwoLevelTruth {
+                states: 3,
+                low_states: 1,
+                gap: 1.0,
+            })),
             data: Some(pb::grid_point::Data::Samples(4)),
             fit: Some(pb::FitSpec { mode: 99, l2: 0.0 }),
         };

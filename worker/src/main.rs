@@ -1,1 +1,82 @@
-fn main() {}
+//! `taustar-worker` — computes cells for a `taustar serve` coordinator.
+//!
+//! Exit codes: 0 when the study is done or after a drain on SIGTERM/SIGINT; 1 on a fatal
+//! error (refused by the coordinator, unreachable beyond `--give-up-after`, bad arguments).
+
+use std::time::Duration;
+
+use clap::Parser;
+
+/// Lease cells from a taustar coordinator, compute them on local threads, stream results back.
+///
+/// Reconnects with backoff if the coordinator goes away (computed results are kept and
+/// re-sent). On SIGTERM: finishes running cells, hands back unstarted ones, exits 0.
+#[derive(Parser)]
+#[command(name = "taustar-worker", version, about, long_about = None)]
+struct Cli {
+    /// Coordinator address, e.g. http://10.0.0.5:50051 or 10.0.0.5:50051.
+    #[arg(long, env = "TAUSTAR_COORDINATOR")]
+    coordinator: String,
+    /// Compute threads (default: all available cores).
+    #[arg(long, env = "TAUSTAR_THREADS")]
+    threads: Option<usize>,
+    /// Name shown by the coordinator (default: $HOSTNAME-<pid>).
+    #[arg(long)]
+    name: Option<String>,
+    /// Give up after this many seconds without reaching the coordinator (default: never).
+    #[arg(long, value_name = "SECS")]
+    give_up_after: Option<u64>,
+    /// Longest wait between reconnection attempts, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    max_backoff: u64,
+    /// Log output format on stderr. Verbosity via RUST_LOG (default: info).
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let threads =
+        cli.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    if threads == 0 {
+        anyhow::bail!("invalid --threads = 0: need at least one compute thread");
+    }
+    let mut config = worker::WorkerConfig::new(cli.coordinator, threads);
+    if let Some(name) = cli.name {
+        config.name = name;
+    }
+    config.give_up_after = cli.give_up_after.map(Duration::from_secs);
+    config.max_backoff = Duration::from_secs(cli.max_backoff.max(1));
+    config.computed_log = std::env::var_os(worker::hook::ENV).map(Into::into);
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let report = runtime.block_on(worker::run(config, worker::signal()))?;
+    tracing::info!(?report, "worker exiting");
+    Ok(())
+}

@@ -1,10 +1,118 @@
-//! `taustar run` (being written).
+//! `taustar run`: a whole study on this machine — the coordinator and a local worker in one
+//! process, talking gRPC over loopback (127.0.0.1, an ephemeral port), so the embedded mode
+//! runs exactly the code paths of a cluster run. Running it again on the same database
+//! resumes: finished cells are kept, the rest is computed.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use coordinator::progress::Progress;
+use coordinator::server;
+use coordinator::study_file;
+use coordinator::{StudyStatus, StudyStore};
 
 /// Arguments of `taustar run`.
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The study file (TOML). Running an extended file adds and computes only its new cells.
+    pub study: PathBuf,
+    /// Study database (SQLite, created if missing) [default: <study name>.db in the current directory].
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// Local compute threads [default: all available cores].
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    #[command(flatten)]
+    pub lease: super::serve::LeaseArgs,
+}
 
 /// Run `taustar run`.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("taustar run is not implemented yet")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let threads =
+        args.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    if threads == 0 {
+        anyhow::bail!("invalid --workers = 0: need at least one compute thread");
+    }
+    let (config, store_config) = args.lease.to_config()?;
+    let loaded = study_file::load(&args.study)?;
+    let db = args.db.clone().unwrap_or_else(|| study_file::default_db_path(&loaded.definition.name));
+    let (store, sync) = study_file::open_store(&loaded, &db, store_config)?;
+    drop(loaded);
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let (final_status, drained) = runtime.block_on(async {
+        let listener =
+            tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding a loopback port")?;
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let running = server::start(store, listener, config, async {
+            let _ = stop_rx.await;
+        })
+        .await?;
+        let mut worker_config = worker::WorkerConfig::new(format!("http://{}", running.addr), threads);
+        worker_config.name = format!("local-{}", std::process::id());
+        worker_config.give_up_after = Some(Duration::from_secs(30));
+        worker_config.drain_timeout = Duration::from_secs(10);
+        worker_config.computed_log = std::env::var_os(worker::hook::ENV).map(Into::into);
+        // Ctrl-C / SIGTERM drains the local worker (unstarted cells are handed back, running
+        // ones finish and are committed); then the coordinator stops and closes the store.
+        let mut work = tokio::spawn(worker::run(worker_config, worker::signal()));
+        let mut progress = Progress::new(sync.cells_total);
+        let mut status = running.status.clone();
+        let report = loop {
+            tokio::select! {
+                r = &mut work => break r,
+                changed = status.changed() => {
+                    if changed.is_err() { break (&mut work).await; }
+                    if let Some(s) = status.borrow().clone() { progress.update(&s); }
+                }
+            }
+        };
+        let _ = stop_tx.send(());
+        let final_status = running.wait().await;
+        progress.finish();
+        let report = report.context("the local worker task failed")??;
+        anyhow::Ok((final_status?, report.drained))
+    })?;
+    summarise(&db, &final_status)?;
+    if drained && !final_status.finished {
+        anyhow::bail!(
+            "interrupted: {} of {} cells settled; run the same command again to resume",
+            final_status.cells_done + final_status.cells_failed,
+            final_status.cells_total
+        );
+    }
+    post_run(&db, &final_status)
+}
+
+fn summarise(db: &Path, s: &StudyStatus) -> anyhow::Result<()> {
+    println!(
+        "{}: {} of {} cells done, {} failed ({})",
+        s.study_name,
+        s.cells_done,
+        s.cells_total,
+        s.cells_failed,
+        db.display()
+    );
+    if s.cells_failed > 0 {
+        let store = StudyStore::open_read_only(db)?;
+        let mut n = 0;
+        store.for_each_failed_cell(|key, failures, error| {
+            if n < 5 {
+                eprintln!("failed cell {key} ({failures}x): {error}");
+            }
+            n += 1;
+        })?;
+        if n > 5 {
+            eprintln!("… and {} more failed cells (taustar status --db {})", n - 5, db.display());
+        }
+    }
+    Ok(())
+}
+
+/// Post-run hook: called once a `taustar run` has settled every cell and closed the
+/// database. This is where export and plot (issue 4) will be invoked on `db`; it does
+/// nothing yet.
+pub fn post_run(db: &Path, status: &StudyStatus) -> anyhow::Result<()> {
+    let _ = (db, status);
+    Ok(())
 }

@@ -1,10 +1,144 @@
-//! `taustar serve` (being written).
+//! `taustar serve`: the coordinator of a distributed study (see `coordinator::server`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use coordinator::batch::BatchPolicy;
+use coordinator::server::{self, ServeConfig};
+use coordinator::service::ServiceConfig;
+use coordinator::store::StoreConfig;
+use coordinator::study_file;
+
+/// Lease and failure tunables shared by `serve` and `run`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct LeaseArgs {
+    /// Seconds a lease lasts without a heartbeat; a lost worker's cells return after this.
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    pub lease_secs: f64,
+    /// Seconds between worker heartbeats (default: a sixth of the lease).
+    #[arg(long, value_name = "SECS")]
+    pub heartbeat_secs: Option<f64>,
+    /// A cell that fails (or loses its worker) this many times is marked failed.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub max_failures: u32,
+    /// Seconds of work one lease should carry (batch size adapts to measured cell time).
+    #[arg(long, value_name = "SECS", default_value_t = 4.0)]
+    pub batch_secs: f64,
+}
+
+impl LeaseArgs {
+    /// Validate and turn into the server's configuration.
+    pub fn to_config(&self) -> anyhow::Result<(ServeConfig, StoreConfig)> {
+        let secs = |name: &str, v: f64| -> anyhow::Result<Duration> {
+            if !(v.is_finite() && v > 0.0 && v < 1e7) {
+                anyhow::bail!("invalid {name} = {v}: need a number of seconds > 0");
+            }
+            Ok(Duration::from_secs_f64(v))
+        };
+        let lease = secs("--lease-secs", self.lease_secs)?;
+        let heartbeat = match self.heartbeat_secs {
+            Some(h) => secs("--heartbeat-secs", h)?,
+            None => lease / 6,
+        };
+        if heartbeat >= lease {
+            anyhow::bail!(
+                "invalid --heartbeat-secs = {heartbeat:?}: must be shorter than --lease-secs = {lease:?}"
+            );
+        }
+        if self.max_failures == 0 {
+            anyhow::bail!("invalid --max-failures = 0: need at least 1");
+        }
+        let batch = BatchPolicy {
+            target_seconds: secs("--batch-secs", self.batch_secs)?.as_secs_f64(),
+            ..BatchPolicy::default()
+        };
+        let service = ServiceConfig { lease, heartbeat, batch, ..ServiceConfig::default() };
+        let sweep_every = (lease / 4).clamp(Duration::from_millis(100), Duration::from_secs(1));
+        Ok((
+            ServeConfig { service, sweep_every, ..ServeConfig::default() },
+            StoreConfig { max_failures: self.max_failures },
+        ))
+    }
+}
 
 /// Arguments of `taustar serve`.
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The study file (TOML). Re-serving an extended file adds only its new cells.
+    pub study: PathBuf,
+    /// Study database (SQLite, created if missing) [default: <study name>.db in the current directory].
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// Address to listen on. Loopback only by default; 0.0.0.0:50051 accepts remote workers.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:50051")]
+    pub listen: String,
+    /// Exit (code 0) once every cell is done or failed — for batch jobs (Slurm).
+    #[arg(long)]
+    pub exit_when_done: bool,
+    /// Write the bound address (host:port) to this file once listening (useful with port 0).
+    #[arg(long, value_name = "PATH")]
+    pub addr_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub lease: LeaseArgs,
+}
 
 /// Run `taustar serve`.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("taustar serve is not implemented yet")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let (mut config, store_config) = args.lease.to_config()?;
+    config.exit_when_done = args.exit_when_done;
+    let loaded = study_file::load(&args.study)?;
+    let db = args.db.clone().unwrap_or_else(|| study_file::default_db_path(&loaded.definition.name));
+    let (store, _) = study_file::open_store(&loaded, &db, store_config)?;
+    drop(loaded);
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .with_context(|| format!("cannot listen on --listen {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        let running = server::start(store, listener, config, coordinator::shutdown::signal()).await?;
+        if let Some(path) = &args.addr_file {
+            write_atomically(path, &addr.to_string())
+                .with_context(|| format!("cannot write --addr-file {}", path.display()))?;
+        }
+        let mut status = running.status.clone();
+        let logger = tokio::spawn(async move {
+            let mut last = tokio::time::Instant::now() - Duration::from_secs(3600);
+            while status.changed().await.is_ok() {
+                if last.elapsed() < Duration::from_secs(10) {
+                    continue;
+                }
+                last = tokio::time::Instant::now();
+                if let Some(s) = status.borrow().clone() {
+                    tracing::info!(
+                        done = s.cells_done, failed = s.cells_failed, leased = s.cells_leased,
+                        pending = s.cells_pending, total = s.cells_total, workers = s.workers_active,
+                        rate_per_s = format!("{:.1}", s.throughput_per_s),
+                        eta = %s.eta_seconds.map_or("?".into(), coordinator::progress::format_secs),
+                        "progress"
+                    );
+                }
+            }
+        });
+        let last = running.wait().await?;
+        logger.abort();
+        println!(
+            "{}: {} of {} cells done, {} failed, {} pending, {} leased",
+            last.study_name,
+            last.cells_done,
+            last.cells_total,
+            last.cells_failed,
+            last.cells_pending,
+            last.cells_leased
+        );
+        Ok(())
+    })
+}
+
+/// Write `text` to `path` via a temporary file and a rename, so readers never see half.
+fn write_atomically(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
 }

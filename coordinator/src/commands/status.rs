@@ -1,10 +1,62 @@
-//! `taustar status` (being written).
+//! `taustar status`: progress of a study, read from its database (works while a
+//! coordinator is writing to it).
+
+use std::path::PathBuf;
+
+use coordinator::progress::format_secs;
+use coordinator::StudyStore;
 
 /// Arguments of `taustar status`.
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The study database.
+    #[arg(long, value_name = "PATH")]
+    pub db: PathBuf,
+    /// Print JSON (keys: study_name, cells_total, cells_pending, cells_leased, cells_done,
+    /// cells_failed, duplicates_ignored, results_rejected, throughput_per_s, eta_seconds,
+    /// workers_active, finished).
+    #[arg(long)]
+    pub json: bool,
+}
 
 /// Run `taustar status`.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("taustar status is not implemented yet")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let store = StudyStore::open_read_only(&args.db)?;
+    let s = store.status(coordinator::clock::wall_now_ms())?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+        return Ok(());
+    }
+    let pct = if s.cells_total > 0 {
+        100.0 * (s.cells_done + s.cells_failed) as f64 / s.cells_total as f64
+    } else {
+        100.0
+    };
+    println!("study        {}", s.study_name);
+    println!(
+        "cells        {} total: {} done, {} failed, {} leased, {} pending ({pct:.1}% settled)",
+        s.cells_total, s.cells_done, s.cells_failed, s.cells_leased, s.cells_pending
+    );
+    println!("duplicates   {} ignored, {} rejected", s.duplicates_ignored, s.results_rejected);
+    println!(
+        "throughput   {:.1} cells/s over the last minute, {} active workers",
+        s.throughput_per_s, s.workers_active
+    );
+    println!(
+        "eta          {}",
+        if s.finished { "finished".to_string() } else { s.eta_seconds.map_or("unknown".into(), format_secs) }
+    );
+    if s.cells_failed > 0 {
+        let mut shown = 0;
+        store.for_each_failed_cell(|key, failures, error| {
+            if shown < 5 {
+                println!("failed       {key} ({failures}x): {error}");
+            }
+            shown += 1;
+        })?;
+        if shown > 5 {
+            println!("failed       … and {} more", shown - 5);
+        }
+    }
+    Ok(())
 }

@@ -1,0 +1,384 @@
+//! The gRPC `Coordinator` service: thin handlers over the store writer.
+//!
+//! Each handler converts wire messages (through `taustar_proto::convert`, the one
+//! conversion module), asks the [`StoreHandle`] to do the work, and converts back. The
+//! handlers hold no cell state of their own: everything a restart must keep is in SQLite.
+//!
+//! Result streams (`Results`) are bidirectional: a reader task forwards every upload to the
+//! store writer as soon as it arrives (the writer batches uploads of all streams into one
+//! transaction), and a forwarder task turns each commit report into an acknowledgement. On
+//! shutdown the reader keeps reading for the grace period, so results already in flight are
+//! committed, then ends the stream; the worker keeps anything unacknowledged and re-sends
+//! it to the next coordinator.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use taustar_proto::{pb, PROTOCOL_VERSION};
+use tokio::sync::{broadcast, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::actor::{StoreHandle, WriterError};
+use crate::batch::BatchPolicy;
+use crate::shutdown::Shutdown;
+use crate::store::{LeaseState, Outcome, StoreError, StudyStatus, StudyStore, Upload};
+
+/// Tunables of the service.
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceConfig {
+    /// How long a lease lasts without a heartbeat.
+    pub lease: Duration,
+    /// How often workers should heartbeat (told to them at registration).
+    pub heartbeat: Duration,
+    /// Cells per lease.
+    pub batch: BatchPolicy,
+    /// How long result streams keep reading after shutdown begins.
+    pub grace: Duration,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            lease: Duration::from_secs(60),
+            heartbeat: Duration::from_secs(10),
+            batch: BatchPolicy::default(),
+            grace: Duration::from_secs(3),
+        }
+    }
+}
+
+/// State shared by every handler and task of the service.
+pub struct Shared {
+    /// The store writer.
+    pub store: StoreHandle,
+    /// A read-only connection for status queries, so they never queue behind commits.
+    reader: Arc<Mutex<StudyStore>>,
+    /// Tunables.
+    pub config: ServiceConfig,
+    /// The study's name (for Register replies).
+    study_name: String,
+    /// The store's uid (workers detect a store swap through it).
+    study_uid: String,
+    /// Set when shutdown begins: no more leases are handed out.
+    draining: AtomicBool,
+    /// Set by the monitor once every cell is settled.
+    finished: AtomicBool,
+    /// Broadcasts the shutdown signal to stream tasks.
+    notify_shutdown: broadcast::Sender<()>,
+    /// Upgraded into a token held by every stream task; the server keeps the only strong
+    /// sender outside those tasks and, at shutdown, drops it and waits until the channel
+    /// closes (every stream task has ended). Weak, so the service itself never keeps the
+    /// channel open.
+    task_done: mpsc::WeakSender<()>,
+}
+
+/// The tonic service (cheap to clone).
+#[derive(Clone)]
+pub struct CoordinatorService {
+    shared: Arc<Shared>,
+}
+
+impl CoordinatorService {
+    /// A service over `store`; `reader` is a read-only connection to the same file.
+    /// `notify_shutdown` and `task_done` implement the shutdown pattern of [`crate::shutdown`].
+    pub fn new(
+        store: StoreHandle,
+        reader: StudyStore,
+        config: ServiceConfig,
+        notify_shutdown: broadcast::Sender<()>,
+        task_done: mpsc::Sender<()>,
+    ) -> CoordinatorService {
+        let study_name = reader.study_name().unwrap_or_default().to_string();
+        let study_uid = reader.study_uid().unwrap_or_default().to_string();
+        CoordinatorService {
+            shared: Arc::new(Shared {
+                store,
+                reader: Arc::new(Mutex::new(reader)),
+                config,
+                study_name,
+                study_uid,
+                draining: AtomicBool::new(false),
+                finished: AtomicBool::new(false),
+                notify_shutdown,
+                task_done: task_done.downgrade(),
+            }),
+        }
+    }
+
+    /// Stop handing out leases (shutdown has begun).
+    pub fn begin_draining(&self) {
+        self.shared.draining.store(true, Ordering::SeqCst);
+    }
+
+    /// Record whether every cell is settled (set by the server's monitor).
+    pub fn set_finished(&self, finished: bool) {
+        self.shared.finished.store(finished, Ordering::SeqCst);
+    }
+
+    /// Progress from the read-only connection.
+    pub async fn status(&self) -> Result<StudyStatus, WriterError> {
+        let reader = self.shared.reader.clone();
+        let now = self.shared.store.clock().now_ms();
+        tokio::task::spawn_blocking(move || {
+            let guard = reader.lock().map_err(|_| WriterError::Stopped)?;
+            guard.status(now).map_err(WriterError::from)
+        })
+        .await
+        .map_err(|_| WriterError::Stopped)?
+    }
+
+    /// The store writer.
+    pub fn store(&self) -> &StoreHandle {
+        &self.shared.store
+    }
+}
+
+fn to_status(e: WriterError) -> Status {
+    match &e {
+        WriterError::Store(inner) if matches!(**inner, StoreError::UnknownWorker(_)) => {
+            Status::not_found(e.to_string())
+        }
+        WriterError::Stopped => Status::unavailable(e.to_string()),
+        WriterError::Store(_) => Status::internal(e.to_string()),
+    }
+}
+
+fn status_to_wire(s: &StudyStatus) -> pb::StudyStatus {
+    pb::StudyStatus {
+        study_name: s.study_name.clone(),
+        cells_total: s.cells_total,
+        cells_pending: s.cells_pending,
+        cells_leased: s.cells_leased,
+        cells_done: s.cells_done,
+        cells_failed: s.cells_failed,
+        duplicates_ignored: s.duplicates_ignored,
+        results_rejected: s.results_rejected,
+        throughput_per_s: s.throughput_per_s,
+        eta_seconds: s.eta_seconds.unwrap_or(-1.0),
+        workers_active: s.workers_active as u32,
+        finished: s.finished,
+    }
+}
+
+fn upload_from_wire(up: pb::ResultUpload) -> Upload {
+    let outcome = match up.outcome {
+        Some(pb::result_upload::Outcome::Result(r)) => match common::CellResult::try_from(r) {
+            Ok(r) => Outcome::Done(r),
+            Err(e) => Outcome::Failed(format!("malformed result from the worker: {e}")),
+        },
+        Some(pb::result_upload::Outcome::Error(msg)) => Outcome::Failed(msg),
+        None => Outcome::Failed("the worker sent an outcome that is neither a result nor an error".into()),
+    };
+    Upload { cell_id: up.cell_id, outcome }
+}
+
+type BoxStream<T> = Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl pb::coordinator_server::Coordinator for CoordinatorService {
+    async fn register(
+        &self,
+        req: Request<pb::RegisterRequest>,
+    ) -> Result<Response<pb::RegisterReply>, Status> {
+        let r = req.into_inner();
+        if r.protocol_version != PROTOCOL_VERSION {
+            return Err(Status::failed_precondition(format!(
+                "worker {:?} speaks taustar protocol version {} but this coordinator speaks version \
+                 {PROTOCOL_VERSION}; run the same taustar release on workers and coordinator",
+                r.name, r.protocol_version
+            )));
+        }
+        let clock = self.shared.store.clock();
+        let (name, cores, version, prev) = (r.name.clone(), r.cores, r.version.clone(), r.previous_worker_id);
+        let id = self
+            .shared
+            .store
+            .call(move |s| s.register_worker(prev, &name, cores, &version, clock.now_ms()))
+            .await
+            .map_err(to_status)?;
+        tracing::info!(worker = id, name = %r.name, cores = r.cores, version = %r.version, "worker registered");
+        Ok(Response::new(pb::RegisterReply {
+            worker_id: id,
+            study_name: self.shared.study_name.clone(),
+            study_uid: self.shared.study_uid.clone(),
+            lease_ms: self.shared.config.lease.as_millis() as u32,
+            heartbeat_ms: self.shared.config.heartbeat.as_millis() as u32,
+            protocol_version: PROTOCOL_VERSION,
+        }))
+    }
+
+    async fn lease(&self, req: Request<pb::LeaseRequest>) -> Result<Response<pb::LeaseReply>, Status> {
+        let r = req.into_inner();
+        let lease_ms = self.shared.config.lease.as_millis() as u32;
+        if self.shared.draining.load(Ordering::SeqCst) {
+            return Ok(Response::new(pb::LeaseReply {
+                state: pb::lease_reply::State::Draining as i32,
+                cells: vec![],
+                retry_after_ms: 1000,
+                lease_ms,
+            }));
+        }
+        let n = self.shared.config.batch.cells_for(r.threads, r.mean_cell_seconds);
+        let clock = self.shared.store.clock();
+        let lease = self.shared.config.lease;
+        let worker = r.worker_id;
+        let batch = self
+            .shared
+            .store
+            .call(move |s| {
+                let now = clock.now_ms();
+                s.lease(worker, n, now, now + lease.as_millis() as i64)
+            })
+            .await
+            .map_err(to_status)?;
+        let state = match batch.state {
+            LeaseState::Work => pb::lease_reply::State::Work,
+            LeaseState::Wait => pb::lease_reply::State::Wait,
+            LeaseState::Done => pb::lease_reply::State::Done,
+        };
+        if !batch.cells.is_empty() {
+            tracing::debug!(worker, cells = batch.cells.len(), "leased");
+        }
+        Ok(Response::new(pb::LeaseReply {
+            state: state as i32,
+            cells: batch
+                .cells
+                .iter()
+                .map(|(id, spec)| pb::LeasedCell { cell_id: *id, spec: Some(spec.into()) })
+                .collect(),
+            retry_after_ms: 500,
+            lease_ms,
+        }))
+    }
+
+    type ResultsStream = BoxStream<pb::ResultAck>;
+
+    async fn results(
+        &self,
+        req: Request<Streaming<pb::ResultUpload>>,
+    ) -> Result<Response<Self::ResultsStream>, Status> {
+        let mut inbound = req.into_inner();
+        let (out_tx, out_rx) = mpsc::channel::<Result<pb::ResultAck, Status>>(256);
+        let (rep_tx, mut rep_rx) = mpsc::unbounded_channel();
+        let shared = self.shared.clone();
+        let mut shutdown = Shutdown::new(shared.notify_shutdown.subscribe());
+        let reader_token = shared.task_done.upgrade();
+        let forwarder_token = shared.task_done.upgrade();
+        let grace = shared.config.grace;
+        tokio::spawn(async move {
+            let _token = reader_token;
+            let far = tokio::time::Instant::now() + Duration::from_secs(10 * 365 * 86_400);
+            let stop_reading = tokio::time::sleep_until(far);
+            tokio::pin!(stop_reading);
+            loop {
+                let msg = tokio::select! {
+                    m = inbound.message() => m,
+                    () = shutdown.recv(), if !shutdown.is_shutdown() => {
+                        stop_reading.as_mut().reset(tokio::time::Instant::now() + grace);
+                        continue;
+                    }
+                    () = &mut stop_reading => break,
+                };
+                match msg {
+                    Ok(Some(up)) => {
+                        let worker = up.worker_id;
+                        if shared
+                            .store
+                            .commit(worker, vec![upload_from_wire(up)], rep_tx.clone())
+                            .await
+                            .is_err()
+                        {
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(status) => {
+                        tracing::debug!(%status, "result stream ended by the worker side");
+                        break;
+                    }
+                }
+            }
+        });
+        tokio::spawn(async move {
+            let _token = forwarder_token;
+            while let Some(rep) = rep_rx.recv().await {
+                let msg = rep
+                    .map(|r| pb::ResultAck {
+                        cell_ids: r.settled,
+                        committed: r.committed,
+                        duplicates: r.duplicates,
+                        rejected: r.rejected,
+                    })
+                    .map_err(|e| Status::unavailable(format!("committing results failed: {e}")));
+                if out_tx.send(msg).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(out_rx))))
+    }
+
+    async fn heartbeat(
+        &self,
+        req: Request<pb::HeartbeatRequest>,
+    ) -> Result<Response<pb::HeartbeatReply>, Status> {
+        let worker = req.into_inner().worker_id;
+        let clock = self.shared.store.clock();
+        let lease = self.shared.config.lease;
+        let n = self
+            .shared
+            .store
+            .call(move |s| {
+                let now = clock.now_ms();
+                s.heartbeat(worker, now, now + lease.as_millis() as i64)
+            })
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::HeartbeatReply {
+            leases_extended: n,
+            study_done: self.shared.finished.load(Ordering::SeqCst),
+        }))
+    }
+
+    async fn release(&self, req: Request<pb::ReleaseRequest>) -> Result<Response<pb::ReleaseReply>, Status> {
+        let r = req.into_inner();
+        let n =
+            self.shared.store.call(move |s| s.release(r.worker_id, &r.cell_ids)).await.map_err(to_status)?;
+        tracing::info!(worker = r.worker_id, released = n, "worker handed back leased cells");
+        Ok(Response::new(pb::ReleaseReply { released: n }))
+    }
+
+    async fn status(&self, _req: Request<pb::StatusRequest>) -> Result<Response<pb::StudyStatus>, Status> {
+        let s = CoordinatorService::status(self).await.map_err(to_status)?;
+        Ok(Response::new(status_to_wire(&s)))
+    }
+
+    type WatchStream = BoxStream<pb::StudyStatus>;
+
+    async fn watch(&self, req: Request<pb::WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
+        let every = Duration::from_millis(u64::from(req.into_inner().interval_ms).max(200));
+        let (tx, rx) = mpsc::channel(4);
+        let me = self.clone();
+        let mut shutdown = Shutdown::new(self.shared.notify_shutdown.subscribe());
+        let token = self.shared.task_done.upgrade();
+        tokio::spawn(async move {
+            let _token = token;
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    () = shutdown.recv() => break,
+                }
+                let msg = me.status().await.map(|s| status_to_wire(&s)).map_err(to_status);
+                let finished = matches!(&msg, Ok(s) if s.finished);
+                if tx.send(msg).await.is_err() || finished {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}

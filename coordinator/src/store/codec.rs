@@ -1,0 +1,178 @@
+//! Result rows ↔ [`CellResult`].
+//!
+//! Scalars live in typed columns (so `sqlite3` can query them); the τ curve is one BLOB:
+//! for each curve point, 6 little-endian f64 — τ, D_rev, D_fwd, S, ⟨E⟩, C — 48 bytes per
+//! point, bit-exact. SQLite's REAL columns keep every finite or infinite f64 exactly except
+//! the sign of -0.0; NaN is refused before it reaches the store ([`check_finite`]).
+
+use common::cell::CurvePoint;
+use common::{CellKey, CellResult, FitMode};
+use rusqlite::types::Value;
+use rusqlite::Row;
+
+/// The result columns in the order [`decode_row`] reads them (prefix each with `r.`).
+pub const RESULT_COLUMNS: &str = "r.samples, r.tau_rev, r.tau_fwd, r.tau_rev_at_bound, r.tau_fwd_at_bound, \
+     r.dkl_rev_at_1, r.dkl_rev_opt, r.dkl_fwd_at_1, r.dkl_fwd_opt, r.tau_heat_peak, r.tau_var, \
+     r.low_states_hat, r.gap_hat, r.overlap, r.tau_rev_closed, r.tau_fwd_closed, r.fit_mode, \
+     r.fit_iterations, r.grad_max_norm, r.nll, r.coupling_max_abs, r.fit_diverged, r.fit_note, r.curve";
+
+/// The SQL that inserts one result (parameters from [`encode`]).
+pub const INSERT_RESULT: &str = "INSERT OR IGNORE INTO results(cell_id, samples, tau_rev, tau_fwd, \
+     tau_rev_at_bound, tau_fwd_at_bound, dkl_rev_at_1, dkl_rev_opt, dkl_fwd_at_1, dkl_fwd_opt, tau_heat_peak, \
+     tau_var, low_states_hat, gap_hat, overlap, tau_rev_closed, tau_fwd_closed, fit_mode, fit_iterations, \
+     grad_max_norm, nll, coupling_max_abs, fit_diverged, fit_note, curve) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, \
+     ?22, ?23, ?24, ?25)";
+
+/// Bytes per curve point in the BLOB.
+pub const CURVE_POINT_BYTES: usize = 48;
+
+/// Encode a curve as the BLOB format described in the module docs.
+pub fn encode_curve(curve: &[CurvePoint]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(curve.len() * CURVE_POINT_BYTES);
+    for p in curve {
+        for x in [p.tau, p.dkl_rev, p.dkl_fwd, p.entropy, p.mean_energy, p.heat_capacity] {
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+    out
+}
+
+/// Decode a curve BLOB; errors if its length is not a multiple of 48 bytes.
+pub fn decode_curve(blob: &[u8]) -> Result<Vec<CurvePoint>, String> {
+    if blob.len() % CURVE_POINT_BYTES != 0 {
+        return Err(format!("curve BLOB of {} bytes is not a multiple of {CURVE_POINT_BYTES}", blob.len()));
+    }
+    Ok(blob
+        .chunks_exact(CURVE_POINT_BYTES)
+        .map(|c| {
+            let f = |i: usize| {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&c[i * 8..i * 8 + 8]);
+                f64::from_le_bytes(b)
+            };
+            CurvePoint {
+                tau: f(0),
+                dkl_rev: f(1),
+                dkl_fwd: f(2),
+                entropy: f(3),
+                mean_energy: f(4),
+                heat_capacity: f(5),
+            }
+        })
+        .collect())
+}
+
+/// Refuse a result holding NaN anywhere (SPEC: no NaN anywhere); the error names the field.
+pub fn check_finite(r: &CellResult) -> Result<(), String> {
+    let scalars = [
+        ("tau_rev", Some(r.tau_rev)),
+        ("tau_fwd", Some(r.tau_fwd)),
+        ("dkl_rev_at_1", Some(r.dkl_rev_at_1)),
+        ("dkl_rev_opt", Some(r.dkl_rev_opt)),
+        ("dkl_fwd_at_1", Some(r.dkl_fwd_at_1)),
+        ("dkl_fwd_opt", Some(r.dkl_fwd_opt)),
+        ("tau_heat_peak", r.tau_heat_peak),
+        ("tau_var", r.tau_var),
+        ("gap_hat", r.gap_hat),
+        ("tau_rev_closed", r.tau_rev_closed),
+        ("tau_fwd_closed", r.tau_fwd_closed),
+        ("grad_max_norm", r.grad_max_norm),
+        ("nll", r.nll),
+        ("coupling_max_abs", r.coupling_max_abs),
+    ];
+    for (name, v) in scalars {
+        if v.is_some_and(f64::is_nan) {
+            return Err(format!("result of {} has {name} = NaN", r.key));
+        }
+    }
+    for (i, p) in r.curve.iter().enumerate() {
+        let vals = [p.tau, p.dkl_rev, p.dkl_fwd, p.entropy, p.mean_energy, p.heat_capacity];
+        if vals.iter().any(|v| v.is_nan()) {
+            return Err(format!("result of {} has NaN in curve point {i} (tau = {})", r.key, p.tau));
+        }
+    }
+    Ok(())
+}
+
+fn opt_f(x: Option<f64>) -> Value {
+    x.map_or(Value::Null, Value::Real)
+}
+
+fn opt_i(x: Option<u32>) -> Value {
+    x.map_or(Value::Null, |v| Value::Integer(i64::from(v)))
+}
+
+/// The 25 parameters of [`INSERT_RESULT`] for `cell_id`.
+pub fn encode(cell_id: i64, r: &CellResult) -> [Value; 25] {
+    [
+        Value::Integer(cell_id),
+        Value::Integer(i64::try_from(r.samples).unwrap_or(i64::MAX)),
+        Value::Real(r.tau_rev),
+        Value::Real(r.tau_fwd),
+        Value::Integer(i64::from(r.tau_rev_at_bound)),
+        Value::Integer(i64::from(r.tau_fwd_at_bound)),
+        Value::Real(r.dkl_rev_at_1),
+        Value::Real(r.dkl_rev_opt),
+        Value::Real(r.dkl_fwd_at_1),
+        Value::Real(r.dkl_fwd_opt),
+        opt_f(r.tau_heat_peak),
+        opt_f(r.tau_var),
+        opt_i(r.low_states_hat),
+        opt_f(r.gap_hat),
+        opt_i(r.overlap),
+        opt_f(r.tau_rev_closed),
+        opt_f(r.tau_fwd_closed),
+        r.fit_mode.map_or(Value::Null, |m| Value::Text(m.as_str().to_string())),
+        opt_i(r.fit_iterations),
+        opt_f(r.grad_max_norm),
+        opt_f(r.nll),
+        opt_f(r.coupling_max_abs),
+        r.fit_diverged.map_or(Value::Null, |b| Value::Integer(i64::from(b))),
+        r.fit_note.clone().map_or(Value::Null, Value::Text),
+        Value::Blob(encode_curve(&r.curve)),
+    ]
+}
+
+/// Decode the [`RESULT_COLUMNS`] starting at column `at` of `row`, for cell `key`.
+/// The outer `Result` is SQLite's; the inner one a decoding error naming the field.
+pub fn decode_row(row: &Row<'_>, at: usize, key: &str) -> rusqlite::Result<Result<CellResult, String>> {
+    let fit_mode: Option<String> = row.get(at + 16)?;
+    let fit_mode = match fit_mode.as_deref().map(str::parse::<FitMode>).transpose() {
+        Ok(m) => m,
+        Err(e) => return Ok(Err(format!("results.fit_mode of {key}: {e}"))),
+    };
+    let blob: Vec<u8> = row.get(at + 23)?;
+    let curve = match decode_curve(&blob) {
+        Ok(c) => c,
+        Err(e) => return Ok(Err(format!("results.curve of {key}: {e}"))),
+    };
+    let samples: i64 = row.get(at)?;
+    Ok(Ok(CellResult {
+        key: CellKey(key.to_string()),
+        samples: samples as u64,
+        tau_rev: row.get(at + 1)?,
+        tau_fwd: row.get(at + 2)?,
+        tau_rev_at_bound: row.get(at + 3)?,
+        tau_fwd_at_bound: row.get(at + 4)?,
+        dkl_rev_at_1: row.get(at + 5)?,
+        dkl_rev_opt: row.get(at + 6)?,
+        dkl_fwd_at_1: row.get(at + 7)?,
+        dkl_fwd_opt: row.get(at + 8)?,
+        tau_heat_peak: row.get(at + 9)?,
+        tau_var: row.get(at + 10)?,
+        low_states_hat: row.get(at + 11)?,
+        gap_hat: row.get(at + 12)?,
+        overlap: row.get(at + 13)?,
+        tau_rev_closed: row.get(at + 14)?,
+        tau_fwd_closed: row.get(at + 15)?,
+        fit_mode,
+        fit_iterations: row.get(at + 17)?,
+        grad_max_norm: row.get(at + 18)?,
+        nll: row.get(at + 19)?,
+        coupling_max_abs: row.get(at + 20)?,
+        fit_diverged: row.get(at + 21)?,
+        fit_note: row.get(at + 22)?,
+        curve,
+    }))
+}

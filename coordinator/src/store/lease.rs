@@ -1,0 +1,405 @@
+//! The writer side of the store: workers, leases, outcomes.
+//!
+//! Every method takes the current time as unix milliseconds (`now_ms`) instead of reading a
+//! clock, so the lease logic is testable with tokio's paused time (the caller's
+//! [`crate::clock::LeaseClock`] derives wall time from tokio's clock) and deadlines survive a
+//! restart (they are wall-clock instants in the file).
+//!
+//! Acceptance rule for an outcome (DESIGN: never accept a result for a cell the worker did
+//! not lease): the cell must be leased to, or have last been leased to, the uploading worker
+//! and not be settled yet. So a late result after a lease expired is still accepted as long
+//! as nobody else took the cell; once another worker leased it, the old holder's upload is
+//! rejected (and counted), and a second result for a done cell is ignored (and counted).
+
+use std::collections::HashMap;
+
+use common::{CellResult, CellSpec, GridPoint};
+use rusqlite::{params, params_from_iter, OptionalExtension};
+
+use super::{codec, state, StoreError, StudyStore};
+
+/// The outcome of one cell as reported by a worker.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// `run_cell` succeeded.
+    Done(CellResult),
+    /// `run_cell` failed with this message.
+    Failed(String),
+}
+
+/// One uploaded outcome.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    /// The store's id of the cell (from the lease).
+    pub cell_id: u64,
+    /// What happened.
+    pub outcome: Outcome,
+}
+
+/// What a lease request got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseState {
+    /// Cells were leased.
+    Work,
+    /// Nothing pending, but other workers hold leases that may come back.
+    Wait,
+    /// Every cell is done or failed.
+    Done,
+}
+
+/// A batch of leased cells.
+#[derive(Debug, Clone)]
+pub struct LeaseBatch {
+    /// Whether there was work.
+    pub state: LeaseState,
+    /// `(cell id, spec)` of every leased cell; empty unless `state == Work`.
+    pub cells: Vec<(u64, CellSpec)>,
+}
+
+/// What committing one worker's uploads did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommitReport {
+    /// Cells whose outcome is settled for the uploader (it may forget them): everything
+    /// uploaded, whether committed, ignored or rejected.
+    pub settled: Vec<u64>,
+    /// Results committed.
+    pub committed: u32,
+    /// Outcomes for cells already done or failed (ignored).
+    pub duplicates: u32,
+    /// Outcomes refused: unknown cell, cell leased to another worker, key mismatch.
+    pub rejected: u32,
+    /// Failures recorded that return the cell to pending for another try.
+    pub retried: u32,
+    /// Failures that exhausted the cell's attempts (now failed for good).
+    pub failed: u32,
+}
+
+/// What a lease-expiry sweep did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExpiryReport {
+    /// Cells returned to pending.
+    pub returned: u64,
+    /// Cells marked failed because their lease expired too often.
+    pub failed: u64,
+}
+
+impl StudyStore {
+    /// Register a worker, or re-register one that reconnects with its previous id (which
+    /// keeps its leases). Returns the worker id.
+    pub fn register_worker(
+        &mut self,
+        previous_id: u64,
+        name: &str,
+        cores: u32,
+        version: &str,
+        now_ms: i64,
+    ) -> Result<u64, StoreError> {
+        if previous_id != 0 {
+            let n = self
+                .conn
+                .execute(
+                    "UPDATE workers SET name = ?2, cores = ?3, version = ?4, last_seen_ms = ?5 WHERE id = ?1",
+                    params![previous_id as i64, name, cores, version, now_ms],
+                )
+                .map_err(|e| self.err(e))?;
+            if n == 1 {
+                return Ok(previous_id);
+            }
+        }
+        self.conn
+            .execute(
+                "INSERT INTO workers(name, cores, version, registered_ms, last_seen_ms) VALUES (?1, ?2, ?3, ?4, ?4)",
+                params![name, cores, version, now_ms],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(self.conn.last_insert_rowid() as u64)
+    }
+
+    fn touch_worker(&self, worker: u64, now_ms: i64) -> Result<(), StoreError> {
+        let n = self
+            .conn
+            .execute("UPDATE workers SET last_seen_ms = ?2 WHERE id = ?1", params![worker as i64, now_ms])
+            .map_err(|e| self.err(e))?;
+        if n == 0 {
+            return Err(StoreError::UnknownWorker(worker));
+        }
+        Ok(())
+    }
+
+    /// Lease up to `max_cells` pending cells (lowest ids first) to `worker` until
+    /// `deadline_ms`. When nothing is pending, overdue leases are expired first, so a lost
+    /// worker's cells come back as soon as anybody asks.
+    pub fn lease(
+        &mut self,
+        worker: u64,
+        max_cells: u32,
+        now_ms: i64,
+        deadline_ms: i64,
+    ) -> Result<LeaseBatch, StoreError> {
+        self.touch_worker(worker, now_ms)?;
+        let mut cells = self.lease_pending(worker, max_cells, deadline_ms)?;
+        if cells.is_empty() && self.expire_leases(now_ms)?.returned > 0 {
+            cells = self.lease_pending(worker, max_cells, deadline_ms)?;
+        }
+        if !cells.is_empty() {
+            return Ok(LeaseBatch { state: LeaseState::Work, cells });
+        }
+        let leased: bool = self
+            .conn
+            .query_row("SELECT EXISTS (SELECT 1 FROM cells WHERE state = ?1)", [state::LEASED], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        Ok(LeaseBatch { state: if leased { LeaseState::Wait } else { LeaseState::Done }, cells })
+    }
+
+    fn lease_pending(
+        &mut self,
+        worker: u64,
+        max_cells: u32,
+        deadline_ms: i64,
+    ) -> Result<Vec<(u64, CellSpec)>, StoreError> {
+        let study = self.cached()?.clone();
+        let path = self.path.clone();
+        let e = |err| super::sql_err(&path, err);
+        let tx = self.conn.transaction().map_err(e)?;
+        let rows: Vec<(i64, u32, i64, String)> = {
+            let mut q = tx
+                .prepare_cached(
+                    "SELECT c.id, c.replicate, c.point_id, p.spec FROM cells c JOIN points p ON p.id = c.point_id \
+                     WHERE c.state = ?1 ORDER BY c.id LIMIT ?2",
+                )
+                .map_err(e)?;
+            let rows = q
+                .query_map(params![state::PENDING, max_cells], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
+                .map_err(e)?;
+            rows.collect::<Result<_, _>>().map_err(e)?
+        };
+        let mut out = Vec::with_capacity(rows.len());
+        {
+            let mut take = tx
+                .prepare_cached(
+                    "UPDATE cells SET state = ?2, worker_id = ?3, deadline_ms = ?4, attempts = attempts + 1 \
+                     WHERE id = ?1",
+                )
+                .map_err(e)?;
+            let mut points: HashMap<i64, GridPoint> = HashMap::new();
+            for (id, replicate, point_id, spec) in rows {
+                take.execute(params![id, state::LEASED, worker as i64, deadline_ms]).map_err(e)?;
+                let point = match points.get(&point_id) {
+                    Some(p) => p.clone(),
+                    None => {
+                        let p: GridPoint =
+                            serde_json::from_str(&spec).map_err(|err| StoreError::Corrupt {
+                                path: path.clone(),
+                                reason: format!("points.spec of point {point_id}: {err}"),
+                            })?;
+                        points.insert(point_id, p.clone());
+                        p
+                    }
+                };
+                out.push((
+                    id as u64,
+                    CellSpec { study_seed: study.seed, point, replicate, settings: study.settings.clone() },
+                ));
+            }
+        }
+        tx.commit().map_err(e)?;
+        Ok(out)
+    }
+
+    /// Extend every lease of `worker` to `deadline_ms`. Returns how many were extended.
+    pub fn heartbeat(&mut self, worker: u64, now_ms: i64, deadline_ms: i64) -> Result<u32, StoreError> {
+        self.touch_worker(worker, now_ms)?;
+        let n = self
+            .conn
+            .execute(
+                "UPDATE cells SET deadline_ms = max(deadline_ms, ?3) WHERE state = ?1 AND worker_id = ?2",
+                params![state::LEASED, worker as i64, deadline_ms],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(n as u32)
+    }
+
+    /// Give cells leased to `worker` back to pending without counting a failure (a draining
+    /// worker hands back what it did not start). Cells not leased to it are left alone.
+    pub fn release(&mut self, worker: u64, cell_ids: &[u64]) -> Result<u32, StoreError> {
+        let path = self.path.clone();
+        let e = |err| super::sql_err(&path, err);
+        let tx = self.conn.transaction().map_err(e)?;
+        let mut n = 0;
+        {
+            let mut q = tx
+                .prepare_cached(
+                    "UPDATE cells SET state = ?2, deadline_ms = NULL, attempts = max(attempts - 1, 0) \
+                     WHERE id = ?1 AND state = ?3 AND worker_id = ?4",
+                )
+                .map_err(e)?;
+            for id in cell_ids {
+                n += q
+                    .execute(params![*id as i64, state::PENDING, state::LEASED, worker as i64])
+                    .map_err(e)?;
+            }
+        }
+        tx.commit().map_err(e)?;
+        Ok(n as u32)
+    }
+
+    /// Return every lease whose deadline passed to pending, counting a failure; a cell
+    /// that reaches the failure limit this way is marked failed (a cell that kills every
+    /// worker that tries it must not block the study).
+    pub fn expire_leases(&mut self, now_ms: i64) -> Result<ExpiryReport, StoreError> {
+        let max = i64::from(self.config.max_failures);
+        let path = self.path.clone();
+        let e = |err| super::sql_err(&path, err);
+        let tx = self.conn.transaction().map_err(e)?;
+        let failed = tx
+            .execute(
+                "UPDATE cells SET state = ?1, failures = failures + 1, finished_ms = ?3, deadline_ms = NULL, \
+                 error = 'lease expired ' || (failures + 1) || ' times (the workers computing it were lost)' \
+                 WHERE state = ?2 AND deadline_ms < ?3 AND failures + 1 >= ?4",
+                params![state::FAILED, state::LEASED, now_ms, max],
+            )
+            .map_err(e)?;
+        let returned = tx
+            .execute(
+                "UPDATE cells SET state = ?1, failures = failures + 1, deadline_ms = NULL, \
+                 error = 'lease expired' WHERE state = ?2 AND deadline_ms < ?3",
+                params![state::PENDING, state::LEASED, now_ms],
+            )
+            .map_err(e)?;
+        tx.commit().map_err(e)?;
+        Ok(ExpiryReport { returned: returned as u64, failed: failed as u64 })
+    }
+
+    /// Push every lease deadline to at least `deadline_ms`. Called when a coordinator
+    /// starts on an existing store: its workers could not heartbeat while it was down and
+    /// deserve one lease period to reconnect before their cells are taken back.
+    pub fn extend_all_leases(&mut self, deadline_ms: i64) -> Result<u64, StoreError> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE cells SET deadline_ms = max(deadline_ms, ?2) WHERE state = ?1",
+                params![state::LEASED, deadline_ms],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(n as u64)
+    }
+
+    /// Commit the uploads of several workers in one transaction (one fsync-free WAL commit
+    /// for many results is what makes the coordinator fast). Returns one report per
+    /// `(worker, uploads)` entry, in order.
+    pub fn commit(
+        &mut self,
+        batch: &[(u64, Vec<Upload>)],
+        now_ms: i64,
+    ) -> Result<Vec<CommitReport>, StoreError> {
+        let max = self.config.max_failures;
+        let path = self.path.clone();
+        let e = |err| super::sql_err(&path, err);
+        let tx = self.conn.transaction().map_err(e)?;
+        let mut reports = Vec::with_capacity(batch.len());
+        let (mut dup_total, mut rej_total) = (0i64, 0i64);
+        {
+            let mut look = tx
+                .prepare_cached(
+                    "SELECT c.state, c.worker_id, c.replicate, c.failures, p.key FROM cells c \
+                     JOIN points p ON p.id = c.point_id WHERE c.id = ?1",
+                )
+                .map_err(e)?;
+            let mut insert = tx.prepare_cached(codec::INSERT_RESULT).map_err(e)?;
+            let mut done = tx
+                .prepare_cached(
+                    "UPDATE cells SET state = ?2, finished_ms = ?3, deadline_ms = NULL, error = NULL WHERE id = ?1",
+                )
+                .map_err(e)?;
+            let mut fail = tx
+                .prepare_cached(
+                    "UPDATE cells SET state = ?2, failures = ?3, error = ?4, deadline_ms = NULL, \
+                     finished_ms = CASE WHEN ?2 = 3 THEN ?5 ELSE NULL END WHERE id = ?1",
+                )
+                .map_err(e)?;
+            for (worker, uploads) in batch {
+                let mut rep = CommitReport::default();
+                for up in uploads {
+                    rep.settled.push(up.cell_id);
+                    let row: Option<(i64, Option<i64>, u32, u32, String)> = look
+                        .query_row([up.cell_id as i64], |r| {
+                            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                        })
+                        .optional()
+                        .map_err(e)?;
+                    let Some((st, holder, replicate, failures, point_key)) = row else {
+                        tracing::warn!(
+                            worker,
+                            cell_id = up.cell_id,
+                            "rejected an outcome for an unknown cell id"
+                        );
+                        rep.rejected += 1;
+                        continue;
+                    };
+                    if st == state::DONE || st == state::FAILED {
+                        rep.duplicates += 1;
+                        continue;
+                    }
+                    if holder != Some(*worker as i64) {
+                        tracing::warn!(
+                            worker,
+                            cell_id = up.cell_id,
+                            holder,
+                            "rejected an outcome for a cell leased to another worker"
+                        );
+                        rep.rejected += 1;
+                        continue;
+                    }
+                    let failure = match &up.outcome {
+                        Outcome::Done(r) => {
+                            let key = format!("{point_key};r={replicate}");
+                            if r.key.0 != key {
+                                tracing::warn!(worker, cell_id = up.cell_id, got = %r.key, expected = %key,
+                                    "rejected a result whose key does not match its cell");
+                                rep.rejected += 1;
+                                continue;
+                            }
+                            match codec::check_finite(r) {
+                                Ok(()) => {
+                                    insert
+                                        .execute(params_from_iter(codec::encode(up.cell_id as i64, r)))
+                                        .map_err(e)?;
+                                    done.execute(params![up.cell_id as i64, state::DONE, now_ms])
+                                        .map_err(e)?;
+                                    rep.committed += 1;
+                                    continue;
+                                }
+                                Err(msg) => msg,
+                            }
+                        }
+                        Outcome::Failed(msg) => msg.clone(),
+                    };
+                    let failures = failures + 1;
+                    let new_state = if failures >= max { state::FAILED } else { state::PENDING };
+                    fail.execute(params![up.cell_id as i64, new_state, failures, failure, now_ms])
+                        .map_err(e)?;
+                    if new_state == state::FAILED {
+                        tracing::warn!(cell_id = up.cell_id, failures, error = %failure, "cell failed for good");
+                        rep.failed += 1;
+                    } else {
+                        tracing::info!(cell_id = up.cell_id, failures, error = %failure, "cell failed; will retry");
+                        rep.retried += 1;
+                    }
+                }
+                dup_total += i64::from(rep.duplicates);
+                rej_total += i64::from(rep.rejected);
+                reports.push(rep);
+            }
+        }
+        if dup_total > 0 || rej_total > 0 {
+            let mut bump =
+                tx.prepare_cached("UPDATE counters SET value = value + ?2 WHERE name = ?1").map_err(e)?;
+            bump.execute(params!["duplicates_ignored", dup_total]).map_err(e)?;
+            bump.execute(params!["results_rejected", rej_total]).map_err(e)?;
+        }
+        tx.commit().map_err(e)?;
+        Ok(reports)
+    }
+}

@@ -1,0 +1,398 @@
+//! # taustar-worker — lease cells, compute them on rayon, stream the results back
+//!
+//! The worker is glue between a coordinator (gRPC, `taustar_proto`) and one pure function,
+//! `common::run_cell`. [`run`] loops over *sessions* (one connection each):
+//!
+//! 1. connect and `Register` (keeping the worker id of an earlier session, which keeps its
+//!    leases); a coordinator of another protocol version refuses us — that is fatal;
+//! 2. open the bidirectional `Results` stream and re-send every outcome not yet
+//!    acknowledged (results computed while the coordinator was away are never lost);
+//! 3. `Lease` cells whenever fewer than a low-water mark are in flight, hand each to the
+//!    rayon pool, and stream each outcome as soon as its cell finishes; heartbeat
+//!    periodically to extend the leases;
+//! 4. when the coordinator answers `DONE` and everything is acknowledged, return.
+//!
+//! If the connection breaks, computation goes on, outcomes are buffered, and the worker
+//! reconnects with exponential backoff. On the shutdown signal (SIGTERM/SIGINT in the
+//! binary) it *drains*: no new leases, cells not yet started are handed back with
+//! `Release`, running cells finish and their results are delivered, then it returns.
+//!
+//! Memory: in-flight cells are bounded by the lease size; buffered outcomes by what is
+//! computed while disconnected.
+#![deny(missing_docs)]
+
+pub mod hook;
+mod session;
+
+use std::collections::{BTreeMap, HashSet};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{CellResult, CellSpec};
+use taustar_proto::pb;
+use tokio::sync::{mpsc, watch};
+
+/// The cell computation: `common::run_cell` in production, something trivial in benchmarks.
+pub type ComputeFn = Arc<dyn Fn(&CellSpec) -> Result<CellResult, String> + Send + Sync>;
+
+/// The science: [`common::run_cell`], errors as text.
+pub fn science() -> ComputeFn {
+    Arc::new(|spec| common::run_cell(spec).map_err(|e| e.to_string()))
+}
+
+/// How a worker runs.
+#[derive(Clone)]
+pub struct WorkerConfig {
+    /// Coordinator URL, e.g. `http://127.0.0.1:50051` (a bare `host:port` gets `http://`).
+    pub coordinator: String,
+    /// Compute threads.
+    pub threads: usize,
+    /// Name shown by the coordinator.
+    pub name: String,
+    /// What computes a cell.
+    pub compute: ComputeFn,
+    /// Longest wait between reconnection attempts.
+    pub max_backoff: Duration,
+    /// Give up (error) after this long without reaching the coordinator; `None`: never.
+    pub give_up_after: Option<Duration>,
+    /// After the shutdown signal, give up reconnecting after this long (buffered outcomes
+    /// are then lost to this worker; their leases expire and the cells are recomputed).
+    pub drain_timeout: Duration,
+    /// Test hook: append each computed cell key to this file (see [`hook`]).
+    pub computed_log: Option<std::path::PathBuf>,
+}
+
+impl WorkerConfig {
+    /// Defaults for `coordinator` with `threads` threads computing [`science`].
+    pub fn new(coordinator: impl Into<String>, threads: usize) -> WorkerConfig {
+        WorkerConfig {
+            coordinator: coordinator.into(),
+            threads: threads.max(1),
+            name: default_name(),
+            compute: science(),
+            max_backoff: Duration::from_secs(10),
+            give_up_after: None,
+            drain_timeout: Duration::from_secs(60),
+            computed_log: None,
+        }
+    }
+}
+
+/// `$HOSTNAME-<pid>`, or `worker-<pid>`.
+pub fn default_name() -> String {
+    let host = std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "worker".into());
+    format!("{host}-{}", std::process::id())
+}
+
+/// What a worker did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerReport {
+    /// Cells computed (successfully or not).
+    pub computed: u64,
+    /// Outcomes acknowledged by a coordinator.
+    pub acknowledged: u64,
+    /// Cells handed back unstarted while draining.
+    pub released: u64,
+    /// Whether the worker stopped because it was told to (drain) rather than study done.
+    pub drained: bool,
+}
+
+/// Why a worker stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// The coordinator refused this worker (protocol version); retrying cannot help.
+    #[error("the coordinator refused this worker: {0}")]
+    Refused(String),
+    /// The coordinator could not be reached for too long.
+    #[error("gave up after {after:?} without reaching the coordinator at {url}: {last_error}")]
+    GaveUp {
+        /// The URL.
+        url: String,
+        /// How long we tried.
+        after: Duration,
+        /// The last connection error.
+        last_error: String,
+    },
+    /// The coordinator URL is malformed.
+    #[error("invalid coordinator URL {url:?}: {reason}")]
+    BadUrl {
+        /// The URL given.
+        url: String,
+        /// Why it is invalid.
+        reason: String,
+    },
+    /// The rayon pool could not start.
+    #[error("cannot start {threads} compute threads: {reason}")]
+    Pool {
+        /// Threads asked for.
+        threads: usize,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A finished computation, from a rayon thread to the session loop.
+enum Computed {
+    /// The cell ran; the upload is ready to send.
+    Ran { upload: pb::ResultUpload, seconds: f64 },
+    /// The cell was not started because the worker is draining.
+    NotStarted(u64),
+}
+
+/// State that outlives a session (a connection).
+struct WorkerState {
+    /// Our id at the coordinator (0 before the first registration).
+    worker_id: u64,
+    /// The store uid of the coordinator we talk to; a change means another study store.
+    study_uid: Option<String>,
+    /// Outcomes sent or to send, not yet acknowledged, by cell id.
+    unacked: BTreeMap<u64, pb::ResultUpload>,
+    /// Cells handed to rayon and not finished.
+    in_flight: HashSet<u64>,
+    /// Cells of a previous store still computing; their outcomes are dropped.
+    stale: HashSet<u64>,
+    /// Unstarted cells to hand back.
+    to_release: Vec<u64>,
+    /// EWMA of a cell's wall time in seconds (0 = unknown).
+    mean_cell_seconds: f64,
+    /// The coordinator said every cell is settled.
+    study_done: bool,
+    /// Counters.
+    report: WorkerReport,
+}
+
+impl WorkerState {
+    fn finished(&self, draining: bool) -> bool {
+        let idle = self.in_flight.is_empty() && self.unacked.is_empty() && self.to_release.is_empty();
+        idle && (self.study_done || draining)
+    }
+
+    fn record(&mut self, computed: Computed) {
+        match computed {
+            Computed::Ran { upload, seconds } => {
+                let id = upload.cell_id;
+                self.in_flight.remove(&id);
+                if self.stale.remove(&id) {
+                    return;
+                }
+                self.report.computed += 1;
+                self.mean_cell_seconds = if self.mean_cell_seconds > 0.0 {
+                    0.8 * self.mean_cell_seconds + 0.2 * seconds
+                } else {
+                    seconds
+                };
+                self.unacked.insert(id, upload);
+            }
+            Computed::NotStarted(id) => {
+                self.in_flight.remove(&id);
+                if !self.stale.remove(&id) {
+                    self.to_release.push(id);
+                }
+            }
+        }
+    }
+}
+
+/// The compute side: a rayon pool and the channel its threads report on.
+struct Compute {
+    pool: rayon::ThreadPool,
+    f: ComputeFn,
+    tx: mpsc::UnboundedSender<Computed>,
+    draining: Arc<AtomicBool>,
+    log: Option<Arc<hook::ComputedLog>>,
+}
+
+impl Compute {
+    fn submit(&self, worker_id: u64, cell_id: u64, spec: CellSpec) {
+        let (f, tx, draining, log) =
+            (self.f.clone(), self.tx.clone(), self.draining.clone(), self.log.clone());
+        self.pool.spawn(move || {
+            if draining.load(Ordering::SeqCst) {
+                let _ = tx.send(Computed::NotStarted(cell_id));
+                return;
+            }
+            let started = std::time::Instant::now();
+            let outcome = match f(&spec) {
+                Ok(r) => pb::result_upload::Outcome::Result((&r).into()),
+                Err(e) => pb::result_upload::Outcome::Error(e),
+            };
+            let seconds = started.elapsed().as_secs_f64();
+            if let Some(log) = &log {
+                log.record(&spec.key().0);
+            }
+            let upload =
+                pb::ResultUpload { worker_id, cell_id, outcome: Some(outcome), compute_seconds: seconds };
+            let _ = tx.send(Computed::Ran { upload, seconds });
+        });
+    }
+}
+
+/// Run a worker until the study is done (`Ok`, `drained = false`) or `shutdown` resolves
+/// and the drain completes (`Ok`, `drained = true`).
+pub async fn run(
+    config: WorkerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<WorkerReport, WorkerError> {
+    let url = normalise_url(&config.coordinator)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(config.threads)
+        .thread_name(|i| format!("taustar-cell-{i}"))
+        .build()
+        .map_err(|e| WorkerError::Pool { threads: config.threads, reason: e.to_string() })?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let draining = Arc::new(AtomicBool::new(false));
+    let log = match &config.computed_log {
+        Some(p) => Some(Arc::new(hook::ComputedLog::open(p).map_err(|e| WorkerError::BadUrl {
+            url: p.display().to_string(),
+            reason: format!("cannot open the computed-cells log: {e}"),
+        })?)),
+        None => None,
+    };
+    let compute = Compute { pool, f: config.compute.clone(), tx, draining: draining.clone(), log };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let mut state = WorkerState {
+        worker_id: 0,
+        study_uid: None,
+        unacked: BTreeMap::new(),
+        in_flight: HashSet::new(),
+        stale: HashSet::new(),
+        to_release: Vec::new(),
+        mean_cell_seconds: 0.0,
+        study_done: false,
+        report: WorkerReport::default(),
+    };
+    let mut backoff = Duration::from_millis(100);
+    let mut unreachable_since: Option<tokio::time::Instant> = None;
+    let mut drain_started: Option<tokio::time::Instant> = None;
+    loop {
+        let mut stop = stop_rx.clone();
+        match session::run(&url, &config, &compute, &mut state, &mut rx, &mut stop).await {
+            session::End::Finished => {
+                state.report.drained = draining.load(Ordering::SeqCst);
+                tracing::info!(
+                    computed = state.report.computed,
+                    acknowledged = state.report.acknowledged,
+                    released = state.report.released,
+                    drained = state.report.drained,
+                    "worker finished"
+                );
+                return Ok(state.report);
+            }
+            session::End::Refused(msg) => return Err(WorkerError::Refused(msg)),
+            session::End::Lost { error, reached } => {
+                if reached {
+                    backoff = Duration::from_millis(100);
+                    unreachable_since = None;
+                }
+                let since = *unreachable_since.get_or_insert_with(tokio::time::Instant::now);
+                if *stop_rx.borrow() {
+                    draining.store(true, Ordering::SeqCst);
+                    let started = *drain_started.get_or_insert_with(tokio::time::Instant::now);
+                    if started.elapsed() >= config.drain_timeout {
+                        tracing::warn!(
+                            unacknowledged = state.unacked.len(),
+                            "draining: coordinator unreachable for {:?}; exiting without delivering these \
+                             outcomes (their leases will expire and the cells be recomputed)",
+                            config.drain_timeout
+                        );
+                        state.report.drained = true;
+                        return Ok(state.report);
+                    }
+                }
+                if let Some(limit) = config.give_up_after {
+                    if since.elapsed() >= limit {
+                        return Err(WorkerError::GaveUp {
+                            url: url.clone(),
+                            after: limit,
+                            last_error: error,
+                        });
+                    }
+                }
+                tracing::warn!(error = %error, retry_in = ?backoff, buffered = state.unacked.len(),
+                    "lost the coordinator; reconnecting");
+                // Keep collecting finished cells while waiting.
+                let deadline = tokio::time::sleep(backoff);
+                tokio::pin!(deadline);
+                loop {
+                    tokio::select! {
+                        () = &mut deadline => break,
+                        Some(c) = rx.recv() => state.record(c),
+                    }
+                }
+                backoff = (backoff * 2).min(config.max_backoff);
+            }
+        }
+    }
+}
+
+fn normalise_url(url: &str) -> Result<String, WorkerError> {
+    let full = if url.contains("://") { url.to_string() } else { format!("http://{url}") };
+    tonic::transport::Endpoint::from_shared(full.clone())
+        .map_err(|e| WorkerError::BadUrl { url: url.to_string(), reason: e.to_string() })?;
+    Ok(full)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_host_port_gets_a_scheme() {
+        assert_eq!(normalise_url("127.0.0.1:50051").unwrap(), "http://127.0.0.1:50051");
+        assert_eq!(normalise_url("http://h:1").unwrap(), "http://h:1");
+    }
+
+    #[test]
+    fn outcomes_of_a_previous_store_are_dropped() {
+        let mut s = WorkerState {
+            worker_id: 1,
+            study_uid: None,
+            unacked: BTreeMap::new(),
+            in_flight: [5, 6].into_iter().collect(),
+            stale: [5].into_iter().collect(),
+            to_release: vec![],
+            mean_cell_seconds: 0.0,
+            study_done: false,
+            report: WorkerReport::default(),
+        };
+        let up = |id| pb::ResultUpload { worker_id: 1, cell_id: id, outcome: None, compute_seconds: 0.5 };
+        s.record(Computed::Ran { upload: up(5), seconds: 0.5 });
+        s.record(Computed::Ran { upload: up(6), seconds: 0.5 });
+        assert_eq!(s.unacked.keys().copied().collect::<Vec<_>>(), vec![6]);
+        assert!(s.in_flight.is_empty());
+        assert_eq!(s.report.computed, 1);
+        assert_eq!(s.mean_cell_seconds, 0.5);
+    }
+}
+
+/// Resolve on SIGINT or SIGTERM (the binary's drain trigger; Slurm and Kubernetes send
+/// SIGTERM before killing).
+pub async fn signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT received: draining"),
+        () = term => tracing::info!("SIGTERM received: draining"),
+    }
+}
