@@ -786,3 +786,45 @@ mod properties {
         "\u{0}",
     ];
 }
+
+#[test]
+fn deeply_nested_input_is_an_error_not_a_crash() {
+    for depth in [100, 10_000, 100_000] {
+        let arrays = format!("x = {}{}\n", "[".repeat(depth), "]".repeat(depth));
+        assert!(Study::from_toml_str(&arrays).is_err());
+        let tables = format!("x = {}{}\n", "{ a = ".repeat(depth), "}".repeat(depth));
+        assert!(Study::from_toml_str(&tables).is_err());
+        let gap = two_level(&format!("{}3{}", "[".repeat(depth), "]".repeat(depth)), "40");
+        assert!(Study::from_toml_str(&gap).is_err());
+    }
+}
+
+/// The example of issue 3 item 1 is the format's contract: it must keep parsing.
+#[test]
+fn the_contract_example_parses() {
+    let src = r#"
+name = "paper-fig2"
+seed = 2025
+replicates = 50
+[truth]
+kind = "two-level"            # or "ising2d"
+states = 100
+low_states = 20
+gap = { from = 2.5, to = 9.5, step = 0.25 }
+# ising2d instead: lattice = [4, 4]; temperature = [2.0, 2.3, 3.0] or { from, to, step }
+[data]
+samples = { from = 4, to = 28000, count = 160, scale = "log" }   # integers, deduplicated
+# or: mu = [ ... ]  (M = round(exp(mu + S_truth)), SPEC §3)
+[fit]
+mode = "mle"                  # or "paper" (SPEC §4.2); l2 = 0.0 (or a list to sweep)
+[tau]
+grid = { from = 0.2, to = 5.0, count = 70 }   # 1.0 is always added
+bounds = [0.01, 100.0]
+"#;
+    let s = parse(src);
+    assert_eq!(gaps(&s).len(), 29);
+    let m = samples(&s);
+    assert_eq!((m.first(), m.last()), (Some(&4), Some(&28000)));
+    assert!(m.len() < 160, "log-spaced integers are deduplicated");
+    assert_eq!(s.settings, CellSettings::default());
+}
