@@ -193,9 +193,8 @@ if wants 1; then
   fi
   check "t1: the job log reports the study complete" grep -q "study complete" "$WORK"/t1-"$j".out
   if w=$(dbq workers "$db"); then
-    read -r nworkers nresults names <<<"$w"
+    read -r _ nresults _ <<<"$w"
     check "t1: one stored result per cell ($nresults results)" test "$nresults" -eq "$(field "$s" cells_total)"
-    check "t1: both worker tasks finished cells ($nworkers: $names)" test "$nworkers" -eq 2
   else
     bad "t1: cannot read the cells of $db"
   fi
@@ -254,6 +253,14 @@ if wants 2; then
       test "$(field "$s2" duplicates_ignored)" -eq 0
     check "t2: cells finished before the cancel were never leased again: $(dbq unchanged "$WORK/t2.snap" "$db")" \
       dbq unchanged "$WORK/t2.snap" "$db"
+    if w=$(dbq workers "$db"); then
+      read -r nworkers nresults names <<<"$w"
+      check "t2: one stored result per cell ($nresults results)" test "$nresults" -eq "$total"
+      # 2 workers per job, 2 jobs: each of the 4 worker tasks finished cells.
+      check "t2: all 4 worker tasks of both jobs finished cells ($nworkers: $names)" test "$nworkers" -eq 4
+    else
+      bad "t2: cannot read the cells of $db"
+    fi
     [ "$FAIL" -eq 0 ] || { show_log "$WORK/t2a-$j.out"; show_log "$WORK/t2b-$j2.out"; }
   else
     bad "t2: the first run never finished a cell"
