@@ -232,8 +232,7 @@ async fn monitor(
             _ = tick.tick() => {}
             () = shutdown.recv() => return,
         }
-        let clock = service.store().clock();
-        match service.store().call(move |s| s.expire_leases(clock.now_ms())).await {
+        match service.sweep_expired_leases().await {
             Ok(r) if r.returned > 0 || r.failed > 0 => {
                 tracing::warn!(returned = r.returned, failed = r.failed, "expired leases swept");
             }

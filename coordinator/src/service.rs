@@ -24,6 +24,7 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::actor::{StoreHandle, WriterError};
 use crate::batch::BatchPolicy;
 use crate::shutdown::Shutdown;
+use crate::store::lease::ExpiryReport;
 use crate::store::{LeaseState, Outcome, StoreError, StudyStatus, StudyStore, Upload};
 
 /// Tunables of the service.
@@ -128,6 +129,12 @@ impl CoordinatorService {
         })
         .await
         .map_err(|_| WriterError::Stopped)?
+    }
+
+    /// Return expired leases to pending (the server's monitor calls this every sweep).
+    pub async fn sweep_expired_leases(&self) -> Result<ExpiryReport, WriterError> {
+        let clock = self.shared.store.clock();
+        self.shared.store.call(move |s| s.expire_leases(clock.now_ms())).await
     }
 
     /// The store writer.

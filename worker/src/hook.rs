@@ -38,3 +38,15 @@ impl ComputedLog {
         }
     }
 }
+
+/// Test hook: the `taustar-worker` binary sleeps this many milliseconds before each cell,
+/// so end-to-end tests can interrupt a study of microsecond cells mid-way.
+pub const DELAY_ENV: &str = "TAUSTAR_WORKER_TEST_DELAY_MS";
+
+/// `f`, preceded by a sleep of `delay` on the compute thread.
+pub fn with_delay(f: crate::ComputeFn, delay: std::time::Duration) -> crate::ComputeFn {
+    std::sync::Arc::new(move |spec| {
+        std::thread::sleep(delay);
+        f(spec)
+    })
+}

@@ -1,1 +1,349 @@
-//! Store tests: see below.
+//! Invariants of the study store, one test each.
+
+use common::cell::CurvePoint;
+use common::study::Study;
+use common::{CellKey, CellResult, CellSpec};
+use proptest::prelude::*;
+
+use super::codec::{decode_curve, encode_curve};
+use super::lease::ExpiryReport;
+use super::*;
+
+pub(crate) const TOML: &str = r#"
+name = "store-test"
+seed = 11
+replicates = 2
+[truth]
+kind = "two-level"
+states = 20
+low_states = 4
+gap = [2.0, 3.0]
+[data]
+samples = [10, 40]
+[tau]
+grid = { from = 0.5, to = 2.0, count = 4 }
+"#;
+
+pub(crate) fn study(toml: &str) -> (Study, StudyDefinition) {
+    let s = Study::from_toml_str(toml).expect("test study parses");
+    let loaded = crate::study_file::from_parts(s.clone(), toml.to_string());
+    (s, loaded.definition)
+}
+
+fn open(dir: &tempfile::TempDir, max_failures: u32) -> StudyStore {
+    StudyStore::open(&dir.path().join("s.db"), StoreConfig { max_failures }).expect("store opens")
+}
+
+fn synced(dir: &tempfile::TempDir, max_failures: u32) -> StudyStore {
+    let mut store = open(dir, max_failures);
+    let (s, def) = study(TOML);
+    store.sync_study(&def, s.cells()).expect("sync");
+    store
+}
+
+/// A made-up result for `spec` whose values depend on its key (distinct per cell).
+pub(crate) fn fake_result(spec: &CellSpec) -> CellResult {
+    let key = spec.key();
+    let x = (key.0.len() as f64) * 0.01 + f64::from(spec.replicate);
+    CellResult {
+        key,
+        samples: 10,
+        tau_rev: 1.0 + x,
+        tau_fwd: 1.0 / (1.0 + x),
+        tau_rev_at_bound: false,
+        tau_fwd_at_bound: true,
+        dkl_rev_at_1: 0.1 * x,
+        dkl_rev_opt: 0.05 * x,
+        dkl_fwd_at_1: 0.2,
+        dkl_fwd_opt: f64::INFINITY,
+        tau_heat_peak: Some(0.7),
+        tau_var: None,
+        low_states_hat: Some(4),
+        gap_hat: Some(2.5),
+        overlap: Some(3),
+        tau_rev_closed: Some(1.0 + x),
+        tau_fwd_closed: None,
+        fit_mode: None,
+        fit_iterations: None,
+        grad_max_norm: None,
+        nll: Some(-1.25),
+        coupling_max_abs: None,
+        fit_diverged: Some(false),
+        fit_note: Some("note".into()),
+        curve: (0..5)
+            .map(|i| CurvePoint {
+                tau: 0.5 + f64::from(i) * 0.1,
+                dkl_rev: x / 3.0,
+                dkl_fwd: 1e-300,
+                entropy: std::f64::consts::PI,
+                mean_energy: -x,
+                heat_capacity: f64::MIN_POSITIVE,
+            })
+            .collect(),
+    }
+}
+
+fn worker(store: &mut StudyStore, name: &str) -> u64 {
+    store.register_worker(0, name, 2, "test", 0).expect("register")
+}
+
+fn done(cells: &[(u64, CellSpec)]) -> Vec<Upload> {
+    cells
+        .iter()
+        .map(|(id, spec)| Upload { cell_id: *id, outcome: Outcome::Done(fake_result(spec)) })
+        .collect()
+}
+
+#[test]
+fn inserting_the_same_study_twice_adds_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(&dir, 3);
+    let (s, def) = study(TOML);
+    let first = store.sync_study(&def, s.cells()).unwrap();
+    assert_eq!(first, SyncReport { cells_added: 8, points_added: 4, cells_total: 8 });
+    let again = store.sync_study(&def, s.cells()).unwrap();
+    assert_eq!(again, SyncReport { cells_added: 0, points_added: 0, cells_total: 8 });
+}
+
+#[test]
+fn extending_a_study_adds_only_new_cells_and_keeps_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = synced(&dir, 3);
+    let w = worker(&mut store, "a");
+    let batch = store.lease(w, 100, 0, 1000).unwrap();
+    store.commit(&[(w, done(&batch.cells))], 1).unwrap();
+    let extended = TOML
+        .replace("replicates = 2", "replicates = 3")
+        .replace("samples = [10, 40]", "samples = [10, 40, 80]");
+    let (s, def) = study(&extended);
+    let rep = store.sync_study(&def, s.cells()).unwrap();
+    // 2 gaps × 3 sizes × 3 replicates = 18 cells, 8 of which existed.
+    assert_eq!(rep, SyncReport { cells_added: 10, points_added: 2, cells_total: 18 });
+    let st = store.status(2).unwrap();
+    assert_eq!((st.cells_done, st.cells_pending), (8, 10));
+    assert_eq!(store.study_toml().unwrap(), extended);
+}
+
+#[test]
+fn a_changed_seed_or_settings_fingerprint_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = synced(&dir, 3);
+    let (s, def) = study(&TOML.replace("count = 4", "count = 5"));
+    let err = store.sync_study(&def, s.cells()).unwrap_err().to_string();
+    assert!(err.contains("fingerprint") && err.contains("new --db"), "{err}");
+    let (s, def) = study(&TOML.replace("seed = 11", "seed = 12"));
+    let err = store.sync_study(&def, s.cells()).unwrap_err().to_string();
+    assert!(err.contains("seed = 11 in the database but 12"), "{err}");
+}
+
+#[test]
+fn a_result_is_committed_once_and_duplicates_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = synced(&dir, 3);
+    let w = worker(&mut store, "a");
+    let batch = store.lease(w, 3, 0, 1000).unwrap();
+    assert_eq!(batch.cells.len(), 3);
+    let first = store.commit(&[(w, done(&batch.cells))], 5).unwrap();
+    assert_eq!(first[0].committed, 3);
+    let again = store.commit(&[(w, done(&batch.cells[..2]))], 6).unwrap();
+    assert_eq!((again[0].committed, again[0].duplicates), (0, 2));
+    assert_eq!(again[0].settled.len(), 2);
+    let st = store.status(7).unwrap();
+    assert_eq!((st.cells_done, st.duplicates_ignored), (3, 2));
+    let count: i64 = store.conn.query_row("SELECT count(*) FROM results", [], |r| r.get(0)).unwrap();
+    assert_eq!(count, 3);
+}
+
+#[test]
+fn a_result_for_a_cell_leased_to_another_worker_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = synced(&dir, 3);
+    let (a, b) = (worker(&mut store, "a"), worker(&mut store, "b"));
+    let cells = store.lease(a, 1, 0, 100).unwrap().cells;
+    // A's lease expires and B takes the cell over.
+    assert_eq!(store.expire_leases(101).unwrap(), ExpiryReport { returned: 1, failed: 0 });
+    let again = store.lease(b, 1, 102, 500).unwrap().cells;
+    assert_eq!(again[0].0, cells[0].0);
+    let rep = store.commit(&[(a, done(&cells))], 103).unwrap();
+    assert_eq!((rep[0].rejected, rep[0].committed), (1, 0));
+    let rep = store.commit(&[(b, done(&again))], 104).unwrap();
+    assert_eq!(rep[0].committed, 1);
+    assert_eq!(store.status(105).unwrap().results_rejected, 1);
+}
+
+#[test]
+fn a_late_result_is_accepted_while_nobody_else_took_the_cell() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = synced(&dir, 3);
+    let a = worker(&mut store, "a");
+    let cells = store.lease(a, 1, 0, 100).unwrap().cells;
+    store.expire_leases(101).unwrap();
+    let rep = store.commit(&[(a, done(&cells))], 102).unwrap();
+    assert_eq!(rep[0].committed, 1);
+}
+
+#[test]
+fn a_result_with_the_wrong_key_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = synced(&dir, 3);
+    let a = worker(&mut store, "a");
+    let cells = store.lease(a, 1, 0, 100).unwrap().cells;
+    let mut r = fake_result(&cells[0].1);
+    r.key = CellKey("two-level;other;r=0".into());
+    let rep =
+        store.commit(&[(a, vec![Upload { cell_id: cells[0].0, outcome: Outcome::Done(r) }])], 1).unwrap();
+    assert_eq!(rep[0].rejected, 1);
+    assert_eq!(store.status(2).unwrap().cells_done, 0);
+}
+
+#[test]
+fn a_cell_failing_max_failures_times_is_failed_and_the_study_still_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = synced(&dir, 2);
+    let a = worker(&mut store, "a");
+    let mut failing = None;
+    for round in 0..2 {
+        let cells = store.lease(a, 100, round, 1000).unwrap().cells;
+        let target = *failing.get_or_insert(cells[0].0);
+        let uploads = cells
+            .iter()
+            .map(|(id, spec)| Upload {
+                cell_id: *id,
+                outcome: if *id == target {
+                    Outcome::Failed("invalid gap = -1: boom".into())
+                } else {
+                    Outcome::Done(fake_result(spec))
+                },
+            })
+            .collect();
+        let rep = store.commit(&[(a, uploads)], round + 1).unwrap();
+        assert_eq!(rep[0].failed, u32::from(round == 1));
+    }
+    let st = store.status(10).unwrap();
+    assert_eq!((st.cells_done, st.cells_failed, st.finished), (7, 1, true));
+    assert_eq!(store.lease(a, 10, 11, 1000).unwrap().state, LeaseState::Done);
+    let mut seen = vec![];
+    store.for_each_failed_cell(|k, n, e| seen.push((k.to_string(), n, e.to_string()))).unwrap();
+    assert_eq!(seen.len(), 1);
+    assert_eq!((seen[0].1, seen[0].2.as_str()), (2, "invalid gap = -1: boom"));
+}
+
+#[test]
+fn a_nan_result_counts_as_a_failure_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = synced(&dir, 1);
+    let a = worker(&mut store, "a");
+    let cells = store.lease(a, 1, 0, 100).unwrap().cells;
+    let mut r = fake_result(&cells[0].1);
+    r.tau_rev = f64::NAN;
+    let rep =
+        store.commit(&[(a, vec![Upload { cell_id: cells[0].0, outcome: Outcome::Done(r) }])], 1).unwrap();
+    assert_eq!(rep[0].failed, 1);
+    let mut err = String::new();
+    store.for_each_failed_cell(|_, _, e| err = e.to_string()).unwrap();
+    assert!(err.contains("tau_rev = NaN"), "{err}");
+}
+
+#[test]
+fn leases_expire_into_pending_and_repeated_expiry_fails_the_cell() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = synced(&dir, 2);
+    let a = worker(&mut store, "a");
+    let cells = store.lease(a, 1, 0, 100).unwrap().cells;
+    assert_eq!(store.expire_leases(100).unwrap(), ExpiryReport::default(), "deadline is exclusive");
+    assert_eq!(store.expire_leases(101).unwrap(), ExpiryReport { returned: 1, failed: 0 });
+    let again = store.lease(a, 1, 102, 200).unwrap().cells;
+    assert_eq!(again[0].0, cells[0].0, "the expired cell is leased first again");
+    assert_eq!(store.expire_leases(201).unwrap(), ExpiryReport { returned: 0, failed: 1 });
+    assert_eq!(store.status(202).unwrap().cells_failed, 1);
+}
+
+#[test]
+fn heartbeats_extend_leases_and_release_returns_cells_without_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = synced(&dir, 3);
+    let a = worker(&mut store, "a");
+    let cells = store.lease(a, 2, 0, 100).unwrap().cells;
+    assert_eq!(store.heartbeat(a, 50, 300).unwrap(), 2);
+    assert_eq!(store.expire_leases(200).unwrap(), ExpiryReport::default());
+    let ids: Vec<u64> = cells.iter().map(|c| c.0).collect();
+    assert_eq!(store.release(a, &ids).unwrap(), 2);
+    let key = cells[0].1.key().0;
+    assert_eq!(store.cell_bookkeeping(&key).unwrap(), Some((state::PENDING, 0, 0)));
+    assert!(matches!(store.heartbeat(999, 1, 2), Err(StoreError::UnknownWorker(999))));
+}
+
+#[test]
+fn results_round_trip_bit_exactly_and_are_visited_by_point_in_key_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = synced(&dir, 3);
+    let a = worker(&mut store, "a");
+    let cells = store.lease(a, 100, 0, 1000).unwrap().cells;
+    // Commit in reverse order: the visit order must not depend on it.
+    let mut uploads = done(&cells);
+    uploads.reverse();
+    store.commit(&[(a, uploads)], 1).unwrap();
+    let ro = StudyStore::open_read_only(store.path()).unwrap();
+    let mut keys = vec![];
+    ro.for_each_point_results::<StoreError, _>(|point, results| {
+        assert_eq!(results.len(), 2);
+        for (r, res) in results.iter().enumerate() {
+            assert_eq!(res.key.0, format!("{};r={r}", point.key()));
+            let spec = &cells.iter().find(|(_, s)| s.key() == res.key).unwrap().1;
+            let want = fake_result(spec);
+            assert_eq!(format!("{res:?}"), format!("{want:?}"));
+            assert_eq!(res.curve[0].dkl_rev.to_bits(), want.curve[0].dkl_rev.to_bits());
+        }
+        keys.push(point.key());
+        Ok(())
+    })
+    .unwrap();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted);
+    assert_eq!(keys.len(), 4);
+    assert_eq!(ro.study_toml().unwrap(), TOML);
+}
+
+#[test]
+fn a_visitor_error_stops_the_walk() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = synced(&dir, 3);
+    let a = worker(&mut store, "a");
+    let cells = store.lease(a, 100, 0, 1000).unwrap().cells;
+    store.commit(&[(a, done(&cells))], 1).unwrap();
+    let mut visits = 0;
+    let r: Result<(), StoreError> = store.for_each_point_results(|_, _| {
+        visits += 1;
+        Err(StoreError::UnknownWorker(7))
+    });
+    assert!(matches!(r, Err(StoreError::UnknownWorker(7))));
+    assert_eq!(visits, 1);
+}
+
+#[test]
+fn opening_a_missing_file_read_only_names_it() {
+    let err = StudyStore::open_read_only("/nonexistent/x.db").err().unwrap().to_string();
+    assert!(err.contains("/nonexistent/x.db") && err.contains("no such file"), "{err}");
+}
+
+proptest! {
+    #[test]
+    fn curve_blobs_round_trip_bit_exactly(vals in proptest::collection::vec(any::<f64>(), 0..60)) {
+        let curve: Vec<CurvePoint> = vals.chunks_exact(6).map(|c| CurvePoint {
+            tau: c[0], dkl_rev: c[1], dkl_fwd: c[2], entropy: c[3], mean_energy: c[4], heat_capacity: c[5],
+        }).collect();
+        let back = decode_curve(&encode_curve(&curve)).unwrap();
+        prop_assert_eq!(back.len(), curve.len());
+        for (a, b) in back.iter().zip(&curve) {
+            prop_assert_eq!(a.tau.to_bits(), b.tau.to_bits());
+            prop_assert_eq!(a.heat_capacity.to_bits(), b.heat_capacity.to_bits());
+        }
+    }
+
+    #[test]
+    fn a_torn_curve_blob_is_an_error(len in 1usize..200) {
+        prop_assume!(len % 48 != 0);
+        prop_assert!(decode_curve(&vec![0u8; len]).is_err());
+    }
+}
