@@ -1,10 +1,110 @@
-//! `taustar plot` (being written).
+//! `taustar plot`: phase diagrams of a study as PNG and SVG.
+//!
+//! One streaming pass over the store summarises each grid point (`common::aggregate`) —
+//! only the summaries (one small row per point) and, with `--point`, the chosen point's
+//! results are kept. Then per facet (see [`maps`]): heatmaps of mean and median τ*_rev and
+//! τ*_fwd over (log10 M, Δ) or (log10 M, T) with a diverging colour map centred on τ = 1 and
+//! the τ*_rev = 1 contour as the phase boundary; two-level studies also get Δ̂/Δ and
+//! n̂_g/n_g maps, Ising studies the fraction of diverged fits; every study the fraction of
+//! replicates with τ*_rev < 1. `--point` adds the D vs τ curves of one grid point.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use common::aggregate::table::Descriptors;
+use common::aggregate::{PointAggregator, SummaryRow};
+
+pub mod colormap;
+pub mod contour;
+pub mod heatmap;
+pub mod maps;
+pub mod point;
+pub mod render;
+#[cfg(test)]
+mod tests;
+
+use super::export::source::{PointSource, StoreSource};
+use point::{CurvesFigure, PointSelector, Selection};
+
+/// Pixel size of the `--point` figure.
+pub const CURVES_SIZE: (u32, u32) = (1200, 600);
 
 /// Arguments of `taustar plot`.
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The study database (written by `taustar run` or `taustar serve`); may be in use.
+    #[arg(long)]
+    pub db: PathBuf,
+    /// Output directory (created if missing); existing plots of the same names are replaced.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Also draw D_rev and D_fwd vs τ for the replicates of one grid point, chosen by its
+    /// values, e.g. `gap=6,samples=200` or `temperature=2.05,samples=71`.
+    #[arg(long, value_name = "KEY=VALUE,...")]
+    pub point: Option<PointSelector>,
+}
+
+/// What a plot run wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlotReport {
+    /// Grid points summarised.
+    pub points: u64,
+    /// Files written (PNG and SVG pairs).
+    pub files: Vec<PathBuf>,
+}
 
 /// Run `taustar plot`.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("taustar plot is not implemented yet")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let source = StoreSource::open(&args.db)?;
+    let report = plot_study(&source, &args.out, args.point.as_ref())?;
+    for f in &report.files {
+        println!("{}", f.display());
+    }
+    Ok(())
+}
+
+/// Draw every map of `source` (and the `point` curves) into `out`.
+pub fn plot_study(
+    source: &dyn PointSource,
+    out: &Path,
+    point: Option<&PointSelector>,
+) -> anyhow::Result<PlotReport> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating output directory {}", out.display()))?;
+    let study = source.study_name();
+    let mut rows: Vec<SummaryRow> = Vec::new();
+    let mut selection = Selection::default();
+    source.for_each_point(&mut |p, results| {
+        let row = PointAggregator::summarize(p, results);
+        if let Some(sel) = point {
+            selection.offer(sel, &row.point_key, Descriptors::of(p), results);
+        }
+        rows.push(row);
+        Ok(())
+    })?;
+    if rows.is_empty() {
+        anyhow::bail!("study {study:?} has no results yet: nothing to plot");
+    }
+    let mut files = maps::draw_maps(&study, &rows, out)?;
+    if let Some(sel) = point {
+        let (key, d, results) = selection.into_single(sel)?;
+        let values: Vec<String> = d.pairs().into_iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let fig = CurvesFigure {
+            title: format!("{study}: divergence vs sampling temperature, {} replicates", results.len()),
+            subtitle: format!(
+                "{}; dots: τ* of each replicate; dashed: τ = 1",
+                values.iter().filter(|v| !v.starts_with("truth=")).cloned().collect::<Vec<_>>().join(", ")
+            ),
+            results,
+        };
+        let stem = format!("point__{}", file_stem_of(&key));
+        files.extend(render::render_png_and_svg(out, &stem, CURVES_SIZE, &fig)?);
+    }
+    Ok(PlotReport { points: rows.len() as u64, files })
+}
+
+/// A file-name-safe form of a grid-point key.
+fn file_stem_of(key: &str) -> String {
+    key.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '=') { c } else { '_' })
+        .collect()
 }

@@ -116,7 +116,8 @@ impl ParquetSink {
             return Ok(());
         }
         let arrays: Vec<ArrayRef> = self.builders.iter_mut().map(Builder::finish).collect();
-        let batch = RecordBatch::try_new(self.schema.clone(), arrays).context("building a Parquet record batch")?;
+        let batch =
+            RecordBatch::try_new(self.schema.clone(), arrays).context("building a Parquet record batch")?;
         self.writer.write(&batch).context("writing a Parquet record batch")?;
         self.pending = 0;
         Ok(())

@@ -43,7 +43,12 @@ pub trait TableSink {
 }
 
 /// Open a sink for `columns` writing `dir/<name>.<ext>`.
-pub fn open_sink(dir: &Path, name: &str, format: Format, columns: &[Column]) -> anyhow::Result<Box<dyn TableSink>> {
+pub fn open_sink(
+    dir: &Path,
+    name: &str,
+    format: Format,
+    columns: &[Column],
+) -> anyhow::Result<Box<dyn TableSink>> {
     let path = dir.join(format!("{name}.{}", format.extension()));
     let file = AtomicFile::create(&path)?;
     Ok(match format {
@@ -68,7 +73,11 @@ impl AtomicFile {
         let name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("table");
         let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
         let file = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        Ok(AtomicFile { writer: Some(BufWriter::with_capacity(1 << 20, file)), tmp, dest: dest.to_path_buf() })
+        Ok(AtomicFile {
+            writer: Some(BufWriter::with_capacity(1 << 20, file)),
+            tmp,
+            dest: dest.to_path_buf(),
+        })
     }
 
     /// The final path.
@@ -79,7 +88,10 @@ impl AtomicFile {
     /// Flush, fsync, rename into place, fsync the directory.
     pub fn commit(mut self) -> anyhow::Result<()> {
         let w = self.writer.take().expect("commit is called once");
-        let file = w.into_inner().map_err(|e| e.into_error()).with_context(|| format!("writing {}", self.tmp.display()))?;
+        let file = w
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .with_context(|| format!("writing {}", self.tmp.display()))?;
         file.sync_all().with_context(|| format!("syncing {}", self.tmp.display()))?;
         drop(file);
         fs::rename(&self.tmp, &self.dest)
@@ -132,7 +144,8 @@ mod tests {
         g.write_all(b"torn").unwrap();
         drop(g);
         assert_eq!(fs::read_to_string(&dest).unwrap(), "hello", "an abandoned rewrite leaves the old file");
-        let leftovers: Vec<_> = fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
+        let leftovers: Vec<_> =
+            fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
         assert_eq!(leftovers.len(), 1, "temporary file removed: {leftovers:?}");
         fs::remove_dir_all(&dir).unwrap();
     }

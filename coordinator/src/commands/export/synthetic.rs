@@ -143,7 +143,8 @@ impl SyntheticSource {
             dkl_fwd_opt: 1.3 * c,
             tau_heat_peak: Some(1.5),
             tau_var: (r % 5 != 0).then_some(tau_rev * 1.1),
-            low_states_hat: two_level.then(|| (20.0 * (1.0 + 2.0 / x.powi(2) * noise(h ^ 5).abs())).round() as u32),
+            low_states_hat: two_level
+                .then(|| (20.0 * (1.0 + 2.0 / x.powi(2) * noise(h ^ 5).abs())).round() as u32),
             gap_hat: two_level.then(|| y * (1.0 + 1.5 / (1.0 + x) * (0.5 + 0.5 * noise(h ^ 6)))),
             overlap: two_level.then_some(18),
             tau_rev_closed: two_level.then_some(tau_rev),

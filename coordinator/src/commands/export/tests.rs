@@ -53,7 +53,8 @@ fn expected(source: &dyn PointSource) -> (Vec<Row>, Vec<Row>, Vec<Row>) {
 /// A small study with awkward values: a note with a comma, quotes and a newline, a float
 /// far below 1e-5, missing optional fields, an Ising point next to two-level ones.
 fn awkward_study() -> MemorySource {
-    let tl = SyntheticSource { ys: vec![2.5, 6.0], samples: vec![4, 40, 400], ..SyntheticSource::fig2_like(3, 4) };
+    let tl =
+        SyntheticSource { ys: vec![2.5, 6.0], samples: vec![4, 40, 400], ..SyntheticSource::fig2_like(3, 4) };
     let is = SyntheticSource { ys: vec![2.05], samples: vec![50, 71], ..SyntheticSource::fig3_like(2, 3) };
     let mut points: Vec<(GridPoint, Vec<CellResult>)> = Vec::new();
     for src in [&tl, &is] {
@@ -118,11 +119,15 @@ fn read_parquet(path: &Path, columns: &[Column]) -> Vec<Row> {
                         ColumnKind::Str => Value::Str(Cow::Owned(
                             a.as_any().downcast_ref::<StringArray>().unwrap().value(i).to_string(),
                         )),
-                        ColumnKind::Int => Value::Int(a.as_any().downcast_ref::<Int64Array>().unwrap().value(i)),
+                        ColumnKind::Int => {
+                            Value::Int(a.as_any().downcast_ref::<Int64Array>().unwrap().value(i))
+                        }
                         ColumnKind::Float => {
                             Value::Float(a.as_any().downcast_ref::<Float64Array>().unwrap().value(i))
                         }
-                        ColumnKind::Bool => Value::Bool(a.as_any().downcast_ref::<BooleanArray>().unwrap().value(i)),
+                        ColumnKind::Bool => {
+                            Value::Bool(a.as_any().downcast_ref::<BooleanArray>().unwrap().value(i))
+                        }
                     }
                 })
                 .collect();
@@ -173,7 +178,10 @@ fn assert_same_within_an_ulp(got: &[Row], want: &[Row], what: &str) {
         for (j, (a, b)) in g.iter().zip(w).enumerate() {
             match (a, b) {
                 (Value::Float(a), Value::Float(b)) => {
-                    assert!((a - b).abs() <= 2.0 * f64::EPSILON * b.abs(), "{what}: row {i} field {j}: {a} vs {b}")
+                    assert!(
+                        (a - b).abs() <= 2.0 * f64::EPSILON * b.abs(),
+                        "{what}: row {i} field {j}: {a} vs {b}"
+                    )
                 }
                 _ => assert_eq!(a, b, "{what}: row {i} field {j}"),
             }
@@ -185,9 +193,13 @@ fn assert_same_within_an_ulp(got: &[Row], want: &[Row], what: &str) {
 fn every_table_round_trips_through_csv_parquet_and_json() {
     let source = awkward_study();
     let dir = test_dir("roundtrip");
-    let report =
-        export(&source, &dir, &[Format::Csv, Format::Parquet, Format::Json], &[Table::Summary, Table::Cells, Table::Curves])
-            .unwrap();
+    let report = export(
+        &source,
+        &dir,
+        &[Format::Csv, Format::Parquet, Format::Json],
+        &[Table::Summary, Table::Cells, Table::Curves],
+    )
+    .unwrap();
     let (s, c, k) = expected(&source);
     assert_eq!((report.points, report.cells, report.curve_rows), (8, 22, 6 * 3 * 4 + 2 * 2 * 3));
     assert_eq!(report.files.len(), 9);
@@ -200,8 +212,16 @@ fn every_table_round_trips_through_csv_parquet_and_json() {
     ];
     for (name, cols, want) in &tables {
         assert_same(&read_csv(&dir.join(format!("{name}.csv")), cols), want, &format!("{name}.csv"));
-        assert_same(&read_parquet(&dir.join(format!("{name}.parquet")), cols), want, &format!("{name}.parquet"));
-        assert_same_within_an_ulp(&read_json(&dir.join(format!("{name}.json")), cols), want, &format!("{name}.json"));
+        assert_same(
+            &read_parquet(&dir.join(format!("{name}.parquet")), cols),
+            want,
+            &format!("{name}.parquet"),
+        );
+        assert_same_within_an_ulp(
+            &read_json(&dir.join(format!("{name}.json")), cols),
+            want,
+            &format!("{name}.json"),
+        );
     }
     // Exactly the nine tables, no temporary files left over.
     let mut names: Vec<String> =
@@ -235,7 +255,8 @@ fn parquet_is_written_in_several_row_groups_for_long_tables() {
     let dir = test_dir("rowgroups");
     let report = export(&source, &dir, &[Format::Parquet], &[Table::Curves]).unwrap();
     assert!(report.curve_rows > 2 * super::parquet_sink::ROW_GROUP_ROWS as u64);
-    let r = ParquetRecordBatchReaderBuilder::try_new(File::open(dir.join("curves.parquet")).unwrap()).unwrap();
+    let r =
+        ParquetRecordBatchReaderBuilder::try_new(File::open(dir.join("curves.parquet")).unwrap()).unwrap();
     let md = r.metadata();
     assert!(md.num_row_groups() >= 3, "{} row groups", md.num_row_groups());
     assert_eq!(md.file_metadata().num_rows() as u64, report.curve_rows);
@@ -285,7 +306,8 @@ fn synthetic_ising_study_exports_diverged_counts() {
     let layout = SummaryLayout::new();
     let rows = read_csv(&dir.join("summary.csv"), layout.columns());
     let col = layout.columns().iter().position(|c| c.name == "fit_diverged").unwrap();
-    let total: i64 = rows.iter().map(|r| if let Value::Int(n) = r[col] { n } else { panic!("{:?}", r[col]) }).sum();
+    let total: i64 =
+        rows.iter().map(|r| if let Value::Int(n) = r[col] { n } else { panic!("{:?}", r[col]) }).sum();
     assert!(total > 0 && total < 4 * rows.len() as i64, "some but not all fits diverged: {total}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -1,0 +1,274 @@
+//! Which phase-diagram maps a study gets, and how summaries become heatmap grids.
+//!
+//! The axes are the data size (x: log10 M, or μ) and the truth's swept parameter (y: Δ for
+//! two-level truths, T for Ising). Every other swept value (N_s, n_g, lattice, λ, fit mode)
+//! makes a separate *facet*: its maps get a file-name suffix naming its values.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use common::aggregate::table::Descriptors;
+use common::aggregate::{Quantity, SummaryRow};
+
+use super::colormap::Scale;
+use super::contour::zero_contour;
+use super::heatmap::Heatmap;
+use super::render::render_png_and_svg;
+
+/// Pixel size of a map.
+pub const MAP_SIZE: (u32, u32) = (1000, 700);
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stat {
+    Mean,
+    Median,
+}
+
+/// One map: file stem, quantity title, value getter, scale kind, colour-bar label,
+/// which τ*_rev statistic draws the boundary.
+struct MapKind {
+    stem: &'static str,
+    title: &'static str,
+    value: fn(&SummaryRow) -> Option<f64>,
+    fraction: bool,
+    bar: &'static str,
+    boundary: Stat,
+    only: Option<&'static str>,
+}
+
+fn fraction_diverged(r: &SummaryRow) -> Option<f64> {
+    r.fit_diverged.filter(|_| r.replicates > 0).map(|d| d as f64 / r.replicates as f64)
+}
+
+const MAPS: [MapKind; 8] = [
+    MapKind {
+        stem: "tau_rev_mean",
+        title: "mean τ*_rev (reverse KL optimum)",
+        value: |r| r.stats(Quantity::TauRev).mean,
+        fraction: false,
+        bar: "τ*_rev (log scale)",
+        boundary: Stat::Mean,
+        only: None,
+    },
+    MapKind {
+        stem: "tau_rev_median",
+        title: "median τ*_rev (reverse KL optimum)",
+        value: |r| r.stats(Quantity::TauRev).median,
+        fraction: false,
+        bar: "τ*_rev (log scale)",
+        boundary: Stat::Median,
+        only: None,
+    },
+    MapKind {
+        stem: "tau_fwd_mean",
+        title: "mean τ*_fwd (forward KL optimum)",
+        value: |r| r.stats(Quantity::TauFwd).mean,
+        fraction: false,
+        bar: "τ*_fwd (log scale)",
+        boundary: Stat::Mean,
+        only: None,
+    },
+    MapKind {
+        stem: "tau_fwd_median",
+        title: "median τ*_fwd (forward KL optimum)",
+        value: |r| r.stats(Quantity::TauFwd).median,
+        fraction: false,
+        bar: "τ*_fwd (log scale)",
+        boundary: Stat::Median,
+        only: None,
+    },
+    MapKind {
+        stem: "gap_ratio_mean",
+        title: "mean fitted gap / true gap (Δ_fit / Δ)",
+        value: |r| r.stats(Quantity::GapRatio).mean,
+        fraction: false,
+        bar: "Δ_fit / Δ (log scale)",
+        boundary: Stat::Mean,
+        only: Some("two-level"),
+    },
+    MapKind {
+        stem: "low_states_ratio_mean",
+        title: "mean fitted / true low-state count (n_g,fit / n_g)",
+        value: |r| r.stats(Quantity::LowStatesRatio).mean,
+        fraction: false,
+        bar: "n_g,fit / n_g (log scale)",
+        boundary: Stat::Mean,
+        only: Some("two-level"),
+    },
+    MapKind {
+        stem: "frac_tau_rev_below_1",
+        title: "fraction of replicates with τ*_rev < 1",
+        value: |r| r.frac_tau_rev_below_1,
+        fraction: true,
+        bar: "fraction",
+        boundary: Stat::Median,
+        only: None,
+    },
+    MapKind {
+        stem: "fit_diverged_frac",
+        title: "fraction of replicates whose unregularised MLE diverged",
+        value: fraction_diverged,
+        fraction: true,
+        bar: "fraction diverged",
+        boundary: Stat::Median,
+        only: Some("ising2d"),
+    },
+];
+
+/// The x value of a point: (plot coordinate, is log10).
+fn x_of(d: &Descriptors) -> Option<(f64, bool)> {
+    match (d.samples, d.mu) {
+        (Some(m), _) => Some(((m as f64).log10(), true)),
+        (None, Some(mu)) => Some((mu, false)),
+        _ => None,
+    }
+}
+
+fn y_of(d: &Descriptors) -> Option<f64> {
+    d.gap.or(d.temperature)
+}
+
+/// The facet of a point: every descriptor but the two axes (and which kind of x it has).
+fn facet_pairs(d: &Descriptors) -> Vec<(&'static str, String)> {
+    let mut v: Vec<(&'static str, String)> = d
+        .pairs()
+        .into_iter()
+        .filter(|(k, _)| !matches!(*k, "samples" | "mu" | "gap" | "temperature"))
+        .collect();
+    v.push(("x", if d.samples.is_some() { "samples".into() } else { "mu".into() }));
+    v
+}
+
+/// Make a string safe as part of a file name.
+fn file_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '=') { c } else { '_' })
+        .collect()
+}
+
+/// Draw every map of every facet of `rows` into `out`; returns the files written.
+pub fn draw_maps(study: &str, rows: &[SummaryRow], out: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let descriptors: Vec<Descriptors> = rows.iter().map(|r| Descriptors::of(&r.point)).collect();
+    let mut facets: BTreeMap<Vec<(&'static str, String)>, Vec<usize>> = BTreeMap::new();
+    for (i, d) in descriptors.iter().enumerate() {
+        facets.entry(facet_pairs(d)).or_default().push(i);
+    }
+    // Name facets by the facet fields that differ between them.
+    let keys: Vec<&Vec<(&'static str, String)>> = facets.keys().collect();
+    let varying: Vec<&'static str> = keys
+        .first()
+        .map(|first| {
+            first
+                .iter()
+                .map(|(k, _)| *k)
+                .filter(|k| {
+                    keys.iter()
+                        .any(|f| f.iter().find(|(kk, _)| kk == k) != first.iter().find(|(kk, _)| kk == k))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+
+    let mut files = Vec::new();
+    for (facet, idx) in &facets {
+        let label: Vec<String> =
+            facet.iter().filter(|(k, _)| varying.contains(k)).map(|(k, v)| format!("{k}={v}")).collect();
+        let suffix =
+            if label.is_empty() { String::new() } else { format!("__{}", file_safe(&label.join("_"))) };
+        let describe: Vec<String> =
+            facet.iter().filter(|(k, _)| *k != "x").map(|(k, v)| format!("{k}={v}")).collect();
+        let truth = descriptors[idx[0]].truth;
+
+        let mut xs: Vec<f64> = Vec::new();
+        let mut ys: Vec<f64> = Vec::new();
+        let mut x_is_log10 = true;
+        for &i in idx {
+            let d = &descriptors[i];
+            let (Some((x, log)), Some(y)) = (x_of(d), y_of(d)) else { continue };
+            x_is_log10 = log;
+            xs.push(x);
+            ys.push(y);
+        }
+        let sort_dedup = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v.dedup();
+        };
+        sort_dedup(&mut xs);
+        sort_dedup(&mut ys);
+        if xs.is_empty() || ys.is_empty() {
+            continue;
+        }
+        let cell_of = |i: usize| -> Option<usize> {
+            let d = &descriptors[i];
+            let (x, _) = x_of(d)?;
+            let y = y_of(d)?;
+            let ix = xs.binary_search_by(|v| v.total_cmp(&x)).ok()?;
+            let iy = ys.binary_search_by(|v| v.total_cmp(&y)).ok()?;
+            Some(iy * xs.len() + ix)
+        };
+        let grid = |value: &dyn Fn(&SummaryRow) -> Option<f64>| -> Vec<Option<f64>> {
+            let mut g = vec![None; xs.len() * ys.len()];
+            for &i in idx {
+                if let Some(c) = cell_of(i) {
+                    g[c] = value(&rows[i]);
+                }
+            }
+            g
+        };
+        let ln_tau_rev = |stat: Stat| {
+            grid(&|r: &SummaryRow| {
+                let s = r.stats(Quantity::TauRev);
+                match stat {
+                    Stat::Mean => s.mean,
+                    Stat::Median => s.median,
+                }
+                .filter(|t| *t > 0.0)
+                .map(f64::ln)
+            })
+        };
+        let boundary_mean = zero_contour(&xs, &ys, &ln_tau_rev(Stat::Mean));
+        let boundary_median = zero_contour(&xs, &ys, &ln_tau_rev(Stat::Median));
+        let reps: Vec<u64> = idx.iter().map(|&i| rows[i].replicates).collect();
+        let (rmin, rmax) = (reps.iter().min().copied().unwrap_or(0), reps.iter().max().copied().unwrap_or(0));
+        let reps_text = if rmin == rmax { format!("{rmin}") } else { format!("{rmin}–{rmax}") };
+        let (x_desc, y_desc) = (
+            if x_is_log10 { "M, number of samples (log scale)" } else { "μ = ln M − S(p)" },
+            if truth == "ising2d" { "T, truth temperature" } else { "Δ, energy gap of the truth" },
+        );
+
+        for map in MAPS.iter().filter(|m| m.only.is_none_or(|t| t == truth)) {
+            let values = grid(&map.value);
+            if values.iter().all(Option::is_none) {
+                continue;
+            }
+            let scale = if map.fraction {
+                Scale::Linear { lo: 0.0, hi: 1.0 }
+            } else {
+                Scale::log_diverging_for(values.iter().flatten().copied())
+            };
+            let stat = if map.boundary == Stat::Mean { "mean" } else { "median" };
+            let heatmap = Heatmap {
+                title: format!("{study}: {}", map.title),
+                subtitle: format!(
+                    "{}; {reps_text} replicates per point; black line: {stat} τ*_rev = 1 (phase boundary)",
+                    describe.join(", ")
+                ),
+                x_desc: x_desc.into(),
+                y_desc: y_desc.into(),
+                xs: xs.clone(),
+                x_is_log10,
+                ys: ys.clone(),
+                values,
+                scale,
+                bar_label: map.bar.into(),
+                contour: if map.boundary == Stat::Mean {
+                    boundary_mean.clone()
+                } else {
+                    boundary_median.clone()
+                },
+            };
+            files.extend(render_png_and_svg(out, &format!("{}{suffix}", map.stem), MAP_SIZE, &heatmap)?);
+        }
+    }
+    Ok(files)
+}

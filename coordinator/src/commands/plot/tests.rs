@@ -1,0 +1,191 @@
+//! Plot files: valid PNG (signature, IHDR dimensions, decodable) and SVG (root element with
+//! the expected size), for two-level and Ising studies, facets and `--point`.
+
+use std::fs::File;
+use std::path::Path;
+
+use super::point::PointSelector;
+use super::{maps::MAP_SIZE, plot_study, CURVES_SIZE};
+use crate::commands::export::synthetic::SyntheticSource;
+use crate::commands::export::test_dir;
+
+/// Decode a PNG fully; returns (width, height) and the set of distinct colours (capped).
+fn check_png(path: &Path) -> ((u32, u32), usize) {
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{}: PNG signature", path.display());
+    let decoder = png::Decoder::new(std::io::BufReader::new(File::open(path).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let mut colours = std::collections::HashSet::new();
+    for px in buf[..info.buffer_size()].chunks(3) {
+        if colours.len() < 5000 {
+            colours.insert((px[0], px[1], px[2]));
+        }
+    }
+    ((info.width, info.height), colours.len())
+}
+
+fn check_svg(path: &Path, size: (u32, u32)) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let open = text.find("<svg").unwrap_or_else(|| panic!("{}: no <svg", path.display()));
+    let tag = &text[open..open + text[open..].find('>').unwrap()];
+    assert!(tag.contains(&format!("width=\"{}\"", size.0)), "{tag}");
+    assert!(tag.contains(&format!("height=\"{}\"", size.1)), "{tag}");
+    assert!(text.trim_end().ends_with("</svg>"), "{}: not closed", path.display());
+    assert!(text.contains("<text"), "{}: has text", path.display());
+}
+
+#[test]
+fn two_level_study_gets_tau_ratio_and_fraction_maps_as_valid_png_and_svg() {
+    let source = SyntheticSource {
+        samples: super::super::export::synthetic::log_spaced(4.0, 28000.0, 30),
+        ..SyntheticSource::fig2_like(4, 8)
+    };
+    let dir = test_dir("plot2");
+    let report =
+        plot_study(&source, &dir, Some(&"gap=6,samples=28000".parse::<PointSelector>().unwrap())).unwrap();
+    let names: Vec<String> =
+        report.files.iter().map(|f| f.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    for stem in [
+        "tau_rev_mean",
+        "tau_rev_median",
+        "tau_fwd_mean",
+        "tau_fwd_median",
+        "gap_ratio_mean",
+        "low_states_ratio_mean",
+        "frac_tau_rev_below_1",
+    ] {
+        assert!(
+            names.contains(&format!("{stem}.png")) && names.contains(&format!("{stem}.svg")),
+            "{stem}: {names:?}"
+        );
+    }
+    assert!(!names.iter().any(|n| n.starts_with("fit_diverged")), "no divergence map for two-level");
+    for f in &report.files {
+        let is_point = f.file_name().unwrap().to_string_lossy().starts_with("point__");
+        let size = if is_point { CURVES_SIZE } else { MAP_SIZE };
+        if f.extension().unwrap() == "png" {
+            let (dims, colours) = check_png(f);
+            assert_eq!(dims, size, "{}", f.display());
+            assert!(colours > 50, "{}: a real picture has many colours, got {colours}", f.display());
+        } else {
+            check_svg(f, size);
+        }
+    }
+    assert!(
+        names.iter().any(|n| n.starts_with("point__two-level_states=100_low_states=20_gap=6_samples=28000")
+            && n.ends_with(".png")),
+        "{names:?}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn ising_study_gets_a_divergence_map_and_l2_facets_get_separate_files() {
+    let source = SyntheticSource { l2s: vec![0.0, 0.01], ..SyntheticSource::fig3_like(3, 5) };
+    let dir = test_dir("plot3");
+    let report = plot_study(&source, &dir, None).unwrap();
+    let names: Vec<String> =
+        report.files.iter().map(|f| f.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    for stem in ["fit_diverged_frac__l2=0", "fit_diverged_frac__l2=0.01", "tau_rev_mean__l2=0.01"] {
+        assert!(names.contains(&format!("{stem}.png")), "{stem}: {names:?}");
+    }
+    assert!(!names.iter().any(|n| n.starts_with("gap_ratio")), "no two-level maps for Ising");
+    for f in report.files.iter().filter(|f| f.extension().unwrap() == "png") {
+        assert_eq!(check_png(f).0, MAP_SIZE);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_phase_boundary_is_drawn_where_tau_rev_crosses_one() {
+    // The synthetic τ*_rev crosses 1 at log10 M = 0.9 + 0.25 Δ: inside the Fig. 2 grid, so the
+    // SVG holds a black boundary path; shifting every M far above the boundary removes it.
+    let source = SyntheticSource::fig2_like(2, 3);
+    let dir = test_dir("boundary");
+    plot_study(&source, &dir, None).unwrap();
+    let svg = std::fs::read_to_string(dir.join("tau_rev_median.svg")).unwrap();
+    let black_paths = svg.matches("stroke=\"#000000\" stroke-width=\"3\"").count();
+    assert!(black_paths > 20, "boundary segments: {black_paths}");
+    let far =
+        SyntheticSource { samples: vec![1_000_000_000, 2_000_000_000], ..SyntheticSource::fig2_like(2, 3) };
+    plot_study(&far, &dir, None).unwrap();
+    let svg = std::fs::read_to_string(dir.join("tau_rev_median.svg")).unwrap();
+    assert_eq!(svg.matches("stroke=\"#000000\" stroke-width=\"3\"").count(), 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_point_that_does_not_exist_is_an_error_naming_the_values_there_are() {
+    let source = SyntheticSource::fig3_like(2, 3);
+    let dir = test_dir("nopoint");
+    let e = plot_study(&source, &dir, Some(&"temperature=9,samples=50".parse().unwrap())).unwrap_err();
+    let msg = format!("{e:#}");
+    assert!(msg.contains("temperature ∈ {2,") && msg.contains("samples ∈ {50,"), "{msg}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Peak resident memory of this process so far (VmHWM), in MiB.
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// Benchmark (run by hand, release mode):
+/// `TAUSTAR_BENCH_DIR=/tmp/bench cargo test --release -p taustar-coordinator --bin taustar -- --ignored --nocapture bench_export_and_plot_of_a_million_cells`
+/// A 10^6-cell study (Fig. 2 grid, 216 replicates per point, 71-point curves) is generated one
+/// grid point at a time, exported (CSV + Parquet, all three tables) and plotted; prints
+/// rows/s and the process's peak RSS.
+#[test]
+#[ignore]
+fn bench_export_and_plot_of_a_million_cells() {
+    use crate::commands::export::{export, sink::Format, Table};
+    let reps: u32 =
+        std::env::var("TAUSTAR_BENCH_REPLICATES").ok().and_then(|v| v.parse().ok()).unwrap_or(216);
+    let source = SyntheticSource::fig2_like(reps, 71);
+    let dir = std::env::var("TAUSTAR_BENCH_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| test_dir("bench"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let before = peak_rss_mib();
+    let t = std::time::Instant::now();
+    let r = export(
+        &source,
+        &dir,
+        &[Format::Csv, Format::Parquet],
+        &[Table::Summary, Table::Cells, Table::Curves],
+    )
+    .unwrap();
+    let export_s = t.elapsed().as_secs_f64();
+    let after_export = peak_rss_mib();
+    let t = std::time::Instant::now();
+    let p = plot_study(&source, &dir, Some(&"gap=6,samples=247".parse().unwrap())).unwrap();
+    let plot_s = t.elapsed().as_secs_f64();
+    let sizes: Vec<String> = r
+        .files
+        .iter()
+        .map(|f| {
+            format!(
+                "{}={:.1} MiB",
+                f.file_name().unwrap().to_string_lossy(),
+                std::fs::metadata(f).unwrap().len() as f64 / 1048576.0
+            )
+        })
+        .collect();
+    println!(
+        "cells={} points={} curve_rows={}\nexport: {export_s:.1} s ({:.0} cells/s, {:.0} curve rows/s incl. generation)\nplot: {plot_s:.1} s, {} files\npeak RSS: {before:.0} MiB before, {after_export:.0} MiB after export, {:.0} MiB after plot\n{}",
+        r.cells,
+        r.points,
+        r.curve_rows,
+        r.cells as f64 / export_s,
+        r.curve_rows as f64 / export_s,
+        p.files.len(),
+        peak_rss_mib(),
+        sizes.join(", ")
+    );
+}
