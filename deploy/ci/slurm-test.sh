@@ -65,7 +65,7 @@ if ! command -v slurmctld >/dev/null || ! command -v sbatch >/dev/null || ! comm
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     slurmctld slurmd slurm-client munge >/dev/null
 fi
-if sinfo -h -o %t 2>/dev/null | grep -qE '^(idle|mix|alloc)'; then
+if timeout 3 sinfo -h -o %t 2>/dev/null | grep -qE '^(idle|mix|alloc)'; then
   log "using the Slurm cluster already running"
 else
   [ -f "$SHARED_CI/slurm-up.sh" ] || { echo "missing $SHARED_CI/slurm-up.sh" >&2; exit 2; }
@@ -77,7 +77,10 @@ fi
 
 # ---- helpers ----------------------------------------------------------------------------------
 # Every job: one CPU per task, overcommitted (the box has 2 cores), output in the work dir.
-SBATCH_COMMON=(--parsable --overcommit --cpus-per-task=1 --export="ALL,TAUSTAR_BIN_DIR=$BIN_DIR")
+# Leases of 15 s instead of 60: cells a cancelled job's workers could not hand back (the
+# coordinator stops with them) return to the queue of the resumed job after one lease period.
+SBATCH_COMMON=(--parsable --overcommit --cpus-per-task=1
+  --export="ALL,TAUSTAR_BIN_DIR=$BIN_DIR,TAUSTAR_SERVE_ARGS=--lease-secs=15")
 
 submit() { # submit NAME NTASKS STUDY DB -> prints the job id
   local name=$1 ntasks=$2 study=$3 db=$4 id
