@@ -32,14 +32,16 @@ done
 T0=$SECONDS
 PASS=0
 FAIL=0
-JOBS=()
 STARTED_SLURM=0
 WORK=$(mktemp -d /tmp/taustar-slurm.XXXXXX)
 
 cleanup() {
   local rc=$?
-  # Cancel only the jobs this script submitted, by id.
-  for j in "${JOBS[@]}"; do scancel --quiet "$j" 2>/dev/null || true; done
+  # Cancel only the jobs this script submitted, by id (submit records them; it runs in $(...)
+  # subshells, hence a file).
+  if [ -s "$WORK/jobs" ]; then
+    while read -r j; do scancel --quiet "$j" 2>/dev/null || true; done <"$WORK/jobs"
+  fi
   if [ "$STARTED_SLURM" -eq 1 ]; then bash "$SHARED_CI/slurm-down.sh" >/dev/null 2>&1 || true; fi
   if [ "$rc" -ne 0 ] || [ "${SLURM_TEST_KEEP:-0}" = 1 ]; then
     echo "work dir kept for inspection: $WORK"
@@ -56,6 +58,7 @@ check() { # check DESCRIPTION COMMAND... : passes when the command succeeds
   if "$@"; then ok "$what"; else bad "$what"; fi
 }
 log() { echo "# [$(printf '%4d' $((SECONDS - T0)))s] $*"; }
+fatal() { bad "$*"; echo "slurm-test: $PASS passed, $FAIL failed"; exit 1; }
 wants() { [ -z "${SLURM_TEST_ONLY:-}" ] || [[ " $SLURM_TEST_ONLY " == *" $1 "* ]]; }
 
 # ---- Slurm ----------------------------------------------------------------------------------
@@ -70,8 +73,10 @@ if timeout 3 sinfo -h -o %t 2>/dev/null | grep -qE '^(idle|mix|alloc)'; then
 else
   [ -f "$SHARED_CI/slurm-up.sh" ] || { echo "missing $SHARED_CI/slurm-up.sh" >&2; exit 2; }
   STARTED_SLURM=1
-  # 8 declared CPUs on the 2-core box: a study job and a worker array run side by side.
-  SLURM_CI_CPUS=${SLURM_CI_CPUS:-8} bash "$SHARED_CI/slurm-up.sh" >"$WORK/slurm-up.log" 2>&1 || { cat "$WORK/slurm-up.log"; exit 1; }
+  # Two emulated nodes (test 1 spans both), 4 declared CPUs each on the 2-core box (a study job
+  # and a worker array run side by side).
+  SLURM_CI_NODES=${SLURM_CI_NODES:-2} SLURM_CI_CPUS=${SLURM_CI_CPUS:-4} \
+    bash "$SHARED_CI/slurm-up.sh" >"$WORK/slurm-up.log" 2>&1 || { cat "$WORK/slurm-up.log"; exit 1; }
   log "$(head -n 1 "$WORK/slurm-up.log")"
 fi
 
@@ -82,12 +87,15 @@ fi
 SBATCH_COMMON=(--parsable --overcommit --cpus-per-task=1
   --export="ALL,TAUSTAR_BIN_DIR=$BIN_DIR,TAUSTAR_SERVE_ARGS=--lease-secs=15")
 
-submit() { # submit NAME NTASKS STUDY DB -> prints the job id
-  local name=$1 ntasks=$2 study=$3 db=$4 id
-  id=$(sbatch "${SBATCH_COMMON[@]}" --job-name="$name" --ntasks="$ntasks" \
+submit() { # submit NAME NTASKS|SBATCH_SIZE_OPTIONS STUDY DB -> prints the job id
+  local name=$1 size=$2 study=$3 db=$4 id
+  case "$size" in -*) ;; *) size="--ntasks=$size" ;; esac
+  # shellcheck disable=SC2086  # size options are a whitespace-separated list
+  id=$(sbatch "${SBATCH_COMMON[@]}" --job-name="$name" $size \
     --output="$WORK/$name-%j.out" deploy/slurm/taustar.sbatch "$study" "$db")
   id=${id%%;*}
-  JOBS+=("$id")
+  [ -n "$id" ] || return 1
+  echo "$id" >>"$WORK/jobs"
   echo "$id"
 }
 job_field() { scontrol show job "$1" 2>/dev/null | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1; }
@@ -180,13 +188,24 @@ log "binaries: $BIN_DIR; work dir: $WORK"
 
 # ---- 1. a study runs to completion ----------------------------------------------------------
 if wants 1; then
-  log "test 1: complete a study (1 coordinator + 2 workers)"
   db="$WORK/t1/study.db"
+  nodes=$(sinfo -h -N -o %N | sort -u | wc -l)
+  if [ "$nodes" -ge 2 ]; then
+    log "test 1: complete a study with one allocation on 2 nodes (1 coordinator + 3 workers)"
+    size="--nodes=2 --ntasks=4"
+  else
+    log "test 1: complete a study (1 coordinator + 2 workers); NOTICE: 1-node cluster, no multi-node run"
+    size=3
+  fi
   t=$SECONDS
-  j=$(submit t1 3 "$SMALL" "$db")
+  j=$(submit t1 "$size" "$SMALL" "$db") || fatal "t1: sbatch refused the job"
   r=$(wait_final "$j" 240) || true
   log "job $j: $r after $((SECONDS - t)) s"
   check "t1: job $j COMPLETED with exit 0:0 (got $r)" test "$r" = "COMPLETED 0:0"
+  if [ "$nodes" -ge 2 ]; then
+    check "t1: the allocation spanned 2 nodes ($(job_field "$j" NumNodes) nodes: $(job_field "$j" NodeList))" \
+      test "$(job_field "$j" NumNodes)" = 2
+  fi
   if s=$(status "$db"); then
     complete_and_clean "$s" t1
     check "t1: no duplicate result (duplicates_ignored = $(field "$s" duplicates_ignored))" \
@@ -207,7 +226,7 @@ if wants 1; then
   before=$(status "$db" || echo '{}')
   dbq snap "$db" "$WORK/t1.snap" >/dev/null || bad "t1b: cannot snapshot $db"
   t=$SECONDS
-  j=$(submit t1b 2 "$SMALL" "$db")
+  j=$(submit t1b 2 "$SMALL" "$db") || fatal "t1b: sbatch refused the job"
   r=$(wait_final "$j" 120) || true
   log "job $j: $r after $((SECONDS - t)) s"
   check "t1b: resubmitted finished study COMPLETED 0:0 (got $r)" test "$r" = "COMPLETED 0:0"
@@ -226,7 +245,7 @@ fi
 if wants 2; then
   log "test 2: scancel a study mid-way and resubmit it"
   db="$WORK/t2/study.db"
-  j=$(submit t2a 3 "$RESUME" "$db")
+  j=$(submit t2a 3 "$RESUME" "$db") || fatal "t2a: sbatch refused the job"
   if wait_done_at_least "$db" 1 "$j" 120; then
     total=$(cells_total_of "$(status "$db")")
     # Cancel at about a quarter of the way, so both runs do real work.
@@ -244,7 +263,7 @@ if wants 2; then
     # re-leases them after one lease period. Reported, not asserted (test 4 asserts the drain).
     log "leased in the DB after the cancel: $(field "$s1" cells_leased)"
     t=$SECONDS
-    j2=$(submit t2b 3 "$RESUME" "$db")
+    j2=$(submit t2b 3 "$RESUME" "$db") || fatal "t2b: sbatch refused the job"
     r=$(wait_final "$j2" 240) || true
     log "job $j2: $r after $((SECONDS - t)) s"
     check "t2: the resubmitted job COMPLETED 0:0 (got $r)" test "$r" = "COMPLETED 0:0"
@@ -275,7 +294,7 @@ fi
 if wants 3; then
   log "test 3: requeue a running study job"
   db="$WORK/t3/study.db"
-  j=$(submit t3 3 "$RESUME" "$db")
+  j=$(submit t3 3 "$RESUME" "$db") || fatal "t3: sbatch refused the job"
   if wait_done_at_least "$db" 1 "$j" 120; then
     total=$(cells_total_of "$(status "$db")")
     wait_done_at_least "$db" $((total / 4)) "$j" 120 || true
@@ -309,7 +328,7 @@ fi
 if wants 4; then
   log "test 4: SIGTERM the only worker mid-cell, then attach a worker array"
   db="$WORK/t4/study.db"
-  j=$(submit t4 2 "$RESUME" "$db")
+  j=$(submit t4 2 "$RESUME" "$db") || fatal "t4: sbatch refused the job"
   if wait_done_at_least "$db" 1 "$j" 120; then
     total=$(cells_total_of "$(status "$db")")
     # The worker is global task 1 of step 0; `scontrol listpids` names its PID exactly.
@@ -333,9 +352,9 @@ if wants 4; then
       check "t4: the drained worker exited 0 (the coordinator job still runs: $(job_field "$j" JobState))" \
         test "$(job_field "$j" JobState)" = RUNNING
       a=$(sbatch "${SBATCH_COMMON[@]}" --array=1-2 --output="$WORK/t4w-%A_%a.out" \
-        deploy/slurm/taustar-workers.sbatch "$db")
+        deploy/slurm/taustar-workers.sbatch "$db") || fatal "t4: sbatch refused the worker array"
       a=${a%%;*}
-      JOBS+=("$a")
+      echo "$a" >>"$WORK/jobs"
       t=$SECONDS
       r=$(wait_final "$j" 240) || true
       log "coordinator job $j: $r after the array $a ran for $((SECONDS - t)) s"
