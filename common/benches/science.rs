@@ -1,1 +1,119 @@
-fn main() {}
+//! Criterion benchmarks of the science core, each against the naive algorithm where one
+//! exists, so the numbers read as ratios on any machine:
+//! (a) one exact pass over 2^16 states (energies, log Z, all 120 second moments);
+//! (b) a full 4×4 Ising cell (M = 100, T = 2.3) in `mle` and in `paper` mode;
+//! (c) a two-level cell (N_s = 100).
+
+use common::cell::{CellSettings, CellSpec, DataSize, FitMode, FitSpec, GridPoint, TruthSpec};
+use common::fit::ising::Enumerator;
+use common::model::ising::Pairs;
+use common::run_cell;
+use criterion::{criterion_group, criterion_main, Criterion};
+use std::hint::black_box;
+
+/// The obvious loop: for every state, its energy from all pairs, its weight, and its
+/// contribution to every second moment.
+fn naive_pass(pairs: &Pairs, j: &[f64], out: &mut [f64]) -> f64 {
+    let n = pairs.n;
+    let mut z = 0.0;
+    out.iter_mut().for_each(|v| *v = 0.0);
+    let mut h = vec![0.0; 1usize << n];
+    for (x, hx) in h.iter_mut().enumerate() {
+        *hx = pairs.neg_energy_of(j, x as u32);
+    }
+    let hmax = h.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    for (x, &hx) in h.iter().enumerate() {
+        let w = (hx - hmax).exp();
+        z += w;
+        for (o, &(a, b)) in out.iter_mut().zip(&pairs.ij) {
+            let s = if ((x >> a) ^ (x >> b)) & 1 == 0 { 1.0 } else { -1.0 };
+            *o += w * s;
+        }
+    }
+    out.iter_mut().for_each(|v| *v /= z);
+    hmax + z.ln()
+}
+
+fn couplings(p: &Pairs) -> Vec<f64> {
+    (0..p.len()).map(|k| 0.3 * ((k as f64) * 0.7).sin()).collect()
+}
+
+fn exact_pass(c: &mut Criterion) {
+    let pairs = Pairs::new(16);
+    let j = couplings(&pairs);
+    let mut g = c.benchmark_group("exact_pass_2^16");
+    let mut out = vec![0.0; pairs.len()];
+    g.bench_function("naive", |b| b.iter(|| naive_pass(&pairs, black_box(&j), &mut out)));
+    let mut en = Enumerator::new(pairs.clone());
+    g.bench_function("walsh_hadamard", |b| b.iter(|| en.pass(black_box(&j))));
+    // Its parts, to see where the time goes.
+    let mut buf: Vec<f64> = (0..1 << 16).map(|i| (i as f64 * 1e-5).sin()).collect();
+    g.bench_function("part_one_transform", |b| b.iter(|| common::exact::wht(black_box(&mut buf))));
+    let mut out = vec![0.0; buf.len()];
+    g.bench_function("part_exponentials_libm", |b| {
+        b.iter(|| {
+            for (o, &v) in out.iter_mut().zip(black_box(&buf)) {
+                *o = (-v.abs()).exp();
+            }
+        })
+    });
+    g.bench_function("part_exponentials_exp_nonpos", |b| {
+        b.iter(|| {
+            for (o, &v) in out.iter_mut().zip(black_box(&buf)) {
+                *o = common::exact::exp_nonpos(-v.abs());
+            }
+        })
+    });
+    g.finish();
+}
+
+fn ising_spec(mode: FitMode, replicate: u32) -> CellSpec {
+    CellSpec {
+        study_seed: 2025,
+        point: GridPoint {
+            truth: TruthSpec::Ising2d { rows: 4, cols: 4, temperature: 2.3 },
+            data: DataSize::Samples(100),
+            fit: FitSpec { mode, l2: 0.0 },
+        },
+        replicate,
+        settings: CellSettings::default(),
+    }
+}
+
+fn ising_cell(c: &mut Criterion) {
+    let mut g = c.benchmark_group("ising_4x4_cell_M100_T2.3");
+    g.sample_size(10);
+    let mut r = 0;
+    g.bench_function("mle", |b| {
+        b.iter(|| {
+            r += 1;
+            run_cell(&ising_spec(FitMode::Mle, r % 20))
+        })
+    });
+    g.measurement_time(std::time::Duration::from_secs(30));
+    g.bench_function("paper", |b| b.iter(|| run_cell(&ising_spec(FitMode::Paper, 0))));
+    g.finish();
+}
+
+fn two_level_cell(c: &mut Criterion) {
+    let spec = |r| CellSpec {
+        study_seed: 2025,
+        point: GridPoint {
+            truth: TruthSpec::TwoLevel { states: 100, low_states: 20, gap: 6.0 },
+            data: DataSize::Samples(1000),
+            fit: FitSpec::default(),
+        },
+        replicate: r,
+        settings: CellSettings::default(),
+    };
+    let mut r = 0;
+    c.bench_function("two_level_cell_Ns100_M1000", |b| {
+        b.iter(|| {
+            r += 1;
+            run_cell(&spec(r % 50))
+        })
+    });
+}
+
+criterion_group!(benches, exact_pass, two_level_cell, ising_cell);
+criterion_main!(benches);

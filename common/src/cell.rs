@@ -144,7 +144,7 @@ impl TauGrid {
         } else {
             (0..n).map(|i| self.from + (self.to - self.from) * i as f64 / (n - 1) as f64).collect()
         };
-        if !v.iter().any(|&t| t == 1.0) {
+        if !v.contains(&1.0) {
             v.push(1.0);
         }
         v.sort_by(f64::total_cmp);

@@ -76,7 +76,8 @@ pub fn resolve_samples(data: DataSize, truth_entropy: f64, min: u64) -> Result<u
         DataSize::Samples(m) => m,
         DataSize::Mu(mu) => {
             let m = (mu + truth_entropy).exp().round();
-            if !(m <= MAX_SAMPLES as f64) {
+            // NaN-safe: a NaN or infinite M fails this test too.
+            if m.is_nan() || m > MAX_SAMPLES as f64 {
                 return Err(SpecError::invalid(
                     "mu",
                     mu,

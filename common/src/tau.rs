@@ -16,6 +16,7 @@
 //! flat minimum (only ~1e-8).
 
 use crate::cell::CurvePoint;
+use crate::exact::exp_nonpos;
 
 /// States or classes of states with multiplicity, fitted energy and truth log-probability.
 #[derive(Debug, Clone)]
@@ -104,18 +105,35 @@ impl Landscape {
     }
 
     /// Evaluate at τ > 0.
+    ///
+    /// One pass with four interleaved accumulator lanes per sum, so the loop vectorises
+    /// and its summation order is fixed (bit-identical results on any machine).
     pub fn eval(&self, tau: f64) -> TauEval {
         let beta = 1.0 / tau;
-        let (mut z, mut s1, mut s2, mut l1, mut dl) = (0.0, 0.0, 0.0, 0.0, 0.0);
-        for ((&m, &e), &lp) in self.mult.iter().zip(&self.energy).zip(&self.log_p) {
+        // Lanes of Σw, Σw·d, Σw·d², Σw·log p, Σw·d·log p.
+        let mut acc = [[0.0f64; 4]; 5];
+        let n = self.energy.len();
+        let lanes = n / 4 * 4;
+        let lane = |acc: &mut [[f64; 4]; 5], k: usize, m: f64, e: f64, lp: f64| {
             let d = e - self.e_min;
-            let w = m * (-beta * d).exp();
-            z += w;
-            s1 += w * d;
-            s2 += w * d * d;
-            l1 += w * lp;
-            dl += w * d * lp;
+            let w = m * exp_nonpos(-beta * d);
+            acc[0][k] += w;
+            acc[1][k] += w * d;
+            acc[2][k] += w * d * d;
+            acc[3][k] += w * lp;
+            acc[4][k] += w * d * lp;
+        };
+        for i in (0..lanes).step_by(4) {
+            for k in 0..4 {
+                lane(&mut acc, k, self.mult[i + k], self.energy[i + k], self.log_p[i + k]);
+            }
         }
+        for i in lanes..n {
+            lane(&mut acc, 0, self.mult[i], self.energy[i], self.log_p[i]);
+        }
+        let total = |a: &[f64; 4]| (a[0] + a[1]) + (a[2] + a[3]);
+        let (z, s1, s2, l1, dl) =
+            (total(&acc[0]), total(&acc[1]), total(&acc[2]), total(&acc[3]), total(&acc[4]));
         let ln_z = z.ln();
         let e1 = s1 / z;
         let var = (s2 / z - e1 * e1).max(0.0);

@@ -16,7 +16,7 @@ use rand_distr::{Distribution, StandardNormal};
 
 use super::linalg::solve_spd_with_ridge;
 use crate::cell::FitMode;
-use crate::exact::wht;
+use crate::exact::{exp_nonpos, sum4, wht};
 use crate::model::ising::Pairs;
 
 /// Convergence threshold on the gradient max-norm in `mle` mode.
@@ -78,14 +78,16 @@ impl IsingData {
 pub struct Enumerator {
     pairs: Pairs,
     energy: Vec<f64>,
+    /// Transform of the *unnormalised* weights; divide by `z` for moments.
     moments: Vec<f64>,
+    z: f64,
 }
 
 impl Enumerator {
     /// Buffers for N spins.
     pub fn new(pairs: Pairs) -> Self {
         let size = 1usize << pairs.n;
-        Enumerator { pairs, energy: vec![0.0; size], moments: vec![0.0; size] }
+        Enumerator { pairs, energy: vec![0.0; size], moments: vec![0.0; size], z: 1.0 }
     }
 
     /// The pair structure.
@@ -99,23 +101,26 @@ impl Enumerator {
     }
 
     /// One exact pass at `couplings`: energies, all parity moments ⟨χ_S⟩_q; returns log Z.
-    fn pass(&mut self, couplings: &[f64]) -> f64 {
+    pub fn pass(&mut self, couplings: &[f64]) -> f64 {
         self.pairs.energies_into(couplings, &mut self.energy);
         let e_min = self.energy.iter().copied().fold(f64::INFINITY, f64::min);
-        let mut z = 0.0;
         for (w, &e) in self.moments.iter_mut().zip(&self.energy) {
-            *w = (e_min - e).exp();
-            z += *w;
+            *w = exp_nonpos(e_min - e);
         }
-        let inv = 1.0 / z;
-        self.moments.iter_mut().for_each(|w| *w *= inv);
+        self.z = sum4(&self.moments);
+        // Normalisation is deferred to the few moments actually read.
         wht(&mut self.moments);
-        -e_min + z.ln()
+        -e_min + self.z.ln()
+    }
+
+    /// The parity moment ⟨χ_S⟩_q of the last pass, for subset mask S.
+    pub fn moment(&self, s: u32) -> f64 {
+        self.moments[s as usize] / self.z
     }
 
     /// ⟨σ_iσ_j⟩_q of the last pass, pair `a`.
     fn pair_moment(&self, a: usize) -> f64 {
-        self.moments[self.pairs.mask[a] as usize]
+        self.moment(self.pairs.mask[a])
     }
 }
 
@@ -219,7 +224,7 @@ pub fn fit_mle(en: &mut Enumerator, target: &[f64], opts: FitOptions) -> IsingFi
         for a in 0..p {
             let (ma, mask_a) = (en.pair_moment(a), en.pairs.mask[a]);
             for b in 0..=a {
-                let v = en.moments[(mask_a ^ en.pairs.mask[b]) as usize] - ma * en.pair_moment(b);
+                let v = en.moment(mask_a ^ en.pairs.mask[b]) - ma * en.pair_moment(b);
                 h[[a, b]] = v;
                 h[[b, a]] = v;
             }

@@ -28,7 +28,8 @@ fn cholesky_into(h: &Array2<f64>, ridge: f64, max_diag: f64, l: &mut Array2<f64>
         for k in 0..j {
             d -= l[[j, k]] * l[[j, k]];
         }
-        if !(d > floor) {
+        // NaN-safe: a NaN pivot fails too.
+        if d.is_nan() || d <= floor {
             return false;
         }
         let djj = d.sqrt();
