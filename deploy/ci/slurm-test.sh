@@ -241,6 +241,30 @@ if wants 1; then
   fi
 fi
 
+# ---- 1c. the batch script's watchdog --------------------------------------------------------------
+# A worker that never hears "done" (a stand-in that just sleeps) must not hold the allocation:
+# once the study is finished for TAUSTAR_DONE_GRACE seconds, the watchdog SIGTERMs the step.
+if wants 1 && [ -e "$WORK/t1/study.db" ]; then
+  log "test 1c: a worker that never learns the study is done"
+  mkdir -p "$WORK/deafbin"
+  ln -sf "$TAUSTAR" "$WORK/deafbin/taustar"
+  printf '%s\n' '#!/usr/bin/env bash' 'trap "echo deaf worker: SIGTERM; exit 0" TERM' \
+    'echo "deaf worker: ignoring the coordinator"; while :; do sleep 0.2; done' >"$WORK/deafbin/taustar-worker"
+  chmod +x "$WORK/deafbin/taustar-worker"
+  t=$SECONDS
+  j=$(sbatch --parsable --overcommit --cpus-per-task=1 --ntasks=2 --job-name=t1c --output="$WORK/t1c-%j.out" \
+    --export="ALL,TAUSTAR_BIN_DIR=$WORK/deafbin,TAUSTAR_DONE_GRACE=3" \
+    deploy/slurm/taustar.sbatch "$SMALL" "$WORK/t1/study.db") || fatal "t1c: sbatch refused the job"
+  j=${j%%;*}
+  echo "$j" >>"$WORK/jobs"
+  r=$(wait_final "$j" 90) || true
+  log "job $j: $r after $((SECONDS - t)) s"
+  check "t1c: the job still COMPLETED 0:0 (got $r)" test "$r" = "COMPLETED 0:0"
+  check "t1c: the watchdog stopped the step and the stand-in worker got SIGTERM" \
+    grep -q "deaf worker: SIGTERM" "$WORK/t1c-$j.out"
+  check "t1c: the job log names the watchdog" grep -q "watchdog: the study finished" "$WORK/t1c-$j.out"
+fi
+
 # ---- 2. scancel mid-way, resubmit, resume ------------------------------------------------------
 if wants 2; then
   log "test 2: scancel a study mid-way and resubmit it"
