@@ -272,6 +272,11 @@ if wants 2; then
   j=$(submit t2a 3 "$RESUME" "$db") || fatal "t2a: sbatch refused the job"
   if wait_done_at_least "$db" 1 "$j" 120; then
     total=$(cells_total_of "$(status "$db")")
+    # A second job on the same database while the first serves it must refuse to start.
+    jd=$(submit t2dup 1 "$RESUME" "$db") || fatal "t2dup: sbatch refused the job"
+    r=$(wait_final "$jd" 60) || true
+    check "t2: a second job on the same database fails fast (got $r, want FAILED 2:0)" test "$r" = "FAILED 2:0"
+    check "t2: the refused job says another job serves the database" grep -q "another job is serving" "$WORK/t2dup-$jd.out"
     # Cancel at about a quarter of the way, so both runs do real work.
     wait_done_at_least "$db" $((total / 4)) "$j" 120 || true
     scancel "$j"
