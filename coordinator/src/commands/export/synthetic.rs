@@ -142,7 +142,7 @@ impl SyntheticSource {
             dkl_fwd_at_1: d_fwd(1.0),
             dkl_fwd_opt: 1.3 * c,
             tau_heat_peak: Some(1.5),
-            tau_var: (r % 5 != 0).then_some(tau_rev * 1.1),
+            tau_var: (!r.is_multiple_of(5)).then_some(tau_rev * 1.1),
             low_states_hat: two_level
                 .then(|| (20.0 * (1.0 + 2.0 / x.powi(2) * noise(h ^ 5).abs())).round() as u32),
             gap_hat: two_level.then(|| y * (1.0 + 1.5 / (1.0 + x) * (0.5 + 0.5 * noise(h ^ 6)))),

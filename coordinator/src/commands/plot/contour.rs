@@ -8,7 +8,12 @@ pub type Segment = ((f64, f64), (f64, f64));
 /// (xs[ix], ys[iy]). Squares with a missing corner are skipped; crossings are placed by
 /// linear interpolation along the square's edges; a saddle (opposite corners on the same
 /// side) is resolved by the mean of the four corners.
-pub fn zero_contour(xs: &[f64], ys: &[f64], f: &[Option<f64>]) -> Vec<Segment> {
+///
+/// `significant` (same layout as `f`), when given, marks the samples whose sign is
+/// statistically meaningful; squares with no significant corner are skipped. Without it a
+/// field that hovers at 0 within noise (τ*_rev → 1 at large M) would be covered in tiny loops
+/// that carry no information.
+pub fn zero_contour(xs: &[f64], ys: &[f64], f: &[Option<f64>], significant: Option<&[bool]>) -> Vec<Segment> {
     let nx = xs.len();
     let mut out = Vec::new();
     if nx < 2 || ys.len() < 2 || f.len() != nx * ys.len() {
@@ -25,6 +30,12 @@ pub fn zero_contour(xs: &[f64], ys: &[f64], f: &[Option<f64>]) -> Vec<Segment> {
             else {
                 continue;
             };
+            if let Some(sig) = significant {
+                let idx = [iy * nx + ix, iy * nx + ix + 1, (iy + 1) * nx + ix + 1, (iy + 1) * nx + ix];
+                if !idx.iter().any(|&i| sig.get(i).copied().unwrap_or(true)) {
+                    continue;
+                }
+            }
             let v = [a, b, c, d];
             let above = v.map(|x| x >= 0.0);
             // Crossing on edge k (corner k → corner k+1), if the sign changes there.
@@ -79,7 +90,7 @@ mod tests {
         let xs: Vec<f64> = (0..6).map(f64::from).collect();
         let ys: Vec<f64> = (0..4).map(|i| 0.5 * f64::from(i)).collect();
         let f = field(&xs, &ys, |x, _| x - 2.3);
-        let segs = zero_contour(&xs, &ys, &f);
+        let segs = zero_contour(&xs, &ys, &f, None);
         assert_eq!(segs.len(), 3, "one segment per row of squares");
         for ((x0, _), (x1, _)) in segs {
             assert!((x0 - 2.3).abs() < 1e-12 && (x1 - 2.3).abs() < 1e-12);
@@ -90,7 +101,7 @@ mod tests {
     fn a_circle_is_closed_and_stays_on_its_radius() {
         let xs: Vec<f64> = (0..41).map(|i| -2.0 + 0.1 * f64::from(i)).collect();
         let f = field(&xs, &xs, |x, y| x * x + y * y - 0.97 * 0.97);
-        let segs = zero_contour(&xs, &xs, &f);
+        let segs = zero_contour(&xs, &xs, &f, None);
         assert!(segs.len() > 30);
         // Every endpoint is shared by exactly two segments (a closed curve).
         let key = |p: (f64, f64)| (p.0.to_bits(), p.1.to_bits());
@@ -107,15 +118,28 @@ mod tests {
     #[test]
     fn missing_corners_and_constant_sign_give_nothing_and_saddles_give_two_segments() {
         let xs = [0.0, 1.0];
-        assert!(zero_contour(&xs, &xs, &[Some(1.0), None, Some(-1.0), Some(-1.0)]).is_empty());
-        assert!(zero_contour(&xs, &xs, &[Some(1.0), Some(2.0), Some(3.0), Some(0.5)]).is_empty());
+        assert!(zero_contour(&xs, &xs, &[Some(1.0), None, Some(-1.0), Some(-1.0)], None).is_empty());
+        assert!(zero_contour(&xs, &xs, &[Some(1.0), Some(2.0), Some(3.0), Some(0.5)], None).is_empty());
         // Saddle: bottom-left and top-right above, the others below; centre above.
-        let s = zero_contour(&xs, &xs, &[Some(2.0), Some(-1.0), Some(-1.0), Some(2.0)]);
+        let s = zero_contour(&xs, &xs, &[Some(2.0), Some(-1.0), Some(-1.0), Some(2.0)], None);
         assert_eq!(s.len(), 2);
         // With the centre above, corner 1 (bottom-right) is cut off by a segment joining
         // the bottom and right edges.
         let ((x0, y0), (x1, y1)) = s[0];
         assert!(y0.abs() < 1e-12 && (x1 - 1.0).abs() < 1e-12, "{:?}", s[0]);
         assert!(x0 > 0.5 && y1 < 0.5);
+    }
+
+    #[test]
+    fn squares_without_a_significant_corner_are_skipped() {
+        let xs = [0.0, 1.0, 2.0];
+        let ys = [0.0, 1.0];
+        // Sign changes in both squares; only the right square has a significant corner.
+        let f = [Some(0.01), Some(-0.01), Some(-2.0), Some(0.01), Some(-0.01), Some(-2.0)];
+        assert_eq!(zero_contour(&xs, &ys, &f, None).len(), 1, "the left square crosses, the right does not");
+        let sig = [false, false, true, false, false, true];
+        assert!(zero_contour(&xs, &ys, &f, Some(&sig)).is_empty());
+        let sig = [true, false, false, false, false, false];
+        assert_eq!(zero_contour(&xs, &ys, &f, Some(&sig)).len(), 1);
     }
 }

@@ -13,7 +13,7 @@ use super::render::{plot_err, Figure};
 pub struct Heatmap {
     /// Title (names the study and the quantity).
     pub title: String,
-    /// Second title line (statistic, facet, what the line is).
+    /// Lines under the title (facet, replicates, what the black line is).
     pub subtitle: String,
     /// x axis description.
     pub x_desc: String,
@@ -82,15 +82,17 @@ impl Figure for Heatmap {
         let full = root;
         let (w, _h) = root.dim_in_pixel();
         let root = root.margin(10, 10, 10, 10);
-        let (top, rest) = root.split_vertically(70);
+        let (top, rest) = root.split_vertically(85);
         top.draw(&Text::new(
             self.title.clone(),
             (10, 5),
             ("sans-serif", 24).into_font().style(FontStyle::Bold),
         ))
         .map_err(&err)?;
-        top.draw(&Text::new(self.subtitle.clone(), (10, 40), ("sans-serif", 16).into_font()))
-            .map_err(&err)?;
+        for (i, line) in self.subtitle.lines().enumerate() {
+            top.draw(&Text::new(line.to_string(), (10, 38 + 21 * i as i32), ("sans-serif", 16).into_font()))
+                .map_err(&err)?;
+        }
         let bar_w = 150u32.min(w / 4);
         let (main, bar) = rest.split_horizontally(w as i32 - 20 - bar_w as i32);
 
@@ -138,6 +140,12 @@ impl Figure for Heatmap {
             }))
             .map_err(&err)?;
         if !self.contour.is_empty() {
+            // A white halo under the black line keeps it visible on dark colours too.
+            chart
+                .draw_series(
+                    self.contour.iter().map(|&(a, b)| PathElement::new(vec![a, b], WHITE.stroke_width(6))),
+                )
+                .map_err(&err)?;
             chart
                 .draw_series(
                     self.contour.iter().map(|&(a, b)| PathElement::new(vec![a, b], BLACK.stroke_width(3))),

@@ -15,6 +15,10 @@ use super::contour::zero_contour;
 use super::heatmap::Heatmap;
 use super::render::render_png_and_svg;
 
+/// The boundary is drawn only next to points whose τ*_rev is farther than this from 1
+/// in ln τ (2 %), besides two standard errors.
+pub const BOUNDARY_MIN_LN_OFFSET: f64 = 0.02;
+
 /// Pixel size of a map.
 pub const MAP_SIZE: (u32, u32) = (1000, 700);
 
@@ -226,8 +230,28 @@ pub fn draw_maps(study: &str, rows: &[SummaryRow], out: &Path) -> anyhow::Result
                 .map(f64::ln)
             })
         };
-        let boundary_mean = zero_contour(&xs, &ys, &ln_tau_rev(Stat::Mean));
-        let boundary_median = zero_contour(&xs, &ys, &ln_tau_rev(Stat::Median));
+        // A point's side of τ*_rev = 1 counts when the statistic is more than two standard
+        // errors (of the mean over replicates) *and* more than 2 % away from 1: at large M,
+        // τ*_rev → 1 and tiny, statistically resolvable wobbles would otherwise fill the
+        // map with loops. One replicate (no standard error): the 2 % rule alone.
+        let significant = |stat: Stat| -> Vec<bool> {
+            grid(&|r: &SummaryRow| {
+                let s = r.stats(Quantity::TauRev);
+                let centre = match stat {
+                    Stat::Mean => s.mean,
+                    Stat::Median => s.median,
+                }?;
+                let off = (centre - 1.0).abs();
+                let sig = off > 2.0 * s.sem.unwrap_or(0.0) && centre.ln().abs() > BOUNDARY_MIN_LN_OFFSET;
+                Some(f64::from(u8::from(sig)))
+            })
+            .into_iter()
+            .map(|v| v == Some(1.0))
+            .collect()
+        };
+        let boundary_mean = zero_contour(&xs, &ys, &ln_tau_rev(Stat::Mean), Some(&significant(Stat::Mean)));
+        let boundary_median =
+            zero_contour(&xs, &ys, &ln_tau_rev(Stat::Median), Some(&significant(Stat::Median)));
         let reps: Vec<u64> = idx.iter().map(|&i| rows[i].replicates).collect();
         let (rmin, rmax) = (reps.iter().min().copied().unwrap_or(0), reps.iter().max().copied().unwrap_or(0));
         let reps_text = if rmin == rmax { format!("{rmin}") } else { format!("{rmin}–{rmax}") };
@@ -250,7 +274,8 @@ pub fn draw_maps(study: &str, rows: &[SummaryRow], out: &Path) -> anyhow::Result
             let heatmap = Heatmap {
                 title: format!("{study}: {}", map.title),
                 subtitle: format!(
-                    "{}; {reps_text} replicates per point; black line: {stat} τ*_rev = 1 (phase boundary)",
+                    "{}; {reps_text} replicates per point\nblack line: {stat} τ*_rev = 1, the phase boundary \
+                     (drawn next to points > 2 s.e. and > 2 % away from 1)",
                     describe.join(", ")
                 ),
                 x_desc: x_desc.into(),

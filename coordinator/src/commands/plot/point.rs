@@ -140,6 +140,19 @@ pub struct CurvesFigure {
     pub results: Vec<CellResult>,
 }
 
+/// A short label with two significant digits (`0.0032`, `1.5`, `120`), or `1e-6`
+/// below 10^-3.
+fn fmt_sig(v: f64) -> String {
+    if !(v.is_finite() && v > 0.0) {
+        return format!("{v}");
+    }
+    if v < 1e-3 {
+        return format!("{v:.0e}");
+    }
+    let decimals = (1 - v.log10().floor() as i32).max(0) as usize;
+    format!("{v:.decimals$}")
+}
+
 /// A distinguishable colour per replicate.
 fn replicate_color(i: usize) -> RGBColor {
     const C: [(u8, u8, u8); 10] = [
@@ -193,7 +206,8 @@ impl CurvesFigure {
             .y_desc(if reverse { "D_rev (nats, log scale)" } else { "D_fwd (nats, log scale)" })
             .axis_desc_style(("sans-serif", 17))
             .label_style(("sans-serif", 14))
-            .y_label_formatter(&|v| format!("{v:.1e}"))
+            .y_labels(8)
+            .y_label_formatter(&|v| fmt_sig(*v))
             .light_line_style(WHITE.mix(0.0))
             .draw()
             .map_err(err)?;
@@ -266,6 +280,14 @@ mod tests {
             data: DataSize::Samples(m),
             fit: FitSpec::default(),
         })
+    }
+
+    #[test]
+    fn axis_labels_have_two_significant_digits() {
+        assert_eq!(fmt_sig(0.0032), "0.0032");
+        assert_eq!(fmt_sig(1.5), "1.5");
+        assert_eq!(fmt_sig(120.0), "120");
+        assert_eq!(fmt_sig(2e-6), "2e-6");
     }
 
     #[test]

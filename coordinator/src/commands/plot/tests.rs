@@ -136,11 +136,12 @@ fn peak_rss_mib() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
-/// Benchmark (run by hand, release mode):
+/// Benchmark (run by hand; the test profile is optimised, opt-level 2):
 /// `TAUSTAR_BENCH_DIR=/tmp/bench cargo test --release -p taustar-coordinator --bin taustar -- --ignored --nocapture bench_export_and_plot_of_a_million_cells`
 /// A 10^6-cell study (Fig. 2 grid, 216 replicates per point, 71-point curves) is generated one
 /// grid point at a time, exported (CSV + Parquet, all three tables) and plotted; prints
-/// rows/s and the process's peak RSS.
+/// rows/s and the process's peak RSS. `TAUSTAR_BENCH_FORMATS=csv|parquet|none` isolates one writer
+/// (`none`: generation only); `TAUSTAR_BENCH_REPLICATES` scales the study.
 #[test]
 #[ignore]
 fn bench_export_and_plot_of_a_million_cells() {
@@ -162,6 +163,7 @@ fn bench_export_and_plot_of_a_million_cells() {
     )
     .unwrap();
     let export_s = t.elapsed().as_secs_f64();
+    assert_eq!(r.cells, source.cells());
     let after_export = peak_rss_mib();
     let t = std::time::Instant::now();
     let p = plot_study(&source, &dir, Some(&"gap=6,samples=247".parse().unwrap())).unwrap();
