@@ -8,7 +8,7 @@ use clap::ValueEnum;
 use common::cell::{CellSettings, TauGrid};
 use common::{run_cell, CellResult, CellSpec, DataSize, FitMode, FitSpec, GridPoint, SpecError, TruthSpec};
 
-use super::table::{print_curve, print_scalars};
+use super::table::{curve, emit, scalars};
 
 /// Which ground truth to draw data from.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -45,13 +45,13 @@ pub struct Args {
     #[arg(long, help_heading = "Two-level truth")]
     pub low_states: Option<u32>,
     /// Two-level: energy gap Δ > 0.
-    #[arg(long, help_heading = "Two-level truth")]
+    #[arg(long, allow_hyphen_values = true, help_heading = "Two-level truth")]
     pub gap: Option<f64>,
     /// Ising: lattice size MxN (periodic), at most 24 spins (exact enumeration).
     #[arg(long, value_parser = parse_lattice, help_heading = "Ising truth")]
     pub lattice: Option<(u32, u32)>,
     /// Ising: truth temperature T > 0 (T_c ≈ 2.269 for the infinite lattice).
-    #[arg(long, help_heading = "Ising truth")]
+    #[arg(long, allow_hyphen_values = true, help_heading = "Ising truth")]
     pub temperature: Option<f64>,
     #[command(flatten)]
     pub common: CommonArgs,
@@ -79,7 +79,7 @@ pub struct CommonArgs {
     #[arg(long, value_enum, default_value = "mle")]
     pub fit: FitArg,
     /// L2 penalty λ on the couplings (objective: mean log-likelihood − λ‖J‖²).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
     pub l2: f64,
     /// Reporting grid of τ as FROM:TO:COUNT (evenly spaced; 1.0 is always added).
     #[arg(long, value_parser = parse_tau_grid, default_value = "0.2:5:70")]
@@ -197,11 +197,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let spec = args.spec()?;
     let result: CellResult = run_cell(&spec).map_err(flag_error)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&result).context("serialising the result")?);
-        return Ok(());
+        let text = serde_json::to_string_pretty(&result).context("serialising the result")?;
+        return emit(&(text + "\n"));
     }
     let v = serde_json::to_value(&result).context("serialising the result")?;
-    print_scalars(&v);
-    print_curve(&result.curve);
-    Ok(())
+    emit(&(scalars(&v) + &curve(&result.curve)))
 }

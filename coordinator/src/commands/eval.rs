@@ -6,7 +6,7 @@ use anyhow::Context;
 use common::compute::eval_ising_model;
 
 use super::cell::{flag_error, parse_lattice, parse_pair};
-use super::table::{print_curve, print_scalars};
+use super::table::{curve, emit, scalars};
 
 /// Arguments of `taustar eval`.
 ///
@@ -21,7 +21,7 @@ pub struct Args {
     #[arg(long, value_parser = parse_lattice)]
     pub lattice: (u32, u32),
     /// Truth temperature T > 0.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub temperature: f64,
     /// JSON file with an N×N symmetric coupling matrix, zero diagonal, spins in row-major
     /// lattice order; the model is q(σ) ∝ exp(Σ_{i<j} J_ij σ_iσ_j).
@@ -51,10 +51,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let report =
         eval_ising_model(rows, cols, args.temperature, &matrix, &taus, &settings).map_err(flag_error)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report).context("serialising the report")?);
+        let text = serde_json::to_string_pretty(&report).context("serialising the report")?;
+        emit(&(text + "\n"))
     } else {
-        print_scalars(&serde_json::to_value(&report).context("serialising the report")?);
-        print_curve(&report.curve);
+        let v = serde_json::to_value(&report).context("serialising the report")?;
+        emit(&(scalars(&v) + &curve(&report.curve)))
     }
-    Ok(())
 }

@@ -1,10 +1,23 @@
-//! Plain-text tables for the human-readable output of `cell` and `eval`.
+//! Plain-text tables for the human-readable output of `cell` and `eval`, and the one rule
+//! for writing to stdout: a closed pipe (`taustar cell … | head`) ends output quietly.
+
+use std::io::{self, Write};
 
 use common::cell::CurvePoint;
 use serde_json::Value;
 
-/// Print every scalar field of a JSON object as `name  value`, skipping the curve.
-pub fn print_scalars(v: &Value) {
+/// Write `text` to stdout; a reader that went away (broken pipe) is not an error.
+pub fn emit(text: &str) -> anyhow::Result<()> {
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+/// Every scalar field of a JSON object as `name  value` lines, in field order, without the curve.
+pub fn scalars(v: &Value) -> String {
+    let mut s = String::new();
     if let Value::Object(map) = v {
         let width = map.keys().map(String::len).max().unwrap_or(0);
         for (k, val) in map {
@@ -16,22 +29,23 @@ pub fn print_scalars(v: &Value) {
                 Value::String(s) => s.clone(),
                 other => other.to_string(),
             };
-            println!("{k:<width$}  {shown}");
+            s.push_str(&format!("{k:<width$}  {shown}\n"));
         }
     }
+    s
 }
 
-/// Print the τ curve as aligned columns.
-pub fn print_curve(curve: &[CurvePoint]) {
-    println!();
-    println!(
-        "{:>9} {:>13} {:>13} {:>11} {:>13} {:>13}",
+/// The τ curve as aligned columns.
+pub fn curve(curve: &[CurvePoint]) -> String {
+    let mut s = format!(
+        "\n{:>9} {:>13} {:>13} {:>11} {:>13} {:>13}\n",
         "tau", "dkl_rev", "dkl_fwd", "entropy", "mean_energy", "heat_capacity"
     );
     for p in curve {
-        println!(
-            "{:>9.4} {:>13.6e} {:>13.6e} {:>11.5} {:>13.6} {:>13.6e}",
+        s.push_str(&format!(
+            "{:>9.4} {:>13.6e} {:>13.6e} {:>11.5} {:>13.6} {:>13.6e}\n",
             p.tau, p.dkl_rev, p.dkl_fwd, p.entropy, p.mean_energy, p.heat_capacity
-        );
+        ));
     }
+    s
 }

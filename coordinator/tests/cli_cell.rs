@@ -1,0 +1,287 @@
+//! `taustar cell` and `taustar eval` as a user runs them: real processes, real flags.
+
+use std::process::{Command, Output};
+
+fn taustar(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_taustar")).args(args).output().expect("run taustar")
+}
+
+fn json(args: &[&str]) -> serde_json::Value {
+    let out = taustar(args);
+    assert!(out.status.success(), "taustar {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("valid JSON on stdout")
+}
+
+/// Exit non-zero with one clear line on stderr naming the flag and the value, never a panic.
+fn assert_rejected(args: &[&str], must_contain: &[&str]) {
+    let out = taustar(args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "taustar {args:?} should fail");
+    assert!(!err.contains("panicked"), "taustar {args:?} panicked: {err}");
+    for s in must_contain {
+        assert!(err.contains(s), "taustar {args:?}: stderr lacks {s:?}: {err}");
+    }
+}
+
+const TWO_LEVEL: &[&str] = &[
+    "cell",
+    "--truth",
+    "two-level",
+    "--states",
+    "100",
+    "--low-states",
+    "20",
+    "--gap",
+    "8",
+    "--samples",
+    "60",
+];
+
+#[test]
+fn cell_json_has_the_contract_keys_and_is_deterministic() {
+    let args: Vec<&str> = TWO_LEVEL.iter().copied().chain(["--seed", "5", "--json"]).collect();
+    let a = taustar(&args);
+    let b = taustar(&args);
+    assert!(a.status.success());
+    assert_eq!(a.stdout, b.stdout, "same seed must give identical JSON");
+    let v: serde_json::Value = serde_json::from_slice(&a.stdout).unwrap();
+    for k in [
+        "tau_rev",
+        "tau_fwd",
+        "tau_rev_at_bound",
+        "tau_fwd_at_bound",
+        "dkl_rev_at_1",
+        "dkl_rev_opt",
+        "dkl_fwd_at_1",
+        "dkl_fwd_opt",
+        "tau_heat_peak",
+        "tau_var",
+        "low_states_hat",
+        "gap_hat",
+        "overlap",
+        "tau_rev_closed",
+        "tau_fwd_closed",
+    ] {
+        assert!(v.get(k).is_some(), "missing key {k}");
+    }
+    let curve = v["curve"].as_array().unwrap();
+    assert_eq!(curve.len(), 71);
+    for k in ["tau", "dkl_rev", "dkl_fwd", "entropy", "mean_energy", "heat_capacity"] {
+        assert!(curve[0].get(k).is_some(), "curve lacks {k}");
+    }
+    let other: Vec<&str> = TWO_LEVEL.iter().copied().chain(["--seed", "6", "--json"]).collect();
+    assert_ne!(taustar(&other).stdout, a.stdout, "another seed draws other data");
+}
+
+#[test]
+fn ising_cell_reports_fit_keys() {
+    let v = json(&[
+        "cell",
+        "--truth",
+        "ising2d",
+        "--lattice",
+        "3x3",
+        "--temperature",
+        "2.3",
+        "--samples",
+        "200",
+        "--seed",
+        "1",
+        "--l2",
+        "0.01",
+        "--tau-grid",
+        "0.5:2:3",
+        "--json",
+    ]);
+    for k in ["fit_mode", "fit_iterations", "grad_max_norm", "nll", "coupling_max_abs", "fit_diverged"] {
+        assert!(v.get(k).is_some(), "missing {k}");
+    }
+    assert_eq!(v["fit_diverged"], false);
+    assert!(v["grad_max_norm"].as_f64().unwrap() <= 1e-8);
+    assert_eq!(v["curve"].as_array().unwrap().len(), 4, "3 grid points plus τ = 1");
+}
+
+#[test]
+fn bad_input_names_the_flag_and_value() {
+    let with = |extra: &[&'static str]| -> Vec<&'static str> { extra.to_vec() };
+    assert_rejected(
+        &with(&[
+            "cell",
+            "--truth",
+            "two-level",
+            "--states",
+            "10",
+            "--low-states",
+            "10",
+            "--gap",
+            "1",
+            "--samples",
+            "5",
+            "--seed",
+            "1",
+        ]),
+        &["--low-states", "10"],
+    );
+    assert_rejected(
+        &with(&[
+            "cell",
+            "--truth",
+            "two-level",
+            "--states",
+            "10",
+            "--low-states",
+            "2",
+            "--gap",
+            "-1",
+            "--samples",
+            "5",
+            "--seed",
+            "1",
+        ]),
+        &["--gap", "-1"],
+    );
+    assert_rejected(
+        &with(&[
+            "cell",
+            "--truth",
+            "two-level",
+            "--states",
+            "10",
+            "--low-states",
+            "2",
+            "--gap",
+            "1",
+            "--samples",
+            "0",
+            "--seed",
+            "1",
+        ]),
+        &["--samples", "0"],
+    );
+    assert_rejected(
+        &with(&[
+            "cell",
+            "--truth",
+            "ising2d",
+            "--lattice",
+            "3x3",
+            "--temperature",
+            "0",
+            "--samples",
+            "5",
+            "--seed",
+            "1",
+        ]),
+        &["--temperature", "0"],
+    );
+    assert_rejected(
+        &with(&[
+            "cell",
+            "--truth",
+            "ising2d",
+            "--lattice",
+            "6x6",
+            "--temperature",
+            "2",
+            "--samples",
+            "5",
+            "--seed",
+            "1",
+        ]),
+        &["--lattice", "6x6", "24 spins", "sampler"],
+    );
+    assert_rejected(
+        &with(&[
+            "cell",
+            "--truth",
+            "ising2d",
+            "--lattice",
+            "4by4",
+            "--temperature",
+            "2",
+            "--samples",
+            "5",
+            "--seed",
+            "1",
+        ]),
+        &["--lattice", "4by4"],
+    );
+    assert_rejected(
+        &with(&[
+            "cell",
+            "--truth",
+            "two-level",
+            "--states",
+            "10",
+            "--gap",
+            "1",
+            "--samples",
+            "5",
+            "--seed",
+            "1",
+        ]),
+        &["--low-states"],
+    );
+}
+
+fn write_matrix(dir: &std::path::Path, m: &[Vec<f64>]) -> String {
+    let p = dir.join("J.json");
+    std::fs::write(&p, serde_json::to_string(m).unwrap()).unwrap();
+    p.display().to_string()
+}
+
+/// c·J/T on the 3×3 torus (each site has 4 neighbours, all distinct).
+fn scaled_truth(c: f64, t: f64) -> Vec<Vec<f64>> {
+    let mut m = vec![vec![0.0; 9]; 9];
+    for r in 0..3 {
+        for col in 0..3 {
+            let s = r * 3 + col;
+            for t_site in [r * 3 + (col + 1) % 3, ((r + 1) % 3) * 3 + col] {
+                m[s][t_site] = c / t;
+                m[t_site][s] = c / t;
+            }
+        }
+    }
+    m
+}
+
+#[test]
+fn eval_of_a_rescaled_truth_finds_the_scale() {
+    let dir = tempfile::tempdir().unwrap();
+    for c in [0.8, 1.3] {
+        let path = write_matrix(dir.path(), &scaled_truth(c, 2.3));
+        let v = json(&[
+            "eval",
+            "--lattice",
+            "3x3",
+            "--temperature",
+            "2.3",
+            "--couplings",
+            &path,
+            "--tau",
+            "0.5,1,2",
+            "--json",
+        ]);
+        for k in ["tau_rev", "tau_fwd"] {
+            let got = v[k].as_f64().unwrap();
+            assert!((got - c).abs() < 1e-6, "{k} = {got}, want {c}");
+        }
+        assert_eq!(v["curve"].as_array().unwrap().len(), 3);
+        assert!(v.get("fit_mode").is_none(), "eval prints no fit keys");
+    }
+}
+
+#[test]
+fn eval_rejects_bad_coupling_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut m = scaled_truth(1.0, 2.3);
+    m[0][1] = 0.9;
+    let path = write_matrix(dir.path(), &m);
+    let args = ["eval", "--lattice", "3x3", "--temperature", "2.3", "--couplings", path.as_str()];
+    assert_rejected(&args, &["couplings[0][1]", "symmetric"]);
+    let path = write_matrix(dir.path(), &vec![vec![0.0; 4]; 4]);
+    let args = ["eval", "--lattice", "3x3", "--temperature", "2.3", "--couplings", path.as_str()];
+    assert_rejected(&args, &["--couplings", "4x4", "N = 9"]);
+    std::fs::write(dir.path().join("J.json"), "not json").unwrap();
+    assert_rejected(&args, &["--couplings", "JSON"]);
+}
