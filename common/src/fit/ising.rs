@@ -16,7 +16,7 @@ use rand_distr::{Distribution, StandardNormal};
 
 use super::linalg::solve_spd_with_ridge;
 use crate::cell::FitMode;
-use crate::exact::{exp_nonpos, sum4, wht};
+use crate::exact::{boltzmann_weights, wht};
 use crate::model::ising::Pairs;
 
 /// Convergence threshold on the gradient max-norm in `mle` mode.
@@ -104,10 +104,7 @@ impl Enumerator {
     pub fn pass(&mut self, couplings: &[f64]) -> f64 {
         self.pairs.energies_into(couplings, &mut self.energy);
         let e_min = self.energy.iter().copied().fold(f64::INFINITY, f64::min);
-        for (w, &e) in self.moments.iter_mut().zip(&self.energy) {
-            *w = exp_nonpos(e_min - e);
-        }
-        self.z = sum4(&self.moments);
+        self.z = boltzmann_weights(&self.energy, e_min, &mut self.moments);
         // Normalisation is deferred to the few moments actually read.
         wht(&mut self.moments);
         -e_min + self.z.ln()
