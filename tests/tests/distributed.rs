@@ -237,3 +237,30 @@ fn serve_refuses_a_study_whose_settings_changed_naming_the_fingerprint() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("fingerprint") && err.contains("use a new --db"), "{err}");
 }
+
+#[test]
+fn a_coordinator_sent_sigterm_closes_the_db_cleanly_and_resumes_without_recomputing() {
+    let s = Scratch::new();
+    let study =
+        s.write("s.toml", &two_level_study("e2e-term-coordinator", 10, "[2.0, 4.0]", "[10, 30, 100]"));
+    let (db, log) = (s.path("s.db"), s.path("computed.log"));
+    let port = free_port();
+    let mut coord = start_coordinator(&s, "coordinator-1", &study, &db, port, &[]);
+    let mut w1 = start_worker(&s, "w1", port, 2, &log, 25);
+    wait_until("10 cells are done", T, || field(&status(&db), "cells_done") >= 10);
+    coord.signal("TERM");
+    let st = coord.wait(Duration::from_secs(20));
+    assert!(st.success(), "graceful stop exits 0: {st}\n{}", coord.log_text());
+    assert!(coord.log_text().contains("database closed"), "{}", coord.log_text());
+    assert!(!s.path("s.db-wal").exists(), "the WAL was checkpointed and removed on close");
+    let before = results(&db);
+    let mut coord = start_coordinator(&s, "coordinator-2", &study, &db, port, &["--exit-when-done"]);
+    assert!(coord.wait(T).success(), "coordinator exit:\n{}", coord.log_text());
+    assert!(w1.wait(T).success(), "w1 exit:\n{}", w1.log_text());
+    let after = assert_complete(&db, 60);
+    let comp = computed(&log);
+    for (key, result) in &before {
+        assert_eq!(comp.get(key), Some(&1), "finished cell {key} was computed again");
+        assert_eq!(after.get(key), Some(result));
+    }
+}

@@ -66,7 +66,7 @@ pub struct CommitReport {
     pub committed: u32,
     /// Outcomes for cells already done or failed (ignored).
     pub duplicates: u32,
-    /// Outcomes refused: unknown cell, cell leased to another worker, key mismatch.
+    /// Outcomes refused: unknown cell, or cell leased to another worker.
     pub rejected: u32,
     /// Failures recorded that return the cell to pending for another try.
     pub retried: u32,
@@ -355,13 +355,15 @@ impl StudyStore {
                     let failure = match &up.outcome {
                         Outcome::Done(r) => {
                             let key = format!("{point_key};r={replicate}");
-                            if r.key.0 != key {
-                                tracing::warn!(worker, cell_id = up.cell_id, got = %r.key, expected = %key,
-                                    "rejected a result whose key does not match its cell");
-                                rep.rejected += 1;
-                                continue;
-                            }
-                            match codec::check_finite(r) {
+                            let checked = if r.key.0 == key {
+                                codec::check_finite(r)
+                            } else {
+                                // The worker computed what we sent but got another key: the
+                                // cell cannot complete this way; count it as a failure so the
+                                // study ends (with the cell failed) instead of stalling.
+                                Err(format!("result key {} does not match the cell key {key}", r.key))
+                            };
+                            match checked {
                                 Ok(()) => {
                                     insert
                                         .execute(params_from_iter(codec::encode(up.cell_id as i64, r)))

@@ -288,6 +288,16 @@ impl StudyStore {
     ) -> Result<SyncReport, StoreError> {
         if let Some(stored) = &self.study {
             let stored_fp = self.meta("fingerprint")?.unwrap_or_default();
+            if stored.name != def.name {
+                return Err(StoreError::StudyMismatch {
+                    path: self.path.clone(),
+                    stored_name: stored.name.clone(),
+                    reason: format!(
+                        "the study file is named {:?}; one database holds one study — use another --db",
+                        def.name
+                    ),
+                });
+            }
             if stored.seed != def.seed {
                 return Err(StoreError::StudyMismatch {
                     path: self.path.clone(),
@@ -357,12 +367,8 @@ impl StudyStore {
                         let id = match find_point.query_row([&pkey], |r| r.get(0)).optional().map_err(e)? {
                             Some(id) => id,
                             None => {
-                                let spec = serde_json::to_string(&cell.point).map_err(|err| {
-                                    StoreError::Corrupt {
-                                        path: path.clone(),
-                                        reason: format!("point {pkey}: {err}"),
-                                    }
-                                })?;
+                                let spec = point_json(&cell.point, &pkey)
+                                    .map_err(|reason| StoreError::Corrupt { path: path.clone(), reason })?;
                                 add_point.execute(params![pkey, spec]).map_err(e)?;
                                 points_added += 1;
                                 tx.last_insert_rowid()
@@ -415,6 +421,17 @@ impl StudyStore {
             .map_err(|e| self.err(e))?;
         row.transpose().map_err(|reason| self.corrupt(reason))
     }
+}
+
+/// The JSON stored for a grid point, checked to decode to the same point: a cell leased
+/// from the store must be bit-identical to the cell of the study file.
+fn point_json(point: &GridPoint, key: &str) -> Result<String, String> {
+    let json = serde_json::to_string(point).map_err(|e| format!("point {key}: {e}"))?;
+    let back: GridPoint = serde_json::from_str(&json).map_err(|e| format!("point {key}: {e}"))?;
+    if back != *point || back.key() != key {
+        return Err(format!("point {key} does not survive its JSON encoding {json}"));
+    }
+    Ok(json)
 }
 
 /// Split a cell key `<point key>;r=<replicate>` into its parts.

@@ -10,6 +10,9 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// so a concurrent reader's checkpoint never fails a commit.
 pub fn configure_writer(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // 16 KiB pages (effective only when the file is created): a result row with its curve
+    // BLOB is ~3.6 KB, so 4 KiB pages would hold one row each and waste ~12 %.
+    conn.execute_batch("PRAGMA page_size = 16384;")?;
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(rusqlite::Error::InvalidParameterName(format!(

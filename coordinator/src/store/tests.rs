@@ -125,7 +125,7 @@ fn extending_a_study_adds_only_new_cells_and_keeps_results() {
 }
 
 #[test]
-fn a_changed_seed_or_settings_fingerprint_is_refused() {
+fn a_changed_name_seed_or_settings_fingerprint_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = synced(&dir, 3);
     let (s, def) = study(&TOML.replace("count = 4", "count = 5"));
@@ -134,6 +134,9 @@ fn a_changed_seed_or_settings_fingerprint_is_refused() {
     let (s, def) = study(&TOML.replace("seed = 11", "seed = 12"));
     let err = store.sync_study(&def, s.cells()).unwrap_err().to_string();
     assert!(err.contains("seed = 11 in the database but 12"), "{err}");
+    let (s, def) = study(&TOML.replace("store-test", "other-study"));
+    let err = store.sync_study(&def, s.cells()).unwrap_err().to_string();
+    assert!(err.contains("\"other-study\"") && err.contains("\"store-test\""), "{err}");
 }
 
 #[test]
@@ -183,17 +186,49 @@ fn a_late_result_is_accepted_while_nobody_else_took_the_cell() {
 }
 
 #[test]
-fn a_result_with_the_wrong_key_is_rejected() {
+fn a_result_with_the_wrong_key_counts_as_a_failure_naming_both_keys() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = synced(&dir, 3);
+    let mut store = synced(&dir, 1);
     let a = worker(&mut store, "a");
     let cells = store.lease(a, 1, 0, 100).unwrap().cells;
     let mut r = fake_result(&cells[0].1);
     r.key = CellKey("two-level;other;r=0".into());
     let rep =
         store.commit(&[(a, vec![Upload { cell_id: cells[0].0, outcome: Outcome::Done(r) }])], 1).unwrap();
-    assert_eq!(rep[0].rejected, 1);
-    assert_eq!(store.status(2).unwrap().cells_done, 0);
+    assert_eq!(rep[0].failed, 1);
+    let mut err = String::new();
+    store.for_each_failed_cell(|_, _, e| err = e.to_string()).unwrap();
+    assert!(err.contains("two-level;other;r=0") && err.contains(&cells[0].1.key().0), "{err}");
+}
+
+#[test]
+fn leased_cells_are_bit_identical_to_the_study_cells() {
+    // Values like 1.0 + 128 × 0.001 = 1.1280000000000001 come back 1 ulp off from a JSON
+    // parser that does not round-trip floats; the leased spec (and so its key) would differ.
+    let points: Vec<GridPoint> = (0..300)
+        .map(|i| GridPoint {
+            truth: common::TruthSpec::TwoLevel {
+                states: 100,
+                low_states: 20,
+                gap: 1.0 + f64::from(i) * 0.001,
+            },
+            data: common::DataSize::Mu(0.1 * f64::from(i) - 7.3),
+            fit: common::FitSpec::default(),
+        })
+        .collect();
+    let s = Study::new("roundtrip", 5, 1, common::CellSettings::default(), points).unwrap();
+    let def = crate::study_file::from_parts(s.clone(), String::new()).definition;
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(&dir, 3);
+    store.sync_study(&def, s.cells()).unwrap();
+    let a = worker(&mut store, "a");
+    let leased = store.lease(a, 1000, 0, 100).unwrap().cells;
+    let from_study: Vec<CellSpec> = s.cells().collect();
+    assert_eq!(leased.len(), 300);
+    for (got, want) in leased.iter().map(|c| &c.1).zip(&from_study) {
+        assert_eq!(got, want);
+        assert_eq!(got.key(), want.key());
+    }
 }
 
 #[test]
