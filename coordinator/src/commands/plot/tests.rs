@@ -191,3 +191,33 @@ fn bench_export_and_plot_of_a_million_cells() {
         sizes.join(", ")
     );
 }
+
+#[test]
+fn a_study_given_by_mu_and_a_single_gap_still_plots_on_a_linear_axis() {
+    use crate::commands::export::source::MemorySource;
+    use common::cell::DataSize;
+    // One gap (a single row of cells) and μ instead of M: the x axis is linear in μ.
+    let base =
+        SyntheticSource { ys: vec![5.0], samples: vec![10, 100, 1000], ..SyntheticSource::fig2_like(3, 4) };
+    let mut points = Vec::new();
+    for (i, &m) in base.samples.iter().enumerate() {
+        let mut p = base.point(5.0, m, 0.0);
+        let results: Vec<_> = (0..3).map(|r| base.result(&p, r)).collect();
+        p.data = DataSize::Mu(-1.0 + f64::from(i as u32));
+        points.push((p, results));
+    }
+    let source = MemorySource { name: "mu-study".into(), points };
+    let dir = test_dir("mu");
+    let report = plot_study(&source, &dir, Some(&"mu=0".parse().unwrap())).unwrap();
+    assert!(report.files.iter().any(|f| f.ends_with("tau_rev_mean.png")));
+    assert!(report
+        .files
+        .iter()
+        .any(|f| f.to_string_lossy().contains("point__two-level_states=100_low_states=20_gap=5_mu=0")));
+    for f in report.files.iter().filter(|f| f.extension().unwrap() == "png") {
+        assert!(check_png(f).1 > 20);
+    }
+    let svg = std::fs::read_to_string(dir.join("tau_rev_mean.svg")).unwrap();
+    assert!(svg.contains("μ = ln M − S(p)"), "the x axis names μ");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
