@@ -22,7 +22,7 @@ use common::cell::{CurvePoint, TauGrid};
 use common::study::Study;
 use common::{CellResult, CellSettings, CellSpec, DataSize, FitMode, FitSpec, GridPoint, TruthSpec};
 use coordinator::server::{self, ServeConfig};
-use coordinator::store::{Outcome, StoreConfig, StudyStore, Upload};
+use coordinator::store::{Outcome, StoreConfig, Upload};
 use coordinator::study_file;
 
 const WORKERS: usize = 8;

@@ -36,7 +36,7 @@ impl Progress {
     pub fn update(&mut self, s: &StudyStatus) {
         self.bar.set_length(s.cells_total);
         self.bar.set_position(s.cells_done + s.cells_failed);
-        let eta = s.eta_seconds.map_or_else(|| "?".to_string(), |e| format_secs(e));
+        let eta = s.eta_seconds.map_or_else(|| "?".to_string(), format_secs);
         let failed = if s.cells_failed > 0 { format!(", {} failed", s.cells_failed) } else { String::new() };
         self.bar.set_message(format!("{:.1} cells/s, ETA {eta}{failed}", s.throughput_per_s));
         let due = self.last_log.is_none_or(|t| t.elapsed() >= self.log_every);

@@ -135,8 +135,8 @@ pub enum WorkerError {
 
 /// A finished computation, from a rayon thread to the session loop.
 enum Computed {
-    /// The cell ran; the upload is ready to send.
-    Ran { upload: pb::ResultUpload, seconds: f64 },
+    /// The cell ran; the upload is ready to send (boxed: a result with its curve is large).
+    Ran { upload: Box<pb::ResultUpload>, seconds: f64 },
     /// The cell was not started because the worker is draining.
     NotStarted(u64),
 }
@@ -183,7 +183,7 @@ impl WorkerState {
                 } else {
                     seconds
                 };
-                self.unacked.insert(id, upload);
+                self.unacked.insert(id, *upload);
             }
             Computed::NotStarted(id) => {
                 self.in_flight.remove(&id);
@@ -224,7 +224,7 @@ impl Compute {
             }
             let upload =
                 pb::ResultUpload { worker_id, cell_id, outcome: Some(outcome), compute_seconds: seconds };
-            let _ = tx.send(Computed::Ran { upload, seconds });
+            let _ = tx.send(Computed::Ran { upload: Box::new(upload), seconds });
         });
     }
 }
@@ -338,6 +338,32 @@ fn normalise_url(url: &str) -> Result<String, WorkerError> {
     Ok(full)
 }
 
+/// Resolve on SIGINT or SIGTERM (the binary's drain trigger; Slurm and Kubernetes send
+/// SIGTERM before killing).
+pub async fn signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT received: draining"),
+        () = term => tracing::info!("SIGTERM received: draining"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -362,37 +388,11 @@ mod tests {
             report: WorkerReport::default(),
         };
         let up = |id| pb::ResultUpload { worker_id: 1, cell_id: id, outcome: None, compute_seconds: 0.5 };
-        s.record(Computed::Ran { upload: up(5), seconds: 0.5 });
-        s.record(Computed::Ran { upload: up(6), seconds: 0.5 });
+        s.record(Computed::Ran { upload: Box::new(up(5)), seconds: 0.5 });
+        s.record(Computed::Ran { upload: Box::new(up(6)), seconds: 0.5 });
         assert_eq!(s.unacked.keys().copied().collect::<Vec<_>>(), vec![6]);
         assert!(s.in_flight.is_empty());
         assert_eq!(s.report.computed, 1);
         assert_eq!(s.mean_cell_seconds, 0.5);
-    }
-}
-
-/// Resolve on SIGINT or SIGTERM (the binary's drain trigger; Slurm and Kubernetes send
-/// SIGTERM before killing).
-pub async fn signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("SIGINT received: draining"),
-        () = term => tracing::info!("SIGTERM received: draining"),
     }
 }

@@ -222,7 +222,7 @@ fn submit(compute: &Compute, state: &mut WorkerState, cell: pb::LeasedCell) {
                 compute_seconds: 0.0,
             };
             state.in_flight.insert(cell.cell_id);
-            let _ = compute.tx.send(Computed::Ran { upload, seconds: 0.0 });
+            let _ = compute.tx.send(Computed::Ran { upload: Box::new(upload), seconds: 0.0 });
         }
     }
 }

@@ -40,7 +40,7 @@ pub fn encode_curve(curve: &[CurvePoint]) -> Vec<u8> {
 
 /// Decode a curve BLOB; errors if its length is not a multiple of 48 bytes.
 pub fn decode_curve(blob: &[u8]) -> Result<Vec<CurvePoint>, String> {
-    if blob.len() % CURVE_POINT_BYTES != 0 {
+    if !blob.len().is_multiple_of(CURVE_POINT_BYTES) {
         return Err(format!("curve BLOB of {} bytes is not a multiple of {CURVE_POINT_BYTES}", blob.len()));
     }
     Ok(blob
