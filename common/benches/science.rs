@@ -115,5 +115,17 @@ fn two_level_cell(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, exact_pass, two_level_cell, ising_cell);
+criterion_group!(benches, exact_pass, two_level_cell, two_level_parts, ising_cell);
 criterion_main!(benches);
+
+fn two_level_parts(c: &mut Criterion) {
+    use common::tau::{Landscape, Scan};
+    let land =
+        Landscape::new(vec![19.0, 1.0, 1.0, 79.0], vec![0.0, 6.5, 0.0, 6.5], vec![-3.0, -3.0, -9.0, -9.0]);
+    let taus = common::cell::TauGrid { from: 0.2, to: 5.0, count: 70 }.values();
+    c.bench_function("part_two_level_eval", |b| b.iter(|| land.eval(black_box(0.7))));
+    c.bench_function("part_two_level_scan", |b| b.iter(|| Scan::new(&land, (0.01, 100.0))));
+    c.bench_function("part_two_level_analyse", |b| {
+        b.iter(|| common::compute::analyse(&land, &taus, (0.01, 100.0), Some((0.1, 0.5))))
+    });
+}

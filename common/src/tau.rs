@@ -136,8 +136,9 @@ impl Landscape {
     /// Lanes of Σw, Σw·d, Σw·d², Σw·log p, Σw·d·log p at β (AVX2 when the CPU has it: the
     /// same operations in the same order, so the same bits).
     fn accumulate(&self, beta: f64) -> [[f64; 4]; 5] {
+        // Class landscapes (two-level: ≤ 4 entries) gain nothing from wide vectors.
         #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx2") {
+        if self.energy.len() >= 64 && std::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2 (checked just above).
             return unsafe { self.accumulate_avx2(beta) };
         }

@@ -59,9 +59,19 @@ impl TwoLevelTruth {
 }
 
 /// Spread `n` draws uniformly over the slots of `counts` (a uniform multinomial).
+///
+/// Few draws per slot: one uniform index per draw. Many: one binomial per slot (each
+/// binomial costs a setup of its own, so this wins only when draws outnumber slots).
+/// Both are exact.
 fn spread_uniformly<R: Rng>(counts: &mut [u64], n: u64, rng: &mut R) {
-    let mut remaining = n;
     let slots = counts.len();
+    if n <= 4 * slots as u64 {
+        for _ in 0..n {
+            counts[rng.random_range(0..slots)] += 1;
+        }
+        return;
+    }
+    let mut remaining = n;
     for (i, c) in counts.iter_mut().enumerate() {
         if remaining == 0 {
             break;
@@ -101,6 +111,24 @@ mod tests {
         let per_low = m as f64 * t.low_mass() / 20.0;
         for &k in &c[..20] {
             assert!((k as f64 - per_low).abs() < 6.0 * per_low.sqrt(), "{k} vs {per_low}");
+        }
+    }
+
+    #[test]
+    fn both_spreading_regimes_are_uniform() {
+        let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(9);
+        for n in [30u64, 4000] {
+            let mut total = vec![0u64; 10];
+            for _ in 0..500 {
+                let mut c = vec![0u64; 10];
+                spread_uniformly(&mut c, n, &mut rng);
+                assert_eq!(c.iter().sum::<u64>(), n);
+                total.iter_mut().zip(&c).for_each(|(t, x)| *t += x);
+            }
+            let expect = (n * 500 / 10) as f64;
+            for &t in &total {
+                assert!((t as f64 - expect).abs() < 6.0 * expect.sqrt(), "n={n}: {t} vs {expect}");
+            }
         }
     }
 
