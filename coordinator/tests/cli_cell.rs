@@ -101,125 +101,38 @@ fn ising_cell_reports_fit_keys() {
     assert_eq!(v["curve"].as_array().unwrap().len(), 4, "3 grid points plus τ = 1");
 }
 
+/// `taustar cell` flags for a two-level cell, as strings the user would type.
+fn two_level_cell(states: &str, low: &str, gap: &str, samples: &str) -> Vec<String> {
+    ["cell", "--truth", "two-level", "--states", states, "--low-states", low, "--gap", gap]
+        .into_iter()
+        .chain(["--samples", samples, "--seed", "1"])
+        .map(String::from)
+        .collect()
+}
+
+/// The same for an Ising cell.
+fn ising_cell(lattice: &str, temperature: &str) -> Vec<String> {
+    ["cell", "--truth", "ising2d", "--lattice", lattice, "--temperature", temperature]
+        .into_iter()
+        .chain(["--samples", "5", "--seed", "1"])
+        .map(String::from)
+        .collect()
+}
+
 #[test]
 fn bad_input_names_the_flag_and_value() {
-    let with = |extra: &[&'static str]| -> Vec<&'static str> { extra.to_vec() };
+    let check = |args: Vec<String>, want: &[&str]| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert_rejected(&args, want);
+    };
+    check(two_level_cell("10", "10", "1", "5"), &["--low-states", "10"]);
+    check(two_level_cell("10", "2", "-1", "5"), &["--gap", "-1"]);
+    check(two_level_cell("10", "2", "1", "0"), &["--samples", "0"]);
+    check(ising_cell("3x3", "0"), &["--temperature", "0"]);
+    check(ising_cell("6x6", "2"), &["--lattice", "6x6", "24 spins", "sampler"]);
+    check(ising_cell("4by4", "2"), &["--lattice", "4by4"]);
     assert_rejected(
-        &with(&[
-            "cell",
-            "--truth",
-            "two-level",
-            "--states",
-            "10",
-            "--low-states",
-            "10",
-            "--gap",
-            "1",
-            "--samples",
-            "5",
-            "--seed",
-            "1",
-        ]),
-        &["--low-states", "10"],
-    );
-    assert_rejected(
-        &with(&[
-            "cell",
-            "--truth",
-            "two-level",
-            "--states",
-            "10",
-            "--low-states",
-            "2",
-            "--gap",
-            "-1",
-            "--samples",
-            "5",
-            "--seed",
-            "1",
-        ]),
-        &["--gap", "-1"],
-    );
-    assert_rejected(
-        &with(&[
-            "cell",
-            "--truth",
-            "two-level",
-            "--states",
-            "10",
-            "--low-states",
-            "2",
-            "--gap",
-            "1",
-            "--samples",
-            "0",
-            "--seed",
-            "1",
-        ]),
-        &["--samples", "0"],
-    );
-    assert_rejected(
-        &with(&[
-            "cell",
-            "--truth",
-            "ising2d",
-            "--lattice",
-            "3x3",
-            "--temperature",
-            "0",
-            "--samples",
-            "5",
-            "--seed",
-            "1",
-        ]),
-        &["--temperature", "0"],
-    );
-    assert_rejected(
-        &with(&[
-            "cell",
-            "--truth",
-            "ising2d",
-            "--lattice",
-            "6x6",
-            "--temperature",
-            "2",
-            "--samples",
-            "5",
-            "--seed",
-            "1",
-        ]),
-        &["--lattice", "6x6", "24 spins", "sampler"],
-    );
-    assert_rejected(
-        &with(&[
-            "cell",
-            "--truth",
-            "ising2d",
-            "--lattice",
-            "4by4",
-            "--temperature",
-            "2",
-            "--samples",
-            "5",
-            "--seed",
-            "1",
-        ]),
-        &["--lattice", "4by4"],
-    );
-    assert_rejected(
-        &with(&[
-            "cell",
-            "--truth",
-            "two-level",
-            "--states",
-            "10",
-            "--gap",
-            "1",
-            "--samples",
-            "5",
-            "--seed",
-            "1",
-        ]),
+        &["cell", "--truth", "two-level", "--states", "10", "--gap", "1", "--samples", "5", "--seed", "1"],
         &["--low-states"],
     );
 }
