@@ -102,7 +102,7 @@ async fn heartbeats_keep_a_lease_alive_past_its_first_deadline() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_worker_waits_while_others_hold_the_last_leases_and_is_told_done_at_the_end() {
+async fn a_worker_waits_while_others_hold_the_last_leases_and_gets_them_once_expired() {
     let f = fixture().await;
     let (a, b) = (register(&f.svc, "a").await, register(&f.svc, "b").await);
     let (state, cells) = lease(&f.svc, a, 100).await;
@@ -138,4 +138,18 @@ async fn an_unknown_worker_is_told_to_register_again() {
     let f = fixture().await;
     let err = f.svc.heartbeat(Request::new(pb::HeartbeatRequest { worker_id: 42 })).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::NotFound);
+}
+
+#[tokio::test(start_paused = true)]
+async fn watch_streams_progress_snapshots() {
+    use tokio_stream::StreamExt;
+    let f = fixture().await;
+    let reply = f.svc.watch(Request::new(pb::WatchRequest { interval_ms: 500 })).await.unwrap();
+    let mut stream = reply.into_inner();
+    let first = stream.next().await.expect("a snapshot").unwrap();
+    assert_eq!((first.cells_total, first.cells_pending, first.finished), (8, 8, false));
+    let a = register(&f.svc, "a").await;
+    lease(&f.svc, a, 3).await;
+    let second = stream.next().await.expect("another snapshot").unwrap();
+    assert_eq!((second.cells_leased, second.cells_pending), (3, 5));
 }
