@@ -23,6 +23,14 @@ pub struct Args {
     /// Local compute threads [default: all available cores].
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
+    /// Where to write tables (summary and cells, CSV + Parquet) and phase-diagram figures when
+    /// the study is finished [default: <database path without .db>-out/]. Per-τ curves are
+    /// large: get them with `taustar export --tables curves`.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Don't write tables and figures at the end.
+    #[arg(long)]
+    pub no_report: bool,
     #[command(flatten)]
     pub lease: super::serve::LeaseArgs,
 }
@@ -81,7 +89,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             final_status.cells_total
         );
     }
-    post_run(&db, &final_status)
+    if args.no_report {
+        return Ok(());
+    }
+    let out = args.out.clone().unwrap_or_else(|| report_dir(&db));
+    post_run(&db, &out)
+}
+
+/// `paper-fig2.db` → `paper-fig2-out`, beside the database.
+fn report_dir(db: &Path) -> PathBuf {
+    let stem = db.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "taustar".into());
+    db.with_file_name(format!("{stem}-out"))
 }
 
 fn summarise(db: &Path, s: &StudyStatus) -> anyhow::Result<()> {
@@ -109,10 +127,17 @@ fn summarise(db: &Path, s: &StudyStatus) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Post-run hook: called once a `taustar run` has settled every cell and closed the
-/// database. This is where export and plot (issue 4) will be invoked on `db`; it does
-/// nothing yet.
-pub fn post_run(db: &Path, status: &StudyStatus) -> anyhow::Result<()> {
-    let _ = (db, status);
+/// After a finished run: the summary and cell tables (CSV + Parquet) and every phase diagram,
+/// so one command goes from a study file to figures. Streams over the closed store like
+/// `taustar export` and `taustar plot` do.
+pub fn post_run(db: &Path, out: &Path) -> anyhow::Result<()> {
+    use super::export::sink::Format;
+    use super::export::Table;
+    let source = super::export::source::StoreSource::open(db)?;
+    let tables =
+        super::export::export(&source, out, &[Format::Csv, Format::Parquet], &[Table::Summary, Table::Cells])
+            .context("writing the tables")?;
+    let figures = super::plot::plot_study(&source, out, None).context("drawing the figures")?;
+    println!("wrote {} tables and {} figures to {}", tables.files.len(), figures.files.len(), out.display());
     Ok(())
 }
