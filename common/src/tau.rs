@@ -231,6 +231,9 @@ pub struct Scan {
 const SCAN_PER_DECADE: f64 = 12.0;
 /// Tolerance in ln τ of the root and minimum searches.
 const LN_TAU_TOL: f64 = 1e-12;
+/// Tolerance in ln τ of the heat-capacity peak: a flat maximum located by function values
+/// alone cannot be pinned below ~√ε anyway, and a diagnostic needs no more.
+const PEAK_LN_TAU_TOL: f64 = 1e-7;
 
 impl Scan {
     /// Evaluate the landscape on a log-spaced scan of [lo, hi] (both included).
@@ -315,7 +318,7 @@ pub fn heat_capacity_peak(land: &Landscape, scan: &Scan) -> Option<f64> {
         }
     }
     let (a, b) = (ev[i_best.saturating_sub(1)].tau.ln(), ev[(i_best + 1).min(last)].tau.ln());
-    let u = brent_min(|u| -land.eval(u.exp()).heat_capacity, a, b, LN_TAU_TOL);
+    let u = brent_min(|u| -land.eval(u.exp()).heat_capacity, a, b, PEAK_LN_TAU_TOL);
     let e = land.eval(u.exp());
     Some(if e.heat_capacity >= ev[i_best].heat_capacity { e.tau } else { ev[i_best].tau })
 }
