@@ -12,7 +12,8 @@
 //!    (the `task_done` channel closes when the last one ends);
 //! 4. the last store handle is dropped, the writer drains its queue, and the database closes.
 //!
-//! Every request passes [`crate::auth::authorize`] first (the hook for issue 6's tokens).
+//! Every coordinator request passes an [`Authorizer`] first (issue 6's shared token; the
+//! health service is left open for probes).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -26,6 +27,7 @@ use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::actor::StoreHandle;
+use crate::auth::Authorizer;
 use crate::clock::LeaseClock;
 use crate::service::{CoordinatorService, ServiceConfig};
 use crate::shutdown::Shutdown;
@@ -94,9 +96,21 @@ impl RunningServer {
 /// Start serving `store` on `listener` until `shutdown` resolves (or the study is done, with
 /// `exit_when_done`).
 pub async fn start(
+    store: StudyStore,
+    listener: TcpListener,
+    config: ServeConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<RunningServer, ServeError> {
+    start_with_auth(store, listener, config, Authorizer::open(), shutdown).await
+}
+
+/// [`start`] with every coordinator call checked by `auth` (the health service stays open
+/// for probes; see [`crate::auth`]).
+pub async fn start_with_auth(
     mut store: StudyStore,
     listener: TcpListener,
     config: ServeConfig,
+    auth: Authorizer,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<RunningServer, ServeError> {
     let addr = listener.local_addr()?;
@@ -129,6 +143,7 @@ pub async fn start(
     let join = tokio::spawn(run(
         service,
         listener,
+        auth,
         config,
         shutdown,
         stop,
@@ -146,6 +161,7 @@ pub async fn start(
 async fn run(
     service: CoordinatorService,
     listener: TcpListener,
+    auth: Authorizer,
     config: ServeConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
     stop: Arc<Notify>,
@@ -173,7 +189,7 @@ async fn run(
             fired.notify_one();
         }
     };
-    let grpc = CoordinatorServer::with_interceptor(service.clone(), crate::auth::authorize);
+    let grpc = CoordinatorServer::with_interceptor(service.clone(), auth);
     let server = tonic::transport::Server::builder()
         .add_service(health_service)
         .add_service(grpc)

@@ -21,6 +21,7 @@
 //! computed while disconnected.
 #![deny(missing_docs)]
 
+pub mod auth;
 pub mod hook;
 mod session;
 
@@ -62,6 +63,8 @@ pub struct WorkerConfig {
     pub drain_timeout: Duration,
     /// Test hook: append each computed cell key to this file (see [`hook`]).
     pub computed_log: Option<std::path::PathBuf>,
+    /// Shared token sent as `authorization: Bearer …` on every call (see [`auth`]).
+    pub token: Option<auth::Token>,
 }
 
 impl WorkerConfig {
@@ -76,6 +79,7 @@ impl WorkerConfig {
             give_up_after: None,
             drain_timeout: Duration::from_secs(60),
             computed_log: None,
+            token: None,
         }
     }
 }
@@ -105,6 +109,14 @@ pub enum WorkerError {
     /// The coordinator refused this worker (protocol version); retrying cannot help.
     #[error("the coordinator refused this worker: {0}")]
     Refused(String),
+    /// The coordinator rejected our token (or its absence); retrying cannot help.
+    #[error(
+        "the coordinator rejected this worker's credentials ({0}); give it the coordinator's token \
+         with --token-file PATH, {file_env} or {env}",
+        file_env = auth::TOKEN_FILE_ENV,
+        env = auth::TOKEN_ENV
+    )]
+    Unauthenticated(String),
     /// The coordinator could not be reached for too long.
     #[error("gave up after {after:?} without reaching the coordinator at {url}: {last_error}")]
     GaveUp {
@@ -285,6 +297,7 @@ pub async fn run(
                 return Ok(state.report);
             }
             session::End::Refused(msg) => return Err(WorkerError::Refused(msg)),
+            session::End::Unauthenticated(msg) => return Err(WorkerError::Unauthenticated(msg)),
             session::End::Lost { error, reached } => {
                 if reached {
                     backoff = Duration::from_millis(100);

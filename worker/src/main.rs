@@ -1,7 +1,7 @@
 //! `taustar-worker` — computes cells for a `taustar serve` coordinator.
 //!
 //! Exit codes: 0 when the study is done or after a drain on SIGTERM/SIGINT; 1 on a fatal
-//! error (refused by the coordinator, unreachable beyond `--give-up-after`, bad arguments).
+//! error (refused by the coordinator — protocol version or token —, unreachable beyond `--give-up-after`, bad arguments).
 
 use std::time::Duration;
 
@@ -29,6 +29,10 @@ struct Cli {
     /// Longest wait between reconnection attempts, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     max_backoff: u64,
+    /// File holding the shared token the coordinator expects (or set TAUSTAR_TOKEN to the
+    /// token itself). Never pass the token on the command line: `ps` shows it.
+    #[arg(long, value_name = "PATH", env = "TAUSTAR_TOKEN_FILE")]
+    token_file: Option<std::path::PathBuf>,
     /// Log output format on stderr. Verbosity via RUST_LOG (default: info).
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -75,6 +79,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     config.give_up_after = cli.give_up_after.map(Duration::from_secs);
     config.max_backoff = Duration::from_secs(cli.max_backoff.max(1));
     config.computed_log = std::env::var_os(worker::hook::ENV).map(Into::into);
+    config.token = worker::auth::Token::from_file_or_env(cli.token_file.as_deref())?;
     if let Ok(ms) = std::env::var(worker::hook::DELAY_ENV) {
         let ms: u64 = ms.parse().map_err(|_| {
             anyhow::anyhow!("invalid {} = {ms:?}: expected milliseconds", worker::hook::DELAY_ENV)

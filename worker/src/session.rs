@@ -21,6 +21,8 @@ pub(crate) enum End {
     Finished,
     /// The coordinator refused us for good (protocol version).
     Refused(String),
+    /// The coordinator rejected our token (or its absence).
+    Unauthenticated(String),
     /// The connection broke; reconnect. `reached`: we had registered in this session.
     Lost { error: String, reached: bool },
 }
@@ -55,7 +57,9 @@ pub(crate) async fn run(
         Ok(c) => c,
         Err(e) => return lost(e, false),
     };
-    let mut client = CoordinatorClient::new(channel).max_decoding_message_size(256 << 20);
+    let bearer = crate::auth::BearerInterceptor::new(config.token.as_ref());
+    let mut client =
+        CoordinatorClient::with_interceptor(channel, bearer).max_decoding_message_size(256 << 20);
     let reg = match client
         .register(pb::RegisterRequest {
             protocol_version: PROTOCOL_VERSION,
@@ -68,6 +72,7 @@ pub(crate) async fn run(
     {
         Ok(r) => r.into_inner(),
         Err(s) if s.code() == Code::FailedPrecondition => return End::Refused(s.message().to_string()),
+        Err(s) if s.code() == Code::Unauthenticated => return End::Unauthenticated(s.message().to_string()),
         Err(s) => return lost(format!("register: {s}"), false),
     };
     if state.study_uid.as_deref().is_some_and(|u| u != reg.study_uid) {

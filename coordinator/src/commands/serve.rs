@@ -79,6 +79,11 @@ pub struct Args {
     /// Write the bound address (host:port) to this file once listening (useful with port 0).
     #[arg(long, value_name = "PATH")]
     pub addr_file: Option<PathBuf>,
+    /// File holding the shared token workers must present (or set TAUSTAR_TOKEN to the token
+    /// itself; never on the command line, where `ps` shows it). Required to listen on a
+    /// non-loopback address. The gRPC health service stays open for probes.
+    #[arg(long, value_name = "PATH", env = "TAUSTAR_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
     #[command(flatten)]
     pub lease: LeaseArgs,
 }
@@ -87,6 +92,14 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let (mut config, store_config) = args.lease.to_config()?;
     config.exit_when_done = args.exit_when_done;
+    let auth = coordinator::auth::Authorizer::new(coordinator::auth::Token::from_file_or_env(
+        args.token_file.as_deref(),
+    )?);
+    // Refuse before touching the database when the address is literal; a host name is
+    // checked once bound (below).
+    if let Ok(addr) = args.listen.parse::<std::net::SocketAddr>() {
+        coordinator::auth::check_bind(addr, &auth)?;
+    }
     let loaded = study_file::load(&args.study)?;
     let db = args.db.clone().unwrap_or_else(|| study_file::default_db_path(&loaded.definition.name));
     let (store, _) = study_file::open_store(&loaded, &db, store_config)?;
@@ -97,7 +110,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on --listen {}", args.listen))?;
         let addr = listener.local_addr()?;
-        let running = server::start(store, listener, config, coordinator::shutdown::signal()).await?;
+        coordinator::auth::check_bind(addr, &auth)?;
+        if auth.requires_token() {
+            tracing::info!("every coordinator call must carry the shared token");
+        }
+        let running =
+            server::start_with_auth(store, listener, config, auth, coordinator::shutdown::signal()).await?;
         if let Some(path) = &args.addr_file {
             write_atomically(path, &addr.to_string())
                 .with_context(|| format!("cannot write --addr-file {}", path.display()))?;
