@@ -6,10 +6,12 @@
 //! 1. the shutdown future resolves (SIGINT/SIGTERM from the CLI), or — with
 //!    `exit_when_done` — every cell is settled and the linger period (in which workers learn
 //!    `DONE`) has passed;
-//! 2. the service stops leasing (`DRAINING`), health turns NOT_SERVING, and the broadcast
-//!    tells result streams to finish what is in flight within the grace period;
-//! 3. tonic stops accepting and closes connections; the server waits for every stream task
-//!    (the `task_done` channel closes when the last one ends);
+//! 2. the service stops leasing (`DRAINING`) and health turns NOT_SERVING, but everything
+//!    else keeps working: workers stopped at the same moment commit the results they finish
+//!    and `Release` the cells they will not start. The drain ends as soon as no cell is
+//!    leased, or when the grace period is over ([`drain`]);
+//! 3. result streams stop reading, tonic stops accepting and closes connections; the server
+//!    waits for every stream task (the `task_done` channel closes when the last one ends);
 //! 4. the last store handle is dropped, the writer drains its queue, and the database closes.
 //!
 //! Every coordinator request passes an [`Authorizer`] first (issue 6's shared token; the
@@ -174,6 +176,7 @@ async fn run(
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<CoordinatorServer<CoordinatorService>>().await;
     let fired = Arc::new(Notify::new());
+    let grace = config.service.grace;
     let signal = {
         let service = service.clone();
         let fired = fired.clone();
@@ -187,6 +190,8 @@ async fn run(
             health_reporter.set_not_serving::<CoordinatorServer<CoordinatorService>>().await;
             let _ = notify_shutdown.send(());
             fired.notify_one();
+            drain(&service, grace).await;
+            service.close_streams();
         }
     };
     let grpc = CoordinatorServer::with_interceptor(service.clone(), auth);
@@ -206,6 +211,7 @@ async fn run(
     // Make sure every task saw the signal even if the server ended on its own.
     let _ = notify_shutdown.send(());
     service.begin_draining();
+    service.close_streams();
     drop(task_done_tx);
     if tokio::time::timeout(hard_stop, task_done_rx.recv()).await.is_err() {
         tracing::warn!("some result streams did not finish within {hard_stop:?}");
@@ -230,6 +236,39 @@ async fn run(
     );
     Ok(status)
 }
+
+/// Wait until no cell is leased (every worker committed or released what it held) or
+/// `grace` has passed, whichever comes first. Polls the read-only connection, so it never
+/// queues behind commits.
+async fn drain(service: &CoordinatorService, grace: Duration) {
+    let started = tokio::time::Instant::now();
+    let deadline = started + grace;
+    loop {
+        match service.status().await {
+            Ok(s) if s.cells_leased == 0 => {
+                tracing::info!(took = ?started.elapsed(), "drain complete: no cell is leased");
+                return;
+            }
+            Ok(s) if tokio::time::Instant::now() >= deadline => {
+                tracing::warn!(
+                    leased = s.cells_leased,
+                    "grace period of {grace:?} over with cells still leased; they return to pending \
+                     when their leases expire"
+                );
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "reading progress during the drain failed; ending the drain");
+                return;
+            }
+        }
+        tokio::time::sleep_until(deadline.min(tokio::time::Instant::now() + DRAIN_POLL)).await;
+    }
+}
+
+/// How often the drain checks whether any cell is still leased.
+const DRAIN_POLL: Duration = Duration::from_millis(100);
 
 /// Sweep expired leases, refresh progress, and trigger the stop when the study is done.
 async fn monitor(

@@ -6,10 +6,15 @@
 //!
 //! Result streams (`Results`) are bidirectional: a reader task forwards every upload to the
 //! store writer as soon as it arrives (the writer batches uploads of all streams into one
-//! transaction), and a forwarder task turns each commit report into an acknowledgement. On
-//! shutdown the reader keeps reading for the grace period, so results already in flight are
-//! committed, then ends the stream; the worker keeps anything unacknowledged and re-sends
-//! it to the next coordinator.
+//! transaction), and a forwarder task turns each commit report into an acknowledgement.
+//!
+//! Shutdown is a *drain*, not a cut: once it begins only `Lease` changes (it answers
+//! `DRAINING`); `Results` keeps committing and `Release` keeps returning cells, because the
+//! workers are usually stopped at the same moment (scancel, `kubectl delete`) and are
+//! finishing their running cells and handing back the rest. The server ends the drain —
+//! [`CoordinatorService::close_streams`] — when no cell is leased any more or the grace
+//! period is over; the readers then end their streams, and a worker keeps anything
+//! unacknowledged and re-sends it to the next coordinator.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use taustar_proto::{pb, PROTOCOL_VERSION};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -36,7 +41,10 @@ pub struct ServiceConfig {
     pub heartbeat: Duration,
     /// Cells per lease.
     pub batch: BatchPolicy,
-    /// How long result streams keep reading after shutdown begins.
+    /// Longest drain after shutdown begins: result streams keep committing and `Release`
+    /// keeps working until no cell is leased or this much time has passed. Long enough for
+    /// a worker stopped at the same moment to finish a running cell; short enough to end
+    /// before Slurm's and Kubernetes' default 30 s between SIGTERM and SIGKILL.
     pub grace: Duration,
 }
 
@@ -46,7 +54,7 @@ impl Default for ServiceConfig {
             lease: Duration::from_secs(60),
             heartbeat: Duration::from_secs(10),
             batch: BatchPolicy::default(),
-            grace: Duration::from_secs(3),
+            grace: Duration::from_secs(15),
         }
     }
 }
@@ -69,6 +77,8 @@ pub struct Shared {
     finished: AtomicBool,
     /// Broadcasts the shutdown signal to stream tasks.
     notify_shutdown: broadcast::Sender<()>,
+    /// Set to `true` when the drain ends: result streams stop reading.
+    close_streams: watch::Sender<bool>,
     /// Upgraded into a token held by every stream task; the server keeps the only strong
     /// sender outside those tasks and, at shutdown, drops it and waits until the channel
     /// closes (every stream task has ended). Weak, so the service itself never keeps the
@@ -104,6 +114,7 @@ impl CoordinatorService {
                 draining: AtomicBool::new(false),
                 finished: AtomicBool::new(false),
                 notify_shutdown,
+                close_streams: watch::Sender::new(false),
                 task_done: task_done.downgrade(),
             }),
         }
@@ -112,6 +123,12 @@ impl CoordinatorService {
     /// Stop handing out leases (shutdown has begun).
     pub fn begin_draining(&self) {
         self.shared.draining.store(true, Ordering::SeqCst);
+    }
+
+    /// End the drain: result streams stop reading (what was read is still committed and
+    /// acknowledged). Called by the server once no cell is leased or the grace period passed.
+    pub fn close_streams(&self) {
+        self.shared.close_streams.send_replace(true);
     }
 
     /// Record whether every cell is settled (set by the server's monitor).
@@ -271,23 +288,15 @@ impl pb::coordinator_server::Coordinator for CoordinatorService {
         let (out_tx, out_rx) = mpsc::channel::<Result<pb::ResultAck, Status>>(256);
         let (rep_tx, mut rep_rx) = mpsc::unbounded_channel();
         let shared = self.shared.clone();
-        let mut shutdown = Shutdown::new(shared.notify_shutdown.subscribe());
+        let mut close = shared.close_streams.subscribe();
         let reader_token = shared.task_done.upgrade();
         let forwarder_token = shared.task_done.upgrade();
-        let grace = shared.config.grace;
         tokio::spawn(async move {
             let _token = reader_token;
-            let far = tokio::time::Instant::now() + Duration::from_secs(10 * 365 * 86_400);
-            let stop_reading = tokio::time::sleep_until(far);
-            tokio::pin!(stop_reading);
             loop {
                 let msg = tokio::select! {
                     m = inbound.message() => m,
-                    () = shutdown.recv(), if !shutdown.is_shutdown() => {
-                        stop_reading.as_mut().reset(tokio::time::Instant::now() + grace);
-                        continue;
-                    }
-                    () = &mut stop_reading => break,
+                    _ = close.wait_for(|closed| *closed) => break,
                 };
                 match msg {
                     Ok(Some(up)) => {

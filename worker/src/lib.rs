@@ -28,7 +28,7 @@ mod session;
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{CellResult, CellSpec};
@@ -58,8 +58,9 @@ pub struct WorkerConfig {
     pub max_backoff: Duration,
     /// Give up (error) after this long without reaching the coordinator; `None`: never.
     pub give_up_after: Option<Duration>,
-    /// After the shutdown signal, give up reconnecting after this long (buffered outcomes
-    /// are then lost to this worker; their leases expire and the cells are recomputed).
+    /// After the shutdown signal, give up reconnecting after this long in total (buffered
+    /// outcomes are then lost to this worker; their leases expire and the cells are
+    /// recomputed). Short, because a scheduler SIGKILLs soon after SIGTERM anyway.
     pub drain_timeout: Duration,
     /// Test hook: append each computed cell key to this file (see [`hook`]).
     pub computed_log: Option<std::path::PathBuf>,
@@ -77,7 +78,7 @@ impl WorkerConfig {
             compute: science(),
             max_backoff: Duration::from_secs(10),
             give_up_after: None,
-            drain_timeout: Duration::from_secs(60),
+            drain_timeout: Duration::from_secs(10),
             computed_log: None,
             token: None,
         }
@@ -181,6 +182,20 @@ impl WorkerState {
         idle && (self.study_done || draining)
     }
 
+    /// Begin the drain: no cell starts any more, and every unstarted cell of the current
+    /// store moves from in flight to `to_release` (one `Release` for all). Returns how many.
+    fn start_drain(&mut self, compute: &Compute) -> usize {
+        let mut n = 0;
+        for id in compute.begin_drain(&self.in_flight) {
+            if !self.stale.contains(&id) {
+                self.in_flight.remove(&id);
+                self.to_release.push(id);
+                n += 1;
+            }
+        }
+        n
+    }
+
     fn record(&mut self, computed: Computed) {
         match computed {
             Computed::Ran { upload, seconds } => {
@@ -198,8 +213,9 @@ impl WorkerState {
                 self.unacked.insert(id, *upload);
             }
             Computed::NotStarted(id) => {
-                self.in_flight.remove(&id);
-                if !self.stale.remove(&id) {
+                // Not in flight any more: handed back already when the drain began.
+                let was_in_flight = self.in_flight.remove(&id);
+                if !self.stale.remove(&id) && was_in_flight {
                     self.to_release.push(id);
                 }
             }
@@ -213,17 +229,38 @@ struct Compute {
     f: ComputeFn,
     tx: mpsc::UnboundedSender<Computed>,
     draining: Arc<AtomicBool>,
+    /// Cells a rayon thread has started. A thread checks `draining` and inserts its cell
+    /// under this lock, and [`Compute::begin_drain`] sets `draining` under it, so at the
+    /// drain every leased cell is either started (it will finish) or will never start (it
+    /// can be handed back at once, all in one `Release`).
+    started: Arc<Mutex<HashSet<u64>>>,
     log: Option<Arc<hook::ComputedLog>>,
 }
 
 impl Compute {
+    /// Stop starting cells; returns the cells of `in_flight` no thread has started (they
+    /// never will: their queued tasks report [`Computed::NotStarted`], which is ignored for
+    /// cells no longer in flight).
+    fn begin_drain(&self, in_flight: &HashSet<u64>) -> Vec<u64> {
+        let started = self.started.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.draining.store(true, Ordering::SeqCst);
+        let mut unstarted: Vec<u64> = in_flight.iter().filter(|id| !started.contains(id)).copied().collect();
+        unstarted.sort_unstable();
+        unstarted
+    }
+
     fn submit(&self, worker_id: u64, cell_id: u64, spec: CellSpec) {
-        let (f, tx, draining, log) =
-            (self.f.clone(), self.tx.clone(), self.draining.clone(), self.log.clone());
+        let (f, tx, draining, started_set, log) =
+            (self.f.clone(), self.tx.clone(), self.draining.clone(), self.started.clone(), self.log.clone());
         self.pool.spawn(move || {
-            if draining.load(Ordering::SeqCst) {
-                let _ = tx.send(Computed::NotStarted(cell_id));
-                return;
+            {
+                let mut set = started_set.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                if draining.load(Ordering::SeqCst) {
+                    drop(set);
+                    let _ = tx.send(Computed::NotStarted(cell_id));
+                    return;
+                }
+                set.insert(cell_id);
             }
             let started = std::time::Instant::now();
             let outcome = match f(&spec) {
@@ -236,6 +273,7 @@ impl Compute {
             }
             let upload =
                 pb::ResultUpload { worker_id, cell_id, outcome: Some(outcome), compute_seconds: seconds };
+            started_set.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&cell_id);
             let _ = tx.send(Computed::Ran { upload: Box::new(upload), seconds });
         });
     }
@@ -262,7 +300,14 @@ pub async fn run(
         })?)),
         None => None,
     };
-    let compute = Compute { pool, f: config.compute.clone(), tx, draining: draining.clone(), log };
+    let compute = Compute {
+        pool,
+        f: config.compute.clone(),
+        tx,
+        draining: draining.clone(),
+        started: Arc::new(Mutex::new(HashSet::new())),
+        log,
+    };
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
@@ -304,19 +349,31 @@ pub async fn run(
                     unreachable_since = None;
                 }
                 let since = *unreachable_since.get_or_insert_with(tokio::time::Instant::now);
+                let mut wait = backoff;
                 if *stop_rx.borrow() {
-                    draining.store(true, Ordering::SeqCst);
+                    if !draining.load(Ordering::SeqCst) {
+                        state.start_drain(&compute);
+                    }
                     let started = *drain_started.get_or_insert_with(tokio::time::Instant::now);
-                    if started.elapsed() >= config.drain_timeout {
+                    let left = config.drain_timeout.saturating_sub(started.elapsed());
+                    if left.is_zero() {
+                        while let Ok(c) = rx.try_recv() {
+                            state.record(c);
+                        }
                         tracing::warn!(
-                            unacknowledged = state.unacked.len(),
-                            "draining: coordinator unreachable for {:?}; exiting without delivering these \
-                             outcomes (their leases will expire and the cells be recomputed)",
-                            config.drain_timeout
+                            lost_results = state.unacked.len(),
+                            abandoned_running = state.in_flight.len(),
+                            not_handed_back = state.to_release.len(),
+                            "draining: coordinator unreachable for {:?}; exiting without delivering \
+                             {} computed results (lost; their cells return to pending when the leases \
+                             expire and are recomputed)",
+                            config.drain_timeout,
+                            state.unacked.len()
                         );
                         state.report.drained = true;
                         return Ok(state.report);
                     }
+                    wait = wait.min(left);
                 }
                 if let Some(limit) = config.give_up_after {
                     if since.elapsed() >= limit {
@@ -330,7 +387,7 @@ pub async fn run(
                 tracing::warn!(error = %error, retry_in = ?backoff, buffered = state.unacked.len(),
                     "lost the coordinator; reconnecting");
                 // Keep collecting finished cells while waiting.
-                let deadline = tokio::time::sleep(backoff);
+                let deadline = tokio::time::sleep(wait);
                 tokio::pin!(deadline);
                 loop {
                     tokio::select! {

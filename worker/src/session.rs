@@ -109,9 +109,11 @@ pub(crate) async fn run(
     let mut last_batch = 0usize;
     loop {
         let draining = *stop.borrow();
-        if draining && !compute.draining.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        if draining && !compute.draining.load(std::sync::atomic::Ordering::SeqCst) {
+            let unstarted = state.start_drain(compute);
             tracing::info!(
-                in_flight = state.in_flight.len(),
+                running = state.in_flight.len(),
+                unstarted,
                 "draining: finishing running cells, handing back the rest"
             );
         }
