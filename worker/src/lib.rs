@@ -168,6 +168,10 @@ struct WorkerState {
     stale: HashSet<u64>,
     /// Unstarted cells to hand back.
     to_release: Vec<u64>,
+    /// The compute side's set of started cells; a cell leaves it only when its outcome is
+    /// recorded here, so a cell that finished but is not yet recorded still counts as
+    /// started at the drain (handing it back would get its result rejected).
+    started: Arc<Mutex<HashSet<u64>>>,
     /// EWMA of a cell's wall time in seconds (0 = unknown).
     mean_cell_seconds: f64,
     /// The coordinator said every cell is settled.
@@ -200,6 +204,7 @@ impl WorkerState {
         match computed {
             Computed::Ran { upload, seconds } => {
                 let id = upload.cell_id;
+                self.started.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&id);
                 self.in_flight.remove(&id);
                 if self.stale.remove(&id) {
                     return;
@@ -273,7 +278,6 @@ impl Compute {
             }
             let upload =
                 pb::ResultUpload { worker_id, cell_id, outcome: Some(outcome), compute_seconds: seconds };
-            started_set.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&cell_id);
             let _ = tx.send(Computed::Ran { upload: Box::new(upload), seconds });
         });
     }
@@ -308,6 +312,7 @@ pub async fn run(
         started: Arc::new(Mutex::new(HashSet::new())),
         log,
     };
+    let started = compute.started.clone();
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
@@ -320,6 +325,7 @@ pub async fn run(
         in_flight: HashSet::new(),
         stale: HashSet::new(),
         to_release: Vec::new(),
+        started,
         mean_cell_seconds: 0.0,
         study_done: false,
         report: WorkerReport::default(),
@@ -445,6 +451,42 @@ mod tests {
     }
 
     #[test]
+    fn the_drain_hands_back_only_cells_no_thread_started() {
+        let started: Arc<Mutex<HashSet<u64>>> = Arc::new(Mutex::new([5].into_iter().collect()));
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let compute = Compute {
+            pool: rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap(),
+            f: Arc::new(|_| Err("unused".into())),
+            tx,
+            draining: Arc::new(AtomicBool::new(false)),
+            started: started.clone(),
+            log: None,
+        };
+        let mut s = WorkerState {
+            worker_id: 1,
+            study_uid: None,
+            unacked: BTreeMap::new(),
+            // 5 finished but is not recorded yet; 6 and 7 are queued; 7 belongs to an old store.
+            in_flight: [5, 6, 7].into_iter().collect(),
+            stale: [7].into_iter().collect(),
+            to_release: vec![],
+            started,
+            mean_cell_seconds: 0.0,
+            study_done: false,
+            report: WorkerReport::default(),
+        };
+        assert_eq!(s.start_drain(&compute), 1);
+        assert_eq!(s.to_release, vec![6]);
+        assert!(compute.draining.load(Ordering::SeqCst));
+        // The queued task of 6 reports NotStarted later: ignored, it was handed back already.
+        s.record(Computed::NotStarted(6));
+        s.record(Computed::NotStarted(7));
+        assert_eq!(s.to_release, vec![6], "no second hand-back, none of the old store");
+        assert_eq!(s.in_flight.iter().copied().collect::<Vec<_>>(), vec![5]);
+        assert!(rx.try_recv().is_err());
+    }
+
+    #[test]
     fn outcomes_of_a_previous_store_are_dropped() {
         let mut s = WorkerState {
             worker_id: 1,
@@ -453,6 +495,7 @@ mod tests {
             in_flight: [5, 6].into_iter().collect(),
             stale: [5].into_iter().collect(),
             to_release: vec![],
+            started: Arc::new(Mutex::new([5, 6].into_iter().collect())),
             mean_cell_seconds: 0.0,
             study_done: false,
             report: WorkerReport::default(),
@@ -462,6 +505,7 @@ mod tests {
         s.record(Computed::Ran { upload: Box::new(up(6)), seconds: 0.5 });
         assert_eq!(s.unacked.keys().copied().collect::<Vec<_>>(), vec![6]);
         assert!(s.in_flight.is_empty());
+        assert!(s.started.lock().unwrap().is_empty(), "recorded cells leave the started set");
         assert_eq!(s.report.computed, 1);
         assert_eq!(s.mean_cell_seconds, 0.5);
     }
