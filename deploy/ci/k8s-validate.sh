@@ -257,7 +257,16 @@ def local(arg):
     arg = arg.replace(study_dir + "/", work + "/").replace(mounts["data"] + "/", work + "/data/")
     return arg.replace(f"0.0.0.0:{grpc_port}", f"127.0.0.1:{port}")
 cargs = [local(a) for a in coord["args"]]
-env = dict(os.environ, NO_COLOR="1", **{e["name"]: e["value"] for e in coord.get("env", []) if "value" in e})
+# The token Secret's value, written where TAUSTAR_TOKEN_FILE (the Secret's mount) points in the pod.
+token_file = f"{work}/token"
+with open(token_file, "w") as f:
+    f.write(kind("Secret")["stringData"]["token"] + "\n")
+def pod_env(c):
+    return {e["name"]: token_file if e["name"] == "TAUSTAR_TOKEN_FILE" else e["value"]
+            for e in c.get("env", []) if "value" in e}
+check("TAUSTAR_TOKEN_FILE" in pod_env(coord) and "TAUSTAR_TOKEN_FILE" in pod_env(worker),
+      "coordinator and worker read the token Secret through TAUSTAR_TOKEN_FILE")
+env = dict(os.environ, NO_COLOR="1", **pod_env(coord))
 log = open(f"{work}/coordinator.log", "w")
 cproc = subprocess.Popen([f"{bin_dir}/taustar", *cargs], env=env, stdout=log, stderr=log)
 print(f"# coordinator: taustar {' '.join(cargs)}", flush=True)
@@ -288,7 +297,7 @@ try:
     print(f"# worker: {' '.join(worker['command'] + wargs)}", flush=True)
     t = time.time()
     wlog = open(f"{work}/worker.log", "w")
-    w = subprocess.run([f"{bin_dir}/{worker['command'][0]}", *wargs], env=dict(os.environ, NO_COLOR="1"),
+    w = subprocess.run([f"{bin_dir}/{worker['command'][0]}", *wargs], env=dict(os.environ, NO_COLOR="1", **pod_env(worker)),
                        stdout=wlog, stderr=wlog, timeout=300)
     check(w.returncode == 0, f"the worker exits 0 when the study is done (rc {w.returncode}, {time.time() - t:.1f} s)")
     st = json.loads(subprocess.run([f"{bin_dir}/taustar", "status", "--db", f"{work}/data/study.db", "--json"],
