@@ -38,28 +38,8 @@ impl Shutdown {
     }
 }
 
-/// Resolve on SIGINT (Ctrl-C) or SIGTERM; the second signal is left to the default handler
-/// of whoever installed it, so a user can still force a stop.
+/// Resolve on SIGINT (Ctrl-C) or SIGTERM. The same trigger as the worker's drain, so both
+/// sides of a Slurm `scancel` or a `kubectl delete` react to one signal the same way.
 pub async fn signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops gracefully");
-                std::future::pending::<()>().await
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("SIGINT received: shutting down gracefully"),
-        () = term => tracing::info!("SIGTERM received: shutting down gracefully"),
-    }
+    worker::signal().await
 }
