@@ -24,6 +24,7 @@
 pub mod auth;
 pub mod hook;
 mod session;
+pub mod tls;
 
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
@@ -66,6 +67,8 @@ pub struct WorkerConfig {
     pub computed_log: Option<std::path::PathBuf>,
     /// Shared token sent as `authorization: Bearer …` on every call (see [`auth`]).
     pub token: Option<auth::Token>,
+    /// TLS towards the coordinator (see [`tls`]); `None`: plain HTTP/2.
+    pub tls: Option<tonic::transport::ClientTlsConfig>,
 }
 
 impl WorkerConfig {
@@ -81,6 +84,7 @@ impl WorkerConfig {
             drain_timeout: Duration::from_secs(10),
             computed_log: None,
             token: None,
+            tls: None,
         }
     }
 }
@@ -289,7 +293,7 @@ pub async fn run(
     config: WorkerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<WorkerReport, WorkerError> {
-    let url = normalise_url(&config.coordinator)?;
+    let url = normalise_url(&config.coordinator, config.tls.is_some())?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(config.threads)
         .thread_name(|i| format!("taustar-cell-{i}"))
@@ -407,8 +411,28 @@ pub async fn run(
     }
 }
 
-fn normalise_url(url: &str) -> Result<String, WorkerError> {
-    let full = if url.contains("://") { url.to_string() } else { format!("http://{url}") };
+/// The coordinator URL with its scheme: a bare `host:port` gets `https://` with TLS and
+/// `http://` without; a scheme that contradicts the TLS settings is refused (an `https://` URL
+/// without a CA to trust, or TLS settings with an `http://` URL that would ignore them).
+fn normalise_url(url: &str, tls: bool) -> Result<String, WorkerError> {
+    let bad = |reason: &str| WorkerError::BadUrl { url: url.to_string(), reason: reason.to_string() };
+    let full = match (url.split_once("://").map(|(scheme, _)| scheme), tls) {
+        (None, false) => format!("http://{url}"),
+        (None, true) => format!("https://{url}"),
+        (Some("https"), false) => {
+            return Err(bad(&format!(
+                "https:// needs --tls-ca PATH ({}): the CA certificate that signed the coordinator's \
+                 certificate",
+                tls::TLS_CA_ENV
+            )))
+        }
+        (Some("http"), true) => {
+            return Err(bad(
+                "TLS is configured (--tls-ca) but the URL says http://; use https:// or a bare host:port",
+            ))
+        }
+        _ => url.to_string(),
+    };
     tonic::transport::Endpoint::from_shared(full.clone())
         .map_err(|e| WorkerError::BadUrl { url: url.to_string(), reason: e.to_string() })?;
     Ok(full)
@@ -446,8 +470,18 @@ mod tests {
 
     #[test]
     fn bare_host_port_gets_a_scheme() {
-        assert_eq!(normalise_url("127.0.0.1:50051").unwrap(), "http://127.0.0.1:50051");
-        assert_eq!(normalise_url("http://h:1").unwrap(), "http://h:1");
+        assert_eq!(normalise_url("127.0.0.1:50051", false).unwrap(), "http://127.0.0.1:50051");
+        assert_eq!(normalise_url("http://h:1", false).unwrap(), "http://h:1");
+    }
+
+    #[test]
+    fn tls_picks_https_and_a_contradicting_scheme_is_refused() {
+        assert_eq!(normalise_url("h:1", true).unwrap(), "https://h:1");
+        assert_eq!(normalise_url("https://h:1", true).unwrap(), "https://h:1");
+        let err = normalise_url("https://h:1", false).unwrap_err().to_string();
+        assert!(err.contains("--tls-ca") && err.contains(tls::TLS_CA_ENV), "{err}");
+        let err = normalise_url("http://h:1", true).unwrap_err().to_string();
+        assert!(err.contains("http://") && err.contains("https://"), "{err}");
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! `taustar-worker` — computes cells for a `taustar serve` coordinator.
 //!
 //! Exit codes: 0 when the study is done or after a drain on SIGTERM/SIGINT; 1 on a fatal
-//! error (refused by the coordinator — protocol version or token —, unreachable beyond `--give-up-after`, bad arguments).
+//! error (refused by the coordinator — protocol version or token —, unreachable beyond
+//! `--give-up-after` (which includes a TLS handshake that keeps failing), bad arguments or
+//! TLS files).
 
 use std::time::Duration;
 
@@ -14,7 +16,8 @@ use clap::Parser;
 #[derive(Parser)]
 #[command(name = "taustar-worker", version, about, long_about = None)]
 struct Cli {
-    /// Coordinator address, e.g. http://10.0.0.5:50051 or 10.0.0.5:50051.
+    /// Coordinator address, e.g. http://10.0.0.5:50051 or 10.0.0.5:50051 (https:// when
+    /// --tls-ca is given).
     #[arg(long, env = "TAUSTAR_COORDINATOR")]
     coordinator: String,
     /// Compute threads (default: all available cores).
@@ -33,6 +36,8 @@ struct Cli {
     /// token itself). Never pass the token on the command line: `ps` shows it.
     #[arg(long, value_name = "PATH", env = "TAUSTAR_TOKEN_FILE")]
     token_file: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    tls: worker::tls::ClientTlsArgs,
     /// Log output format on stderr. Verbosity via RUST_LOG (default: info).
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -80,6 +85,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     config.max_backoff = Duration::from_secs(cli.max_backoff.max(1));
     config.computed_log = std::env::var_os(worker::hook::ENV).map(Into::into);
     config.token = worker::auth::Token::from_file_or_env(cli.token_file.as_deref())?;
+    config.tls = cli.tls.load()?;
     if let Ok(ms) = std::env::var(worker::hook::DELAY_ENV) {
         let ms: u64 = ms.parse().map_err(|_| {
             anyhow::anyhow!("invalid {} = {ms:?}: expected milliseconds", worker::hook::DELAY_ENV)

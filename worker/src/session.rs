@@ -31,8 +31,11 @@ fn lost(error: impl std::fmt::Display, reached: bool) -> End {
     End::Lost { error: error.to_string(), reached }
 }
 
-async fn connect(url: &str) -> Result<Channel, String> {
-    let endpoint = Endpoint::from_shared(url.to_string()).map_err(|e| e.to_string())?;
+async fn connect(url: &str, tls: Option<&tonic::transport::ClientTlsConfig>) -> Result<Channel, String> {
+    let mut endpoint = Endpoint::from_shared(url.to_string()).map_err(|e| e.to_string())?;
+    if let Some(tls) = tls {
+        endpoint = endpoint.tls_config(tls.clone()).map_err(|e| crate::tls::error_chain(&e))?;
+    }
     endpoint
         .connect_timeout(Duration::from_secs(5))
         .tcp_nodelay(true)
@@ -40,9 +43,9 @@ async fn connect(url: &str) -> Result<Channel, String> {
         .keep_alive_timeout(Duration::from_secs(20))
         .connect()
         .await
-        .map_err(|e| {
-            format!("{e}: {}", std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_default())
-        })
+        // The whole chain: a TLS failure ("invalid peer certificate: UnknownIssuer") is
+        // several sources below tonic's "transport error".
+        .map_err(|e| crate::tls::error_chain(&e))
 }
 
 pub(crate) async fn run(
@@ -53,7 +56,7 @@ pub(crate) async fn run(
     rx: &mut mpsc::UnboundedReceiver<Computed>,
     stop: &mut watch::Receiver<bool>,
 ) -> End {
-    let channel = match connect(url).await {
+    let channel = match connect(url, config.tls.as_ref()).await {
         Ok(c) => c,
         Err(e) => return lost(e, false),
     };
