@@ -69,7 +69,13 @@ pub struct WorkerConfig {
     pub token: Option<auth::Token>,
     /// TLS towards the coordinator (see [`tls`]); `None`: plain HTTP/2.
     pub tls: Option<tonic::transport::ClientTlsConfig>,
+    /// Benchmark hook: called with the round-trip time of every successful `Lease` call
+    /// (the coordinator's lease latency as a worker sees it).
+    pub lease_latency: Option<LatencyHook>,
 }
+
+/// See [`WorkerConfig::lease_latency`].
+pub type LatencyHook = Arc<dyn Fn(Duration) + Send + Sync>;
 
 impl WorkerConfig {
     /// Defaults for `coordinator` with `threads` threads computing [`science`].
@@ -85,6 +91,7 @@ impl WorkerConfig {
             computed_log: None,
             token: None,
             tls: None,
+            lease_latency: None,
         }
     }
 }

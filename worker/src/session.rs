@@ -174,6 +174,7 @@ pub(crate) async fn run(
                 }
             }
             () = tokio::time::sleep_until(next_lease), if want_lease => {
+                let asked = Instant::now();
                 let reply = match client
                     .lease(pb::LeaseRequest {
                         worker_id: state.worker_id,
@@ -185,6 +186,9 @@ pub(crate) async fn run(
                     Ok(r) => r.into_inner(),
                     Err(s) => return lost(format!("lease: {s}"), true),
                 };
+                if let Some(hook) = &config.lease_latency {
+                    hook(asked.elapsed());
+                }
                 let retry = Duration::from_millis(u64::from(reply.retry_after_ms).clamp(50, 5000));
                 match State::try_from(reply.state) {
                     Ok(State::Work) => {
