@@ -22,6 +22,8 @@
 //!    the writer could reach without the network — first *naive* (one transaction per
 //!    result) over a slice of the cells, then *batched* (1000 per transaction, as the
 //!    coordinator's writer does) over the rest, and their ratio.
+//!
+//! `TAUSTAR_BENCH_PARTS=e2e` or `=store` runs one part only (default `e2e,store`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -102,11 +104,15 @@ fn file_size(p: &Path) -> u64 {
     std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
 }
 
-/// Size of a SQLite file with its WAL.
-fn db_size(db: &Path) -> u64 {
+fn wal_path(db: &Path) -> PathBuf {
     let mut wal = db.as_os_str().to_owned();
     wal.push("-wal");
-    file_size(db) + file_size(Path::new(&wal))
+    PathBuf::from(wal)
+}
+
+/// Size of a SQLite file with its WAL.
+fn db_size(db: &Path) -> u64 {
+    file_size(db) + file_size(&wal_path(db))
 }
 
 /// Write the study file and insert its cells into a new store at `db`; returns the study
@@ -129,6 +135,8 @@ struct ProcStats {
     hwm_kib: u64,
     /// User + system CPU seconds, as last seen.
     cpu_s: f64,
+    /// Largest size of the database's WAL file seen, bytes.
+    wal_max: u64,
 }
 
 fn status_field(status: &str, name: &str) -> Option<u64> {
@@ -148,18 +156,20 @@ fn cpu_seconds(stat: &str) -> Option<f64> {
 fn sample(pid: &str) -> Option<ProcStats> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    Some(ProcStats { hwm_kib: status_field(&status, "VmHWM:")?, cpu_s: cpu_seconds(&stat)? })
+    Some(ProcStats { hwm_kib: status_field(&status, "VmHWM:")?, cpu_s: cpu_seconds(&stat)?, wal_max: 0 })
 }
 
-/// Sample `pid` every 20 ms until `stop` is set or the process is gone.
-fn sampler(pid: u32, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<ProcStats> {
+/// Sample `pid` (and the size of `wal`) every 20 ms until `stop` is set or the process is gone.
+fn sampler(pid: u32, wal: PathBuf, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<ProcStats> {
     std::thread::spawn(move || {
         let pid = pid.to_string();
         let mut last = ProcStats::default();
+        let mut wal_max = 0;
         while !stop.load(Ordering::SeqCst) {
+            wal_max = wal_max.max(file_size(&wal));
             match sample(&pid) {
                 // A zombie has no memory left: keep what was seen while it ran.
-                Some(s) if s.hwm_kib > 0 => last = s,
+                Some(s) if s.hwm_kib > 0 => last = ProcStats { wal_max, ..s },
                 Some(_) => {}
                 None => break,
             }
@@ -266,7 +276,7 @@ fn end_to_end(toml: &Path, db: &Path, dir: &Path, workers: usize) -> EndToEnd {
     let (mut serve, addr) = Serve::start(toml, db, dir);
     let serve_start_s = start.elapsed().as_secs_f64();
     let stop = Arc::new(AtomicBool::new(false));
-    let stats = sampler(serve.child.id(), stop.clone());
+    let stats = sampler(serve.child.id(), wal_path(db), stop.clone());
     let leases: Arc<Mutex<Vec<Duration>>> = Arc::new(Mutex::new(Vec::new()));
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let cpu_before = bench_cpu();
@@ -388,13 +398,22 @@ fn main() {
     let quick = std::env::args().all(|a| a != "--bench");
     let cells = env_u64("TAUSTAR_BENCH_CELLS").unwrap_or(if quick { 2_000 } else { 100_000 });
     let workers = env_u64("TAUSTAR_BENCH_WORKERS").unwrap_or(if quick { 4 } else { 64 }) as usize;
+    let parts = std::env::var("TAUSTAR_BENCH_PARTS").unwrap_or_else(|_| "e2e,store".into());
     let dir = tempfile::tempdir().expect("tempdir");
 
     let db = dir.path().join("grpc.db");
     let (toml, n, t) = insert_study(cells, dir.path(), &db);
     println!("study insertion: {n} cells in {t:.2} s = {:.0} cells/s", n as f64 / t);
+    if parts.split(',').any(|p| p == "e2e") {
+        e2e_part(&toml, &db, dir.path(), n, workers);
+    }
+    if parts.split(',').any(|p| p == "store") {
+        store_part(&toml, &dir.path().join("store.db"), n);
+    }
+}
 
-    let e = end_to_end(&toml, &db, dir.path(), workers);
+fn e2e_part(toml: &Path, db: &Path, dir: &Path, n: u64, workers: usize) {
+    let e = end_to_end(toml, db, dir, workers);
     println!(
         "grpc end to end: {n} cells, {workers} workers on loopback: {:.2} s = {:.0} committed results/s \
          (coordinator start incl. re-sync: {:.2} s)",
@@ -410,19 +429,21 @@ fn main() {
         ms(e.leases.last().copied().unwrap_or_default())
     );
     println!(
-        "coordinator: peak RSS {:.1} MiB, CPU {:.1} s ({:.0} µs/result); bench process (workers) CPU {:.1} s",
+        "coordinator: peak RSS {:.1} MiB, CPU {:.1} s ({:.0} µs/result), largest WAL {:.1} MB; \
+         bench process (workers) CPU {:.1} s",
         e.coordinator.hwm_kib as f64 / 1024.0,
         e.coordinator.cpu_s,
         e.coordinator.cpu_s * 1e6 / n as f64,
+        e.coordinator.wal_max as f64 / 1e6,
         e.bench_cpu_s
     );
-    let bytes = db_size(&db);
+    let bytes = db_size(db);
     println!(
         "db size: {:.1} MB for {n} results = {:.0} bytes/result (71-point curves)",
         bytes as f64 / 1e6,
         bytes as f64 / n as f64
     );
-    let (results, not_done, dup, rej) = verify(&db);
+    let (results, not_done, dup, rej) = verify(db);
     println!(
         "exactly once: {results} results for {n} cells, {not_done} cells not done, {} computed by workers, \
          {dup} duplicates ignored, {rej} rejected",
@@ -430,10 +451,11 @@ fn main() {
     );
     assert_eq!(results as u64, n, "one result per cell");
     assert_eq!(not_done, 0, "every cell done");
+}
 
-    let db = dir.path().join("store.db");
+fn store_part(toml: &Path, db: &Path, n: u64) {
     let naive = (n / 10).clamp(1, 20_000);
-    let (naive_rate, batched_rate, batched) = store_only(&toml, &db, naive);
+    let (naive_rate, batched_rate, batched) = store_only(toml, db, naive);
     println!(
         "store only: naive (1 result/transaction, {naive} cells) {naive_rate:.0} results/s; batched (1000/transaction, \
          {batched} cells) {batched_rate:.0} results/s; batched/naive = {:.1}x",
