@@ -180,6 +180,7 @@ fn status_to_wire(s: &StudyStatus) -> pb::StudyStatus {
         cells_failed: s.cells_failed,
         duplicates_ignored: s.duplicates_ignored,
         results_rejected: s.results_rejected,
+        results_quarantined: s.results_quarantined,
         throughput_per_s: s.throughput_per_s,
         eta_seconds: s.eta_seconds.unwrap_or(-1.0),
         workers_active: s.workers_active as u32,

@@ -38,7 +38,9 @@ async fn fixture() -> Fixture {
     let path = dir.path().join("lease.db");
     let study = Study::from_toml_str(TOML).unwrap();
     let loaded = coordinator::study_file::from_parts(study, TOML.into());
-    let mut store = StudyStore::open(&path, StoreConfig { max_failures: 3 }).unwrap();
+    // One failed computation fails a cell here; lost workers must not count as one.
+    let config = StoreConfig { max_failures: 1, max_lost_leases: 5 };
+    let mut store = StudyStore::open(&path, config).unwrap();
     store.sync_study(&loaded.definition, loaded.study.cells()).unwrap();
     let reader = StudyStore::open_read_only(&path).unwrap();
     let (handle, _writer) = StoreHandle::spawn(store, LeaseClock::new());
@@ -79,6 +81,31 @@ async fn an_expired_lease_returns_its_cells_to_another_worker() {
     assert_eq!(f.svc.sweep_expired_leases().await.unwrap().returned, 3);
     let (_, b_cells) = lease(&f.svc, b, 3).await;
     assert_eq!(b_cells, a_cells, "the returned cells are leased again first");
+}
+
+#[tokio::test(start_paused = true)]
+async fn losing_workers_is_not_the_cells_failure_until_the_lost_lease_limit() {
+    let f = fixture().await;
+    let mut first: Option<Vec<u64>> = None;
+    // Four workers in a row take the same cells and vanish (kill -9, pre-emption): with
+    // max_failures = 1 every one of these expiries would have failed the cells before.
+    for round in 0..4 {
+        let w = register(&f.svc, &format!("doomed-{round}")).await;
+        let (_, cells) = lease(&f.svc, w, 2).await;
+        assert_eq!(&cells, first.get_or_insert_with(|| cells.clone()), "round {round}");
+        tokio::time::advance(LEASE + Duration::from_secs(1)).await;
+        let swept = f.svc.sweep_expired_leases().await.unwrap();
+        assert_eq!((swept.returned, swept.failed), (2, 0), "round {round}");
+    }
+    assert_eq!(f.svc.status().await.unwrap().cells_failed, 0);
+    // The fifth loss reaches max_lost_leases = 5: those cells end failed, the study goes on.
+    let w = register(&f.svc, "doomed-4").await;
+    lease(&f.svc, w, 2).await;
+    tokio::time::advance(LEASE + Duration::from_secs(1)).await;
+    let swept = f.svc.sweep_expired_leases().await.unwrap();
+    assert_eq!((swept.returned, swept.failed), (0, 2));
+    let status = f.svc.status().await.unwrap();
+    assert_eq!((status.cells_failed, status.cells_pending), (2, 6));
 }
 
 #[tokio::test(start_paused = true)]

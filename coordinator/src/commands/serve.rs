@@ -19,9 +19,13 @@ pub struct LeaseArgs {
     /// Seconds between worker heartbeats (default: a sixth of the lease).
     #[arg(long, value_name = "SECS")]
     pub heartbeat_secs: Option<f64>,
-    /// A cell that fails (or loses its worker) this many times is marked failed.
+    /// A cell whose computation fails (error, NaN, wrong key) this many times is marked failed.
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub max_failures: u32,
+    /// A cell whose lease expires (its worker was lost) this many times is marked failed; a
+    /// lost worker is not the cell's fault, so this limit is much higher.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub max_lost_leases: u32,
     /// Seconds of work one lease should carry (batch size adapts to measured cell time).
     #[arg(long, value_name = "SECS", default_value_t = 4.0)]
     pub batch_secs: f64,
@@ -49,6 +53,9 @@ impl LeaseArgs {
         if self.max_failures == 0 {
             anyhow::bail!("invalid --max-failures = 0: need at least 1");
         }
+        if self.max_lost_leases == 0 {
+            anyhow::bail!("invalid --max-lost-leases = 0: need at least 1");
+        }
         let batch = BatchPolicy {
             target_seconds: secs("--batch-secs", self.batch_secs)?.as_secs_f64(),
             ..BatchPolicy::default()
@@ -57,7 +64,7 @@ impl LeaseArgs {
         let sweep_every = (lease / 4).clamp(Duration::from_millis(100), Duration::from_secs(1));
         Ok((
             ServeConfig { service, sweep_every, ..ServeConfig::default() },
-            StoreConfig { max_failures: self.max_failures },
+            StoreConfig { max_failures: self.max_failures, max_lost_leases: self.max_lost_leases },
         ))
     }
 }

@@ -82,7 +82,7 @@ pub struct CommitReport {
 pub struct ExpiryReport {
     /// Cells returned to pending.
     pub returned: u64,
-    /// Cells marked failed because their lease expired too often.
+    /// Cells marked failed because their lease expired `max_lost_leases` times.
     pub failed: u64,
 }
 
@@ -248,30 +248,37 @@ impl StudyStore {
         Ok(n as u32)
     }
 
-    /// Return every lease whose deadline passed to pending, counting a failure; a cell
-    /// that reaches the failure limit this way is marked failed (a cell that kills every
-    /// worker that tries it must not block the study).
+    /// Return every lease whose deadline passed to pending, counting a *lost lease* — not a
+    /// failure: the worker was lost (killed, pre-empted, cut off, or the coordinator was
+    /// down), which is not the cell's fault. A cell that reaches the much higher
+    /// lost-lease limit is marked failed all the same, so a cell that kills every worker
+    /// that tries it (out of memory) cannot stall the study; its error says so.
     pub fn expire_leases(&mut self, now_ms: i64) -> Result<ExpiryReport, StoreError> {
-        let max = i64::from(self.config.max_failures);
+        let max = i64::from(self.config.max_lost_leases);
         let path = self.path.clone();
         let e = |err| super::sql_err(&path, err);
         let tx = self.conn.transaction().map_err(e)?;
         let failed = tx
             .execute(
-                "UPDATE cells SET state = ?1, failures = failures + 1, finished_ms = ?3, deadline_ms = NULL, \
-                 error = 'lease expired ' || (failures + 1) || ' times (the workers computing it were lost)' \
-                 WHERE state = ?2 AND deadline_ms < ?3 AND failures + 1 >= ?4",
+                "UPDATE cells SET state = ?1, lost_leases = lost_leases + 1, finished_ms = ?3, \
+                 deadline_ms = NULL, error = 'lost its lease ' || (lost_leases + 1) || ' times (limit \
+                 --max-lost-leases = ' || ?4 || '): every worker computing it was lost (killed, out of \
+                 memory, pre-empted or cut off); the cell may exhaust the workers'' memory or time' \
+                 WHERE state = ?2 AND deadline_ms < ?3 AND lost_leases + 1 >= ?4",
                 params![state::FAILED, state::LEASED, now_ms, max],
             )
             .map_err(e)?;
         let returned = tx
             .execute(
-                "UPDATE cells SET state = ?1, failures = failures + 1, deadline_ms = NULL, \
-                 error = 'lease expired' WHERE state = ?2 AND deadline_ms < ?3",
+                "UPDATE cells SET state = ?1, lost_leases = lost_leases + 1, deadline_ms = NULL \
+                 WHERE state = ?2 AND deadline_ms < ?3",
                 params![state::PENDING, state::LEASED, now_ms],
             )
             .map_err(e)?;
         tx.commit().map_err(e)?;
+        if failed > 0 {
+            tracing::warn!(cells = failed, limit = max, "cells failed: their leases expired too often");
+        }
         Ok(ExpiryReport { returned: returned as u64, failed: failed as u64 })
     }
 

@@ -15,12 +15,16 @@
 //! - `meta`: study name, seed, file text, settings fingerprint, settings (JSON), store uid.
 //! - `points`: one row per grid point, keyed by its canonical key; `spec` is the point as JSON.
 //! - `cells`: one row per (point, replicate) with its state machine
-//!   `pending → leased(worker, deadline) → done | failed(failures, error)`, and back to
-//!   `pending` when a lease expires or a failure is retried.
+//!   `pending → leased(worker, deadline) → done | failed(failures | lost_leases, error)`, and
+//!   back to `pending` when a lease expires or a failure is retried. Failed computations
+//!   (`failures`) and expired leases (`lost_leases`) are counted apart, with their own limits
+//!   ([`StoreConfig`]): a lost worker is not the cell's fault.
 //! - `results`: one row per done cell; scalar columns plus the τ curve as a BLOB of
 //!   little-endian f64 (6 per curve point: τ, D_rev, D_fwd, S, ⟨E⟩, C), so 10^6 results take
 //!   one row each rather than 10^8 curve rows.
-//! - `workers`, `counters` (duplicates ignored, results rejected).
+//! - `quarantine`: uploads refused by the commit path (unknown cell, cell held by another
+//!   worker, wrong key, NaN), with the uploader, the reason and the payload; never committed.
+//! - `workers`, `counters` (duplicates ignored, results rejected, results quarantined).
 //!
 //! Nothing here holds all cells or results in memory: leasing is a `LIMIT` query on the
 //! `(state, id)` index, study insertion streams the cell iterator, and the read API
@@ -43,7 +47,7 @@ use common::{CellResult, CellSettings, CellSpec, GridPoint};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 pub use lease::{CommitReport, LeaseBatch, LeaseState, Outcome, Upload};
-pub use read::StudyStatus;
+pub use read::{CellRecord, StudyStatus};
 
 /// Cell states as stored in `cells.state`.
 pub mod state {
@@ -128,16 +132,24 @@ pub struct SyncReport {
 }
 
 /// Tunables of leasing and failure handling.
+///
+/// Two limits, because two different things go wrong: a computation that *fails* (an error,
+/// a NaN, a wrong key) is the cell's own fault and deterministic, so a few tries suffice;
+/// a lease that *expires* means the worker was lost (killed, pre-empted, cut off, the
+/// coordinator restarted), which is almost never the cell's fault — unless the cell kills
+/// every worker that tries it (out of memory), which the much higher lost-lease limit still
+/// ends.
 #[derive(Debug, Clone, Copy)]
 pub struct StoreConfig {
-    /// A cell whose computation failed (or whose lease expired) this many times is marked
-    /// failed and no longer leased.
+    /// A cell whose computation failed this many times is marked failed and no longer leased.
     pub max_failures: u32,
+    /// A cell whose lease expired this many times is marked failed and no longer leased.
+    pub max_lost_leases: u32,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { max_failures: 3 }
+        StoreConfig { max_failures: 3, max_lost_leases: 10 }
     }
 }
 
@@ -152,6 +164,9 @@ pub struct StudyStore {
     config: StoreConfig,
     /// Cached from `meta` once the study is known (leases build [`CellSpec`]s from them).
     study: Option<CachedStudy>,
+    /// The file's schema version: always [`schema::SCHEMA_VERSION`] for a writer; a
+    /// read-only handle may see an older file that no newer writer has migrated yet.
+    version: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -164,12 +179,27 @@ struct CachedStudy {
 
 impl StudyStore {
     /// Open (creating if needed) a store for writing.
+    /// A file of an older schema version is migrated in place first (see [`schema::migrate`]).
     pub fn open(path: &Path, config: StoreConfig) -> Result<StudyStore, StoreError> {
-        let conn = Connection::open(path).map_err(|e| sql_err(path, e))?;
+        let mut conn = Connection::open(path).map_err(|e| sql_err(path, e))?;
         schema::configure_writer(&conn).map_err(|e| sql_err(path, e))?;
+        if let Some(from) = schema::migrate(&mut conn).map_err(|e| sql_err(path, e))? {
+            tracing::info!(
+                path = %path.display(),
+                from,
+                to = schema::SCHEMA_VERSION,
+                "migrated the study database to the current schema"
+            );
+        }
         schema::create(&conn).map_err(|e| sql_err(path, e))?;
-        let mut store = StudyStore { conn, path: path.to_path_buf(), config, study: None };
-        store.check_schema_version()?;
+        let mut store = StudyStore {
+            conn,
+            path: path.to_path_buf(),
+            config,
+            study: None,
+            version: schema::SCHEMA_VERSION,
+        };
+        store.version = store.check_schema_version(schema::SCHEMA_VERSION..=schema::SCHEMA_VERSION)?;
         store.study = store.load_cached_study()?;
         Ok(store)
     }
@@ -192,9 +222,17 @@ impl StudyStore {
         )
         .map_err(|e| sql_err(path, e))?;
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(|e| sql_err(path, e))?;
-        let mut store =
-            StudyStore { conn, path: path.to_path_buf(), config: StoreConfig::default(), study: None };
-        store.check_schema_version()?;
+        let mut store = StudyStore {
+            conn,
+            path: path.to_path_buf(),
+            config: StoreConfig::default(),
+            study: None,
+            version: schema::SCHEMA_VERSION,
+        };
+        // Readers also accept older versions, so `taustar status` works on a study that an
+        // older coordinator is still running (it migrates only when a new writer opens it).
+        store.version =
+            store.check_schema_version(schema::OLDEST_READABLE_VERSION..=schema::SCHEMA_VERSION)?;
         store.study = store.load_cached_study()?;
         if store.study.is_none() {
             return Err(StoreError::Incompatible {
@@ -233,17 +271,22 @@ impl StudyStore {
         StoreError::Corrupt { path: self.path.clone(), reason: reason.into() }
     }
 
-    fn check_schema_version(&self) -> Result<(), StoreError> {
+    /// The file's schema version, if it is in `accepted`.
+    fn check_schema_version(&self, accepted: std::ops::RangeInclusive<u32>) -> Result<u32, StoreError> {
         let v: Option<String> = self
             .conn
             .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
             .optional()
             .map_err(|e| self.err(e))?;
-        match v {
-            Some(v) if v == schema::SCHEMA_VERSION.to_string() => Ok(()),
-            Some(v) => Err(StoreError::Incompatible {
+        match v.as_deref().map(|v| (v, v.parse::<u32>())) {
+            Some((_, Ok(n))) if accepted.contains(&n) => Ok(n),
+            Some((v, _)) => Err(StoreError::Incompatible {
                 path: self.path.clone(),
-                reason: format!("schema version {v}, this taustar reads version {}", schema::SCHEMA_VERSION),
+                reason: format!(
+                    "schema version {v}, this taustar reads versions {} to {}",
+                    accepted.start(),
+                    accepted.end()
+                ),
             }),
             None => Err(StoreError::Incompatible {
                 path: self.path.clone(),

@@ -15,7 +15,7 @@
 //! stops the walk and is returned; store errors are converted with `E::from`.
 
 use common::{CellResult, GridPoint};
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
 use super::{codec, state, StoreError, StudyStore};
@@ -42,8 +42,13 @@ pub struct StudyStatus {
     pub cells_failed: u64,
     /// Outcomes ignored because their cell was already settled.
     pub duplicates_ignored: u64,
-    /// Outcomes refused (cell leased to another worker, unknown cell, key mismatch).
+    /// Outcomes refused because the uploader did not hold the cell (unknown cell id, cell
+    /// leased to another worker); the cell's state was left alone.
     pub results_rejected: u64,
+    /// Uploads stored in the `quarantine` table instead of being committed: the rejected ones
+    /// above, plus results from the cell's holder with NaN or a wrong key (which also count
+    /// as a failure of the cell).
+    pub results_quarantined: u64,
     /// Cells settled per second over the last minute (0 if none).
     pub throughput_per_s: f64,
     /// Seconds until every cell is settled at that rate; `None` when unknown.
@@ -52,6 +57,25 @@ pub struct StudyStatus {
     pub workers_active: u64,
     /// Every cell is done or failed.
     pub finished: bool,
+}
+
+/// One cell's bookkeeping (see [`StudyStore::cell_record`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CellRecord {
+    /// The store's id of the cell.
+    pub id: u64,
+    /// One of [`state`]'s values.
+    pub state: i64,
+    /// Times leased (a release gives one back).
+    pub attempts: u32,
+    /// Failed computations: errors, NaN results, wrong keys.
+    pub failures: u32,
+    /// Leases that expired because the worker was lost.
+    pub lost_leases: u32,
+    /// The last failure's message.
+    pub error: Option<String>,
+    /// The current or last lease holder.
+    pub worker_id: Option<u64>,
 }
 
 impl StudyStore {
@@ -76,10 +100,13 @@ impl StudyStore {
                 counts[idx] = n as u64;
             }
         }
+        // A counter a read-only handle does not find belongs to a newer schema version than
+        // the file's (a study still run by an older coordinator): it is zero there.
         let counter = |name: &str| -> Result<u64, StoreError> {
             self.conn
                 .query_row("SELECT value FROM counters WHERE name = ?1", [name], |r| r.get::<_, i64>(0))
-                .map(|v| v as u64)
+                .optional()
+                .map(|v| v.unwrap_or(0).max(0) as u64)
                 .map_err(|e| self.err(e))
         };
         let (recent, first_recent): (i64, Option<i64>) = self
@@ -120,6 +147,7 @@ impl StudyStore {
             cells_failed: failed,
             duplicates_ignored: counter("duplicates_ignored")?,
             results_rejected: counter("results_rejected")?,
+            results_quarantined: counter("results_quarantined")?,
             throughput_per_s: throughput,
             eta_seconds: eta,
             workers_active: workers_active as u64,
@@ -172,7 +200,6 @@ impl StudyStore {
     /// Per-cell bookkeeping `(state, attempts, failures)` by key: for tests and debugging.
     pub fn cell_bookkeeping(&self, key: &str) -> Result<Option<(i64, u32, u32)>, StoreError> {
         let Some((point_key, replicate)) = super::split_cell_key(key) else { return Ok(None) };
-        use rusqlite::OptionalExtension;
         self.conn
             .query_row(
                 "SELECT c.state, c.attempts, c.failures FROM cells c JOIN points p ON p.id = c.point_id \
@@ -184,15 +211,48 @@ impl StudyStore {
             .map_err(|e| self.err(e))
     }
 
-    /// Visit every failed cell as `(key, failures, last error)`, in key order.
+    /// Everything the store records about one cell, by key (tests, the fault suite, debugging).
+    pub fn cell_record(&self, key: &str) -> Result<Option<CellRecord>, StoreError> {
+        let Some((point_key, replicate)) = super::split_cell_key(key) else { return Ok(None) };
+        let sql = format!(
+            "SELECT c.id, c.state, c.attempts, c.failures, {}, c.error, c.worker_id FROM cells c \
+             JOIN points p ON p.id = c.point_id WHERE p.key = ?1 AND c.replicate = ?2",
+            self.lost_leases_column()
+        );
+        self.conn
+            .query_row(&sql, params![point_key, replicate], |r| {
+                Ok(CellRecord {
+                    id: r.get::<_, i64>(0)? as u64,
+                    state: r.get(1)?,
+                    attempts: r.get(2)?,
+                    failures: r.get(3)?,
+                    lost_leases: r.get(4)?,
+                    error: r.get(5)?,
+                    worker_id: r.get::<_, Option<i64>>(6)?.map(|w| w as u64),
+                })
+            })
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// `c.lost_leases`, or `0` on a version-1 file (read-only handles only).
+    fn lost_leases_column(&self) -> &'static str {
+        if self.version >= 2 {
+            "c.lost_leases"
+        } else {
+            "0"
+        }
+    }
+
+    /// Visit every failed cell as `(key, bad outcomes, last error)`, in key order; bad
+    /// outcomes are failed computations plus lost leases (the error says which ended it).
     pub fn for_each_failed_cell(&self, mut f: impl FnMut(&str, u32, &str)) -> Result<(), StoreError> {
-        let mut q = self
-            .conn
-            .prepare(
-                "SELECT p.key || ';r=' || c.replicate, c.failures, coalesce(c.error, '') FROM cells c \
-                 JOIN points p ON p.id = c.point_id WHERE c.state = ?1 ORDER BY p.key, c.replicate",
-            )
-            .map_err(|e| self.err(e))?;
+        let sql = format!(
+            "SELECT p.key || ';r=' || c.replicate, c.failures + {}, coalesce(c.error, '') FROM cells c \
+             JOIN points p ON p.id = c.point_id WHERE c.state = ?1 ORDER BY p.key, c.replicate",
+            self.lost_leases_column()
+        );
+        let mut q = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
         let mut rows = q.query([state::FAILED]).map_err(|e| self.err(e))?;
         while let Some(r) = rows.next().map_err(|e| self.err(e))? {
             let key: String = r.get(0).map_err(|e| self.err(e))?;

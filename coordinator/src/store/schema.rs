@@ -1,9 +1,21 @@
-//! DDL and connection settings of the study store.
+//! DDL, migrations and connection settings of the study store.
+//!
+//! # Versions
+//! - 1: the first release.
+//! - 2: `cells.lost_leases` (expired leases are counted apart from failed computations,
+//!   issue 6: a lost worker is not the cell's fault), the `quarantine` table (uploads that
+//!   were refused are kept with the reason, never committed), counter `results_quarantined`.
+//!
+//! A writer opening an older file migrates it in place, in one transaction ([`migrate`]),
+//! so a study started by an older taustar resumes under a newer one.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
-/// Bumped on any incompatible change of the tables below.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Bumped on any change of the tables below; [`migrate`] brings older files forward.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// Oldest version [`migrate`] can bring forward (and read-only handles can read).
+pub const OLDEST_READABLE_VERSION: u32 = 1;
 
 /// Pragmas of the writing connection: WAL (readers run beside the writer), NORMAL sync
 /// (see the module docs of [`crate::store`] for why that is durable enough), a busy timeout
@@ -24,7 +36,73 @@ pub fn configure_writer(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Create the tables if they do not exist (idempotent).
+/// The `schema_version` stored in `meta`, or `None` for a new (empty) file or a file that is
+/// not a taustar store. A non-numeric value reads as `Some(0)` (refused by the caller).
+pub fn stored_version(conn: &Connection) -> rusqlite::Result<Option<u32>> {
+    let has_meta: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_meta {
+        return Ok(None);
+    }
+    let v: Option<String> =
+        conn.query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0)).optional()?;
+    Ok(v.map(|v| v.parse().unwrap_or(0)))
+}
+
+/// Bring a store of an older schema version to [`SCHEMA_VERSION`], in one transaction (a
+/// crash mid-migration leaves the old version intact). Returns the version found, or `None`
+/// when there was nothing to migrate (new file, current version, or a version this taustar
+/// does not know — the caller refuses those).
+///
+/// 1 → 2: v1 counted an expired lease as a failure of the cell. Where the last error says
+/// the lease expired, the cell's `failures` are re-booked as `lost_leases` (v1 kept no finer
+/// record; this errs towards giving the cell more tries, which the lost-lease limit still
+/// bounds), and a cell that v1 marked failed only for that reason is pending again.
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<Option<u32>> {
+    let Some(found) = stored_version(conn)? else { return Ok(None) };
+    if found == SCHEMA_VERSION || !(OLDEST_READABLE_VERSION..SCHEMA_VERSION).contains(&found) {
+        return Ok(None);
+    }
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    if found == 1 {
+        tx.execute_batch(&format!(
+            "
+            ALTER TABLE cells ADD COLUMN lost_leases INTEGER NOT NULL DEFAULT 0;
+            UPDATE cells SET lost_leases = failures, failures = 0
+                WHERE state IN (0, 1) AND error LIKE 'lease expired%';
+            UPDATE cells SET state = 0, lost_leases = failures, failures = 0, finished_ms = NULL,
+                deadline_ms = NULL
+                WHERE state = 3 AND error LIKE 'lease expired%';
+            {QUARANTINE_DDL}
+            INSERT OR IGNORE INTO counters(name, value) VALUES ('results_quarantined', 0);
+            "
+        ))?;
+    }
+    tx.execute("UPDATE meta SET value = ?1 WHERE key = 'schema_version'", [SCHEMA_VERSION.to_string()])?;
+    tx.commit()?;
+    Ok(Some(found))
+}
+
+/// The quarantine table (schema version 2): uploads refused by the commit path, kept for
+/// inspection and never joined into `results`.
+const QUARANTINE_DDL: &str = "
+        CREATE TABLE IF NOT EXISTS quarantine (
+            id          INTEGER PRIMARY KEY,
+            cell_id     INTEGER NOT NULL,     -- as uploaded; may name no cell at all
+            worker_id   INTEGER NOT NULL,     -- the uploader
+            received_ms INTEGER NOT NULL,     -- unix ms
+            reason      TEXT NOT NULL,        -- why it was refused
+            result      BLOB,                 -- prost-encoded taustar.v1.CellResult, if a result
+            error       TEXT                  -- the worker's error text, if an error
+        );
+        CREATE INDEX IF NOT EXISTS quarantine_by_cell ON quarantine(cell_id);
+";
+
+/// Create the tables if they do not exist (idempotent). On an older file, call [`migrate`]
+/// first: `CREATE TABLE IF NOT EXISTS` does not add columns to existing tables.
 pub fn create(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(&format!(
         "
@@ -49,9 +127,10 @@ pub fn create(conn: &Connection) -> rusqlite::Result<()> {
             worker_id   INTEGER,                     -- current or last lease holder
             deadline_ms INTEGER,                     -- lease deadline, unix ms
             attempts    INTEGER NOT NULL DEFAULT 0,  -- times leased
-            failures    INTEGER NOT NULL DEFAULT 0,  -- failed computations + expired leases
+            failures    INTEGER NOT NULL DEFAULT 0,  -- failed computations (errors, NaN, bad key)
             error       TEXT,                        -- last failure
             finished_ms INTEGER,                     -- when done/failed, unix ms
+            lost_leases INTEGER NOT NULL DEFAULT 0,  -- leases that expired (worker lost), v2
             UNIQUE (point_id, replicate)
         );
         CREATE INDEX IF NOT EXISTS cells_by_state ON cells(state, id);
@@ -98,7 +177,9 @@ pub fn create(conn: &Connection) -> rusqlite::Result<()> {
             name  TEXT PRIMARY KEY,
             value INTEGER NOT NULL
         ) WITHOUT ROWID;
-        INSERT OR IGNORE INTO counters(name, value) VALUES ('duplicates_ignored', 0), ('results_rejected', 0);
+        INSERT OR IGNORE INTO counters(name, value) VALUES ('duplicates_ignored', 0), ('results_rejected', 0),
+            ('results_quarantined', 0);
+        {QUARANTINE_DDL}
         "
     ))
 }

@@ -30,8 +30,14 @@ pub(crate) fn study(toml: &str) -> (Study, StudyDefinition) {
     (s, loaded.definition)
 }
 
+mod migration;
+
 fn open(dir: &tempfile::TempDir, max_failures: u32) -> StudyStore {
-    StudyStore::open(&dir.path().join("s.db"), StoreConfig { max_failures }).expect("store opens")
+    open_with(dir, StoreConfig { max_failures, ..StoreConfig::default() })
+}
+
+fn open_with(dir: &tempfile::TempDir, config: StoreConfig) -> StudyStore {
+    StudyStore::open(&dir.path().join("s.db"), config).expect("store opens")
 }
 
 fn synced(dir: &tempfile::TempDir, max_failures: u32) -> StudyStore {
@@ -280,17 +286,73 @@ fn a_nan_result_counts_as_a_failure_naming_the_field() {
 }
 
 #[test]
-fn leases_expire_into_pending_and_repeated_expiry_fails_the_cell() {
+fn leases_expire_into_pending_and_count_a_lost_lease_not_a_failure() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = synced(&dir, 2);
+    let mut store = synced(&dir, 1);
     let a = worker(&mut store, "a");
     let cells = store.lease(a, 1, 0, 100).unwrap().cells;
+    let key = cells[0].1.key().0;
     assert_eq!(store.expire_leases(100).unwrap(), ExpiryReport::default(), "deadline is exclusive");
     assert_eq!(store.expire_leases(101).unwrap(), ExpiryReport { returned: 1, failed: 0 });
     let again = store.lease(a, 1, 102, 200).unwrap().cells;
     assert_eq!(again[0].0, cells[0].0, "the expired cell is leased first again");
-    assert_eq!(store.expire_leases(201).unwrap(), ExpiryReport { returned: 0, failed: 1 });
-    assert_eq!(store.status(202).unwrap().cells_failed, 1);
+    let rec = store.cell_record(&key).unwrap().unwrap();
+    assert_eq!((rec.state, rec.failures, rec.lost_leases), (state::LEASED, 0, 1));
+    // Even with max_failures = 1, losing the worker over and over does not fail the cell.
+    for round in 0..5 {
+        assert_eq!(store.expire_leases(201 + round * 100).unwrap().failed, 0);
+        store.lease(a, 1, 202 + round * 100, 300 + round * 100).unwrap();
+    }
+    let rec = store.cell_record(&key).unwrap().unwrap();
+    assert_eq!((rec.state, rec.failures, rec.lost_leases), (state::LEASED, 0, 6));
+    assert_eq!(store.status(1000).unwrap().cells_failed, 0);
+}
+
+#[test]
+fn a_cell_that_loses_max_lost_leases_workers_fails_with_an_error_saying_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open_with(&dir, StoreConfig { max_failures: 3, max_lost_leases: 3 });
+    let (s, def) = study(TOML);
+    store.sync_study(&def, s.cells()).unwrap();
+    let a = worker(&mut store, "a");
+    let (mut first, mut failed) = (None, 0);
+    for round in 0..3i64 {
+        let t = 1000 * round;
+        let cells = store.lease(a, 1, t, t + 100).unwrap().cells;
+        // The first cell keeps coming back first; the worker keeps dying on it.
+        assert_eq!(cells[0].0, *first.get_or_insert(cells[0].0));
+        failed += store.expire_leases(t + 101).unwrap().failed;
+    }
+    assert_eq!(failed, 1);
+    let mut seen = vec![];
+    store.for_each_failed_cell(|k, n, e| seen.push((k.to_string(), n, e.to_string()))).unwrap();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].1, 3);
+    assert!(
+        seen[0].2.contains("lost its lease 3 times") && seen[0].2.contains("--max-lost-leases = 3"),
+        "{}",
+        seen[0].2
+    );
+    let rec = store.cell_record(&seen[0].0).unwrap().unwrap();
+    assert_eq!((rec.state, rec.failures, rec.lost_leases), (state::FAILED, 0, 3));
+}
+
+#[test]
+fn lost_leases_and_failures_are_limited_separately() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open_with(&dir, StoreConfig { max_failures: 2, max_lost_leases: 2 });
+    let (s, def) = study(TOML);
+    store.sync_study(&def, s.cells()).unwrap();
+    let a = worker(&mut store, "a");
+    // One lost lease, then one failed computation: neither limit is reached.
+    let cell = store.lease(a, 1, 0, 100).unwrap().cells[0].0;
+    store.expire_leases(101).unwrap();
+    assert_eq!(store.lease(a, 1, 102, 200).unwrap().cells[0].0, cell);
+    let rep = store
+        .commit(&[(a, vec![Upload { cell_id: cell, outcome: Outcome::Failed("boom".into()) }])], 150)
+        .unwrap();
+    assert_eq!((rep[0].retried, rep[0].failed), (1, 0));
+    assert_eq!(store.status(151).unwrap().cells_failed, 0);
 }
 
 #[test]
