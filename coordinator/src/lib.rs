@@ -40,5 +40,6 @@ pub mod service;
 pub mod shutdown;
 pub mod store;
 pub mod study_file;
+pub mod tls;
 
 pub use store::{StoreError, StudyStatus, StudyStore};

@@ -15,7 +15,13 @@
 //! 4. the last store handle is dropped, the writer drains its queue, and the database closes.
 //!
 //! Every coordinator request passes an [`Authorizer`] first (issue 6's shared token; the
-//! health service is left open for probes).
+//! health service is left open for probes). With [`Security::tls`] the listener speaks TLS
+//! (and with a client CA, mutual TLS; see [`crate::tls`]).
+//!
+//! Transport limits ([`TransportLimits`]) bound what one peer can make the server hold:
+//! message size (checked against the gRPC length prefix before anything is allocated),
+//! concurrent HTTP/2 streams per connection, the time a handler may take to answer, and
+//! HTTP/2 keepalive pings that notice a peer that vanished without closing its connection.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -26,7 +32,8 @@ use taustar_proto::pb::coordinator_server::CoordinatorServer;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, watch, Notify};
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::ServerTlsConfig;
 
 use crate::actor::StoreHandle;
 use crate::auth::Authorizer;
@@ -46,6 +53,8 @@ pub struct ServeConfig {
     pub linger: Duration,
     /// How often expired leases are swept and progress is refreshed.
     pub sweep_every: Duration,
+    /// What one connection may send and hold.
+    pub transport: TransportLimits,
 }
 
 impl Default for ServeConfig {
@@ -55,8 +64,54 @@ impl Default for ServeConfig {
             exit_when_done: false,
             linger: Duration::from_secs(2),
             sweep_every: Duration::from_secs(1),
+            transport: TransportLimits::default(),
         }
     }
+}
+
+/// Limits of the gRPC transport.
+#[derive(Debug, Clone, Copy)]
+pub struct TransportLimits {
+    /// Largest message received or sent, in bytes. A larger one is refused with
+    /// `OUT_OF_RANGE` (tonic's code for it) as soon as its 5-byte gRPC header is read, so it
+    /// is never buffered. The largest legitimate messages — a result with a 10^4-point τ
+    /// curve (~0.6 MB), a lease of 2048 cells (~0.3 MB) — fit the default with room.
+    pub max_message_bytes: usize,
+    /// Concurrent HTTP/2 streams (calls) one connection may open. A worker uses two or
+    /// three (its result stream, a lease or heartbeat, a release); the rest is headroom.
+    pub max_streams_per_connection: u32,
+    /// Longest a handler may take to produce its response (tonic's `timeout`, also bounded
+    /// by a client's `grpc-timeout`). It ends when the response *starts*: `Results` and
+    /// `Watch` answer with their stream at once, so long-lived streams are not cut; a
+    /// unary call stuck (or a client trickling its request) is answered `CANCELLED`.
+    pub request_timeout: Duration,
+    /// Interval of HTTP/2 PING frames to every client: a peer that vanished without closing
+    /// the connection (power loss, network cut) is noticed, and its streams end, after
+    /// `keepalive_interval + keepalive_timeout` instead of never.
+    pub keepalive_interval: Duration,
+    /// How long a PING may go unanswered before the connection is closed.
+    pub keepalive_timeout: Duration,
+}
+
+impl Default for TransportLimits {
+    fn default() -> Self {
+        TransportLimits {
+            max_message_bytes: 16 << 20,
+            max_streams_per_connection: 64,
+            request_timeout: Duration::from_secs(30),
+            keepalive_interval: Duration::from_secs(20),
+            keepalive_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// Who may call the coordinator: the token check, and TLS (optionally mutual).
+#[derive(Clone, Debug, Default)]
+pub struct Security {
+    /// The per-request token check.
+    pub auth: Authorizer,
+    /// TLS for the listener; `None`: plain HTTP/2 (loopback, or a token over a trusted network).
+    pub tls: Option<ServerTlsConfig>,
 }
 
 /// Errors of running the coordinator.
@@ -103,19 +158,35 @@ pub async fn start(
     config: ServeConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<RunningServer, ServeError> {
-    start_with_auth(store, listener, config, Authorizer::open(), shutdown).await
+    start_secured(store, listener, config, Security::default(), shutdown).await
 }
 
 /// [`start`] with every coordinator call checked by `auth` (the health service stays open
 /// for probes; see [`crate::auth`]).
 pub async fn start_with_auth(
-    mut store: StudyStore,
+    store: StudyStore,
     listener: TcpListener,
     config: ServeConfig,
     auth: Authorizer,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<RunningServer, ServeError> {
+    start_secured(store, listener, config, Security { auth, tls: None }, shutdown).await
+}
+
+/// [`start`] with the token check and TLS of `security`.
+pub async fn start_secured(
+    mut store: StudyStore,
+    listener: TcpListener,
+    config: ServeConfig,
+    security: Security,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<RunningServer, ServeError> {
     let addr = listener.local_addr()?;
+    // Build the TLS acceptor before anything starts, so bad files fail `start`.
+    let tls_server = match security.tls {
+        Some(tls) => Some(tonic::transport::Server::builder().tls_config(tls)?),
+        None => None,
+    };
     let clock = LeaseClock::new();
     let extended = store.extend_all_leases(clock.now_ms() + config.service.lease.as_millis() as i64)?;
     if extended > 0 {
@@ -145,7 +216,8 @@ pub async fn start_with_auth(
     let join = tokio::spawn(run(
         service,
         listener,
-        auth,
+        security.auth,
+        tls_server,
         config,
         shutdown,
         stop,
@@ -164,6 +236,7 @@ async fn run(
     service: CoordinatorService,
     listener: TcpListener,
     auth: Authorizer,
+    tls_server: Option<tonic::transport::Server>,
     config: ServeConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
     stop: Arc<Notify>,
@@ -194,11 +267,28 @@ async fn run(
             service.close_streams();
         }
     };
-    let grpc = CoordinatorServer::with_interceptor(service.clone(), auth);
-    let server = tonic::transport::Server::builder()
+    let limits = config.transport;
+    let grpc = InterceptedService::new(
+        CoordinatorServer::new(service.clone())
+            .max_decoding_message_size(limits.max_message_bytes)
+            .max_encoding_message_size(limits.max_message_bytes),
+        auth,
+    );
+    let server = tls_server
+        .unwrap_or_else(tonic::transport::Server::builder)
+        .max_concurrent_streams(limits.max_streams_per_connection)
+        .timeout(limits.request_timeout)
+        .http2_keepalive_interval(Some(limits.keepalive_interval))
+        .http2_keepalive_timeout(Some(limits.keepalive_timeout))
         .add_service(health_service)
         .add_service(grpc)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal);
+        .serve_with_incoming_shutdown(
+            // TCP keepalive too, for a peer that vanished while no stream was open.
+            tonic::transport::server::TcpIncoming::from(listener)
+                .with_nodelay(Some(true))
+                .with_keepalive(Some(limits.keepalive_interval)),
+            signal,
+        );
     tokio::pin!(server);
     let hard_stop = config.service.grace + Duration::from_secs(5);
     let served = tokio::select! {
@@ -307,5 +397,179 @@ async fn monitor(
             }
             Err(e) => tracing::error!(error = %e, "reading progress failed"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The transport limits against a real server on loopback.
+
+    use std::time::Instant;
+
+    use common::study::Study;
+    use taustar_proto::pb::{self, coordinator_client::CoordinatorClient};
+    use taustar_proto::PROTOCOL_VERSION;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tonic::transport::Channel;
+    use tonic::Code;
+
+    use super::*;
+    use crate::store::StoreConfig;
+
+    const TOML: &str = "name = \"limits\"\nseed = 1\n[truth]\nkind = \"two-level\"\nstates = 10\n\
+                        low_states = 2\ngap = 2.0\n[data]\nsamples = 5\n";
+
+    struct Fixture {
+        running: RunningServer,
+        stop: tokio::sync::oneshot::Sender<()>,
+        _dir: tempfile::TempDir,
+    }
+
+    async fn serve(transport: TransportLimits) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let loaded = crate::study_file::from_parts(Study::from_toml_str(TOML).unwrap(), TOML.into());
+        let mut store = StudyStore::open(&dir.path().join("l.db"), StoreConfig::default()).unwrap();
+        store.sync_study(&loaded.definition, loaded.study.cells()).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let mut config = ServeConfig { transport, ..ServeConfig::default() };
+        config.service.grace = Duration::from_millis(100);
+        let running = start(store, listener, config, async {
+            let _ = stop_rx.await;
+        })
+        .await
+        .unwrap();
+        Fixture { running, stop, _dir: dir }
+    }
+
+    impl Fixture {
+        async fn client(&self) -> CoordinatorClient<Channel> {
+            let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", self.running.addr))
+                .unwrap()
+                .connect()
+                .await
+                .unwrap();
+            CoordinatorClient::new(channel).max_decoding_message_size(usize::MAX)
+        }
+
+        async fn stop(self) {
+            self.stop.send(()).unwrap();
+            self.running.wait().await.unwrap();
+        }
+    }
+
+    fn register_request(name: String) -> pb::RegisterRequest {
+        pb::RegisterRequest {
+            protocol_version: PROTOCOL_VERSION,
+            name,
+            cores: 1,
+            version: "test".into(),
+            previous_worker_id: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_100_mb_message_is_refused_while_a_result_with_a_10k_point_curve_fits() {
+        let f = serve(TransportLimits::default()).await;
+        let mut client = f.client().await;
+        let worker_id = client.register(register_request("w".into())).await.unwrap().into_inner().worker_id;
+
+        let garbage = "x".repeat(100 << 20);
+        let started = Instant::now();
+        let refused = client.register(register_request(garbage)).await.unwrap_err();
+        // tonic's code for "message larger than the limit" (grpc-go uses RESOURCE_EXHAUSTED).
+        assert_eq!(refused.code(), Code::OutOfRange, "{refused:?}");
+        assert!(refused.message().contains("too large"), "{}", refused.message());
+        assert!(started.elapsed() < Duration::from_secs(20), "refused promptly: {:?}", started.elapsed());
+
+        // The same connection still works.
+        assert!(client.status(pb::StatusRequest {}).await.is_ok());
+
+        // A result with a 10^4-point curve is decoded and answered (rejected: the cell is not
+        // leased to this worker — but not refused by the transport).
+        let point = pb::CurvePoint {
+            tau: 1.0,
+            dkl_rev: 0.1,
+            dkl_fwd: 0.2,
+            entropy: 0.3,
+            mean_energy: 0.4,
+            heat_capacity: 0.5,
+        };
+        let result = pb::CellResult { key: "k".into(), curve: vec![point; 10_000], ..Default::default() };
+        let upload = pb::ResultUpload {
+            worker_id,
+            cell_id: 1,
+            outcome: Some(pb::result_upload::Outcome::Result(result)),
+            compute_seconds: 0.0,
+        };
+        let size = prost::Message::encoded_len(&upload);
+        assert!(size > 500_000, "a realistic size: {size}");
+        let (tx, rx) = mpsc::channel(1);
+        tx.send(upload).await.unwrap();
+        let mut acks =
+            client.results(tokio_stream::wrappers::ReceiverStream::new(rx)).await.unwrap().into_inner();
+        let ack = tokio::time::timeout(Duration::from_secs(20), acks.message()).await.unwrap();
+        assert!(matches!(ack, Ok(Some(_))), "{ack:?}");
+        drop(tx);
+        drop(acks);
+        drop(client);
+        f.stop().await;
+    }
+
+    #[tokio::test]
+    async fn the_request_timeout_does_not_cut_a_long_lived_stream() {
+        let limits =
+            TransportLimits { request_timeout: Duration::from_millis(200), ..TransportLimits::default() };
+        let f = serve(limits).await;
+        let mut client = f.client().await;
+        let mut watch = client.watch(pb::WatchRequest { interval_ms: 100 }).await.unwrap().into_inner();
+        let started = Instant::now();
+        let mut snapshots = 0;
+        while started.elapsed() < Duration::from_millis(1500) {
+            let next = tokio::time::timeout(Duration::from_secs(5), watch.message()).await.unwrap();
+            assert!(matches!(next, Ok(Some(_))), "the stream ended after {:?}: {next:?}", started.elapsed());
+            snapshots += 1;
+        }
+        assert!(snapshots >= 5, "{snapshots} snapshots in 1.5 s");
+        drop(watch);
+        drop(client);
+        f.stop().await;
+    }
+
+    /// A raw HTTP/2 peer that sends the connection preface and an empty SETTINGS frame, then
+    /// never answers anything (a vanished host); returns how long until the server closed the
+    /// connection, or `None` if it was still open after `patience`.
+    async fn silent_peer_dropped_after(addr: SocketAddr, patience: Duration) -> Option<Duration> {
+        let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
+        sock.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let mut buf = [0u8; 4096];
+        loop {
+            let left = patience.checked_sub(started.elapsed())?;
+            match tokio::time::timeout(left, sock.read(&mut buf)).await {
+                Err(_) => return None,
+                Ok(Ok(0)) | Ok(Err(_)) => return Some(started.elapsed()),
+                Ok(Ok(_)) => {} // the server's SETTINGS and PINGs, left unanswered
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn keepalive_closes_the_connection_of_a_peer_that_stopped_answering() {
+        let quick = TransportLimits {
+            keepalive_interval: Duration::from_millis(200),
+            keepalive_timeout: Duration::from_millis(200),
+            ..TransportLimits::default()
+        };
+        let f = serve(quick).await;
+        let closed = silent_peer_dropped_after(f.running.addr, Duration::from_secs(5)).await;
+        assert!(closed.is_some_and(|d| d >= Duration::from_millis(300)), "closed after {closed:?}");
+        f.stop().await;
+        // Control: with the default 20 s interval the same silent peer is kept for now.
+        let f = serve(TransportLimits::default()).await;
+        assert_eq!(silent_peer_dropped_after(f.running.addr, Duration::from_millis(1500)).await, None);
+        f.stop().await;
     }
 }

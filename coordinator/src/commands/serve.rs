@@ -91,6 +91,26 @@ pub struct Args {
     /// non-loopback address. The gRPC health service stays open for probes.
     #[arg(long, value_name = "PATH", env = "TAUSTAR_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
+    /// The coordinator's TLS certificate (PEM, chain leaf first): with --tls-key, turns on
+    /// TLS. Workers then connect with --tls-ca (the CA that signed it).
+    #[arg(long, value_name = "PATH", env = worker::tls::TLS_CERT_ENV)]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "PATH", env = worker::tls::TLS_KEY_ENV)]
+    pub tls_key: Option<PathBuf>,
+    /// Require every client to present a certificate signed by this CA (PEM): mutual TLS.
+    /// Needs --tls-cert/--tls-key. Counts as protection for a non-loopback --listen, like a
+    /// token; the health service then needs a client certificate too.
+    #[arg(long, value_name = "PATH", env = worker::tls::TLS_CA_ENV)]
+    pub tls_ca: Option<PathBuf>,
+    /// Largest gRPC message accepted or sent, in MiB (a result with a 10^4-point τ curve is
+    /// ~0.6 MiB). Larger ones are refused (OUT_OF_RANGE) before they are buffered.
+    #[arg(long, value_name = "MIB", default_value_t = 16)]
+    pub max_message_mib: usize,
+    /// Seconds the stop (SIGTERM or --exit-when-done) waits for workers to commit running
+    /// cells and hand back the rest before the server closes.
+    #[arg(long, value_name = "SECS", default_value_t = 15.0)]
+    pub grace_secs: f64,
     #[command(flatten)]
     pub lease: LeaseArgs,
 }
@@ -99,13 +119,24 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let (mut config, store_config) = args.lease.to_config()?;
     config.exit_when_done = args.exit_when_done;
+    if !(args.grace_secs.is_finite() && (0.0..1e6).contains(&args.grace_secs)) {
+        anyhow::bail!("invalid --grace-secs = {}: need a number of seconds >= 0", args.grace_secs);
+    }
+    config.service.grace = Duration::from_secs_f64(args.grace_secs);
+    if !(1..=1024).contains(&args.max_message_mib) {
+        anyhow::bail!("invalid --max-message-mib = {}: need 1 to 1024", args.max_message_mib);
+    }
+    config.transport.max_message_bytes = args.max_message_mib << 20;
     let auth = coordinator::auth::Authorizer::new(coordinator::auth::Token::from_file_or_env(
         args.token_file.as_deref(),
     )?);
+    let tls =
+        coordinator::tls::load(args.tls_cert.as_deref(), args.tls_key.as_deref(), args.tls_ca.as_deref())?;
+    let mtls = tls.as_ref().is_some_and(|t| t.client_certs_required);
     // Refuse before touching the database when the address is literal; a host name is
     // checked once bound (below).
     if let Ok(addr) = args.listen.parse::<std::net::SocketAddr>() {
-        coordinator::auth::check_bind(addr, &auth)?;
+        coordinator::auth::check_bind(addr, &auth, mtls)?;
     }
     let loaded = study_file::load(&args.study)?;
     let db = args.db.clone().unwrap_or_else(|| study_file::default_db_path(&loaded.definition.name));
@@ -117,12 +148,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on --listen {}", args.listen))?;
         let addr = listener.local_addr()?;
-        coordinator::auth::check_bind(addr, &auth)?;
+        coordinator::auth::check_bind(addr, &auth, mtls)?;
         if auth.requires_token() {
             tracing::info!("every coordinator call must carry the shared token");
         }
+        match &tls {
+            Some(t) if t.client_certs_required => {
+                tracing::info!("TLS on; clients must present a certificate signed by --tls-ca (mutual TLS)")
+            }
+            Some(_) => tracing::info!("TLS on (workers connect with --tls-ca)"),
+            None => {}
+        }
+        let security = server::Security { auth, tls: tls.map(|t| t.config) };
         let running =
-            server::start_with_auth(store, listener, config, auth, coordinator::shutdown::signal()).await?;
+            server::start_secured(store, listener, config, security, coordinator::shutdown::signal()).await?;
         if let Some(path) = &args.addr_file {
             write_atomically(path, &addr.to_string())
                 .with_context(|| format!("cannot write --addr-file {}", path.display()))?;
