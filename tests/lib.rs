@@ -8,6 +8,9 @@
 //! per test process; a no-op when fresh) and returns `target/<profile>/<name>` next to the
 //! test executable. Set `TAUSTAR_E2E_NO_BUILD=1` to skip the build (CI that built first).
 //!
+//! Modules: [`db`] checks a study file by direct SQL (integrity, invariants, bit-exact result
+//! rows); [`netns`] builds coordinator and worker "hosts" from network namespaces.
+//!
 //! Every process is killed when its handle drops, so a failing test leaves no server behind.
 //! Nothing sleeps for a fixed time: [`wait_until`] polls with a timeout.
 
@@ -18,6 +21,9 @@ use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use coordinator::{StoreError, StudyStore};
+
+pub mod db;
+pub mod netns;
 
 /// `target/<profile>` of the running test executable (`target/<profile>/deps/<test>`).
 pub fn target_dir() -> PathBuf {
