@@ -188,12 +188,23 @@ fn status_to_wire(s: &StudyStatus) -> pb::StudyStatus {
     }
 }
 
+/// Most cell ids one `Release` may carry: a worker holds at most a few leases of at most
+/// [`BatchPolicy::max_cells`] cells, so far more is a bug or an attack, and each id costs
+/// the store writer an UPDATE.
+pub const MAX_RELEASE_IDS: usize = 65_536;
+
+/// Longest worker name or version string stored, in characters.
+pub const MAX_NAME_CHARS: usize = 256;
+
 fn upload_from_wire(up: pb::ResultUpload) -> Upload {
     let outcome = match up.outcome {
-        Some(pb::result_upload::Outcome::Result(r)) => match common::CellResult::try_from(r) {
-            Ok(r) => Outcome::Done(r),
-            Err(e) => Outcome::Failed(format!("malformed result from the worker: {e}")),
-        },
+        Some(pb::result_upload::Outcome::Result(r)) => {
+            let payload = taustar_proto::convert::wire_result_to_bytes(&r);
+            match common::CellResult::try_from(r) {
+                Ok(r) => Outcome::Done(r),
+                Err(e) => Outcome::Malformed { reason: e.to_string(), payload },
+            }
+        }
         Some(pb::result_upload::Outcome::Error(msg)) => Outcome::Failed(msg),
         None => Outcome::Failed("the worker sent an outcome that is neither a result nor an error".into()),
     };
@@ -213,18 +224,23 @@ impl pb::coordinator_server::Coordinator for CoordinatorService {
             return Err(Status::failed_precondition(format!(
                 "worker {:?} speaks taustar protocol version {} but this coordinator speaks version \
                  {PROTOCOL_VERSION}; run the same taustar release on workers and coordinator",
-                r.name, r.protocol_version
+                crate::store::codec::clip(&r.name, MAX_NAME_CHARS),
+                r.protocol_version
             )));
         }
         let clock = self.shared.store.clock();
-        let (name, cores, version, prev) = (r.name.clone(), r.cores, r.version.clone(), r.previous_worker_id);
+        // The worker chooses these strings; the store keeps them, clipped.
+        let name = crate::store::codec::clip(&r.name, MAX_NAME_CHARS);
+        let version = crate::store::codec::clip(&r.version, MAX_NAME_CHARS);
+        let (cores, prev) = (r.cores, r.previous_worker_id);
+        let (name_log, version_log) = (name.clone(), version.clone());
         let id = self
             .shared
             .store
             .call(move |s| s.register_worker(prev, &name, cores, &version, clock.now_ms()))
             .await
             .map_err(to_status)?;
-        tracing::info!(worker = id, name = %r.name, cores = r.cores, version = %r.version, "worker registered");
+        tracing::info!(worker = id, name = %name_log, cores, version = %version_log, "worker registered");
         Ok(Response::new(pb::RegisterReply {
             worker_id: id,
             study_name: self.shared.study_name.clone(),
@@ -246,6 +262,8 @@ impl pb::coordinator_server::Coordinator for CoordinatorService {
                 lease_ms,
             }));
         }
+        // `cells_for` clamps whatever the worker claims (0, NaN, u32::MAX threads) into
+        // 1..=max_cells: a worker cannot lease the whole study in one call.
         let n = self.shared.config.batch.cells_for(r.threads, r.mean_cell_seconds);
         let clock = self.shared.store.clock();
         let lease = self.shared.config.lease;
@@ -288,12 +306,18 @@ impl pb::coordinator_server::Coordinator for CoordinatorService {
         let mut inbound = req.into_inner();
         let (out_tx, out_rx) = mpsc::channel::<Result<pb::ResultAck, Status>>(256);
         let (rep_tx, mut rep_rx) = mpsc::unbounded_channel();
+        // Why the reader ended the stream, sent to the client after the acks of everything
+        // read before (a protocol violation, not a disconnect).
+        let (end_tx, end_rx) = tokio::sync::oneshot::channel::<Status>();
         let shared = self.shared.clone();
         let mut close = shared.close_streams.subscribe();
         let reader_token = shared.task_done.upgrade();
         let forwarder_token = shared.task_done.upgrade();
         tokio::spawn(async move {
             let _token = reader_token;
+            // One stream carries one worker's results: the first upload names the worker.
+            let mut stream_worker: Option<u64> = None;
+            let mut end_tx = Some(end_tx);
             loop {
                 let msg = tokio::select! {
                     m = inbound.message() => m,
@@ -302,6 +326,17 @@ impl pb::coordinator_server::Coordinator for CoordinatorService {
                 match msg {
                     Ok(Some(up)) => {
                         let worker = up.worker_id;
+                        let bound = *stream_worker.get_or_insert(worker);
+                        if worker != bound {
+                            tracing::warn!(worker, bound, "an upload for another worker on a result stream");
+                            if let Some(tx) = end_tx.take() {
+                                let _ = tx.send(Status::invalid_argument(format!(
+                                    "ResultUpload.worker_id = {worker} on a result stream opened by worker \
+                                     {bound}; one stream carries one worker's results"
+                                )));
+                            }
+                            break;
+                        }
                         if shared
                             .store
                             .commit(worker, vec![upload_from_wire(up)], rep_tx.clone())
@@ -328,11 +363,20 @@ impl pb::coordinator_server::Coordinator for CoordinatorService {
                         committed: r.committed,
                         duplicates: r.duplicates,
                         rejected: r.rejected,
+                        rejections: r
+                            .rejections
+                            .into_iter()
+                            .map(|(cell_id, reason)| pb::Rejection { cell_id, reason })
+                            .collect(),
+                        quarantined: r.quarantined,
                     })
                     .map_err(|e| Status::unavailable(format!("committing results failed: {e}")));
                 if out_tx.send(msg).await.is_err() {
-                    break;
+                    return;
                 }
+            }
+            if let Ok(status) = end_rx.await {
+                let _ = out_tx.send(Err(status)).await;
             }
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(out_rx))))
@@ -362,6 +406,12 @@ impl pb::coordinator_server::Coordinator for CoordinatorService {
 
     async fn release(&self, req: Request<pb::ReleaseRequest>) -> Result<Response<pb::ReleaseReply>, Status> {
         let r = req.into_inner();
+        if r.cell_ids.len() > MAX_RELEASE_IDS {
+            return Err(Status::invalid_argument(format!(
+                "ReleaseRequest.cell_ids holds {} ids; at most {MAX_RELEASE_IDS} per call",
+                r.cell_ids.len()
+            )));
+        }
         let n =
             self.shared.store.call(move |s| s.release(r.worker_id, &r.cell_ids)).await.map_err(to_status)?;
         tracing::info!(worker = r.worker_id, released = n, "worker handed back leased cells");

@@ -24,6 +24,9 @@ pub enum ConvertError {
         /// The raw value received.
         value: i32,
     },
+    /// Bytes that are not a prost encoding of the expected message.
+    #[error("undecodable wire message: {0}")]
+    Undecodable(String),
 }
 
 fn fit_mode_to_wire(m: FitMode) -> pb::FitMode {
@@ -224,6 +227,25 @@ impl TryFrom<pb::CellResult> for CellResult {
             curve: r.curve.iter().map(Into::into).collect(),
         })
     }
+}
+
+/// The prost encoding of a result as the wire carries it (`taustar.v1.CellResult`). The
+/// coordinator keeps quarantined results in this form: bit-exact (NaN payloads included)
+/// and readable with `taustar.proto` alone.
+pub fn result_to_bytes(r: &CellResult) -> Vec<u8> {
+    prost::Message::encode_to_vec(&pb::CellResult::from(r))
+}
+
+/// [`result_to_bytes`] for a wire result that does not convert (kept as received).
+pub fn wire_result_to_bytes(r: &pb::CellResult) -> Vec<u8> {
+    prost::Message::encode_to_vec(r)
+}
+
+/// Decode bytes written by [`result_to_bytes`].
+pub fn result_from_bytes(bytes: &[u8]) -> Result<CellResult, ConvertError> {
+    let wire: pb::CellResult =
+        prost::Message::decode(bytes).map_err(|e| ConvertError::Undecodable(e.to_string()))?;
+    CellResult::try_from(wire)
 }
 
 #[cfg(test)]

@@ -156,8 +156,17 @@ pub(crate) async fn run(
                             state.report.acknowledged += 1;
                         }
                     }
-                    if a.rejected > 0 {
-                        tracing::warn!(rejected = a.rejected, "the coordinator rejected outcomes (cells re-leased elsewhere)");
+                    // Refused outcomes are settled too (listed in cell_ids): the coordinator
+                    // quarantined them; the reason is all there is left to report.
+                    for r in &a.rejections {
+                        tracing::warn!(cell_id = r.cell_id, reason = %r.reason, "the coordinator refused an outcome");
+                    }
+                    if a.rejected > 0 || a.quarantined > 0 {
+                        tracing::warn!(
+                            rejected = a.rejected,
+                            quarantined = a.quarantined,
+                            "the coordinator quarantined outcomes instead of committing them"
+                        );
                     }
                 }
                 Ok(None) => return lost("the coordinator closed the result stream", true),

@@ -13,7 +13,7 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     pub db: PathBuf,
     /// Print JSON (keys: study_name, cells_total, cells_pending, cells_leased, cells_done,
-    /// cells_failed, duplicates_ignored, results_rejected, throughput_per_s, eta_seconds,
+    /// cells_failed, duplicates_ignored, results_rejected, results_quarantined, throughput_per_s, eta_seconds,
     /// workers_active, finished).
     #[arg(long)]
     pub json: bool,
@@ -38,6 +38,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         s.cells_total, s.cells_done, s.cells_failed, s.cells_leased, s.cells_pending
     );
     println!("duplicates   {} ignored, {} rejected", s.duplicates_ignored, s.results_rejected);
+    println!("quarantined  {} uploads (stored with the reason, never committed)", s.results_quarantined);
     println!(
         "throughput   {:.1} cells/s over the last minute, {} active workers",
         s.throughput_per_s, s.workers_active

@@ -3,7 +3,7 @@
 //! Scalars live in typed columns (so `sqlite3` can query them); the τ curve is one BLOB:
 //! for each curve point, 6 little-endian f64 — τ, D_rev, D_fwd, S, ⟨E⟩, C — 48 bytes per
 //! point, bit-exact. SQLite's REAL columns keep every finite or infinite f64 exactly except
-//! the sign of -0.0; NaN is refused before it reaches the store ([`check_finite`]).
+//! the sign of -0.0; NaN is refused before it reaches the store ([`check_result`]).
 
 use common::cell::CurvePoint;
 use common::{CellKey, CellResult, FitMode};
@@ -63,33 +63,83 @@ pub fn decode_curve(blob: &[u8]) -> Result<Vec<CurvePoint>, String> {
         .collect())
 }
 
-/// Refuse a result holding NaN anywhere (SPEC: no NaN anywhere); the error names the field.
-pub fn check_finite(r: &CellResult) -> Result<(), String> {
-    let scalars = [
+/// Longest text from a worker (an error message) the store keeps, in characters.
+pub const MAX_ERROR_CHARS: usize = 2048;
+
+/// Longest worker-supplied value quoted inside one of our own messages, in characters.
+pub const MAX_QUOTED_CHARS: usize = 200;
+
+/// Longest `fit_note` a result may carry; the notes `common` writes are one sentence.
+pub const MAX_FIT_NOTE_CHARS: usize = 4096;
+
+/// `s` cut to at most `max` characters (on a character boundary), marked with `…` if cut:
+/// strings from workers reach the database and logs, and a worker controls their length.
+pub fn clip(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        None => s.to_string(),
+        Some((at, _)) => format!("{}… ({} bytes in all)", &s[..at], s.len()),
+    }
+}
+
+/// Refuse a result the store must not commit; the error names the field and value.
+///
+/// - NaN anywhere (SPEC §8: "no NaN anywhere").
+/// - ±∞ in a temperature: τ*, the closed forms, τ at the heat-capacity peak, τ_var and the
+///   curve's τ all lie inside the finite search bounds (SPEC §5: a minimum at a bound is
+///   reported as at-bound, never as a silent number). Divergences, entropies, energies and
+///   fit diagnostics may be infinite, and SQLite keeps ±∞ exactly.
+/// - A `fit_note` longer than [`MAX_FIT_NOTE_CHARS`].
+pub fn check_result(r: &CellResult) -> Result<(), String> {
+    let key = clip(&r.key.0, MAX_QUOTED_CHARS);
+    let temperatures = [
         ("tau_rev", Some(r.tau_rev)),
         ("tau_fwd", Some(r.tau_fwd)),
+        ("tau_heat_peak", r.tau_heat_peak),
+        ("tau_var", r.tau_var),
+        ("tau_rev_closed", r.tau_rev_closed),
+        ("tau_fwd_closed", r.tau_fwd_closed),
+    ];
+    for (name, v) in temperatures {
+        if let Some(v) = v.filter(|v| !v.is_finite()) {
+            return Err(format!("result of {key} has {name} = {v} (a temperature must be finite)"));
+        }
+    }
+    let others = [
         ("dkl_rev_at_1", Some(r.dkl_rev_at_1)),
         ("dkl_rev_opt", Some(r.dkl_rev_opt)),
         ("dkl_fwd_at_1", Some(r.dkl_fwd_at_1)),
         ("dkl_fwd_opt", Some(r.dkl_fwd_opt)),
-        ("tau_heat_peak", r.tau_heat_peak),
-        ("tau_var", r.tau_var),
         ("gap_hat", r.gap_hat),
-        ("tau_rev_closed", r.tau_rev_closed),
-        ("tau_fwd_closed", r.tau_fwd_closed),
         ("grad_max_norm", r.grad_max_norm),
         ("nll", r.nll),
         ("coupling_max_abs", r.coupling_max_abs),
     ];
-    for (name, v) in scalars {
+    for (name, v) in others {
         if v.is_some_and(f64::is_nan) {
-            return Err(format!("result of {} has {name} = NaN", r.key));
+            return Err(format!("result of {key} has {name} = NaN"));
         }
     }
     for (i, p) in r.curve.iter().enumerate() {
-        let vals = [p.tau, p.dkl_rev, p.dkl_fwd, p.entropy, p.mean_energy, p.heat_capacity];
-        if vals.iter().any(|v| v.is_nan()) {
-            return Err(format!("result of {} has NaN in curve point {i} (tau = {})", r.key, p.tau));
+        if !p.tau.is_finite() {
+            return Err(format!("result of {key} has curve point {i} at tau = {}", p.tau));
+        }
+        let vals = [
+            ("dkl_rev", p.dkl_rev),
+            ("dkl_fwd", p.dkl_fwd),
+            ("entropy", p.entropy),
+            ("mean_energy", p.mean_energy),
+            ("heat_capacity", p.heat_capacity),
+        ];
+        if let Some((name, _)) = vals.iter().find(|(_, v)| v.is_nan()) {
+            return Err(format!("result of {key} has {name} = NaN in curve point {i} (tau = {})", p.tau));
+        }
+    }
+    if let Some(note) = &r.fit_note {
+        let n = note.chars().count();
+        if n > MAX_FIT_NOTE_CHARS {
+            return Err(format!(
+                "result of {key} has a fit_note of {n} characters (at most {MAX_FIT_NOTE_CHARS})"
+            ));
         }
     }
     Ok(())

@@ -28,6 +28,14 @@ pub enum Outcome {
     Done(CellResult),
     /// `run_cell` failed with this message.
     Failed(String),
+    /// The worker sent a result that does not decode into a [`CellResult`] (an unknown enum
+    /// value): quarantined as received, and a failure of the cell if the worker holds it.
+    Malformed {
+        /// Why it does not decode.
+        reason: String,
+        /// The result as received: prost-encoded `taustar.v1.CellResult`.
+        payload: Vec<u8>,
+    },
 }
 
 /// One uploaded outcome.
@@ -69,8 +77,14 @@ pub struct CommitReport {
     pub committed: u32,
     /// Outcomes for cells already done or failed (ignored).
     pub duplicates: u32,
-    /// Outcomes refused: unknown cell, or cell leased to another worker.
+    /// Outcomes refused because the uploader does not hold the cell (unknown cell id, cell
+    /// leased to another worker); quarantined, and the cell's state is not touched.
     pub rejected: u32,
+    /// Uploads quarantined instead of committed: the rejected ones, and the holder's results
+    /// with NaN (or ±∞ where a temperature belongs), a wrong key, or an undecodable body.
+    pub quarantined: u32,
+    /// `(cell id, reason)` of every refused upload, for the worker to log.
+    pub rejections: Vec<(u64, String)>,
     /// Failures recorded that return the cell to pending for another try.
     pub retried: u32,
     /// Failures that exhausted the cell's attempts (now failed for good).
@@ -226,7 +240,16 @@ impl StudyStore {
 
     /// Give cells leased to `worker` back to pending without counting a failure (a draining
     /// worker hands back what it did not start). Cells not leased to it are left alone.
+    ///
+    /// Fails with [`StoreError::UnknownWorker`] for a worker id the store does not know.
     pub fn release(&mut self, worker: u64, cell_ids: &[u64]) -> Result<u32, StoreError> {
+        let known: bool = self
+            .conn
+            .query_row("SELECT EXISTS (SELECT 1 FROM workers WHERE id = ?1)", [worker as i64], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        if !known {
+            return Err(StoreError::UnknownWorker(worker));
+        }
         let path = self.path.clone();
         let e = |err| super::sql_err(&path, err);
         let tx = self.conn.transaction().map_err(e)?;
@@ -238,10 +261,8 @@ impl StudyStore {
                      WHERE id = ?1 AND state = ?3 AND worker_id = ?4",
                 )
                 .map_err(e)?;
-            for id in cell_ids {
-                n += q
-                    .execute(params![*id as i64, state::PENDING, state::LEASED, worker as i64])
-                    .map_err(e)?;
+            for id in cell_ids.iter().filter_map(|id| i64::try_from(*id).ok()) {
+                n += q.execute(params![id, state::PENDING, state::LEASED, worker as i64]).map_err(e)?;
             }
         }
         tx.commit().map_err(e)?;
@@ -299,6 +320,17 @@ impl StudyStore {
     /// Commit the uploads of several workers in one transaction (one fsync-free WAL commit
     /// for many results is what makes the coordinator fast). Returns one report per
     /// `(worker, uploads)` entry, in order.
+    ///
+    /// What happens to each upload (DESIGN: never accept a result for a cell the worker did
+    /// not lease, or with NaN where the spec forbids it):
+    /// - cell done or failed: ignored as a duplicate (at-least-once delivery);
+    /// - unknown cell id, or a cell the uploader does not hold: *rejected* — quarantined with
+    ///   the reason, the cell's state untouched (a stranger cannot fail someone else's cell);
+    /// - the holder's result with NaN, ±∞ as a temperature, a key that is not the cell's, or
+    ///   an undecodable body: quarantined *and* counted as a failure of the cell — it is the
+    ///   cell's own (deterministic) computation, so retrying ends, with the cell failed;
+    /// - the holder's error: a failure of the cell;
+    /// - the holder's valid result: committed, and the cell is done.
     pub fn commit(
         &mut self,
         batch: &[(u64, Vec<Upload>)],
@@ -309,7 +341,7 @@ impl StudyStore {
         let e = |err| super::sql_err(&path, err);
         let tx = self.conn.transaction().map_err(e)?;
         let mut reports = Vec::with_capacity(batch.len());
-        let (mut dup_total, mut rej_total) = (0i64, 0i64);
+        let (mut dup_total, mut rej_total, mut quarantined_total) = (0i64, 0i64, 0i64);
         {
             let mut look = tx
                 .prepare_cached(
@@ -329,49 +361,60 @@ impl StudyStore {
                      finished_ms = CASE WHEN ?2 = 3 THEN ?5 ELSE NULL END WHERE id = ?1",
                 )
                 .map_err(e)?;
+            let mut quarantine = Quarantine::new(&tx, now_ms).map_err(e)?;
             for (worker, uploads) in batch {
+                let worker = *worker;
                 let mut rep = CommitReport::default();
                 for up in uploads {
                     rep.settled.push(up.cell_id);
-                    let row: Option<(i64, Option<i64>, u32, u32, String)> = look
-                        .query_row([up.cell_id as i64], |r| {
-                            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                    let row: Option<(i64, Option<i64>, u32, u32, String)> = i64::try_from(up.cell_id)
+                        .ok()
+                        .map(|id| {
+                            look.query_row([id], |r| {
+                                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                            })
+                            .optional()
                         })
-                        .optional()
-                        .map_err(e)?;
-                    let Some((st, holder, replicate, failures, point_key)) = row else {
-                        tracing::warn!(
-                            worker,
-                            cell_id = up.cell_id,
-                            "rejected an outcome for an unknown cell id"
-                        );
-                        rep.rejected += 1;
-                        continue;
+                        .transpose()
+                        .map_err(e)?
+                        .flatten();
+                    let reject = match &row {
+                        None => Some(format!("unknown cell id {}", up.cell_id)),
+                        Some((st, ..)) if *st == state::DONE || *st == state::FAILED => {
+                            rep.duplicates += 1;
+                            continue;
+                        }
+                        Some((_, holder, ..)) if *holder != Some(worker as i64) => Some(match holder {
+                            Some(h) => format!(
+                                "cell {} is not held by worker {worker}: it was leased to worker {h}",
+                                up.cell_id
+                            ),
+                            None => format!("cell {} was never leased", up.cell_id),
+                        }),
+                        Some(_) => None,
                     };
-                    if st == state::DONE || st == state::FAILED {
-                        rep.duplicates += 1;
-                        continue;
-                    }
-                    if holder != Some(*worker as i64) {
-                        tracing::warn!(
-                            worker,
-                            cell_id = up.cell_id,
-                            holder,
-                            "rejected an outcome for a cell leased to another worker"
-                        );
+                    if let Some(reason) = reject {
+                        tracing::warn!(worker, cell_id = up.cell_id, %reason, "rejected and quarantined an upload");
+                        quarantine.put(up, worker, &reason).map_err(e)?;
                         rep.rejected += 1;
+                        rep.quarantined += 1;
+                        rep.rejections.push((up.cell_id, reason));
                         continue;
                     }
+                    let Some((_, _, replicate, failures, point_key)) = row else { continue };
                     let failure = match &up.outcome {
                         Outcome::Done(r) => {
                             let key = format!("{point_key};r={replicate}");
                             let checked = if r.key.0 == key {
-                                codec::check_finite(r)
+                                codec::check_result(r)
                             } else {
                                 // The worker computed what we sent but got another key: the
                                 // cell cannot complete this way; count it as a failure so the
                                 // study ends (with the cell failed) instead of stalling.
-                                Err(format!("result key {} does not match the cell key {key}", r.key))
+                                Err(format!(
+                                    "result key {} does not match the cell key {key}",
+                                    codec::clip(&r.key.0, codec::MAX_QUOTED_CHARS)
+                                ))
                             };
                             match checked {
                                 Ok(()) => {
@@ -383,35 +426,108 @@ impl StudyStore {
                                     rep.committed += 1;
                                     continue;
                                 }
-                                Err(msg) => msg,
+                                Err(reason) => Some(reason),
                             }
                         }
-                        Outcome::Failed(msg) => msg.clone(),
+                        Outcome::Malformed { reason, .. } => Some(format!("malformed result: {reason}")),
+                        Outcome::Failed(msg) => {
+                            // The worker's own words, clipped: it controls their length.
+                            let msg = codec::clip(msg, codec::MAX_ERROR_CHARS);
+                            let failures = failures + 1;
+                            let st = if failures >= max { state::FAILED } else { state::PENDING };
+                            fail.execute(params![up.cell_id as i64, st, failures, msg, now_ms]).map_err(e)?;
+                            count_failure(&mut rep, up.cell_id, failures, st, &msg);
+                            None
+                        }
                     };
-                    let failures = failures + 1;
-                    let new_state = if failures >= max { state::FAILED } else { state::PENDING };
-                    fail.execute(params![up.cell_id as i64, new_state, failures, failure, now_ms])
-                        .map_err(e)?;
-                    if new_state == state::FAILED {
-                        tracing::warn!(cell_id = up.cell_id, failures, error = %failure, "cell failed for good");
-                        rep.failed += 1;
-                    } else {
-                        tracing::info!(cell_id = up.cell_id, failures, error = %failure, "cell failed; will retry");
-                        rep.retried += 1;
+                    if let Some(reason) = failure {
+                        quarantine.put(up, worker, &reason).map_err(e)?;
+                        rep.quarantined += 1;
+                        let failures = failures + 1;
+                        let st = if failures >= max { state::FAILED } else { state::PENDING };
+                        let error = format!("quarantined: {reason}");
+                        fail.execute(params![up.cell_id as i64, st, failures, error, now_ms]).map_err(e)?;
+                        count_failure(&mut rep, up.cell_id, failures, st, &error);
+                        rep.rejections.push((up.cell_id, reason));
                     }
                 }
                 dup_total += i64::from(rep.duplicates);
                 rej_total += i64::from(rep.rejected);
+                quarantined_total += i64::from(rep.quarantined);
                 reports.push(rep);
             }
         }
-        if dup_total > 0 || rej_total > 0 {
+        if dup_total > 0 || rej_total > 0 || quarantined_total > 0 {
             let mut bump =
                 tx.prepare_cached("UPDATE counters SET value = value + ?2 WHERE name = ?1").map_err(e)?;
             bump.execute(params!["duplicates_ignored", dup_total]).map_err(e)?;
             bump.execute(params!["results_rejected", rej_total]).map_err(e)?;
+            bump.execute(params!["results_quarantined", quarantined_total]).map_err(e)?;
         }
         tx.commit().map_err(e)?;
         Ok(reports)
+    }
+}
+
+fn count_failure(rep: &mut CommitReport, cell_id: u64, failures: u32, st: i64, error: &str) {
+    if st == state::FAILED {
+        tracing::warn!(cell_id, failures, error, "cell failed for good");
+        rep.failed += 1;
+    } else {
+        tracing::info!(cell_id, failures, error, "cell failed; will retry");
+        rep.retried += 1;
+    }
+}
+
+/// Most rows the `quarantine` table keeps. Past it, refused uploads are still refused and
+/// counted (`results_quarantined`), but their payload is not stored: a runaway or hostile
+/// worker must not fill the disk.
+pub const MAX_QUARANTINE_ROWS: i64 = 100_000;
+
+/// Writes refused uploads into the `quarantine` table within the commit's transaction.
+struct Quarantine<'c> {
+    insert: rusqlite::CachedStatement<'c>,
+    rows: i64,
+    now_ms: i64,
+}
+
+impl<'c> Quarantine<'c> {
+    fn new(tx: &'c rusqlite::Transaction<'_>, now_ms: i64) -> rusqlite::Result<Quarantine<'c>> {
+        // Rows are never deleted, so the largest id is the row count (and O(log n) to find).
+        let rows: i64 = tx.query_row("SELECT coalesce(max(id), 0) FROM quarantine", [], |r| r.get(0))?;
+        let insert = tx.prepare_cached(
+            "INSERT INTO quarantine(cell_id, worker_id, received_ms, reason, result, error) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        Ok(Quarantine { insert, rows, now_ms })
+    }
+
+    fn put(&mut self, up: &Upload, worker: u64, reason: &str) -> rusqlite::Result<()> {
+        if self.rows >= MAX_QUARANTINE_ROWS {
+            if self.rows == MAX_QUARANTINE_ROWS {
+                tracing::warn!(
+                    limit = MAX_QUARANTINE_ROWS,
+                    "the quarantine table is full; refused uploads are only counted now"
+                );
+                self.rows += 1;
+            }
+            return Ok(());
+        }
+        let (result, error): (Option<Vec<u8>>, Option<String>) = match &up.outcome {
+            Outcome::Done(r) => (Some(taustar_proto::convert::result_to_bytes(r)), None),
+            Outcome::Malformed { payload, .. } => (Some(payload.clone()), None),
+            Outcome::Failed(msg) => (None, Some(codec::clip(msg, codec::MAX_ERROR_CHARS))),
+        };
+        // SQLite integers are i64; a cell id beyond that is stored wrapped (it names no cell).
+        self.insert.execute(params![
+            up.cell_id as i64,
+            worker as i64,
+            self.now_ms,
+            codec::clip(reason, codec::MAX_ERROR_CHARS),
+            result,
+            error
+        ])?;
+        self.rows += 1;
+        Ok(())
     }
 }

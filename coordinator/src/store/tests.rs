@@ -31,6 +31,7 @@ pub(crate) fn study(toml: &str) -> (Study, StudyDefinition) {
 }
 
 mod migration;
+mod quarantine;
 
 fn open(dir: &tempfile::TempDir, max_failures: u32) -> StudyStore {
     open_with(dir, StoreConfig { max_failures, ..StoreConfig::default() })

@@ -141,7 +141,9 @@ fn build_v1(path: &std::path::Path) -> Vec<Planted> {
     .unwrap();
     let set = "UPDATE cells SET state = ?2, attempts = ?3, failures = ?4, error = ?5, worker_id = 1, \
                finished_ms = ?6 WHERE id = ?1";
-    let rows: [(i64, u32, u32, Option<&str>, Option<i64>); 4] = [
+    // (state, attempts, failures, error, finished_ms)
+    type V1Cell<'a> = (i64, u32, u32, Option<&'a str>, Option<i64>);
+    let rows: [V1Cell<'_>; 4] = [
         (state::DONE, 1, 0, None, Some(5)),
         (state::PENDING, 2, 2, Some("lease expired"), None),
         (state::FAILED, 3, 3, Some("lease expired 3 times (the workers computing it were lost)"), Some(6)),
