@@ -397,7 +397,7 @@ pub async fn run(
                         return Err(WorkerError::GaveUp {
                             url: url.clone(),
                             after: limit,
-                            last_error: error,
+                            last_error: tls::explain(&error, config.tls.is_some()),
                         });
                     }
                 }

@@ -165,6 +165,24 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// `error` (a failed connection) with a hint when it looks like a TLS mismatch that the
+/// transport error itself does not name: a plaintext client talking to a TLS coordinator
+/// sees an HTTP/2 protocol error or a broken pipe; a TLS client that the coordinator refuses
+/// for lack of a client certificate sees the connection closed right after the handshake.
+pub fn explain(error: &str, tls: bool) -> String {
+    let plaintext_at_tls = ["h2 protocol error", "broken pipe", "FRAME_SIZE_ERROR"];
+    if !tls && plaintext_at_tls.iter().any(|p| error.contains(p)) {
+        format!("{error} (if the coordinator serves TLS, connect with --tls-ca PATH)")
+    } else if tls && error.contains("connection closed") {
+        format!(
+            "{error} (if the coordinator requires client certificates, give this worker one with \
+             --tls-cert PATH --tls-key PATH, signed by the coordinator's --tls-ca)"
+        )
+    } else {
+        error.to_string()
+    }
+}
+
 /// TLS settings of a client connecting to a coordinator (the worker's flags).
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ClientTlsArgs {
@@ -331,6 +349,19 @@ mod tests {
         let err = args(Some(c.clone()), Some(c), Some(k)).load().unwrap_err().to_string();
         assert!(err.contains("c.pem") && err.contains("other.key"), "{err}");
         assert!(err.to_lowercase().contains("key"), "{err}");
+    }
+
+    #[test]
+    fn hints_name_the_missing_flag_only_for_tls_shaped_errors() {
+        let plain = explain("register: h2 protocol error: http2 error", false);
+        assert!(plain.contains("--tls-ca"), "{plain}");
+        let mtls = explain("register: operation was canceled: connection closed", true);
+        assert!(mtls.contains("--tls-cert") && mtls.contains("--tls-key"), "{mtls}");
+        assert_eq!(
+            explain("tcp connect error: Connection refused", false),
+            "tcp connect error: Connection refused"
+        );
+        assert_eq!(explain("register: h2 protocol error", true), "register: h2 protocol error");
     }
 
     #[test]
