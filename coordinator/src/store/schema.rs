@@ -101,9 +101,52 @@ const QUARANTINE_DDL: &str = "
         CREATE INDEX IF NOT EXISTS quarantine_by_cell ON quarantine(cell_id);
 ";
 
+/// Cells per state, kept exact by triggers on `cells`: progress (`taustar status`, the
+/// coordinator's monitor every second, its drain every 100 ms) reads four rows instead of
+/// counting 10^6 cells (~0.2 s a time). The cost moves to the writer: two one-row updates
+/// per state change. Created and filled from `cells` in one transaction the first time a
+/// writer opens a file without it (of any version: readers fall back to counting, see
+/// [`has_cell_counts`]).
+const CELL_COUNTS_DDL: &str = "
+    CREATE TABLE cell_counts (
+        state INTEGER PRIMARY KEY,
+        n     INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO cell_counts(state, n) SELECT state, count(*) FROM cells GROUP BY state;
+    CREATE TRIGGER cell_counts_insert AFTER INSERT ON cells BEGIN
+        INSERT INTO cell_counts(state, n) VALUES (new.state, 1)
+            ON CONFLICT(state) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER cell_counts_delete AFTER DELETE ON cells BEGIN
+        UPDATE cell_counts SET n = n - 1 WHERE state = old.state;
+    END;
+    CREATE TRIGGER cell_counts_update AFTER UPDATE OF state ON cells WHEN old.state IS NOT new.state BEGIN
+        UPDATE cell_counts SET n = n - 1 WHERE state = old.state;
+        INSERT INTO cell_counts(state, n) VALUES (new.state, 1)
+            ON CONFLICT(state) DO UPDATE SET n = n + 1;
+    END;
+";
+
+/// Whether the file has the trigger-kept `cell_counts` table.
+pub fn has_cell_counts(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'cell_counts')",
+        [],
+        |r| r.get(0),
+    )
+}
+
 /// Create the tables if they do not exist (idempotent). On an older file, call [`migrate`]
 /// first: `CREATE TABLE IF NOT EXISTS` does not add columns to existing tables.
 pub fn create(conn: &Connection) -> rusqlite::Result<()> {
+    create_tables(conn)?;
+    if !has_cell_counts(conn)? {
+        conn.execute_batch(&format!("BEGIN IMMEDIATE; {CELL_COUNTS_DDL} COMMIT;"))?;
+    }
+    Ok(())
+}
+
+fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(&format!(
         "
         CREATE TABLE IF NOT EXISTS meta (
@@ -205,6 +248,45 @@ mod tests {
             .collect::<Result<Vec<_>, _>>()
             .unwrap();
         rows.join("; ")
+    }
+
+    fn counts(conn: &Connection, sql: &str) -> Vec<(i64, i64)> {
+        let mut q = conn.prepare(sql).unwrap();
+        let rows = q.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+        rows.collect::<Result<Vec<_>, _>>().unwrap()
+    }
+
+    /// `cell_counts` equals counting `cells` after inserts, state changes, no-op updates and
+    /// deletes, and is filled from the cells already there when a file gets it late.
+    #[test]
+    fn cell_counts_follow_every_state_change() {
+        let conn = Connection::open_in_memory().unwrap();
+        super::create_tables(&conn).unwrap();
+        conn.execute_batch(
+            "INSERT INTO points(id, key, spec) VALUES (1, 'p', '{}');
+             INSERT INTO cells(point_id, replicate, state) VALUES (1, 0, 2), (1, 1, 0), (1, 2, 1);",
+        )
+        .unwrap();
+        // A file without the table (older taustar): create() adds it, filled from `cells`.
+        assert!(!super::has_cell_counts(&conn).unwrap());
+        super::create(&conn).unwrap();
+        super::create(&conn).unwrap(); // idempotent: no second fill
+        let kept = "SELECT state, n FROM cell_counts WHERE n != 0 ORDER BY state";
+        let counted = "SELECT state, count(*) FROM cells GROUP BY state ORDER BY state";
+        assert_eq!(counts(&conn, kept), vec![(0, 1), (1, 1), (2, 1)]);
+        conn.execute_batch(
+            "INSERT INTO cells(point_id, replicate) VALUES (1, 3), (1, 4), (1, 5);
+             INSERT OR IGNORE INTO cells(point_id, replicate) VALUES (1, 3);
+             UPDATE cells SET state = 1 WHERE replicate IN (3, 4);
+             UPDATE cells SET state = 1 WHERE replicate = 4;
+             UPDATE cells SET state = 2, deadline_ms = NULL WHERE replicate = 3;
+             UPDATE cells SET state = 3 WHERE replicate = 2;
+             UPDATE cells SET deadline_ms = 5 WHERE replicate = 4;
+             DELETE FROM cells WHERE replicate = 5;",
+        )
+        .unwrap();
+        assert_eq!(counts(&conn, kept), counts(&conn, counted));
+        assert_eq!(counts(&conn, kept), vec![(0, 1), (1, 1), (2, 2), (3, 1)]);
     }
 
     /// The WHERE shapes of `StudyStore::heartbeat` and `StudyStore::expire_leases` (state as a
