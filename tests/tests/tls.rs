@@ -4,10 +4,11 @@
 //!
 //! - TLS round trip: a worker trusting the CA (`--tls-ca`) computes a small study to the end;
 //!   a plaintext worker and one trusting another CA are refused (they give up, compute
-//!   nothing; the latter's error names the certificate problem);
+//!   nothing; the latter's error names the certificate problem, the former's says to pass
+//!   `--tls-ca`);
 //! - mutual TLS: the coordinator listens on 0.0.0.0 with no token, protected by client
-//!   certificates alone; a worker without a client certificate, and one whose certificate is
-//!   signed by another CA, are refused; with a client certificate (from `TAUSTAR_TLS_*`
+//!   certificates alone; a worker without a client certificate (told to pass one), and one
+//!   whose certificate is signed by another CA, are refused; with a client certificate (from `TAUSTAR_TLS_*`
 //!   environment variables, and `--tls-domain localhost`) the study completes;
 //! - bad TLS files stop `taustar serve` before it creates the database, naming flag and path.
 //!
@@ -181,7 +182,8 @@ fn tls_round_trip_and_plaintext_or_foreign_ca_clients_are_refused() {
 
     let mut plain = worker(&s, "plaintext", port, &bad_log, &[], &[], true);
     let mut foreign = worker(&s, "foreign-ca", port, &bad_log, &["--tls-ca", p(&pki.other_ca)], &[], true);
-    refused(&mut plain);
+    let log = refused(&mut plain);
+    assert!(log.contains("if the coordinator serves TLS, connect with --tls-ca"), "a hint:\n{log}");
     let log = refused(&mut foreign);
     assert!(log.contains("certificate"), "the error names the certificate problem:\n{log}");
     assert!(computed(&bad_log).is_empty(), "refused workers computed {:?}", computed(&bad_log));
@@ -224,7 +226,8 @@ fn mutual_tls_alone_protects_a_non_loopback_listen_and_refuses_clients_without_a
         p(&pki.foreign_client_key),
     ];
     let mut foreign = worker(&s, "foreign-client-cert", port, &bad_log, &foreign_args, &[], true);
-    refused(&mut anonymous);
+    let log = refused(&mut anonymous);
+    assert!(log.contains("--tls-cert PATH --tls-key PATH"), "a hint:\n{log}");
     refused(&mut foreign);
     assert!(computed(&bad_log).is_empty(), "refused workers computed {:?}", computed(&bad_log));
 
