@@ -196,7 +196,10 @@ pub const MAX_RELEASE_IDS: usize = 65_536;
 /// Longest worker name or version string stored, in characters.
 pub const MAX_NAME_CHARS: usize = 256;
 
-fn upload_from_wire(up: pb::ResultUpload) -> Upload {
+/// A wire upload as the store sees it: a result that does not convert is kept as received
+/// ([`Outcome::Malformed`]) so it can be quarantined. Public so tests drive the exact path
+/// of the `Results` stream without a network.
+pub fn upload_from_wire(up: pb::ResultUpload) -> Upload {
     let outcome = match up.outcome {
         Some(pb::result_upload::Outcome::Result(r)) => {
             let payload = taustar_proto::convert::wire_result_to_bytes(&r);
