@@ -74,5 +74,16 @@ mod tests {
             prop_assert!(nf >= threads.min(p.max_cells) && nf <= p.max_cells.max(threads));
             prop_assert!(ns <= nf);
         }
+
+        /// Whatever a worker claims (0, NaN, ±∞, subnormal, u32::MAX threads), the batch is
+        /// between 1 and max_cells.
+        #[test]
+        fn any_claim_is_clamped_to_max_cells(threads in any::<u32>(), mean in any::<f64>(), max in 1u32..5000) {
+            let p = BatchPolicy { target_seconds: 4.0, max_cells: max };
+            for m in [mean, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.0, -0.0, 5e-324, f64::MAX] {
+                let n = p.cells_for(threads, m);
+                prop_assert!((1..=max).contains(&n), "threads {threads}, mean {m}: {n}");
+            }
+        }
     }
 }
