@@ -188,7 +188,7 @@ fn status_to_wire(s: &StudyStatus) -> pb::StudyStatus {
     }
 }
 
-/// Most cell ids one `Release` may carry: a worker holds at most a few leases of at most
+/// Most cell ids one `Release` or `Heartbeat` may carry: a worker holds at most a few leases of at most
 /// [`BatchPolicy::max_cells`] cells, so far more is a bug or an attack, and each id costs
 /// the store writer an UPDATE.
 pub const MAX_RELEASE_IDS: usize = 65_536;
@@ -389,7 +389,13 @@ impl pb::coordinator_server::Coordinator for CoordinatorService {
         &self,
         req: Request<pb::HeartbeatRequest>,
     ) -> Result<Response<pb::HeartbeatReply>, Status> {
-        let worker = req.into_inner().worker_id;
+        let r = req.into_inner();
+        if r.cell_ids.len() > MAX_RELEASE_IDS {
+            return Err(Status::invalid_argument(format!(
+                "HeartbeatRequest.cell_ids holds {} ids; at most {MAX_RELEASE_IDS} per call",
+                r.cell_ids.len()
+            )));
+        }
         let clock = self.shared.store.clock();
         let lease = self.shared.config.lease;
         let n = self
@@ -397,7 +403,7 @@ impl pb::coordinator_server::Coordinator for CoordinatorService {
             .store
             .call(move |s| {
                 let now = clock.now_ms();
-                s.heartbeat(worker, now, now + lease.as_millis() as i64)
+                s.heartbeat(r.worker_id, &r.cell_ids, now, now + lease.as_millis() as i64)
             })
             .await
             .map_err(to_status)?;

@@ -199,7 +199,11 @@ async fn oversized_and_unknown_requests_get_a_clear_status() {
     assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
     // Unknown worker ids: NOT_FOUND from every handler that names a worker.
     let unknown = 987_654;
-    let hb = f.svc.heartbeat(Request::new(pb::HeartbeatRequest { worker_id: unknown })).await.unwrap_err();
+    let hb = f
+        .svc
+        .heartbeat(Request::new(pb::HeartbeatRequest { worker_id: unknown, cell_ids: vec![1] }))
+        .await
+        .unwrap_err();
     let lease = f
         .svc
         .lease(Request::new(pb::LeaseRequest { worker_id: unknown, threads: 1, mean_cell_seconds: 0.0 }))
@@ -236,6 +240,7 @@ enum Op {
     },
     Heartbeat {
         worker: u64,
+        cells: Vec<u64>,
     },
     Release {
         worker: u64,
@@ -294,7 +299,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (prop_oneof![0..20usize, Just(100_000usize)], id(4))
             .prop_map(|(name_len, previous)| Op::Register { name_len, previous }),
         3 => (id(2), any::<u32>(), mean).prop_map(|(worker, threads, mean)| Op::Lease { worker, threads, mean }),
-        1 => id(4).prop_map(|worker| Op::Heartbeat { worker }),
+        1 => (id(4), proptest::collection::vec(id(CELLS + 1), 0..6))
+            .prop_map(|(worker, cells)| Op::Heartbeat { worker, cells }),
         1 => (id(4), proptest::collection::vec(id(CELLS + 1), 0..6))
             .prop_map(|(worker, cells)| Op::Release { worker, cells }),
         3 => (id(4), id(CELLS + 1), kind()).prop_map(|(worker, cell, kind)| Op::Upload { worker, cell, kind }),
@@ -396,8 +402,8 @@ async fn run_session(ops: Vec<Op>) -> Result<(), String> {
                 }
                 check(r.map(|_| ()), "lease")?;
             }
-            Op::Heartbeat { worker } => {
-                let req = pb::HeartbeatRequest { worker_id: pick(&workers, worker) };
+            Op::Heartbeat { worker, cells } => {
+                let req = pb::HeartbeatRequest { worker_id: pick(&workers, worker), cell_ids: cells };
                 check(f.svc.heartbeat(Request::new(req)).await.map(|_| ()), "heartbeat")?;
             }
             Op::Release { worker, cells } => {

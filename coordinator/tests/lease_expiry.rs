@@ -108,6 +108,36 @@ async fn losing_workers_is_not_the_cells_failure_until_the_lost_lease_limit() {
     assert_eq!((status.cells_failed, status.cells_pending), (2, 6));
 }
 
+/// The lease was committed but its reply never reached the worker (the connection or the
+/// coordinator died in between): the worker reconnects with its old id and heartbeats what it
+/// knows it holds — not these cells — so they expire and go to another worker instead of
+/// being kept alive forever by a worker that will never compute them.
+#[tokio::test(start_paused = true)]
+async fn a_lease_whose_reply_was_lost_expires_despite_heartbeats() {
+    let f = fixture().await;
+    let a = register(&f.svc, "a").await;
+    let (_, kept) = lease(&f.svc, a, 1).await;
+    let (_, lost) = lease(&f.svc, a, 2).await;
+    assert_eq!((kept.len(), lost.len()), (1, 2));
+    for _ in 0..4 {
+        tokio::time::advance(LEASE / 2).await;
+        let hb = f
+            .svc
+            .heartbeat(Request::new(pb::HeartbeatRequest { worker_id: a, cell_ids: kept.clone() }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(hb.leases_extended, 1);
+        f.svc.sweep_expired_leases().await.unwrap();
+    }
+    let status = f.svc.status().await.unwrap();
+    assert_eq!(status.cells_leased, 1, "only the cell the worker knows of is still leased");
+    let b = register(&f.svc, "b").await;
+    let (_, b_cells) = lease(&f.svc, b, 8).await;
+    assert!(lost.iter().all(|id| b_cells.contains(id)), "the lost lease's cells went to b: {b_cells:?}");
+    assert!(!b_cells.contains(&kept[0]));
+}
+
 #[tokio::test(start_paused = true)]
 async fn heartbeats_keep_a_lease_alive_past_its_first_deadline() {
     let f = fixture().await;
@@ -115,8 +145,12 @@ async fn heartbeats_keep_a_lease_alive_past_its_first_deadline() {
     let (_, a_cells) = lease(&f.svc, a, 2).await;
     for _ in 0..4 {
         tokio::time::advance(LEASE / 2).await;
-        let hb =
-            f.svc.heartbeat(Request::new(pb::HeartbeatRequest { worker_id: a })).await.unwrap().into_inner();
+        let hb = f
+            .svc
+            .heartbeat(Request::new(pb::HeartbeatRequest { worker_id: a, cell_ids: a_cells.clone() }))
+            .await
+            .unwrap()
+            .into_inner();
         assert_eq!(hb.leases_extended, 2);
         assert_eq!(f.svc.sweep_expired_leases().await.unwrap().returned, 0);
     }
@@ -163,7 +197,11 @@ async fn a_worker_of_another_protocol_version_is_refused_with_a_clear_message() 
 #[tokio::test(start_paused = true)]
 async fn an_unknown_worker_is_told_to_register_again() {
     let f = fixture().await;
-    let err = f.svc.heartbeat(Request::new(pb::HeartbeatRequest { worker_id: 42 })).await.unwrap_err();
+    let err = f
+        .svc
+        .heartbeat(Request::new(pb::HeartbeatRequest { worker_id: 42, cell_ids: vec![] }))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), tonic::Code::NotFound);
 }
 

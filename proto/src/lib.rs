@@ -20,4 +20,7 @@ pub mod pb {
 pub use convert::ConvertError;
 
 /// The wire protocol version. Bump it on any change an older peer would misread.
-pub const PROTOCOL_VERSION: u32 = 1;
+///
+/// 2: `HeartbeatRequest.cell_ids` — heartbeats extend only the listed leases (a version-1
+/// worker sends none, so all its leases would expire).
+pub const PROTOCOL_VERSION: u32 = 2;

@@ -197,6 +197,21 @@ impl WorkerState {
         idle && (self.study_done || draining)
     }
 
+    /// The cells whose leases the heartbeat should extend: queued or running for the current
+    /// store, or computed and not yet acknowledged. Sorted, for a stable message.
+    fn held(&self) -> Vec<u64> {
+        let mut ids: Vec<u64> = self
+            .in_flight
+            .iter()
+            .filter(|id| !self.stale.contains(id))
+            .chain(self.unacked.keys())
+            .copied()
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
     /// Begin the drain: no cell starts any more, and every unstarted cell of the current
     /// store moves from in flight to `to_release` (one `Release` for all). Returns how many.
     fn start_drain(&mut self, compute: &Compute) -> usize {
@@ -516,8 +531,11 @@ mod tests {
             study_done: false,
             report: WorkerReport::default(),
         };
+        s.unacked.insert(9, pb::ResultUpload { cell_id: 9, ..Default::default() });
+        assert_eq!(s.held(), vec![5, 6, 9], "in flight and unacknowledged, not the old store's 7");
         assert_eq!(s.start_drain(&compute), 1);
         assert_eq!(s.to_release, vec![6]);
+        assert_eq!(s.held(), vec![5, 9], "a handed-back cell is no longer held");
         assert!(compute.draining.load(Ordering::SeqCst));
         // The queued task of 6 reports NotStarted later: ignored, it was handed back already.
         s.record(Computed::NotStarted(6));

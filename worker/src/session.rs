@@ -173,7 +173,7 @@ pub(crate) async fn run(
                 Err(s) => return lost(format!("result stream: {s}"), true),
             },
             _ = heartbeat.tick() => {
-                match client.heartbeat(pb::HeartbeatRequest { worker_id: state.worker_id }).await {
+                match client.heartbeat(pb::HeartbeatRequest { worker_id: state.worker_id, cell_ids: state.held() }).await {
                     Ok(r) => {
                         if r.into_inner().study_done && state.in_flight.is_empty() {
                             state.study_done = true;

@@ -225,16 +225,38 @@ impl StudyStore {
         Ok(out)
     }
 
-    /// Extend every lease of `worker` to `deadline_ms`. Returns how many were extended.
-    pub fn heartbeat(&mut self, worker: u64, now_ms: i64, deadline_ms: i64) -> Result<u32, StoreError> {
+    /// Extend leases of `worker` to `deadline_ms`. Returns how many were extended.
+    ///
+    /// Only the cells in `held` (the worker's own list of what it holds) are extended, and only
+    /// those still leased to it. A lease the worker does not list — its Lease reply was lost
+    /// when the connection or the coordinator died after the lease was committed — is left to
+    /// expire, so it returns to the queue instead of being kept alive by a worker that will
+    /// never compute it.
+    pub fn heartbeat(
+        &mut self,
+        worker: u64,
+        held: &[u64],
+        now_ms: i64,
+        deadline_ms: i64,
+    ) -> Result<u32, StoreError> {
         self.touch_worker(worker, now_ms)?;
-        let n = self
-            .conn
-            .execute(
-                "UPDATE cells SET deadline_ms = max(deadline_ms, ?3) WHERE state = ?1 AND worker_id = ?2",
-                params![state::LEASED, worker as i64, deadline_ms],
-            )
-            .map_err(|e| self.err(e))?;
+        let path = self.path.clone();
+        let e = |err| super::sql_err(&path, err);
+        let tx = self.conn.transaction().map_err(e)?;
+        let mut n = 0;
+        {
+            let mut extend = tx
+                .prepare_cached(
+                    "UPDATE cells SET deadline_ms = max(deadline_ms, ?4) \
+                     WHERE id = ?1 AND state = ?2 AND worker_id = ?3",
+                )
+                .map_err(e)?;
+            for id in held {
+                let Ok(id) = i64::try_from(*id) else { continue };
+                n += extend.execute(params![id, state::LEASED, worker as i64, deadline_ms]).map_err(e)?;
+            }
+        }
+        tx.commit().map_err(e)?;
         Ok(n as u32)
     }
 

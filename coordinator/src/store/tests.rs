@@ -362,13 +362,16 @@ fn heartbeats_extend_leases_and_release_returns_cells_without_a_failure() {
     let mut store = synced(&dir, 3);
     let a = worker(&mut store, "a");
     let cells = store.lease(a, 2, 0, 100).unwrap().cells;
-    assert_eq!(store.heartbeat(a, 50, 300).unwrap(), 2);
-    assert_eq!(store.expire_leases(200).unwrap(), ExpiryReport::default());
     let ids: Vec<u64> = cells.iter().map(|c| c.0).collect();
+    // Ids the worker does not hold (unknown, or another's) are not extended.
+    let b = worker(&mut store, "b");
+    let b_cell = store.lease(b, 1, 0, 100).unwrap().cells[0].0;
+    assert_eq!(store.heartbeat(a, &[ids[0], ids[1], b_cell, 10_000, u64::MAX], 50, 300).unwrap(), 2);
+    assert_eq!(store.expire_leases(200).unwrap().returned, 1, "only b's unextended lease expires");
     assert_eq!(store.release(a, &ids).unwrap(), 2);
     let key = cells[0].1.key().0;
     assert_eq!(store.cell_bookkeeping(&key).unwrap(), Some((state::PENDING, 0, 0)));
-    assert!(matches!(store.heartbeat(999, 1, 2), Err(StoreError::UnknownWorker(999))));
+    assert!(matches!(store.heartbeat(999, &[], 1, 2), Err(StoreError::UnknownWorker(999))));
 }
 
 #[test]
