@@ -288,15 +288,23 @@ impl GridPoint {
     }
 }
 
+/// Most points of the reporting τ grid. Every point is stored with each result (48 bytes) and
+/// travels in its upload; 10^4 points keep a result near 0.5 MB, far below the coordinator's
+/// message limit, and are far more than a curve needs.
+pub const MAX_TAU_GRID_POINTS: u32 = 10_000;
+
 impl CellSettings {
     /// Check the τ grid, bounds and fit limits.
     pub fn validate(&self) -> Result<(), SpecError> {
         let g = &self.tau_grid;
-        if !(g.from.is_finite() && g.to.is_finite() && g.from > 0.0 && g.to >= g.from) || g.count == 0 {
+        if !(g.from.is_finite() && g.to.is_finite() && g.from > 0.0 && g.to >= g.from)
+            || g.count == 0
+            || g.count > MAX_TAU_GRID_POINTS
+        {
             return Err(SpecError::invalid(
                 "tau.grid",
                 format!("{}:{}:{}", g.from, g.to, g.count),
-                "need 0 < from <= to and count >= 1",
+                format!("need 0 < from <= to and 1 <= count <= {MAX_TAU_GRID_POINTS}"),
             ));
         }
         let (lo, hi) = self.tau_bounds;

@@ -406,6 +406,12 @@ fn tau_settings_are_checked() {
         "0.2:5:0",
         Some(12),
     );
+    assert_error(
+        &format!("{tl}[tau]\ngrid = {{ from = 0.2, to = 5, count = 10001 }}\n"),
+        "tau.grid",
+        "0.2:5:10001",
+        Some(12),
+    );
     assert_error(&format!("{tl}[tau]\ngrid = {{ from = 0.2, to = 5 }}\n"), "tau.grid.count", "", Some(12));
     assert_error(&format!("{tl}[tau]\nbounds = [1, 0.5]\n"), "tau.bounds", "1:0.5", Some(12));
     assert_error(&format!("{tl}[tau]\nbounds = [1, 2, 3]\n"), "tau.bounds", "[1, 2, 3]", Some(12));
