@@ -424,6 +424,7 @@ impl StudyStore {
                 cells_added += add_cell.execute(params![point_id, cell.replicate]).map_err(e)? as u64;
             }
         }
+        schema::count_inserted(&tx, cells_added).map_err(e)?;
         let cells_total: i64 = tx.query_row("SELECT count(*) FROM cells", [], |r| r.get(0)).map_err(e)?;
         tx.commit().map_err(e)?;
         self.study = self.load_cached_study()?;
