@@ -168,12 +168,12 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
 /// `error` (a failed connection) with a hint when it looks like a TLS mismatch that the
 /// transport error itself does not name: a plaintext client talking to a TLS coordinator
 /// sees an HTTP/2 protocol error or a broken pipe; a TLS client that the coordinator refuses
-/// for lack of a client certificate sees either the connection closed right after the
-/// handshake or, when the server's alert arrives first (TLS 1.3 sends it after the client
-/// thinks the handshake is done, so which one wins is a race), `CertificateRequired`.
+/// for lack of a client certificate sees, depending on which side of a race it loses (TLS 1.3
+/// sends the server's verdict after the client thinks the handshake is done), the server's
+/// `CertificateRequired` alert, the connection closed, or a broken pipe.
 pub fn explain(error: &str, tls: bool) -> String {
     let plaintext_at_tls = ["h2 protocol error", "broken pipe", "FRAME_SIZE_ERROR"];
-    let no_client_cert = ["connection closed", "CertificateRequired"];
+    let no_client_cert = ["connection closed", "CertificateRequired", "broken pipe"];
     if !tls && plaintext_at_tls.iter().any(|p| error.contains(p)) {
         format!("{error} (if the coordinator serves TLS, connect with --tls-ca PATH)")
     } else if tls && no_client_cert.iter().any(|p| error.contains(p)) {
@@ -362,6 +362,8 @@ mod tests {
         assert!(mtls.contains("--tls-cert") && mtls.contains("--tls-key"), "{mtls}");
         let alert = explain("register: transport error: received fatal alert: CertificateRequired", true);
         assert!(alert.contains("--tls-cert PATH --tls-key PATH"), "{alert}");
+        let pipe = explain("register: transport error: stream closed because of a broken pipe", true);
+        assert!(pipe.contains("--tls-cert PATH --tls-key PATH"), "{pipe}");
         assert_eq!(
             explain("tcp connect error: Connection refused", false),
             "tcp connect error: Connection refused"
