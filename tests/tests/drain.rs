@@ -32,9 +32,17 @@ fn cancelling_the_whole_job_commits_every_drained_result_and_leaves_no_cell_leas
     let mut w1 = start_worker(&s, "w1", port, 2, &log1, DELAY_MS);
     let mut w2 = start_worker(&s, "w2", port, 2, &log2, DELAY_MS);
     let computed_now = || computed(&log1).values().sum::<usize>() + computed(&log2).values().sum::<usize>();
-    // After the first round, the second is running (and each worker holds a queued cell).
+    // Signal mid-way through the second round. The fourth result only says the first round
+    // is over: the workers lease the second round after it, so a signal at that moment can
+    // find no cell started (CI saw exactly that). Half a cell later the second round runs
+    // (each worker also holds a queued cell), and it cannot have finished yet.
     wait_until("the first cells are computed", Duration::from_secs(60), || computed_now() >= 4);
+    std::thread::sleep(Duration::from_millis(DELAY_MS / 2));
     let before = computed_now();
+    assert_eq!(
+        before, 4,
+        "the second round finished before the signal: the machine is too slow for this test"
+    );
     let pids: Vec<String> = [&coord, &w1, &w2].iter().map(|p| p.pid().to_string()).collect();
     let st = Command::new("kill").arg("-TERM").args(&pids).status().expect("run kill");
     assert!(st.success(), "kill -TERM {pids:?}");
