@@ -4,15 +4,20 @@
 //! # Finding the binaries
 //! `env!("CARGO_BIN_EXE_…")` only exists for binaries of the test's own package, and these
 //! live in `taustar-coordinator` and `taustar-worker`. So [`bin`] runs
-//! `cargo build -p taustar-coordinator -p taustar-worker` (same profile as the test, once
-//! per test process; a no-op when fresh) and returns `target/<profile>/<name>` next to the
-//! test executable. Set `TAUSTAR_E2E_NO_BUILD=1` to skip the build (CI that built first).
+//! `cargo test --workspace --no-run` (same profile as the test, once per test process) and
+//! returns `target/<profile>/<name>` next to the test executable: both packages have
+//! integration tests, so that command builds both binaries. It is the README's test command
+//! without running anything, so inside `cargo test --workspace` it is a no-op. A plain
+//! `cargo build -p …` resolves fewer features (dev-dependencies such as rcgen switch on
+//! features of rustls and tonic); since cargo keeps one artifact per crate, it rebuilt tonic,
+//! rustls and both binaries in every test run (~60 s). `cargo test -p taustar-e2e` still pays
+//! that once. Set `TAUSTAR_E2E_NO_BUILD=1` to skip the build (CI that built first).
 //!
 //! Modules: [`db`] checks a study file by direct SQL (integrity, invariants, bit-exact result
 //! rows); [`netns`] builds coordinator and worker "hosts" from network namespaces.
 //!
 //! Every process is killed when its handle drops, so a failing test leaves no server behind.
-//! Nothing sleeps for a fixed time: [`wait_until`] polls with a timeout.
+//! Waiting for a condition never sleeps a fixed time: [`wait_until`] polls with a timeout.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -41,7 +46,27 @@ pub fn bin(name: &str) -> PathBuf {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let release = target_dir().file_name().is_some_and(|n| n == "release");
         let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        cmd.args(["build", "-q", "-p", "taustar-coordinator", "-p", "taustar-worker"]).current_dir(&root);
+        cmd.args(["test", "-q", "--workspace", "--no-run"]).current_dir(&root);
+        // Drop what cargo set for this test process: build scripts that watch such a
+        // variable (ring's watches CARGO_MANIFEST_DIR) would otherwise rerun, and everything
+        // above them rebuild, because the outer `cargo test` ran without it.
+        for (var, _) in std::env::vars_os() {
+            let name = var.to_string_lossy();
+            let set_by_cargo = ["CARGO_PKG_", "CARGO_BIN_EXE_"].iter().any(|p| name.starts_with(p))
+                || [
+                    "CARGO_MANIFEST_DIR",
+                    "CARGO_MANIFEST_PATH",
+                    "CARGO_CRATE_NAME",
+                    "CARGO_BIN_NAME",
+                    "CARGO_PRIMARY_PACKAGE",
+                    "CARGO_TARGET_TMPDIR",
+                    "OUT_DIR",
+                ]
+                .contains(&name.as_ref());
+            if set_by_cargo {
+                cmd.env_remove(&var);
+            }
+        }
         if release {
             cmd.arg("--release");
         }
@@ -49,11 +74,7 @@ pub fn bin(name: &str) -> PathBuf {
         assert!(status.success(), "building taustar and taustar-worker failed: {status}");
     });
     let path = target_dir().join(name);
-    assert!(
-        path.exists(),
-        "{} is missing (build with cargo build -p taustar-coordinator -p taustar-worker)",
-        path.display()
-    );
+    assert!(path.exists(), "{} is missing (build with cargo test --workspace --no-run)", path.display());
     path
 }
 
