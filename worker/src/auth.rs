@@ -38,12 +38,12 @@ impl fmt::Debug for Token {
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
     /// The token file could not be read.
-    #[error("cannot read the token file {path}: {source}")]
+    #[error("cannot read the token file {path}: {error}")]
     Read {
         /// The file.
         path: PathBuf,
         /// Why.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The token (from `origin`) is empty.
     #[error("the token in {origin} is empty: put a random secret there (e.g. `openssl rand -hex 32`)")]
@@ -83,7 +83,7 @@ impl Token {
     /// Read a token file.
     pub fn from_file(path: &Path) -> Result<Token, TokenError> {
         let text = std::fs::read_to_string(path)
-            .map_err(|source| TokenError::Read { path: path.to_path_buf(), source })?;
+            .map_err(|error| TokenError::Read { path: path.to_path_buf(), error })?;
         Token::parse(&text, &format!("token file {}", path.display()))
     }
 

@@ -453,7 +453,10 @@ fn normalise_url(url: &str, tls: bool) -> Result<String, WorkerError> {
                 "TLS is configured (--tls-ca) but the URL says http://; use https:// or a bare host:port",
             ))
         }
-        _ => url.to_string(),
+        (Some("http" | "https"), _) => url.to_string(),
+        (Some(other), _) => return Err(bad(&format!(
+            "unsupported scheme {other}://; the coordinator speaks gRPC over http:// (or https:// with TLS)"
+        ))),
     };
     tonic::transport::Endpoint::from_shared(full.clone())
         .map_err(|e| WorkerError::BadUrl { url: url.to_string(), reason: e.to_string() })?;
@@ -504,6 +507,10 @@ mod tests {
         assert!(err.contains("--tls-ca") && err.contains(tls::TLS_CA_ENV), "{err}");
         let err = normalise_url("http://h:1", true).unwrap_err().to_string();
         assert!(err.contains("http://") && err.contains("https://"), "{err}");
+        for url in ["ftp://h:1", "grpc://h:1", "unix://sock"] {
+            let err = normalise_url(url, false).unwrap_err().to_string();
+            assert!(err.contains(url) && err.contains("unsupported scheme"), "{err}");
+        }
     }
 
     #[test]

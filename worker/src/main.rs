@@ -9,12 +9,28 @@ use std::time::Duration;
 
 use clap::Parser;
 
+const AFTER_HELP: &str = "\
+Lifecycle:
+  The worker leases batches of cells, computes them on --threads cores and streams each result
+  back. If the coordinator goes away it keeps computed results, reconnects with backoff and
+  re-sends them; nothing is computed twice unless a lease expired meanwhile.
+  On SIGTERM or SIGINT it drains: running cells finish and are uploaded, unstarted cells are
+  handed back, then it exits 0 (Slurm and Kubernetes send SIGTERM before killing).
+
+Exit codes:
+  0  the study is done, or the drain after SIGTERM/SIGINT completed
+  1  bad arguments or files, refused by the coordinator (token, protocol version), or no
+     coordinator within --give-up-after
+
+Example:
+  TAUSTAR_TOKEN_FILE=/run/secrets/taustar taustar-worker --coordinator 10.0.0.5:50051 --threads 32";
+
 /// Lease cells from a taustar coordinator, compute them on local threads, stream results back.
 ///
 /// Reconnects with backoff if the coordinator goes away (computed results are kept and
 /// re-sent). On SIGTERM: finishes running cells, hands back unstarted ones, exits 0.
 #[derive(Parser)]
-#[command(name = "taustar-worker", version, about, long_about = None)]
+#[command(name = "taustar-worker", version, about, long_about = None, after_help = AFTER_HELP)]
 struct Cli {
     /// Coordinator address, e.g. http://10.0.0.5:50051 or 10.0.0.5:50051 (https:// when
     /// --tls-ca is given).

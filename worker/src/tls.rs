@@ -41,14 +41,14 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     /// The file could not be read.
-    #[error("cannot read {flag} {}: {source}", path.display())]
+    #[error("cannot read {flag} {}: {error}", path.display())]
     Read {
         /// The flag that named the file.
         flag: &'static str,
         /// The file.
         path: PathBuf,
         /// Why.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file is not PEM of the expected kind.
     #[error("{flag} {}: {reason}", path.display())]
@@ -89,7 +89,7 @@ pub enum TlsError {
 }
 
 fn read(flag: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read { flag, path: path.to_path_buf(), source })
+    std::fs::read(path).map_err(|error| TlsError::Read { flag, path: path.to_path_buf(), error })
 }
 
 fn pem_error(flag: &'static str, path: &Path, e: &pem::Error) -> TlsError {

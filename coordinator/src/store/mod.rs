@@ -65,13 +65,12 @@ pub mod state {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// SQLite failed (I/O, corruption, locked beyond the busy timeout).
-    #[error("study database {path}: {source}")]
+    #[error("study database {path}: {error}")]
     Sqlite {
         /// The database file.
         path: PathBuf,
-        /// The SQLite error.
-        #[source]
-        source: rusqlite::Error,
+        /// The SQLite error (in the message, not a `source`: `{:#}` would print it twice).
+        error: rusqlite::Error,
     },
     /// The file is not a taustar store, or one of another schema version.
     #[error("study database {path}: {reason}")]
@@ -484,8 +483,8 @@ pub fn split_cell_key(key: &str) -> Option<(&str, u32)> {
     Some((point, r.parse().ok()?))
 }
 
-fn sql_err(path: &Path, source: rusqlite::Error) -> StoreError {
-    StoreError::Sqlite { path: path.to_path_buf(), source }
+fn sql_err(path: &Path, error: rusqlite::Error) -> StoreError {
+    StoreError::Sqlite { path: path.to_path_buf(), error }
 }
 
 /// A random-enough uid for a new store: time and process id through SHA-free mixing
