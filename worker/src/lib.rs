@@ -454,9 +454,11 @@ fn normalise_url(url: &str, tls: bool) -> Result<String, WorkerError> {
             ))
         }
         (Some("http" | "https"), _) => url.to_string(),
-        (Some(other), _) => return Err(bad(&format!(
+        (Some(other), _) => {
+            return Err(bad(&format!(
             "unsupported scheme {other}://; the coordinator speaks gRPC over http:// (or https:// with TLS)"
-        ))),
+        )))
+        }
     };
     tonic::transport::Endpoint::from_shared(full.clone())
         .map_err(|e| WorkerError::BadUrl { url: url.to_string(), reason: e.to_string() })?;
