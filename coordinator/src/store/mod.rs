@@ -182,6 +182,11 @@ impl StudyStore {
     pub fn open(path: &Path, config: StoreConfig) -> Result<StudyStore, StoreError> {
         let mut conn = Connection::open(path).map_err(|e| sql_err(path, e))?;
         schema::configure_writer(&conn).map_err(|e| sql_err(path, e))?;
+        // Every transaction of the writer writes, so take the write lock at BEGIN. A deferred
+        // transaction reads first and upgrades later; if another connection holds the lock
+        // then (the checkpointer's RESTART), SQLite may answer "database is locked" at once
+        // instead of waiting out the busy timeout, and the commit failed every result stream.
+        conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         if let Some(from) = schema::migrate(&mut conn).map_err(|e| sql_err(path, e))? {
             tracing::info!(
                 path = %path.display(),

@@ -198,6 +198,31 @@ fn duplicates_within_one_batch_are_committed_once_and_every_cell_leaves_leased()
 }
 
 #[test]
+fn a_commit_waits_for_another_writer_instead_of_failing() {
+    // The checkpointer's RESTART holds the write lock for a moment. A deferred transaction
+    // that had already read would get "database is locked" at once when it tries to write
+    // (SQLite does not wait for a lock upgrade), failing every result stream.
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = synced(&dir, 3);
+    let w = worker(&mut store, "a");
+    let batch = store.lease(w, 3, 0, 1000).unwrap();
+    let other = rusqlite::Connection::open(dir.path().join("s.db")).unwrap();
+    other
+        .execute_batch(
+            "BEGIN IMMEDIATE; UPDATE counters SET value = value + 0 WHERE name = 'duplicates_ignored';",
+        )
+        .unwrap();
+    let holder = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        other.execute_batch("COMMIT").unwrap();
+    });
+    let reps = store.commit(&[(w, done(&batch.cells))], 5).expect("the commit waits for the other writer");
+    holder.join().unwrap();
+    assert_eq!(reps[0].committed, 3);
+    assert_eq!(store.status(6).unwrap().cells_done, 3);
+}
+
+#[test]
 fn a_result_for_a_cell_leased_to_another_worker_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = synced(&dir, 3);
