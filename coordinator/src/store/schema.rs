@@ -191,14 +191,16 @@ fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
             lost_leases INTEGER NOT NULL DEFAULT 0,  -- leases that expired (worker lost), v2
             UNIQUE (point_id, replicate)
         );
-        CREATE INDEX IF NOT EXISTS cells_by_state ON cells(state, id);
+        -- Indexes only, so files of any version get them on open. Every index on `cells` costs
+        -- each state change a B-tree delete and insert, so they are partial: pending cells
+        -- (the lease takes the lowest ids) and leased cells by deadline (lease expiry, every
+        -- sweep and every lease request once nothing is pending, touches the overdue leases
+        -- only). Heartbeats name their cells and go by primary key; progress reads
+        -- `cell_counts`. A full index of every state (cells_by_state, up to v2) made a done
+        -- cell move within it on every commit: dropped.
+        DROP INDEX IF EXISTS cells_by_state;
+        CREATE INDEX IF NOT EXISTS cells_pending ON cells(state, id) WHERE state = 0;
         CREATE INDEX IF NOT EXISTS cells_by_finish ON cells(finished_ms) WHERE finished_ms IS NOT NULL;
-        -- Leased cells only (state 1), by deadline: lease expiry (every sweep, and every
-        -- lease request once nothing is pending) touches the overdue leases instead of walking
-        -- every leased entry of cells_by_state and reading its row. `state` leads so the
-        -- planner prefers it to cells_by_state for `state = ? AND deadline_ms < ?`.
-        -- (Heartbeats name their cells and go by primary key.)
-        -- An index only, so files of any version get it on open.
         CREATE INDEX IF NOT EXISTS cells_leased_by_deadline ON cells(state, deadline_ms) WHERE state = 1;
 
         CREATE TABLE IF NOT EXISTS results (
@@ -308,7 +310,7 @@ mod tests {
 
     /// The WHERE shapes of `StudyStore::heartbeat` and `StudyStore::expire_leases` (state as a
     /// bound parameter, as there): a heartbeat goes by primary key, expiry uses the partial
-    /// index of leased cells, not cells_by_state — at 10^6 cells with 10^5 leased, neither
+    /// index of leased cells — at 10^6 cells with 10^5 leased, neither
     /// may read every leased row.
     #[test]
     fn heartbeats_and_expiry_use_the_leased_cell_indexes() {
@@ -334,8 +336,14 @@ mod tests {
             &[3, 1, 100, 5],
         );
         assert!(failed.contains("cells_leased_by_deadline"), "expiry-to-failed plan: {failed}");
-        let pending =
-            plan(&conn, "SELECT c.id FROM cells c WHERE c.state = ?1 ORDER BY c.id LIMIT ?2", &[0, 100]);
-        assert!(pending.contains("cells_by_state"), "lease plan: {pending}");
+        let pending = plan(
+            &conn,
+            "SELECT c.id, c.replicate, c.point_id, p.spec FROM cells c JOIN points p ON p.id = c.point_id \
+             WHERE c.state = ?1 ORDER BY c.id LIMIT ?2",
+            &[0, 100],
+        );
+        assert!(pending.contains("cells_pending"), "lease plan: {pending}");
+        let leased = plan(&conn, "SELECT EXISTS (SELECT 1 FROM cells WHERE state = ?1)", &[1]);
+        assert!(leased.contains("cells_leased_by_deadline"), "any-leased plan: {leased}");
     }
 }
