@@ -10,8 +10,10 @@
 //! Two queues: calls (lease, heartbeat, register, release, sweep) go before queued result
 //! commits, so a worker asking for work waits for at most the one transaction in progress,
 //! not for every result queued before it (with 64 workers streaming, the commit queue is
-//! rarely empty). A call and a commit never depend on each other's order: commits settle
-//! leased cells, leases take pending ones.
+//! rarely empty). The order matters in one case only: a sweep (or a lease once nothing is
+//! pending) that runs ahead of a queued commit can expire and re-lease a cell whose late
+//! result is in that commit; the result is then refused (quarantined) and the cell computed
+//! again by its new holder. That costs one computation, never a wrong or double result.
 //!
 //! WAL checkpoints run beside the writer, not inside its commits ([`Checkpointer`]).
 //!
@@ -81,7 +83,9 @@ impl StoreHandle {
         let checkpointer = Checkpointer::start(store.path());
         let task = tokio::spawn(async move {
             let store = run(store, call_rx, commit_rx, clock).await;
-            drop(checkpointer);
+            // Dropping joins the thread, which may be mid-checkpoint (or waiting out a busy
+            // timeout): not on a runtime thread.
+            let _ = tokio::task::spawn_blocking(move || drop(checkpointer)).await;
             store
         });
         (StoreHandle { calls, commits, clock }, task)

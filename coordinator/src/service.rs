@@ -201,15 +201,18 @@ pub const MAX_NAME_CHARS: usize = 256;
 /// of the `Results` stream without a network.
 pub fn upload_from_wire(up: pb::ResultUpload) -> Upload {
     let outcome = match up.outcome {
-        Some(pb::result_upload::Outcome::Result(r)) => {
-            let payload = taustar_proto::convert::wire_result_to_bytes(&r);
-            match common::CellResult::try_from(r) {
-                Ok(r) => Outcome::Done(r),
-                Err(e) => Outcome::Malformed { reason: e.to_string(), payload },
-            }
-        }
+        Some(pb::result_upload::Outcome::Result(r)) => match common::CellResult::try_from(&r) {
+            Ok(c) => Outcome::Done(c),
+            Err(e) => Outcome::Malformed {
+                reason: e.to_string(),
+                payload: taustar_proto::convert::wire_result_to_bytes(&r),
+            },
+        },
         Some(pb::result_upload::Outcome::Error(msg)) => Outcome::Failed(msg),
-        None => Outcome::Failed("the worker sent an outcome that is neither a result nor an error".into()),
+        None => Outcome::Failed(format!(
+            "ResultUpload.outcome is missing for cell_id {}: neither a result nor an error",
+            up.cell_id
+        )),
     };
     Upload { cell_id: up.cell_id, outcome }
 }

@@ -196,11 +196,13 @@ impl From<&CellResult> for pb::CellResult {
     }
 }
 
-impl TryFrom<pb::CellResult> for CellResult {
+/// By reference, so a result that does not convert is still at hand to be kept as received
+/// (the coordinator quarantines it) without encoding every result up front.
+impl TryFrom<&pb::CellResult> for CellResult {
     type Error = ConvertError;
-    fn try_from(r: pb::CellResult) -> Result<Self, ConvertError> {
+    fn try_from(r: &pb::CellResult) -> Result<Self, ConvertError> {
         Ok(CellResult {
-            key: CellKey(r.key),
+            key: CellKey(r.key.clone()),
             samples: r.samples,
             tau_rev: r.tau_rev,
             tau_fwd: r.tau_fwd,
@@ -223,9 +225,16 @@ impl TryFrom<pb::CellResult> for CellResult {
             nll: r.nll,
             coupling_max_abs: r.coupling_max_abs,
             fit_diverged: r.fit_diverged,
-            fit_note: r.fit_note,
+            fit_note: r.fit_note.clone(),
             curve: r.curve.iter().map(Into::into).collect(),
         })
+    }
+}
+
+impl TryFrom<pb::CellResult> for CellResult {
+    type Error = ConvertError;
+    fn try_from(r: pb::CellResult) -> Result<Self, ConvertError> {
+        CellResult::try_from(&r)
     }
 }
 
