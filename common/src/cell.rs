@@ -288,7 +288,8 @@ impl GridPoint {
     }
 }
 
-/// Most points of the reporting τ grid. Every point is stored with each result (48 bytes) and
+/// Most points (`count`) of the reporting τ grid; a curve holds one more when τ = 1 is not on
+/// the grid. Every point is stored with each result (48 bytes) and
 /// travels in its upload; 10^4 points keep a result near 0.5 MB, far below the coordinator's
 /// message limit, and are far more than a curve needs.
 pub const MAX_TAU_GRID_POINTS: u32 = 10_000;

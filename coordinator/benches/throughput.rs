@@ -20,8 +20,9 @@
 //!    once.
 //! 3. **store only**: lease + commit straight on [`coordinator::StudyStore`] — the ceiling
 //!    the writer could reach without the network — first *naive* (one transaction per
-//!    result) over a slice of the cells, then *batched* (1000 per transaction, as the
-//!    coordinator's writer does) over the rest, and their ratio.
+//!    result) over a slice of the cells, then *batched* (1000 per transaction; the
+//!    coordinator's writer takes whatever is queued, up to 4096) over the rest, and their
+//!    ratio.
 //!
 //! `TAUSTAR_BENCH_PARTS=e2e` or `=store` runs one part only (default `e2e,store`).
 

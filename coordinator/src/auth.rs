@@ -113,11 +113,6 @@ pub struct Authorizer {
 }
 
 impl Authorizer {
-    /// Accept every request (loopback-only use: `taustar run`, tests, benchmarks).
-    pub fn open() -> Authorizer {
-        Authorizer::new(None)
-    }
-
     /// Require `authorization: Bearer <token>` when `token` is set.
     pub fn new(token: Option<Token>) -> Authorizer {
         Authorizer { token, log: Arc::default() }
@@ -238,8 +233,8 @@ mod tests {
 
     #[test]
     fn open_authorizer_accepts_anything() {
-        assert!(Authorizer::open().authorize(with_header(None)).is_ok());
-        assert!(Authorizer::open().authorize(with_header(Some("Bearer x"))).is_ok());
+        assert!(Authorizer::new(None).authorize(with_header(None)).is_ok());
+        assert!(Authorizer::new(None).authorize(with_header(Some("Bearer x"))).is_ok());
     }
 
     #[test]
@@ -247,16 +242,16 @@ mod tests {
         let any: SocketAddr = "0.0.0.0:50051".parse().unwrap();
         let lo: SocketAddr = "127.0.0.1:50051".parse().unwrap();
         let lo6: SocketAddr = "[::1]:0".parse().unwrap();
-        let err = check_bind(any, &Authorizer::open(), false).unwrap_err().to_string();
+        let err = check_bind(any, &Authorizer::new(None), false).unwrap_err().to_string();
         assert!(
             err.contains("--token-file") && err.contains("TAUSTAR_TOKEN") && err.contains("0.0.0.0"),
             "{err}"
         );
         assert!(err.contains("--tls-ca"), "names mutual TLS as the other way: {err}");
         assert!(check_bind(any, &guarded(), false).is_ok());
-        assert!(check_bind(any, &Authorizer::open(), true).is_ok(), "mutual TLS protects it");
-        assert!(check_bind(lo, &Authorizer::open(), false).is_ok());
-        assert!(check_bind(lo6, &Authorizer::open(), false).is_ok());
+        assert!(check_bind(any, &Authorizer::new(None), true).is_ok(), "mutual TLS protects it");
+        assert!(check_bind(lo, &Authorizer::new(None), false).is_ok());
+        assert!(check_bind(lo6, &Authorizer::new(None), false).is_ok());
     }
 
     fn ip(s: &str) -> Option<IpAddr> {

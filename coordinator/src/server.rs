@@ -161,18 +161,6 @@ pub async fn start(
     start_secured(store, listener, config, Security::default(), shutdown).await
 }
 
-/// [`start`] with every coordinator call checked by `auth` (the health service stays open
-/// for probes; see [`crate::auth`]).
-pub async fn start_with_auth(
-    store: StudyStore,
-    listener: TcpListener,
-    config: ServeConfig,
-    auth: Authorizer,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<RunningServer, ServeError> {
-    start_secured(store, listener, config, Security { auth, tls: None }, shutdown).await
-}
-
 /// [`start`] with the token check and TLS of `security`.
 pub async fn start_secured(
     mut store: StudyStore,

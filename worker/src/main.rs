@@ -2,8 +2,9 @@
 //!
 //! Exit codes: 0 when the study is done or after a drain on SIGTERM/SIGINT; 1 on a fatal
 //! error (refused by the coordinator — protocol version or token —, unreachable beyond
-//! `--give-up-after` (which includes a TLS handshake that keeps failing), bad arguments or
-//! TLS files).
+//! `--give-up-after` (which includes a TLS handshake that keeps failing), bad argument values
+//! or TLS files); 2 on a usage error found by the argument parser (unknown flag, missing
+//! `--coordinator`).
 
 use std::time::Duration;
 
@@ -19,8 +20,9 @@ Lifecycle:
 
 Exit codes:
   0  the study is done, or the drain after SIGTERM/SIGINT completed
-  1  bad arguments or files, refused by the coordinator (token, protocol version), or no
+  1  bad values or files, refused by the coordinator (token, protocol version), or no
      coordinator within --give-up-after
+  2  usage error (unknown flag, missing --coordinator)
 
 Example:
   TAUSTAR_TOKEN_FILE=/run/secrets/taustar taustar-worker --coordinator 10.0.0.5:50051 --threads 32";

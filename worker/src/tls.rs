@@ -3,7 +3,7 @@
 //! Both binaries read PEM files here, so a bad file gets the same message on either side:
 //! the flag, the path and what is wrong with it (unreadable, no PEM block of the right kind,
 //! broken PEM, a key that does not belong to its certificate). The coordinator builds its
-//! server configuration from [`read_certificates`]/[`read_identity`] in `coordinator::tls`;
+//! server configuration from [`read_certificates`]/[`read_optional_identity`] in `coordinator::tls`;
 //! clients (the worker) use [`ClientTlsArgs`].
 //!
 //! Files are checked at the PEM level here; rustls (behind tonic's `tls-ring` feature: pure

@@ -120,7 +120,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let (mut config, store_config) = args.lease.to_config()?;
     config.exit_when_done = args.exit_when_done;
     if !(args.grace_secs.is_finite() && (0.0..1e6).contains(&args.grace_secs)) {
-        anyhow::bail!("invalid --grace-secs = {}: need a number of seconds >= 0", args.grace_secs);
+        anyhow::bail!("invalid --grace-secs = {}: need 0 <= seconds < 1000000", args.grace_secs);
     }
     config.service.grace = Duration::from_secs_f64(args.grace_secs);
     if !(1..=1024).contains(&args.max_message_mib) {

@@ -121,7 +121,10 @@ pub fn check_result(r: &CellResult) -> Result<(), String> {
     }
     for (i, p) in r.curve.iter().enumerate() {
         if !p.tau.is_finite() {
-            return Err(format!("result of {key} has curve point {i} at tau = {}", p.tau));
+            return Err(format!(
+                "result of {key} has curve[{i}].tau = {} (a temperature must be finite)",
+                p.tau
+            ));
         }
         let vals = [
             ("dkl_rev", p.dkl_rev),

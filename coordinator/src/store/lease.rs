@@ -9,7 +9,8 @@
 //! not lease): the cell must be leased to, or have last been leased to, the uploading worker
 //! and not be settled yet. So a late result after a lease expired is still accepted as long
 //! as nobody else took the cell; once another worker leased it, the old holder's upload is
-//! rejected (and counted), and a second result for a done cell is ignored (and counted).
+//! rejected (counted and quarantined), and a second result for a done cell is ignored
+//! (counted).
 
 use std::collections::{HashMap, HashSet};
 
@@ -283,18 +284,16 @@ impl StudyStore {
         let path = self.path.clone();
         let e = |err| super::sql_err(&path, err);
         let tx = self.conn.transaction().map_err(e)?;
-        let mut n = 0;
-        {
-            let mut q = tx
-                .prepare_cached(
-                    "UPDATE cells SET state = ?2, deadline_ms = NULL, attempts = max(attempts - 1, 0) \
-                     WHERE id = ?1 AND state = ?3 AND worker_id = ?4",
-                )
-                .map_err(e)?;
-            for id in cell_ids.iter().filter_map(|id| i64::try_from(*id).ok()) {
-                n += q.execute(params![id, state::PENDING, state::LEASED, worker as i64]).map_err(e)?;
-            }
-        }
+        // One UPDATE for all (see `id_list`); ids beyond i64 name no cell.
+        let ids = id_list(cell_ids.iter().copied().filter(|id| i64::try_from(*id).is_ok()));
+        let n = tx
+            .prepare_cached(
+                "UPDATE cells SET state = ?2, deadline_ms = NULL, attempts = max(attempts - 1, 0) \
+                 WHERE id IN (SELECT value FROM json_each(?1)) AND state = ?3 AND worker_id = ?4",
+            )
+            .map_err(e)?
+            .execute(params![ids, state::PENDING, state::LEASED, worker as i64])
+            .map_err(e)?;
         tx.commit().map_err(e)?;
         Ok(n as u32)
     }
@@ -434,7 +433,9 @@ impl StudyStore {
                         continue;
                     }
                     let Some((_, _, replicate, failures, point_key)) = row else { continue };
-                    let failure = match &up.outcome {
+                    // A failure of the cell: its error text, and the reason to quarantine the
+                    // upload if it is a bad result rather than the worker's own error.
+                    let (error, quarantine_reason) = match &up.outcome {
                         Outcome::Done(r) => {
                             let key = format!("{point_key};r={replicate}");
                             let checked = if r.key.0 == key {
@@ -457,30 +458,25 @@ impl StudyStore {
                                     rep.committed += 1;
                                     continue;
                                 }
-                                Err(reason) => Some(reason),
+                                Err(reason) => (format!("quarantined: {reason}"), Some(reason)),
                             }
                         }
-                        Outcome::Malformed { reason, .. } => Some(format!("malformed result: {reason}")),
-                        Outcome::Failed(msg) => {
-                            // The worker's own words, clipped: it controls their length.
-                            let msg = codec::clip(msg, codec::MAX_ERROR_CHARS);
-                            let failures = failures + 1;
-                            let st = if failures >= max { state::FAILED } else { state::PENDING };
-                            fail.execute(params![up.cell_id as i64, st, failures, msg, now_ms]).map_err(e)?;
-                            count_failure(&mut rep, up.cell_id, failures, st, &msg);
-                            None
+                        Outcome::Malformed { reason, .. } => {
+                            let reason = format!("malformed result: {reason}");
+                            (format!("quarantined: {reason}"), Some(reason))
                         }
+                        // The worker's own words, clipped: it controls their length.
+                        Outcome::Failed(msg) => (codec::clip(msg, codec::MAX_ERROR_CHARS), None),
                     };
-                    if let Some(reason) = failure {
+                    if let Some(reason) = quarantine_reason {
                         quarantine.put(up, worker, &reason).map_err(e)?;
                         rep.quarantined += 1;
-                        let failures = failures + 1;
-                        let st = if failures >= max { state::FAILED } else { state::PENDING };
-                        let error = format!("quarantined: {reason}");
-                        fail.execute(params![up.cell_id as i64, st, failures, error, now_ms]).map_err(e)?;
-                        count_failure(&mut rep, up.cell_id, failures, st, &error);
                         rep.rejections.push((up.cell_id, reason));
                     }
+                    let failures = failures + 1;
+                    let st = if failures >= max { state::FAILED } else { state::PENDING };
+                    fail.execute(params![up.cell_id as i64, st, failures, error, now_ms]).map_err(e)?;
+                    count_failure(&mut rep, up.cell_id, failures, st, &error);
                 }
                 dup_total += i64::from(rep.duplicates);
                 rej_total += i64::from(rep.rejected);

@@ -22,12 +22,13 @@
 //! - `results`: one row per done cell; scalar columns plus the τ curve as a BLOB of
 //!   little-endian f64 (6 per curve point: τ, D_rev, D_fwd, S, ⟨E⟩, C), so 10^6 results take
 //!   one row each rather than 10^8 curve rows.
-//! - `quarantine`: uploads refused by the commit path (unknown cell, cell held by another
-//!   worker, wrong key, NaN), with the uploader, the reason and the payload; never committed.
+//! - `quarantine`: uploads refused by the commit path (unknown or never-leased cell, cell
+//!   held by another worker, wrong key, NaN, ±∞ as a temperature, undecodable), with the
+//!   uploader, the reason and the payload; never committed.
 //! - `workers`, `counters` (duplicates ignored, results rejected, results quarantined).
 //!
 //! Nothing here holds all cells or results in memory: leasing is a `LIMIT` query on the
-//! `(state, id)` index, study insertion streams the cell iterator, and the read API
+//! partial index of pending cells, study insertion streams the cell iterator, and the read API
 //! ([`StudyStore::for_each_point_results`]) holds one grid point at a time.
 //!
 //! # Modules
@@ -57,7 +58,8 @@ pub mod state {
     pub const LEASED: i64 = 1;
     /// Has exactly one row in `results`.
     pub const DONE: i64 = 2;
-    /// Failed `cells.failures` times; `cells.error` holds the last error.
+    /// Failed for good: `cells.failures` reached `max_failures` or `cells.lost_leases`
+    /// reached `max_lost_leases`; `cells.error` holds the last error.
     pub const FAILED: i64 = 3;
 }
 
@@ -260,11 +262,6 @@ impl StudyStore {
     /// The store's random uid (workers detect a store swap through it).
     pub fn study_uid(&self) -> Option<&str> {
         self.study.as_ref().map(|s| s.uid.as_str())
-    }
-
-    /// The failure limit in force.
-    pub fn config(&self) -> StoreConfig {
-        self.config
     }
 
     fn err(&self, e: rusqlite::Error) -> StoreError {

@@ -46,12 +46,12 @@ pub struct StudyStatus {
     pub cells_failed: u64,
     /// Outcomes ignored because their cell was already settled.
     pub duplicates_ignored: u64,
-    /// Outcomes refused because the uploader did not hold the cell (unknown cell id, cell
-    /// leased to another worker); the cell's state was left alone.
+    /// Outcomes refused because the uploader did not hold the cell (unknown or never-leased
+    /// cell id, cell leased to another worker); the cell's state was left alone.
     pub results_rejected: u64,
     /// Uploads stored in the `quarantine` table instead of being committed: the rejected ones
-    /// above, plus results from the cell's holder with NaN or a wrong key (which also count
-    /// as a failure of the cell).
+    /// above, plus results from the cell's holder with NaN, ±∞ as a temperature, a wrong key
+    /// or an undecodable body (which also count as a failure of the cell).
     pub results_quarantined: u64,
     /// Cells settled per second over the last minute (0 if none).
     pub throughput_per_s: f64,
