@@ -388,7 +388,7 @@ impl StudyStore {
                      finished_ms = CASE WHEN ?2 = 3 THEN ?5 ELSE NULL END WHERE id = ?1",
                 )
                 .map_err(e)?;
-            let mut quarantine = Quarantine::new(&tx, now_ms).map_err(e)?;
+            let mut quarantine = Quarantine::new(&tx, now_ms, &mut self.quarantine_full_logged).map_err(e)?;
             for (worker, uploads) in batch {
                 let worker = *worker;
                 let mut rep = CommitReport::default();
@@ -425,7 +425,9 @@ impl StudyStore {
                         Some(_) => None,
                     };
                     if let Some(reason) = reject {
-                        tracing::warn!(worker, cell_id = up.cell_id, %reason, "rejected and quarantined an upload");
+                        // Logged per worker and batch below: a worker with a valid token must
+                        // not be able to flood the log one upload at a time.
+                        tracing::debug!(worker, cell_id = up.cell_id, %reason, "rejected and quarantined an upload");
                         quarantine.put(up, worker, &reason).map_err(e)?;
                         rep.rejected += 1;
                         rep.quarantined += 1;
@@ -477,6 +479,16 @@ impl StudyStore {
                     let st = if failures >= max { state::FAILED } else { state::PENDING };
                     fail.execute(params![up.cell_id as i64, st, failures, error, now_ms]).map_err(e)?;
                     count_failure(&mut rep, up.cell_id, failures, st, &error);
+                }
+                if let Some((cell_id, reason)) = rep.rejections.first() {
+                    tracing::warn!(
+                        worker,
+                        rejected = rep.rejected,
+                        quarantined = rep.quarantined,
+                        first_cell_id = cell_id,
+                        first_reason = %reason,
+                        "quarantined uploads instead of committing them"
+                    );
                 }
                 dup_total += i64::from(rep.duplicates);
                 rej_total += i64::from(rep.rejected);
@@ -541,27 +553,33 @@ struct Quarantine<'c> {
     insert: rusqlite::CachedStatement<'c>,
     rows: i64,
     now_ms: i64,
+    /// The store's flag: the "table is full" warning is logged once, not once per commit.
+    full_logged: &'c mut bool,
 }
 
 impl<'c> Quarantine<'c> {
-    fn new(tx: &'c rusqlite::Transaction<'_>, now_ms: i64) -> rusqlite::Result<Quarantine<'c>> {
+    fn new(
+        tx: &'c rusqlite::Transaction<'_>,
+        now_ms: i64,
+        full_logged: &'c mut bool,
+    ) -> rusqlite::Result<Quarantine<'c>> {
         // Rows are never deleted, so the largest id is the row count (and O(log n) to find).
         let rows: i64 = tx.query_row("SELECT coalesce(max(id), 0) FROM quarantine", [], |r| r.get(0))?;
         let insert = tx.prepare_cached(
             "INSERT INTO quarantine(cell_id, worker_id, received_ms, reason, result, error) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
-        Ok(Quarantine { insert, rows, now_ms })
+        Ok(Quarantine { insert, rows, now_ms, full_logged })
     }
 
     fn put(&mut self, up: &Upload, worker: u64, reason: &str) -> rusqlite::Result<()> {
         if self.rows >= MAX_QUARANTINE_ROWS {
-            if self.rows == MAX_QUARANTINE_ROWS {
+            if !*self.full_logged {
                 tracing::warn!(
                     limit = MAX_QUARANTINE_ROWS,
                     "the quarantine table is full; refused uploads are only counted now"
                 );
-                self.rows += 1;
+                *self.full_logged = true;
             }
             return Ok(());
         }

@@ -168,6 +168,8 @@ pub struct StudyStore {
     /// The file's schema version: always [`schema::SCHEMA_VERSION`] for a writer; a
     /// read-only handle may see an older file that no newer writer has migrated yet.
     version: u32,
+    /// Whether "the quarantine table is full" was logged (once per open store).
+    quarantine_full_logged: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -204,6 +206,7 @@ impl StudyStore {
             config,
             study: None,
             version: schema::SCHEMA_VERSION,
+            quarantine_full_logged: false,
         };
         store.version = store.check_schema_version(schema::SCHEMA_VERSION..=schema::SCHEMA_VERSION)?;
         store.study = store.load_cached_study()?;
@@ -234,6 +237,7 @@ impl StudyStore {
             config: StoreConfig::default(),
             study: None,
             version: schema::SCHEMA_VERSION,
+            quarantine_full_logged: false,
         };
         // Readers also accept older versions, so `taustar status` works on a study that an
         // older coordinator is still running (it migrates only when a new writer opens it).
