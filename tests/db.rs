@@ -57,11 +57,6 @@ pub fn counter(conn: &Connection, name: &str) -> i64 {
         .unwrap_or(0)
 }
 
-/// Whether table `name` exists.
-pub fn has_table(conn: &Connection, name: &str) -> bool {
-    int(conn, &format!("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '{name}'")) == 1
-}
-
 /// The store invariants that must hold in every state of the file, also right after a
 /// crash. Returns a description of each violation (empty when sound).
 ///

@@ -190,8 +190,18 @@ fn status_to_wire(s: &StudyStatus) -> pb::StudyStatus {
 
 /// Most cell ids one `Release` or `Heartbeat` may carry: a worker holds at most a few leases of at most
 /// [`BatchPolicy::max_cells`] cells, so far more is a bug or an attack, and each id costs
-/// the store writer an UPDATE.
-pub const MAX_RELEASE_IDS: usize = 65_536;
+/// the store writer work.
+pub const MAX_IDS_PER_CALL: usize = 65_536;
+
+/// Refuse a request whose id list (`field`) is longer than [`MAX_IDS_PER_CALL`].
+fn check_ids(field: &str, n: usize) -> Result<(), Status> {
+    if n > MAX_IDS_PER_CALL {
+        return Err(Status::invalid_argument(format!(
+            "{field} holds {n} ids; at most {MAX_IDS_PER_CALL} per call"
+        )));
+    }
+    Ok(())
+}
 
 /// Longest worker name or version string stored, in characters.
 pub const MAX_NAME_CHARS: usize = 256;
@@ -393,12 +403,7 @@ impl pb::coordinator_server::Coordinator for CoordinatorService {
         req: Request<pb::HeartbeatRequest>,
     ) -> Result<Response<pb::HeartbeatReply>, Status> {
         let r = req.into_inner();
-        if r.cell_ids.len() > MAX_RELEASE_IDS {
-            return Err(Status::invalid_argument(format!(
-                "HeartbeatRequest.cell_ids holds {} ids; at most {MAX_RELEASE_IDS} per call",
-                r.cell_ids.len()
-            )));
-        }
+        check_ids("HeartbeatRequest.cell_ids", r.cell_ids.len())?;
         let clock = self.shared.store.clock();
         let lease = self.shared.config.lease;
         let n = self
@@ -418,12 +423,7 @@ impl pb::coordinator_server::Coordinator for CoordinatorService {
 
     async fn release(&self, req: Request<pb::ReleaseRequest>) -> Result<Response<pb::ReleaseReply>, Status> {
         let r = req.into_inner();
-        if r.cell_ids.len() > MAX_RELEASE_IDS {
-            return Err(Status::invalid_argument(format!(
-                "ReleaseRequest.cell_ids holds {} ids; at most {MAX_RELEASE_IDS} per call",
-                r.cell_ids.len()
-            )));
-        }
+        check_ids("ReleaseRequest.cell_ids", r.cell_ids.len())?;
         let n =
             self.shared.store.call(move |s| s.release(r.worker_id, &r.cell_ids)).await.map_err(to_status)?;
         tracing::info!(worker = r.worker_id, released = n, "worker handed back leased cells");

@@ -12,7 +12,7 @@ use common::{CellKey, CellResult, CellSpec};
 use coordinator::actor::StoreHandle;
 use coordinator::batch::BatchPolicy;
 use coordinator::clock::LeaseClock;
-use coordinator::service::{upload_from_wire, CoordinatorService, ServiceConfig, MAX_RELEASE_IDS};
+use coordinator::service::{upload_from_wire, CoordinatorService, ServiceConfig, MAX_IDS_PER_CALL};
 use coordinator::store::{StoreConfig, StudyStore};
 use proptest::prelude::*;
 use rusqlite::Connection;
@@ -195,7 +195,7 @@ async fn oversized_and_unknown_requests_get_a_clear_status() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
-    assert!(err.message().contains("cell_ids") && err.message().contains(&MAX_RELEASE_IDS.to_string()));
+    assert!(err.message().contains("cell_ids") && err.message().contains(&MAX_IDS_PER_CALL.to_string()));
     assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
     // Unknown worker ids: NOT_FOUND from every handler that names a worker.
     let unknown = 987_654;

@@ -30,7 +30,7 @@ fn assert_complete(db: &std::path::Path, cells: u64) -> std::collections::BTreeM
 
 fn total_attempts(db: &std::path::Path, keys: impl IntoIterator<Item = String>) -> u32 {
     let store = StudyStore::open_read_only(db).unwrap();
-    keys.into_iter().map(|k| store.cell_bookkeeping(&k).unwrap().expect("cell exists").1).sum()
+    keys.into_iter().map(|k| store.cell_record(&k).unwrap().expect("cell exists").attempts).sum()
 }
 
 #[test]
@@ -178,7 +178,7 @@ fn a_worker_sent_sigterm_drains_hands_back_its_cells_and_exits_zero() {
     let res = assert_complete(&db, 60);
     let store = StudyStore::open_read_only(&db).unwrap();
     for k in res.keys() {
-        let (_, _, failures) = store.cell_bookkeeping(k).unwrap().unwrap();
+        let failures = store.cell_record(k).unwrap().expect("cell exists").failures;
         assert_eq!(failures, 0, "a handed-back cell counts no failure: {k}");
     }
     assert!(computed(&log).values().all(|&n| n == 1), "no cell computed twice");

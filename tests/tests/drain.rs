@@ -84,7 +84,7 @@ fn cancelling_the_whole_job_commits_every_drained_result_and_leaves_no_cell_leas
     let pending = field(&now, "cells_pending");
     assert_eq!(pending + done.len() as u64, field(&now, "cells_total"), "{now}");
     for k in &done {
-        let (_, _, failures) = store.cell_bookkeeping(k).expect("read bookkeeping").expect("cell exists");
+        let failures = store.cell_record(k).expect("read the cell").expect("cell exists").failures;
         assert_eq!(failures, 0, "{k}");
     }
 }

@@ -405,25 +405,16 @@ fn faults_across_hosts_lose_duplicate_and_fail_nothing_and_match_an_undisturbed_
     // a worker whose lease expired and whose cell was leased to another worker before the
     // result arrived (the cell is then committed from the new holder, checked below).
     // Anything else quarantined (NaN, wrong key, unknown cell) is a bug.
-    let quarantined = if db::has_table(&conn, "quarantine") {
-        let stale = "reason LIKE 'cell % is not held by worker %: it was leased to worker %'";
-        let other = db::int(&conn, &format!("SELECT count(*) FROM quarantine WHERE NOT ({stale})"));
-        assert_eq!(other, 0, "uploads quarantined for another reason than a lost lease");
-        Some(db::int(&conn, "SELECT count(*) FROM quarantine"))
-    } else {
-        assert!(schema < 2, "schema v{schema} has a quarantine table");
-        None
-    };
-    // Schema v2 books lost leases apart from failures: a lost worker is not the cell's fault.
-    let lost_leases = if schema >= 2 {
-        let failures = db::int(&conn, "SELECT coalesce(sum(failures), 0) FROM cells");
-        assert_eq!(failures, 0, "no failure may be booked against a cell for a fault that was not its own");
-        let lost = db::int(&conn, "SELECT coalesce(sum(lost_leases), 0) FROM cells");
-        assert!(lost > 0, "the cut and killed workers' leases expired (lost_leases = {lost})");
-        Some(lost)
-    } else {
-        None
-    };
+    assert_eq!(schema, 2, "the suite runs the current binaries (schema 2)");
+    let stale = "reason LIKE 'cell % is not held by worker %: it was leased to worker %'";
+    let other = db::int(&conn, &format!("SELECT count(*) FROM quarantine WHERE NOT ({stale})"));
+    assert_eq!(other, 0, "uploads quarantined for another reason than a lost lease");
+    let quarantined = db::int(&conn, "SELECT count(*) FROM quarantine");
+    // Lost leases are booked apart from failures: a lost worker is not the cell's fault.
+    let failures = db::int(&conn, "SELECT coalesce(sum(failures), 0) FROM cells");
+    assert_eq!(failures, 0, "no failure may be booked against a cell for a fault that was not its own");
+    let lost_leases = db::int(&conn, "SELECT coalesce(sum(lost_leases), 0) FROM cells");
+    assert!(lost_leases > 0, "the cut and killed workers' leases expired (lost_leases = {lost_leases})");
     let faulted = db::result_rows(&conn);
     if let Some(diff) = db::first_difference(&reference, &faulted) {
         panic!("the fault run's results differ from the undisturbed run: {diff}");
@@ -436,16 +427,14 @@ fn faults_across_hosts_lose_duplicate_and_fail_nothing_and_match_an_undisturbed_
     say(&format!(
         "fault suite: {} s; worker kills {}, worker link cuts {}, coordinator link cuts {}, coordinator \
          restarts {}, cells {cells}, results {results}, computations {computations} (recomputed {}), \
-         lost leases {}, duplicates ignored {duplicates}, rejected {rejected}, quarantined {}, failed \
-         {failed}, results lost {}",
+         lost leases {lost_leases}, duplicates ignored {duplicates}, rejected {rejected}, quarantined \
+         {quarantined}, failed {failed}, results lost {}",
         t0.elapsed().as_secs(),
         c.worker_kills,
         c.worker_link_cuts,
         c.coordinator_link_cuts,
         c.coordinator_restarts,
         computations.saturating_sub(cells),
-        lost_leases.map_or("n/a (schema v1)".into(), |n| n.to_string()),
-        quarantined.map_or("n/a (schema v1)".into(), |q| q.to_string()),
         cells as i64 - results,
     ));
     assert!(c.worker_kills >= 5 && c.coordinator_restarts >= 3 && c.worker_link_cuts >= 1);

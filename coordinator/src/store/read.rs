@@ -224,20 +224,6 @@ impl StudyStore {
         Ok(())
     }
 
-    /// Per-cell bookkeeping `(state, attempts, failures)` by key: for tests and debugging.
-    pub fn cell_bookkeeping(&self, key: &str) -> Result<Option<(i64, u32, u32)>, StoreError> {
-        let Some((point_key, replicate)) = super::split_cell_key(key) else { return Ok(None) };
-        self.conn
-            .query_row(
-                "SELECT c.state, c.attempts, c.failures FROM cells c JOIN points p ON p.id = c.point_id \
-                 WHERE p.key = ?1 AND c.replicate = ?2",
-                params![point_key, replicate],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()
-            .map_err(|e| self.err(e))
-    }
-
     /// Everything the store records about one cell, by key (tests, the fault suite, debugging).
     pub fn cell_record(&self, key: &str) -> Result<Option<CellRecord>, StoreError> {
         let Some((point_key, replicate)) = super::split_cell_key(key) else { return Ok(None) };

@@ -428,7 +428,8 @@ fn heartbeats_extend_leases_and_release_returns_cells_without_a_failure() {
     assert_eq!(store.expire_leases(200).unwrap().returned, 1, "only b's unextended lease expires");
     assert_eq!(store.release(a, &ids).unwrap(), 2);
     let key = cells[0].1.key().0;
-    assert_eq!(store.cell_bookkeeping(&key).unwrap(), Some((state::PENDING, 0, 0)));
+    let rec = store.cell_record(&key).unwrap().expect("cell exists");
+    assert_eq!((rec.state, rec.attempts, rec.failures), (state::PENDING, 0, 0));
     assert!(matches!(store.heartbeat(999, &[], 1, 2), Err(StoreError::UnknownWorker(999))));
 }
 
