@@ -33,7 +33,7 @@ pub fn load(
 ) -> Result<Option<ServerTls>, TlsError> {
     let Some(identity) = worker::tls::read_optional_identity(cert, key)? else {
         return match ca {
-            Some(_) => Err(TlsError::Unpaired { given: "--tls-ca", missing: "--tls-cert and --tls-key" }),
+            Some(ca) => Err(TlsError::CaWithoutIdentity { path: ca.to_path_buf() }),
             None => Ok(None),
         };
     };
@@ -86,7 +86,7 @@ mod tests {
     #[test]
     fn a_ca_without_a_server_certificate_is_refused() {
         let err = load(None, None, Some(Path::new("/ca.pem"))).unwrap_err().to_string();
-        assert!(err.contains("--tls-ca needs --tls-cert and --tls-key"), "{err}");
+        assert!(err.contains("--tls-ca /ca.pem") && err.contains("needs --tls-cert and --tls-key"), "{err}");
         let err = load(Some(Path::new("/c.pem")), None, None).unwrap_err().to_string();
         assert!(err.contains("--tls-cert needs --tls-key"), "{err}");
     }

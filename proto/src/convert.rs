@@ -25,8 +25,13 @@ pub enum ConvertError {
         value: i32,
     },
     /// Bytes that are not a prost encoding of the expected message.
-    #[error("undecodable wire message: {0}")]
-    Undecodable(String),
+    #[error("undecodable {message}: {reason}")]
+    Undecodable {
+        /// The message type expected, e.g. `taustar.v1.CellResult`.
+        message: &'static str,
+        /// prost's reason.
+        reason: String,
+    },
 }
 
 fn fit_mode_to_wire(m: FitMode) -> pb::FitMode {
@@ -240,7 +245,8 @@ impl TryFrom<pb::CellResult> for CellResult {
 
 /// The prost encoding of a result as the wire carries it (`taustar.v1.CellResult`). The
 /// coordinator keeps quarantined results in this form: bit-exact (NaN payloads included)
-/// and readable with `taustar.proto` alone.
+/// except the sign of a zero in a non-optional field (proto3 omits zero scalars, so -0.0
+/// reads back as 0.0), and readable with `taustar.proto` alone.
 pub fn result_to_bytes(r: &CellResult) -> Vec<u8> {
     prost::Message::encode_to_vec(&pb::CellResult::from(r))
 }
@@ -252,8 +258,8 @@ pub fn wire_result_to_bytes(r: &pb::CellResult) -> Vec<u8> {
 
 /// Decode bytes written by [`result_to_bytes`].
 pub fn result_from_bytes(bytes: &[u8]) -> Result<CellResult, ConvertError> {
-    let wire: pb::CellResult =
-        prost::Message::decode(bytes).map_err(|e| ConvertError::Undecodable(e.to_string()))?;
+    let wire: pb::CellResult = prost::Message::decode(bytes)
+        .map_err(|e| ConvertError::Undecodable { message: "taustar.v1.CellResult", reason: e.to_string() })?;
     CellResult::try_from(wire)
 }
 

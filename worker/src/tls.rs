@@ -68,6 +68,17 @@ pub enum TlsError {
         /// The flag that is missing.
         missing: &'static str,
     },
+    /// `--tls-ca` on the coordinator without its own certificate: client certificates can
+    /// only be asked for over TLS.
+    #[error(
+        "--tls-ca {} (require client certificates) needs --tls-cert and --tls-key: mutual TLS is \
+         TLS first",
+        path.display()
+    )]
+    CaWithoutIdentity {
+        /// The `--tls-ca` file.
+        path: PathBuf,
+    },
     /// Client TLS settings without `--tls-ca`.
     #[error(
         "{given} needs --tls-ca PATH ({TLS_CA_ENV}): the CA certificate that signed the coordinator's \
@@ -246,12 +257,14 @@ fn check_client_config(config: &ClientTlsConfig, args: &ClientTlsArgs) -> Result
     match probe.tls_config(config.clone()) {
         Ok(_) => Ok(()),
         Err(e) => {
-            let what = match (&args.cert, &args.key) {
-                (Some(c), Some(k)) => {
-                    format!("--tls-cert {} and --tls-key {} (client identity)", c.display(), k.display())
-                }
-                _ => format!("--tls-ca {}", args.ca.as_deref().unwrap_or(Path::new("?")).display()),
-            };
+            let mut what = format!("--tls-ca {}", args.ca.as_deref().unwrap_or(Path::new("?")).display());
+            if let (Some(c), Some(k)) = (&args.cert, &args.key) {
+                what.push_str(&format!(
+                    " / --tls-cert {} / --tls-key {} (client identity)",
+                    c.display(),
+                    k.display()
+                ));
+            }
             Err(TlsError::Rejected { what, reason: error_chain(&e) })
         }
     }
