@@ -75,7 +75,7 @@ pub struct TransportLimits {
     /// Largest message received or sent, in bytes. A larger one is refused with
     /// `OUT_OF_RANGE` (tonic's code for it) as soon as its 5-byte gRPC header is read, so it
     /// is never buffered. The largest legitimate messages — a result with a 10^4-point τ
-    /// curve (~0.6 MB), a lease of 2048 cells (~0.3 MB) — fit the default with room.
+    /// curve (~0.5 MB), a lease of 2048 cells (~0.3 MB) — fit the default with room.
     pub max_message_bytes: usize,
     /// Concurrent HTTP/2 streams (calls) one connection may open. A worker uses two or
     /// three (its result stream, a lease or heartbeat, a release); the rest is headroom.
@@ -188,6 +188,7 @@ pub async fn start_secured(
         handle,
         reader,
         config.service,
+        config.transport.max_message_bytes,
         notify_shutdown.clone(),
         task_done_tx.clone(),
     );
@@ -475,15 +476,16 @@ mod tests {
 
         // A result with a 10^4-point curve is decoded and answered (rejected: the cell is not
         // leased to this worker — but not refused by the transport).
-        let point = pb::CurvePoint {
-            tau: 1.0,
-            dkl_rev: 0.1,
-            dkl_fwd: 0.2,
-            entropy: 0.3,
-            mean_energy: 0.4,
-            heat_capacity: 0.5,
+        let column = |x: f64| vec![x; 10_000];
+        let curve = pb::Curve {
+            tau: column(1.0),
+            dkl_rev: column(0.1),
+            dkl_fwd: column(0.2),
+            entropy: column(0.3),
+            mean_energy: column(0.4),
+            heat_capacity: column(0.5),
         };
-        let result = pb::CellResult { key: "k".into(), curve: vec![point; 10_000], ..Default::default() };
+        let result = pb::CellResult { key: "k".into(), curve: Some(curve), ..Default::default() };
         let upload = pb::ResultUpload {
             worker_id,
             cell_id: 1,
@@ -491,7 +493,7 @@ mod tests {
             compute_seconds: 0.0,
         };
         let size = prost::Message::encoded_len(&upload);
-        assert!(size > 500_000, "a realistic size: {size}");
+        assert!(size > 480_000, "a realistic size (six packed f64 per point): {size}");
         let (tx, rx) = mpsc::channel(1);
         tx.send(upload).await.unwrap();
         let mut acks =
@@ -501,6 +503,40 @@ mod tests {
         drop(tx);
         drop(acks);
         drop(client);
+        f.stop().await;
+    }
+
+    /// A result over the message limit would end the result stream, and the worker would
+    /// reconnect and re-send it forever. Announced at registration, the limit makes the real
+    /// worker send an error instead: the cell fails (after the usual retries) with a message
+    /// that names the sizes and the flag, and the worker ends with the study.
+    #[tokio::test]
+    async fn a_result_over_the_message_limit_fails_its_cell_instead_of_looping() {
+        let limit = 64usize << 10;
+        let f = serve(TransportLimits { max_message_bytes: limit, ..TransportLimits::default() }).await;
+        let mut config = worker::WorkerConfig::new(format!("http://{}", f.running.addr), 1);
+        config.compute = Arc::new(|spec| {
+            let mut r = common::run_cell(spec).map_err(|e| e.to_string())?;
+            r.curve = vec![r.curve[0]; 10_000];
+            Ok(r)
+        });
+        let report =
+            tokio::time::timeout(Duration::from_secs(60), worker::run(config, std::future::pending()))
+                .await
+                .expect("the worker ends instead of re-sending forever")
+                .unwrap();
+        let store = StudyStore::open_read_only(f._dir.path().join("l.db")).unwrap();
+        let status = store.status(0).unwrap();
+        assert_eq!((status.cells_done, status.cells_failed), (0, status.cells_total), "{status:?}");
+        let mut errors = Vec::new();
+        store.for_each_failed_cell(|_, failures, error| errors.push((failures, error.to_string()))).unwrap();
+        assert_eq!(errors.len() as u64, status.cells_total);
+        for (failures, error) in errors {
+            assert_eq!(failures, StoreConfig::default().max_failures);
+            assert!(error.contains(&format!("over the coordinator's limit of {limit} bytes")), "{error}");
+            assert!(error.contains("--max-message-mib"), "{error}");
+        }
+        assert_eq!(report.computed, u64::from(StoreConfig::default().max_failures) * status.cells_total);
         f.stop().await;
     }
 

@@ -71,6 +71,9 @@ pub struct Shared {
     study_name: String,
     /// The store's uid (workers detect a store swap through it).
     study_uid: String,
+    /// The transport's message limit, announced at registration so that a worker turns a
+    /// result too large to send into an error outcome instead of re-sending it forever.
+    max_message_bytes: usize,
     /// Set when shutdown begins: no more leases are handed out.
     draining: AtomicBool,
     /// Set by the monitor once every cell is settled.
@@ -93,12 +96,14 @@ pub struct CoordinatorService {
 }
 
 impl CoordinatorService {
-    /// A service over `store`; `reader` is a read-only connection to the same file.
+    /// A service over `store`; `reader` is a read-only connection to the same file;
+    /// `max_message_bytes` is the transport's limit (see [`crate::server::TransportLimits`]).
     /// `notify_shutdown` and `task_done` implement the shutdown pattern of [`crate::shutdown`].
     pub fn new(
         store: StoreHandle,
         reader: StudyStore,
         config: ServiceConfig,
+        max_message_bytes: usize,
         notify_shutdown: broadcast::Sender<()>,
         task_done: mpsc::Sender<()>,
     ) -> CoordinatorService {
@@ -111,6 +116,7 @@ impl CoordinatorService {
                 config,
                 study_name,
                 study_uid,
+                max_message_bytes,
                 draining: AtomicBool::new(false),
                 finished: AtomicBool::new(false),
                 notify_shutdown,
@@ -264,6 +270,7 @@ impl pb::coordinator_server::Coordinator for CoordinatorService {
             lease_ms: self.shared.config.lease.as_millis() as u32,
             heartbeat_ms: self.shared.config.heartbeat.as_millis() as u32,
             protocol_version: PROTOCOL_VERSION,
+            max_message_bytes: self.shared.max_message_bytes as u64,
         }))
     }
 

@@ -60,7 +60,7 @@ async fn fixture(store_config: StoreConfig) -> Fixture {
         batch: BatchPolicy { target_seconds: 4.0, max_cells: MAX_CELLS },
         ..ServiceConfig::default()
     };
-    let svc = CoordinatorService::new(handle, reader, config, notify, done_tx);
+    let svc = CoordinatorService::new(handle, reader, config, 16 << 20, notify, done_tx);
     Fixture { svc, study, db: path, _dir: dir }
 }
 

@@ -32,6 +32,21 @@ pub enum ConvertError {
         /// prost's reason.
         reason: String,
     },
+    /// A curve column whose length differs from the number of τ values.
+    #[error(
+        "{field} has {len} entries but Curve.tau has {points}: every curve column needs one entry per τ"
+    )]
+    CurveColumnLength {
+        /// The column, e.g. `Curve.dkl_rev`.
+        field: &'static str,
+        /// Its length.
+        len: usize,
+        /// The length of `Curve.tau`.
+        points: usize,
+    },
+    /// Both curve forms in one result: which one holds the curve is ambiguous.
+    #[error("CellResult.curve and CellResult.curve_points are both set; send the curve once")]
+    TwoCurves,
 }
 
 fn fit_mode_to_wire(m: FitMode) -> pb::FitMode {
@@ -143,19 +158,6 @@ impl TryFrom<pb::CellSpec> for CellSpec {
     }
 }
 
-impl From<&CurvePoint> for pb::CurvePoint {
-    fn from(p: &CurvePoint) -> Self {
-        pb::CurvePoint {
-            tau: p.tau,
-            dkl_rev: p.dkl_rev,
-            dkl_fwd: p.dkl_fwd,
-            entropy: p.entropy,
-            mean_energy: p.mean_energy,
-            heat_capacity: p.heat_capacity,
-        }
-    }
-}
-
 impl From<&pb::CurvePoint> for CurvePoint {
     fn from(p: &pb::CurvePoint) -> Self {
         CurvePoint {
@@ -166,6 +168,55 @@ impl From<&pb::CurvePoint> for CurvePoint {
             mean_energy: p.mean_energy,
             heat_capacity: p.heat_capacity,
         }
+    }
+}
+
+impl From<&[CurvePoint]> for pb::Curve {
+    fn from(curve: &[CurvePoint]) -> Self {
+        let column = |f: fn(&CurvePoint) -> f64| curve.iter().map(f).collect();
+        pb::Curve {
+            tau: column(|p| p.tau),
+            dkl_rev: column(|p| p.dkl_rev),
+            dkl_fwd: column(|p| p.dkl_fwd),
+            entropy: column(|p| p.entropy),
+            mean_energy: column(|p| p.mean_energy),
+            heat_capacity: column(|p| p.heat_capacity),
+        }
+    }
+}
+
+/// The curve points of a wire curve; every column must have one entry per τ.
+fn curve_from_wire(c: &pb::Curve) -> Result<Vec<CurvePoint>, ConvertError> {
+    let n = c.tau.len();
+    let columns = [
+        ("Curve.dkl_rev", &c.dkl_rev),
+        ("Curve.dkl_fwd", &c.dkl_fwd),
+        ("Curve.entropy", &c.entropy),
+        ("Curve.mean_energy", &c.mean_energy),
+        ("Curve.heat_capacity", &c.heat_capacity),
+    ];
+    if let Some((field, column)) = columns.iter().find(|(_, column)| column.len() != n) {
+        return Err(ConvertError::CurveColumnLength { field, len: column.len(), points: n });
+    }
+    Ok((0..n)
+        .map(|i| CurvePoint {
+            tau: c.tau[i],
+            dkl_rev: c.dkl_rev[i],
+            dkl_fwd: c.dkl_fwd[i],
+            entropy: c.entropy[i],
+            mean_energy: c.mean_energy[i],
+            heat_capacity: c.heat_capacity[i],
+        })
+        .collect())
+}
+
+/// A wire result's curve in whichever form it came: columns (protocol ≥ 3) or points (older
+/// payloads, e.g. quarantined ones). Both at once is ambiguous and refused.
+fn result_curve_from_wire(r: &pb::CellResult) -> Result<Vec<CurvePoint>, ConvertError> {
+    match (&r.curve, r.curve_points.is_empty()) {
+        (Some(c), true) => curve_from_wire(c),
+        (None, _) => Ok(r.curve_points.iter().map(Into::into).collect()),
+        (Some(_), false) => Err(ConvertError::TwoCurves),
     }
 }
 
@@ -196,7 +247,8 @@ impl From<&CellResult> for pb::CellResult {
             coupling_max_abs: r.coupling_max_abs,
             fit_diverged: r.fit_diverged,
             fit_note: r.fit_note.clone(),
-            curve: r.curve.iter().map(Into::into).collect(),
+            curve_points: Vec::new(),
+            curve: Some(r.curve.as_slice().into()),
         }
     }
 }
@@ -231,7 +283,7 @@ impl TryFrom<&pb::CellResult> for CellResult {
             coupling_max_abs: r.coupling_max_abs,
             fit_diverged: r.fit_diverged,
             fit_note: r.fit_note.clone(),
-            curve: r.curve.iter().map(Into::into).collect(),
+            curve: result_curve_from_wire(r)?,
         })
     }
 }
@@ -321,6 +373,61 @@ mod tests {
             prop_assert_eq!(format!("{:?}", &back), format!("{:?}", &r));
             prop_assert_eq!(bits(back.tau_rev), bits(r.tau_rev));
         }
+    }
+
+    fn column_curve(n: usize) -> pb::Curve {
+        let col = |k: f64| (0..n).map(|i| i as f64 + k).collect::<Vec<f64>>();
+        pb::Curve {
+            tau: col(0.0),
+            dkl_rev: col(0.1),
+            dkl_fwd: col(0.2),
+            entropy: col(0.3),
+            mean_energy: col(0.4),
+            heat_capacity: col(0.5),
+        }
+    }
+
+    #[test]
+    fn a_short_curve_column_is_named_with_both_lengths() {
+        let mut curve = column_curve(3);
+        curve.entropy.pop();
+        let r = pb::CellResult { curve: Some(curve), ..Default::default() };
+        let e = CellResult::try_from(&r).unwrap_err();
+        assert_eq!(e, ConvertError::CurveColumnLength { field: "Curve.entropy", len: 2, points: 3 });
+        assert_eq!(
+            e.to_string(),
+            "Curve.entropy has 2 entries but Curve.tau has 3: every curve column needs one entry per τ"
+        );
+    }
+
+    #[test]
+    fn a_curve_sent_in_both_forms_is_refused() {
+        let point = pb::CurvePoint { tau: 1.0, ..Default::default() };
+        let r =
+            pb::CellResult { curve: Some(column_curve(1)), curve_points: vec![point], ..Default::default() };
+        assert_eq!(CellResult::try_from(&r).unwrap_err(), ConvertError::TwoCurves);
+    }
+
+    /// Results quarantined by a protocol-2 coordinator hold the curve point by point; they
+    /// still decode, point for point, and re-encode in the column form.
+    #[test]
+    fn a_protocol_2_point_curve_still_decodes() {
+        let points: Vec<pb::CurvePoint> = (0..3)
+            .map(|i| pb::CurvePoint {
+                tau: i as f64,
+                dkl_rev: i as f64 + 0.1,
+                dkl_fwd: i as f64 + 0.2,
+                entropy: i as f64 + 0.3,
+                mean_energy: i as f64 + 0.4,
+                heat_capacity: i as f64 + 0.5,
+            })
+            .collect();
+        let old = pb::CellResult { key: "k".into(), curve_points: points, ..Default::default() };
+        let from_points = result_from_bytes(&prost::Message::encode_to_vec(&old)).unwrap();
+        let new = pb::CellResult { key: "k".into(), curve: Some(column_curve(3)), ..Default::default() };
+        let from_columns = CellResult::try_from(&new).unwrap();
+        assert_eq!(format!("{from_points:?}"), format!("{from_columns:?}"));
+        assert_eq!(pb::CellResult::from(&from_points), new);
     }
 
     #[test]

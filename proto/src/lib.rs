@@ -23,4 +23,7 @@ pub use convert::ConvertError;
 ///
 /// 2: `HeartbeatRequest.cell_ids` — heartbeats extend only the listed leases (a version-1
 /// worker sends none, so all its leases would expire).
-pub const PROTOCOL_VERSION: u32 = 2;
+///
+/// 3: `CellResult.curve` carries the τ curve as packed columns; a version-2 coordinator would
+/// store such a result without its curve.
+pub const PROTOCOL_VERSION: u32 = 3;

@@ -29,6 +29,21 @@ fn wire_point() -> impl Strategy<Value = pb::GridPoint> {
     (truth, data, fit).prop_map(|(truth, data, fit)| pb::GridPoint { truth, data, fit })
 }
 
+/// A wire curve whose columns may disagree in length.
+fn wire_curve() -> impl Strategy<Value = pb::Curve> {
+    let column = || proptest::collection::vec(any_f64(), 0..4);
+    (column(), column(), column(), column(), column(), column()).prop_map(
+        |(tau, dkl_rev, dkl_fwd, entropy, mean_energy, heat_capacity)| pb::Curve {
+            tau,
+            dkl_rev,
+            dkl_fwd,
+            entropy,
+            mean_energy,
+            heat_capacity,
+        },
+    )
+}
+
 fn wire_result() -> impl Strategy<Value = pb::CellResult> {
     (
         ".{0,30}",
@@ -38,8 +53,9 @@ fn wire_result() -> impl Strategy<Value = pb::CellResult> {
         proptest::option::of(any_f64()),
         proptest::option::of(".{0,30}"),
         proptest::collection::vec(any_f64(), 0..13),
+        proptest::option::of(wire_curve()),
     )
-        .prop_map(|(key, samples, x, fit_mode, opt, note, curve)| pb::CellResult {
+        .prop_map(|(key, samples, x, fit_mode, opt, note, points, curve)| pb::CellResult {
             key,
             samples,
             tau_rev: x,
@@ -49,10 +65,11 @@ fn wire_result() -> impl Strategy<Value = pb::CellResult> {
             nll: opt,
             fit_mode,
             fit_note: note,
-            curve: curve
+            curve_points: points
                 .chunks(6)
                 .map(|c| pb::CurvePoint { tau: c[0], dkl_rev: c[c.len() - 1], ..Default::default() })
                 .collect(),
+            curve,
             ..Default::default()
         })
 }
@@ -60,7 +77,7 @@ fn wire_result() -> impl Strategy<Value = pb::CellResult> {
 /// The field a conversion error names is one of the message's real fields.
 fn names_a_field(e: &ConvertError) -> bool {
     let text = e.to_string();
-    ["GridPoint.", "CellSpec.", "FitSpec.", "CellResult.", "LeasedCell.", "undecodable"]
+    ["GridPoint.", "CellSpec.", "FitSpec.", "CellResult.", "Curve.", "LeasedCell.", "undecodable"]
         .iter()
         .any(|f| text.contains(f))
 }
@@ -119,10 +136,19 @@ proptest! {
                 prop_assert_eq!(taustar_proto::convert::result_to_bytes(&back), bytes);
                 prop_assert_eq!(back.tau_rev.to_bits() == r.tau_rev.to_bits(), r.tau_rev.to_bits() != (-0.0f64).to_bits());
             }
-            Err(e) => {
-                prop_assert!(fit_mode.is_some());
+            // The three ways a structurally valid result can be refused, each naming its field.
+            Err(e @ ConvertError::UnknownEnum { .. }) => {
                 prop_assert_eq!(e, ConvertError::UnknownEnum { field: "CellResult.fit_mode", value: fit_mode.unwrap() });
             }
+            Err(ConvertError::TwoCurves) => {
+                prop_assert!(result.curve.is_some() && !result.curve_points.is_empty());
+            }
+            Err(ConvertError::CurveColumnLength { len, points, .. }) => {
+                let c = result.curve.as_ref().unwrap();
+                prop_assert_eq!(points, c.tau.len());
+                prop_assert!(len != points);
+            }
+            Err(e) => prop_assert!(false, "unexpected refusal {e}"),
         }
     }
 }

@@ -191,6 +191,25 @@ struct WorkerState {
     report: WorkerReport,
 }
 
+/// Make `up` fit the coordinator's message limit (`limit` bytes; 0: not announced): a
+/// result larger than that becomes an error outcome for its cell. The coordinator would
+/// refuse the message and end the result stream; the worker would reconnect and re-send
+/// it, forever. As an error the cell fails like any cell whose computation errs, and the
+/// message says how to make it fit. Returns whether the upload was replaced.
+pub(crate) fn fit_to_limit(up: &mut pb::ResultUpload, limit: u64) -> bool {
+    let len = prost::Message::encoded_len(up) as u64;
+    if limit == 0 || len <= limit {
+        return false;
+    }
+    up.outcome = Some(pb::result_upload::Outcome::Error(format!(
+        "the result of cell {} is {len} bytes on the wire, over the coordinator's limit of \
+         {limit} bytes per message (taustar serve --max-message-mib); a coarser τ grid \
+         ([tau] grid count) makes it smaller",
+        up.cell_id
+    )));
+    true
+}
+
 impl WorkerState {
     fn finished(&self, draining: bool) -> bool {
         let idle = self.in_flight.is_empty() && self.unacked.is_empty() && self.to_release.is_empty();
@@ -494,6 +513,34 @@ pub async fn signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_result_exactly_at_the_limit_is_sent_and_one_byte_over_becomes_an_error() {
+        let result = pb::CellResult { key: "k".into(), ..Default::default() };
+        let up = pb::ResultUpload {
+            worker_id: 1,
+            cell_id: 7,
+            outcome: Some(pb::result_upload::Outcome::Result(result)),
+            compute_seconds: 0.5,
+        };
+        let len = prost::Message::encoded_len(&up) as u64;
+        for limit in [0, len, len + 1] {
+            let mut same = up.clone();
+            assert!(!fit_to_limit(&mut same, limit), "limit {limit}");
+            assert_eq!(same, up);
+        }
+        let mut over = up.clone();
+        assert!(fit_to_limit(&mut over, len - 1));
+        let Some(pb::result_upload::Outcome::Error(e)) = &over.outcome else { panic!("{over:?}") };
+        assert!(
+            e.starts_with(&format!(
+                "the result of cell 7 is {len} bytes on the wire, over the coordinator's limit of {}",
+                len - 1
+            )),
+            "{e}"
+        );
+        assert_eq!((over.cell_id, over.worker_id), (7, 1));
+    }
 
     #[test]
     fn bare_host_port_gets_a_scheme() {

@@ -97,9 +97,13 @@ pub(crate) async fn run(
         Ok(r) => r.into_inner(),
         Err(s) => return lost(format!("results stream: {s}"), true),
     };
-    let resend: Vec<pb::ResultUpload> = state.unacked.values().cloned().collect();
-    for mut up in resend {
+    let limit = reg.max_message_bytes;
+    for up in state.unacked.values_mut() {
         up.worker_id = state.worker_id;
+        fit(up, limit);
+    }
+    let resend: Vec<pb::ResultUpload> = state.unacked.values().cloned().collect();
+    for up in resend {
         if up_tx.send(up).await.is_err() {
             return lost("result stream closed while re-sending", true);
         }
@@ -143,8 +147,9 @@ pub(crate) async fn run(
             Some(c) = rx.recv() => {
                 let id = match &c { Computed::Ran { upload, .. } => Some(upload.cell_id), Computed::NotStarted(_) => None };
                 state.record(c);
-                if let Some(up) = id.and_then(|id| state.unacked.get(&id)).cloned() {
-                    if up_tx.send(up).await.is_err() {
+                if let Some(up) = id.and_then(|id| state.unacked.get_mut(&id)) {
+                    fit(up, limit);
+                    if up_tx.send(up.clone()).await.is_err() {
                         return lost("result stream closed", true);
                     }
                 }
@@ -222,6 +227,15 @@ pub(crate) async fn run(
                     std::future::pending::<()>().await;
                 }
             }
+        }
+    }
+}
+
+/// [`crate::fit_to_limit`], logged: the replaced result is lost (the cell fails instead).
+fn fit(up: &mut pb::ResultUpload, limit: u64) {
+    if crate::fit_to_limit(up, limit) {
+        if let Some(pb::result_upload::Outcome::Error(e)) = &up.outcome {
+            tracing::error!(cell_id = up.cell_id, "{e}");
         }
     }
 }
