@@ -122,6 +122,36 @@ pub struct CellSettings {
     pub max_iter: u32,
     /// In `mle` mode with λ = 0: max|Ĵ| beyond which the MLE is declared non-existent.
     pub coupling_cap: f64,
+    /// Whether results carry their τ curve (study key `tau.curves`). Absent in settings
+    /// written before the key existed, which all kept their curves.
+    #[serde(default)]
+    pub curves: CurveOutput,
+}
+
+/// Which results keep their τ curve (the reporting grid's D_rev, D_fwd, S, ⟨E⟩, C).
+///
+/// The curve is 48 bytes per τ — 3.4 KB of a result's 4.2 KB at the default 71 points — and
+/// the coordinator's cost per result follows those bytes (wire, WAL, checkpoint): at 10^6
+/// cells, storing curves roughly halves the committed results per second. τ*, the
+/// divergences at τ = 1 and at τ*, and the diagnostics are computed and kept either way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CurveOutput {
+    /// Every result keeps its curve (`curves.*` exports and `plot --point` need them).
+    #[default]
+    All,
+    /// No result keeps a curve: phase diagrams and summaries only.
+    None,
+}
+
+impl CurveOutput {
+    /// The study-file spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            CurveOutput::All => "all",
+            CurveOutput::None => "none",
+        }
+    }
 }
 
 /// The reporting grid of τ (evenly spaced, inclusive).
@@ -159,6 +189,7 @@ impl Default for CellSettings {
             tau_bounds: (0.01, 100.0),
             max_iter: 10_000,
             coupling_cap: 20.0,
+            curves: CurveOutput::All,
         }
     }
 }

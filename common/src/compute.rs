@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::cell::{CellResult, CellSettings, CellSpec, CurvePoint, DataSize, FitMode, TruthSpec};
+use crate::cell::{
+    CellResult, CellSettings, CellSpec, CurveOutput, CurvePoint, DataSize, FitMode, TruthSpec,
+};
 use crate::error::SpecError;
 use crate::exact::sample_counts;
 use crate::fit::ising::{fit_mle, fit_paper, Enumerator, FitOptions, IsingData};
@@ -241,7 +243,10 @@ fn base_result(spec: &CellSpec, samples: u64, t: TauReport) -> CellResult {
         coupling_max_abs: None,
         fit_diverged: None,
         fit_note: None,
-        curve: t.curve,
+        curve: match spec.settings.curves {
+            CurveOutput::All => t.curve,
+            CurveOutput::None => Vec::new(),
+        },
     }
 }
 

@@ -27,6 +27,7 @@ pub mod study;
 pub mod tau;
 
 pub use cell::{
-    run_cell, CellKey, CellResult, CellSettings, CellSpec, DataSize, FitMode, FitSpec, GridPoint, TruthSpec,
+    run_cell, CellKey, CellResult, CellSettings, CellSpec, CurveOutput, DataSize, FitMode, FitSpec,
+    GridPoint, TruthSpec,
 };
 pub use error::SpecError;

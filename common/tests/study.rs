@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use common::study::{Study, StudyError, MAX_CELLS};
-use common::{CellSettings, DataSize, FitMode, TruthSpec};
+use common::{CellSettings, CurveOutput, DataSize, FitMode, TruthSpec};
 
 fn parse(src: &str) -> Study {
     match Study::from_toml_str(src) {
@@ -415,6 +415,27 @@ fn tau_settings_are_checked() {
     assert_error(&format!("{tl}[tau]\ngrid = {{ from = 0.2, to = 5 }}\n"), "tau.grid.count", "", Some(12));
     assert_error(&format!("{tl}[tau]\nbounds = [1, 0.5]\n"), "tau.bounds", "1:0.5", Some(12));
     assert_error(&format!("{tl}[tau]\nbounds = [1, 2, 3]\n"), "tau.bounds", "[1, 2, 3]", Some(12));
+    assert_error(&format!("{tl}[tau]\ncurves = \"some\"\n"), "tau.curves", "\"some\"", Some(12));
+    assert_error(&format!("{tl}[tau]\ncurves = false\n"), "tau.curves", "false", Some(12));
+}
+
+#[test]
+fn tau_curves_default_to_all_and_none_keeps_no_curve() {
+    let tl = two_level("3", "40");
+    assert_eq!(parse(&tl).settings.curves, CurveOutput::All);
+    assert_eq!(parse(&format!("{tl}[tau]\ncurves = \"all\"\n")).settings.curves, CurveOutput::All);
+    let none = parse(&format!("{tl}[tau]\ncurves = \"none\"\n"));
+    assert_eq!(none.settings.curves, CurveOutput::None);
+    // The same cell with and without its curve: every other field bit for bit.
+    let cell = none.cells().next().unwrap();
+    let without = common::run_cell(&cell).unwrap();
+    let mut with_spec = cell.clone();
+    with_spec.settings.curves = CurveOutput::All;
+    let mut with = common::run_cell(&with_spec).unwrap();
+    assert!(without.curve.is_empty());
+    assert_eq!(with.curve.len(), 71);
+    with.curve.clear();
+    assert_eq!(format!("{with:?}"), format!("{without:?}"));
 }
 
 #[test]
@@ -524,6 +545,15 @@ fn the_fingerprint_covers_seed_and_settings_only() {
         two_level("3", "40")
     ));
     assert_eq!(base.settings_fingerprint(), spelled.settings_fingerprint());
+    let all = parse(&format!("{}[tau]\ncurves = \"all\"\n", two_level("3", "40")));
+    assert_eq!(base.settings_fingerprint(), all.settings_fingerprint());
+    // Stores made before `tau.curves` existed hold this exact string; it must not change.
+    assert_eq!(
+        base.settings_fingerprint(),
+        "settings-v1;seed=3;tau.grid=0.2..5/70;tau.bounds=0.01..100;fit.max_iter=10000;fit.coupling_cap=20"
+    );
+    let none = parse(&format!("{}[tau]\ncurves = \"none\"\n", two_level("3", "40")));
+    assert_ne!(base.settings_fingerprint(), none.settings_fingerprint());
 }
 
 #[test]

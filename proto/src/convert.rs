@@ -5,7 +5,7 @@
 //! [`ConvertError`] naming the field. The conversions are exact (f64 travels as `double`),
 //! so a result that crosses the wire is bit-identical to the one computed.
 
-use common::cell::{CurvePoint, TauGrid};
+use common::cell::{CurveOutput, CurvePoint, TauGrid};
 use common::{CellKey, CellResult, CellSettings, CellSpec, DataSize, FitMode, FitSpec, GridPoint, TruthSpec};
 
 use crate::pb;
@@ -120,6 +120,7 @@ impl From<&CellSettings> for pb::CellSettings {
             tau_hi: s.tau_bounds.1,
             max_iter: s.max_iter,
             coupling_cap: s.coupling_cap,
+            omit_curves: s.curves == CurveOutput::None,
         }
     }
 }
@@ -131,6 +132,7 @@ impl From<pb::CellSettings> for CellSettings {
             tau_bounds: (s.tau_lo, s.tau_hi),
             max_iter: s.max_iter,
             coupling_cap: s.coupling_cap,
+            curves: if s.omit_curves { CurveOutput::None } else { CurveOutput::All },
         }
     }
 }
@@ -348,8 +350,9 @@ mod tests {
         /// Every CellSpec survives the wire bit for bit (NaN payloads included).
         #[test]
         fn cell_spec_round_trips_bit_exactly(point in any_point(), seed in any::<u64>(), r in any::<u32>(),
-                                             from in any_f64(), count in any::<u32>()) {
-            let settings = CellSettings { tau_grid: TauGrid { from, to: 5.0, count }, ..CellSettings::default() };
+                                             from in any_f64(), count in any::<u32>(), omit in any::<bool>()) {
+            let curves = if omit { CurveOutput::None } else { CurveOutput::All };
+            let settings = CellSettings { tau_grid: TauGrid { from, to: 5.0, count }, curves, ..CellSettings::default() };
             let spec = CellSpec { study_seed: seed, point, replicate: r, settings };
             let back = CellSpec::try_from(pb::CellSpec::from(&spec)).unwrap();
             prop_assert_eq!(format!("{:?}", &back), format!("{:?}", &spec));

@@ -24,6 +24,7 @@
 //! [tau]                           # optional, not swept
 //! grid = { from = 0.2, to = 5.0, count = 70 }   # 1.0 is always added
 //! bounds = [0.01, 100.0]
+//! curves = "all"                  # or "none": results keep no τ curve (smaller, faster store)
 //! ```
 //!
 //! Swept values: `x`, `[x, y, …]`, `{from, to, step}` (inclusive of `to` within rounding),
@@ -48,7 +49,7 @@ use std::path::Path;
 pub use axis::{round_significant, SIGNIFICANT_DIGITS};
 pub use error::{At, StudyError};
 
-use crate::cell::{fmt_f64, CellSettings, CellSpec, GridPoint};
+use crate::cell::{fmt_f64, CellSettings, CellSpec, CurveOutput, GridPoint};
 
 /// Most grid points a study may have: they are held in memory (about 56 bytes each).
 pub const MAX_GRID_POINTS: usize = 1 << 20;
@@ -181,6 +182,10 @@ impl Study {
             fmt_f64(s.tau_bounds.1),
             s.max_iter,
             fmt_f64(s.coupling_cap),
-        )
+        ) + match s.curves {
+            // Absent for the default, so stores made before `tau.curves` existed still match.
+            CurveOutput::All => "",
+            CurveOutput::None => ";tau.curves=none",
+        }
     }
 }

@@ -11,7 +11,7 @@ use super::axis::{axis_values, integer, number, Domain, Sourced};
 use super::error::{At, StudyError};
 use super::source::Doc;
 use super::{Study, MAX_CELLS, MAX_GRID_POINTS};
-use crate::cell::{CellSettings, DataSize, FitMode, FitSpec, GridPoint, TruthSpec};
+use crate::cell::{CellSettings, CurveOutput, DataSize, FitMode, FitSpec, GridPoint, TruthSpec};
 use crate::error::SpecError;
 
 type Item<'i> = Spanned<DeValue<'i>>;
@@ -21,7 +21,7 @@ const TWO_LEVEL_KEYS: &[&str] = &["kind", "states", "low_states", "gap"];
 const ISING_KEYS: &[&str] = &["kind", "lattice", "temperature"];
 const DATA_KEYS: &[&str] = &["samples", "mu"];
 const FIT_KEYS: &[&str] = &["mode", "l2", "max_iter", "coupling_cap"];
-const TAU_KEYS: &[&str] = &["grid", "bounds"];
+const TAU_KEYS: &[&str] = &["grid", "bounds", "curves"];
 const TAU_GRID_KEYS: &[&str] = &["from", "to", "count"];
 const KINDS: &str = "expected \"two-level\" or \"ising2d\"";
 
@@ -525,6 +525,14 @@ fn parse_settings(
             settings.tau_bounds =
                 (number(doc, "tau.bounds", &pair[0])?, number(doc, "tau.bounds", &pair[1])?);
             spans.push(("tau.bounds", item.span()));
+        }
+        if let Some(item) = table.get("curves") {
+            const CURVES: &str = "expected \"all\" (every result keeps its τ curve) or \"none\"";
+            settings.curves = match item.get_ref().as_str() {
+                Some("all") => CurveOutput::All,
+                Some("none") => CurveOutput::None,
+                _ => return Err(doc.invalid("tau.curves", &item.span(), CURVES)),
+            };
         }
     }
     if let Err(SpecError::Invalid { field, value, reason }) = settings.validate() {

@@ -152,6 +152,8 @@ impl CommonArgs {
             tau_bounds: self.tau_bounds,
             max_iter: self.max_iter,
             coupling_cap: self.coupling_cap,
+            // One cell prints its curve; `tau.curves` is for studies of many.
+            curves: common::CurveOutput::All,
         }
     }
 }

@@ -87,6 +87,12 @@ pub fn plot_study(
     let mut files = maps::draw_maps(&study, &rows, out)?;
     if let Some(sel) = point {
         let (key, d, results) = selection.into_single(sel)?;
+        if results.iter().all(|r| r.curve.is_empty()) {
+            anyhow::bail!(
+                "--point: the results of {key} have no τ curves to draw (the study sets \
+                 [tau] curves = \"none\"); the phase diagrams are written without them"
+            );
+        }
         let values: Vec<String> = d.pairs().into_iter().map(|(k, v)| format!("{k}={v}")).collect();
         let fig = CurvesFigure {
             title: format!("{study}: divergence vs sampling temperature, {} replicates", results.len()),

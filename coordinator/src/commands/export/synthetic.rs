@@ -31,7 +31,7 @@ pub struct SyntheticSource {
     pub l2s: Vec<f64>,
     /// Replicates per point.
     pub replicates: u32,
-    /// Points of each curve.
+    /// Points of each curve (at least 2), or 0 for none (a study with `[tau] curves = "none"`).
     pub curve_len: usize,
 }
 
@@ -114,7 +114,7 @@ impl SyntheticSource {
         let (a, c) = (0.5 / (1.0 + x), 0.02 / (1.0 + x));
         let d_rev = |t: f64| a * (t.ln() - tau_rev.ln()).powi(2) + c;
         let d_fwd = |t: f64| 0.7 * a * (t.ln() - tau_fwd.ln()).powi(2) + 1.3 * c;
-        let n = self.curve_len.max(2);
+        let n = if self.curve_len == 0 { 0 } else { self.curve_len.max(2) };
         let curve = (0..n)
             .map(|i| {
                 let tau = 0.2 + 4.8 * i as f64 / (n - 1) as f64;

@@ -263,6 +263,25 @@ fn parquet_is_written_in_several_row_groups_for_long_tables() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `[tau] curves = "none"`: the curves table is written with its header and no rows (a
+/// reader's schema stays the same), the other tables as usual.
+#[test]
+fn a_study_without_curves_exports_an_empty_curves_table() {
+    let source = SyntheticSource { samples: vec![50, 71], ..SyntheticSource::fig3_like(2, 0) };
+    let dir = test_dir("nocurves");
+    let report =
+        export(&source, &dir, &[Format::Csv, Format::Parquet], &[Table::Cells, Table::Curves]).unwrap();
+    assert_eq!((report.cells, report.curve_rows), (source.cells(), 0));
+    let csv = std::fs::read_to_string(dir.join("curves.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1, "header only: {csv}");
+    assert!(csv.starts_with("key,tau,"), "{csv}");
+    let r =
+        ParquetRecordBatchReaderBuilder::try_new(File::open(dir.join("curves.parquet")).unwrap()).unwrap();
+    assert_eq!(r.metadata().file_metadata().num_rows(), 0);
+    assert_eq!(r.schema().fields().len(), table::curve_columns().len());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// A source that fails after its first point (a corrupt row, a vanished disk).
 struct FailingSource(SyntheticSource);
 

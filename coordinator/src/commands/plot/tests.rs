@@ -116,6 +116,21 @@ fn the_phase_boundary_is_drawn_where_tau_rev_crosses_one() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A study with `[tau] curves = "none"` still gets its maps; `--point` says why it cannot
+/// draw curves instead of drawing empty axes.
+#[test]
+fn a_study_without_curves_gets_maps_and_a_point_error_naming_the_setting() {
+    let source = SyntheticSource::fig3_like(2, 0);
+    let dir = test_dir("nocurves");
+    let e = plot_study(&source, &dir, Some(&"temperature=2.05,samples=50".parse().unwrap())).unwrap_err();
+    let msg = format!("{e:#}");
+    assert!(msg.contains("no τ curves") && msg.contains("curves = \"none\""), "{msg}");
+    let report = plot_study(&source, &dir, None).unwrap();
+    assert!(report.files.iter().any(|f| f.ends_with("tau_rev_mean.png")), "{:?}", report.files);
+    check_png(&dir.join("tau_rev_mean.png"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn a_point_that_does_not_exist_is_an_error_naming_the_values_there_are() {
     let source = SyntheticSource::fig3_like(2, 3);
