@@ -144,16 +144,6 @@ pub enum CurveOutput {
     None,
 }
 
-impl CurveOutput {
-    /// The study-file spelling.
-    pub fn name(self) -> &'static str {
-        match self {
-            CurveOutput::All => "all",
-            CurveOutput::None => "none",
-        }
-    }
-}
-
 /// The reporting grid of τ (evenly spaced, inclusive).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct TauGrid {

@@ -204,7 +204,7 @@ pub(crate) fn fit_to_limit(up: &mut pb::ResultUpload, limit: u64) -> bool {
     up.outcome = Some(pb::result_upload::Outcome::Error(format!(
         "the result of cell {} is {len} bytes on the wire, over the coordinator's limit of \
          {limit} bytes per message (taustar serve --max-message-mib); a coarser τ grid \
-         ([tau] grid count) makes it smaller",
+         ([tau] grid count) or [tau] curves = \"none\" makes it smaller",
         up.cell_id
     )));
     true
