@@ -363,7 +363,7 @@ impl StudyStore {
                     stored_name: stored.name.clone(),
                     reason: format!(
                         "settings fingerprint {stored_fp} in the database but {} in the study file \
-                         (τ grid, τ bounds or fit limits changed); only grid values and replicates \
+                         (τ grid, τ bounds, τ curves or fit limits changed); only grid values and replicates \
                          may be added to an existing study — use a new --db",
                         def.fingerprint
                     ),
