@@ -191,6 +191,15 @@ struct WorkerState {
     report: WorkerReport,
 }
 
+/// The error a worker that gives up reports: the last attempt's (`explained` by
+/// [`tls::explain`]), and the last one with a hint if that was another attempt.
+fn last_error(explained: String, hinted: Option<&str>) -> String {
+    match hinted {
+        Some(h) if h != explained => format!("{explained}; an earlier attempt: {h}"),
+        _ => explained,
+    }
+}
+
 /// Make `up` fit the coordinator's message limit (`limit` bytes; 0: not announced): a
 /// result larger than that becomes an error outcome for its cell. The coordinator would
 /// refuse the message and end the result stream; the worker would reconnect and re-send
@@ -377,6 +386,10 @@ pub async fn run(
     };
     let mut backoff = Duration::from_millis(100);
     let mut unreachable_since: Option<tokio::time::Instant> = None;
+    // A TLS mismatch shows as different transport errors from one attempt to the next (an
+    // HTTP/2 protocol error, then "connection closed"), and only some say what is wrong: the
+    // last attempt's explained error that did, reported if the worker gives up.
+    let mut hinted: Option<String> = None;
     let mut drain_started: Option<tokio::time::Instant> = None;
     loop {
         let mut stop = stop_rx.clone();
@@ -398,6 +411,11 @@ pub async fn run(
                 if reached {
                     backoff = Duration::from_millis(100);
                     unreachable_since = None;
+                    hinted = None;
+                }
+                let explained = tls::explain(&error, config.tls.is_some());
+                if explained != error {
+                    hinted = Some(explained.clone());
                 }
                 let since = *unreachable_since.get_or_insert_with(tokio::time::Instant::now);
                 let mut wait = backoff;
@@ -431,7 +449,7 @@ pub async fn run(
                         return Err(WorkerError::GaveUp {
                             url: url.clone(),
                             after: limit,
-                            last_error: tls::explain(&error, config.tls.is_some()),
+                            last_error: last_error(explained, hinted.as_deref()),
                         });
                     }
                 }
@@ -540,6 +558,21 @@ mod tests {
             "{e}"
         );
         assert_eq!((over.cell_id, over.worker_id), (7, 1));
+    }
+
+    /// A plaintext worker at a TLS coordinator: the first attempts fail with an HTTP/2
+    /// protocol error (explained with a hint), the last with "connection closed" (no hint).
+    /// The give-up message keeps the hint.
+    #[test]
+    fn giving_up_keeps_the_tls_hint_of_an_earlier_attempt() {
+        let first = tls::explain("register: h2 protocol error: FRAME_SIZE_ERROR", false);
+        assert!(first.contains("connect with --tls-ca"), "{first}");
+        let last = tls::explain("register: operation was canceled: connection closed", false);
+        assert!(!last.contains("--tls-ca"), "{last}");
+        let reported = last_error(last.clone(), Some(&first));
+        assert_eq!(reported, format!("{last}; an earlier attempt: {first}"));
+        assert_eq!(last_error(first.clone(), Some(&first)), first, "not twice");
+        assert_eq!(last_error(last.clone(), None), last);
     }
 
     #[test]
