@@ -60,7 +60,8 @@ async fn fixture(store_config: StoreConfig) -> Fixture {
         batch: BatchPolicy { target_seconds: 4.0, max_cells: MAX_CELLS },
         ..ServiceConfig::default()
     };
-    let svc = CoordinatorService::new(handle, reader, config, 16 << 20, notify, done_tx);
+    let limit = coordinator::server::TransportLimits::default().max_message_bytes;
+    let svc = CoordinatorService::new(handle, reader, config, limit, notify, done_tx);
     Fixture { svc, study, db: path, _dir: dir }
 }
 

@@ -47,7 +47,8 @@ async fn fixture() -> Fixture {
     let (notify, _) = tokio::sync::broadcast::channel(1);
     let (done_tx, _done_rx) = tokio::sync::mpsc::channel(1);
     let config = ServiceConfig { lease: LEASE, heartbeat: LEASE / 6, ..ServiceConfig::default() };
-    let svc = CoordinatorService::new(handle, reader, config, 16 << 20, notify, done_tx);
+    let limit = coordinator::server::TransportLimits::default().max_message_bytes;
+    let svc = CoordinatorService::new(handle, reader, config, limit, notify, done_tx);
     Fixture { svc, _dir: dir }
 }
 
