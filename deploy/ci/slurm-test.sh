@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end test of deploy/slurm/ on a real Slurm cluster on this machine (issue 5):
+# End-to-end test of deploy/slurm/ on a real Slurm cluster on this machine:
 #   1.  complete      taustar.sbatch runs a small study in one allocation spanning 2 (emulated)
 #                     nodes: every cell done, one result each, job COMPLETED;
 #   1b.               resubmitting the finished study leases and computes nothing more;
@@ -17,16 +17,18 @@
 # Usage (from the repository root, as root): bash deploy/ci/slurm-test.sh
 # Needs the release binaries (cargo build --release -p taustar-coordinator -p taustar-worker);
 # installs slurmctld slurmd slurm-client munge with apt if missing and starts Slurm with
-# ../shared/ci/slurm-up.sh (stopped again on exit if this script started it).
+# slurm-up.sh next to this script (and stops it again on exit with slurm-down.sh, if this
+# script was the one that started it).
 # Env: TAUSTAR_BIN_DIR (default target/release), SLURM_TEST_KEEP=1 keeps the work dir,
-#      TAUSTAR_SHARED_CI (default ../shared/ci), SLURM_TEST_ONLY="1 3" runs a subset.
+#      SLURM_TEST_ONLY="1 3" runs a subset, SLURM_CI_DIR (Slurm state; see slurm-up.sh).
 set -euo pipefail
 
-cd "$(dirname "$0")/../.."
+# slurm-up.sh and slurm-down.sh live next to this script, in deploy/ci/.
+CI_DIR=$(cd "$(dirname "$0")" && pwd)
+cd "$CI_DIR/../.."
 ROOT=$PWD
 [ -f deploy/slurm/taustar.sbatch ] || { echo "run from the taustar repository" >&2; exit 2; }
 BIN_DIR=$(realpath -m "${TAUSTAR_BIN_DIR:-target/release}")
-SHARED_CI=${TAUSTAR_SHARED_CI:-$ROOT/../shared/ci}
 TAUSTAR="$BIN_DIR/taustar"
 for b in "$TAUSTAR" "$BIN_DIR/taustar-worker"; do
   [ -x "$b" ] || { echo "missing $b: build first with" \
@@ -47,7 +49,7 @@ cleanup() {
   if [ -s "$WORK/jobs" ]; then
     while read -r j; do scancel --quiet "$j" 2>/dev/null || true; done <"$WORK/jobs"
   fi
-  if [ "$STARTED_SLURM" -eq 1 ]; then bash "$SHARED_CI/slurm-down.sh" >/dev/null 2>&1 || true; fi
+  if [ "$STARTED_SLURM" -eq 1 ]; then bash "$CI_DIR/slurm-down.sh" >/dev/null 2>&1 || true; fi
   if [ "$rc" -ne 0 ] || [ "${SLURM_TEST_KEEP:-0}" = 1 ]; then
     echo "work dir kept for inspection: $WORK"
   else
@@ -76,12 +78,12 @@ fi
 if timeout 3 sinfo -h -o %t 2>/dev/null | grep -qE '^(idle|mix|alloc)'; then
   log "using the Slurm cluster already running"
 else
-  [ -f "$SHARED_CI/slurm-up.sh" ] || { echo "missing $SHARED_CI/slurm-up.sh" >&2; exit 2; }
+  [ -f "$CI_DIR/slurm-up.sh" ] || { echo "missing $CI_DIR/slurm-up.sh" >&2; exit 2; }
   STARTED_SLURM=1
   # Two emulated nodes (test 1 spans both), 4 declared CPUs each on the 2-core box (a study job
   # and a worker array run side by side).
   SLURM_CI_NODES=${SLURM_CI_NODES:-2} SLURM_CI_CPUS=${SLURM_CI_CPUS:-4} \
-    bash "$SHARED_CI/slurm-up.sh" >"$WORK/slurm-up.log" 2>&1 || { cat "$WORK/slurm-up.log"; exit 1; }
+    bash "$CI_DIR/slurm-up.sh" >"$WORK/slurm-up.log" 2>&1 || { cat "$WORK/slurm-up.log"; exit 1; }
   log "$(head -n 1 "$WORK/slurm-up.log")"
 fi
 
