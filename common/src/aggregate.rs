@@ -1,4 +1,4 @@
-//! Replicate statistics per grid point, and the flat tables built from them (SPEC §6).
+//! Replicate statistics per grid point, and the flat tables built from them (docs/spec.md §6).
 //!
 //! A study's results arrive one cell at a time; a phase diagram needs, per grid point, the
 //! distribution of τ*, of the divergences and of the fitted parameters over replicates.

@@ -1,4 +1,4 @@
-//! The unit of work: one cell = one grid point × one replicate (SPEC §6).
+//! The unit of work: one cell = one grid point × one replicate (docs/spec.md §6).
 //!
 //! A cell draws its data, fits once and evaluates the whole τ range. Its random stream
 //! depends only on (study seed, canonical cell key), so the same cell gives bit-identical
@@ -17,11 +17,11 @@ use crate::error::SpecError;
 /// ~128 MiB per array; beyond that a Monte Carlo sampler is required (not yet available).
 pub const MAX_ENUMERATED_SPINS: u32 = 24;
 
-/// The ground truth p(x) of a cell (SPEC §2).
+/// The ground truth p(x) of a cell (docs/spec.md §2).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum TruthSpec {
-    /// N_s states, n_g of them at energy 0 and the rest at energy Δ (SPEC §2.1).
+    /// N_s states, n_g of them at energy 0 and the rest at energy Δ (docs/spec.md §2.1).
     TwoLevel {
         /// N_s, the number of states.
         states: u32,
@@ -30,7 +30,7 @@ pub enum TruthSpec {
         /// Δ > 0, the energy gap.
         gap: f64,
     },
-    /// Periodic nearest-neighbour Ising model on a rows×cols torus at temperature T (SPEC §2.2).
+    /// Periodic nearest-neighbour Ising model on a rows×cols torus at temperature T (docs/spec.md §2.2).
     Ising2d {
         /// Lattice rows m.
         rows: u32,
@@ -41,7 +41,7 @@ pub enum TruthSpec {
     },
 }
 
-/// How the data size of a cell is given (SPEC §3).
+/// How the data size of a cell is given (docs/spec.md §3).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DataSize {
@@ -51,7 +51,7 @@ pub enum DataSize {
     Mu(f64),
 }
 
-/// Which fitting procedure an Ising cell uses (SPEC §4.2).
+/// Which fitting procedure an Ising cell uses (docs/spec.md §4.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum FitMode {
@@ -83,6 +83,50 @@ impl std::str::FromStr for FitMode {
     }
 }
 
+/// Why an iterative Ising fit stopped (docs/spec.md §4.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FitStop {
+    /// `paper`: the relative change of the NLL fell below `rel_tol` (early stopping).
+    RelTol,
+    /// `mle`: the gradient max-norm and the Newton step are below their tolerances.
+    GradTol,
+    /// The iteration cap `max_iter` was reached first.
+    MaxIter,
+    /// The fit ran away: the unregularised MLE does not exist, or the couplings became
+    /// non-finite.
+    Diverged,
+}
+
+impl FitStop {
+    /// The name used in JSON, tables and the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FitStop::RelTol => "rel_tol",
+            FitStop::GradTol => "grad_tol",
+            FitStop::MaxIter => "max_iter",
+            FitStop::Diverged => "diverged",
+        }
+    }
+}
+
+impl std::str::FromStr for FitStop {
+    type Err = SpecError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "rel_tol" => Ok(FitStop::RelTol),
+            "grad_tol" => Ok(FitStop::GradTol),
+            "max_iter" => Ok(FitStop::MaxIter),
+            "diverged" => Ok(FitStop::Diverged),
+            other => Err(SpecError::invalid(
+                "fit_stop",
+                other,
+                "expected \"rel_tol\", \"grad_tol\", \"max_iter\" or \"diverged\"",
+            )),
+        }
+    }
+}
+
 /// The fit of a grid point: mode and L2 penalty λ (λ‖Ĵ‖² is subtracted from the mean
 /// log-likelihood; only the Ising fit uses it).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -99,7 +143,7 @@ impl Default for FitSpec {
     }
 }
 
-/// One value of every swept parameter (SPEC §6). Replicates of a grid point share it.
+/// One value of every swept parameter (docs/spec.md §6). Replicates of a grid point share it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GridPoint {
     /// The ground truth.
@@ -118,8 +162,15 @@ pub struct CellSettings {
     pub tau_grid: TauGrid,
     /// Bounds [lo, hi] of the continuous τ* search.
     pub tau_bounds: (f64, f64),
-    /// Iteration cap of the Ising fit (the paper's gradient ascent uses 10 000).
+    /// Iteration cap of the Ising fit: gradient steps in `paper` mode (the authors' Fig. 3
+    /// sweep stops at 15 000), Newton steps in `mle` mode (which converges in tens).
     pub max_iter: u32,
+    /// `paper` mode's stopping rule: the relative change of the NLL between two gradient
+    /// steps below this ends the fit (the authors' Fig. 3 sweep: 1e-5). Absent in settings
+    /// written before the key existed; those studies ran with [`LEGACY_REL_TOL`], and a
+    /// store made then must resume with it, never silently with the new default.
+    #[serde(default = "legacy_rel_tol")]
+    pub rel_tol: f64,
     /// In `mle` mode with λ = 0: max|Ĵ| beyond which the MLE is declared non-existent.
     pub coupling_cap: f64,
     /// Whether results carry their τ curve (study key `tau.curves`). Absent in settings
@@ -172,12 +223,29 @@ impl TauGrid {
     }
 }
 
+/// `paper` mode's default relative-NLL tolerance: the authors' Fig. 3 sweep
+/// (`run_full_sweeps_exact`), docs/spec.md §4.2.
+pub const DEFAULT_REL_TOL: f64 = 1e-5;
+/// The default iteration cap (the authors' Fig. 3 sweep takes at most 15 000 gradient steps).
+pub const DEFAULT_MAX_ITER: u32 = 15_000;
+/// The relative-NLL tolerance every study used before `fit.rel_tol` existed (it came from an
+/// earlier, wrong reading of the paper's code; tighter than the authors' Fig. 3 sweep, it
+/// over-fits sparse data). Kept only so stores made then resume unchanged.
+pub const LEGACY_REL_TOL: f64 = 1e-7;
+/// The iteration cap every study used before the default became [`DEFAULT_MAX_ITER`].
+pub const LEGACY_MAX_ITER: u32 = 10_000;
+
+fn legacy_rel_tol() -> f64 {
+    LEGACY_REL_TOL
+}
+
 impl Default for CellSettings {
     fn default() -> Self {
         CellSettings {
             tau_grid: TauGrid { from: 0.2, to: 5.0, count: 70 },
             tau_bounds: (0.01, 100.0),
-            max_iter: 10_000,
+            max_iter: DEFAULT_MAX_ITER,
+            rel_tol: DEFAULT_REL_TOL,
             coupling_cap: 20.0,
             curves: CurveOutput::All,
         }
@@ -292,7 +360,7 @@ impl GridPoint {
                     return Err(SpecError::invalid(
                         "samples",
                         m,
-                        "the two-level fit needs M >= 2 (SPEC §4.1: with M = 1 the 1 - 1/M constraint is degenerate)",
+                        "the two-level fit needs M >= 2 (docs/spec.md §4.1: with M = 1 the 1 - 1/M constraint is degenerate)",
                     ));
                 }
             }
@@ -335,6 +403,13 @@ impl CellSettings {
         }
         if self.max_iter == 0 {
             return Err(SpecError::invalid("fit.max_iter", self.max_iter, "must be >= 1"));
+        }
+        if !(self.rel_tol.is_finite() && self.rel_tol > 0.0 && self.rel_tol < 1.0) {
+            return Err(SpecError::invalid(
+                "fit.rel_tol",
+                self.rel_tol,
+                "need a finite number 0 < rel_tol < 1 (the authors' Fig. 3 sweep uses 1e-5)",
+            ));
         }
         if !(self.coupling_cap.is_finite() && self.coupling_cap > 0.0) {
             return Err(SpecError::invalid(
@@ -379,7 +454,7 @@ pub fn fmt_f64(x: f64) -> String {
     }
 }
 
-/// One point of the τ curve of a cell (SPEC §5).
+/// One point of the τ curve of a cell (docs/spec.md §5).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct CurvePoint {
     /// Sampling temperature τ.
@@ -394,6 +469,10 @@ pub struct CurvePoint {
     pub mean_energy: f64,
     /// C(τ) = Var_{q_τ}(Ê)/τ².
     pub heat_capacity: f64,
+    /// κ(τ) = Cov_{q_τ}(Ê/τ, −log p), so that dD_rev/dτ = (κ − C)/τ (docs/spec.md §5).
+    /// `None` only in results stored before κ was computed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kappa: Option<f64>,
 }
 
 /// The outcome of a cell: scalar summaries plus the per-τ curve. Deterministic: no timings.
@@ -419,12 +498,21 @@ pub struct CellResult {
     pub dkl_fwd_at_1: f64,
     /// D_fwd(τ*_fwd).
     pub dkl_fwd_opt: f64,
-    /// τ at the peak of the heat capacity C(τ) (truth-free diagnostic, SPEC §5); `None` if
+    /// τ at the peak of the heat capacity C(τ) (truth-free diagnostic, docs/spec.md §5); `None` if
     /// the model has constant energy.
     pub tau_heat_peak: Option<f64>,
-    /// Variance-match temperature τ_var (truth-free, SPEC §5); `None` when no τ inside the
+    /// Variance-match temperature τ_var (truth-free, docs/spec.md §5); `None` when no τ inside the
     /// bounds matches.
     pub tau_var: Option<f64>,
+    /// κ(1) = Cov_{q}(Ê, −log p) at τ = 1 (docs/spec.md §5). κ(1) > C(1) says cool the model
+    /// (dD_rev/dτ > 0 at τ = 1), κ(1) < C(1) says heat it. `None` only in results stored
+    /// before κ was computed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kappa_at_1: Option<f64>,
+    /// C(1) = Var_q(Ê), the model's heat capacity at τ = 1 (truth-free). `None` only in
+    /// results stored before it was reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heat_capacity_at_1: Option<f64>,
     /// Two-level fit: n̂_g.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub low_states_hat: Option<u32>,
@@ -434,7 +522,7 @@ pub struct CellResult {
     /// Two-level fit: overlap ℓ = Σ_x L(x) L̂(x).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overlap: Option<u32>,
-    /// Two-level closed-form τ*_rev (SPEC §4.1); `None` when D_rev decreases to τ → ∞.
+    /// Two-level closed-form τ*_rev (docs/spec.md §4.1); `None` when D_rev decreases to τ → ∞.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tau_rev_closed: Option<f64>,
     /// Two-level closed-form τ*_fwd (moment matching); `None` when no finite τ matches.
@@ -446,6 +534,10 @@ pub struct CellResult {
     /// Ising fit: iterations taken.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fit_iterations: Option<u32>,
+    /// Ising fit: why it stopped. `None` for the two-level fit and in results stored before
+    /// the reason was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fit_stop: Option<FitStop>,
     /// Ising fit: final max-norm of the gradient of the (penalised) mean log-likelihood.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grad_max_norm: Option<f64>,
@@ -465,7 +557,7 @@ pub struct CellResult {
     pub curve: Vec<CurvePoint>,
 }
 
-/// Compute one cell (SPEC §6): draw data, fit once, evaluate the τ grid, find τ*.
+/// Compute one cell (docs/spec.md §6): draw data, fit once, evaluate the τ grid, find τ*.
 ///
 /// Pure and deterministic: the same `spec` gives a bit-identical result whatever thread
 /// runs it. Errors only on an invalid spec.

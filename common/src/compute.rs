@@ -1,4 +1,4 @@
-//! The steps of one cell (SPEC §6): resolve M, draw exact data, fit once, evaluate every τ,
+//! The steps of one cell (docs/spec.md §6): resolve M, draw exact data, fit once, evaluate every τ,
 //! find τ*. Also the fit-free evaluation of a given Ising model (`taustar eval`).
 
 use serde::{Deserialize, Serialize};
@@ -41,6 +41,10 @@ pub struct TauReport {
     /// Variance-match τ (needs training data).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tau_var: Option<f64>,
+    /// κ(1) = Cov_q(Ê, −log p) at τ = 1.
+    pub kappa_at_1: f64,
+    /// C(1) = Var_q(Ê).
+    pub heat_capacity_at_1: f64,
     /// The curve at the requested τ values.
     pub curve: Vec<CurvePoint>,
 }
@@ -68,11 +72,13 @@ pub fn analyse(
         dkl_fwd_opt: fwd.value,
         tau_heat_peak: heat_capacity_peak(land, &scan),
         tau_var: data_energy.and_then(|(mu, s2)| variance_match(land, &scan, mu, s2)),
+        kappa_at_1: at1.kappa,
+        heat_capacity_at_1: at1.heat_capacity,
         curve: land.curve(taus),
     }
 }
 
-/// M of a cell: given directly, or round(exp(μ + S(p))) (SPEC §3).
+/// M of a cell: given directly, or round(exp(μ + S(p))) (docs/spec.md §3).
 pub fn resolve_samples(data: DataSize, truth_entropy: f64, min: u64) -> Result<u64, SpecError> {
     let m = match data {
         DataSize::Samples(m) => m,
@@ -118,7 +124,7 @@ pub fn compute_cell(spec: &CellSpec) -> Result<CellResult, SpecError> {
     }
 }
 
-/// The two-level closed forms of SPEC §4.1, with c[L][L̂] the class sizes.
+/// The two-level closed forms of docs/spec.md §4.1, with c[L][L̂] the class sizes.
 ///
 /// Under q_τ states of one fitted label are equally likely, so with π = q(L̂ = 1):
 /// Var_q(L̂) = π(1−π) and Cov_q(L, L̂) = π(1−π)(ℓ/n̂_e − (n_e−ℓ)/n̂_g). The stationarity
@@ -194,6 +200,7 @@ fn ising_cell(spec: &CellSpec, rows: u32, cols: u32, temperature: f64) -> Result
     let opts = FitOptions {
         l2: spec.point.fit.l2,
         max_iter: spec.settings.max_iter,
+        rel_tol: spec.settings.rel_tol,
         coupling_cap: spec.settings.coupling_cap,
     };
     let fit = match spec.point.fit.mode {
@@ -209,6 +216,7 @@ fn ising_cell(spec: &CellSpec, rows: u32, cols: u32, temperature: f64) -> Result
     let mut r = base_result(spec, m, report);
     r.fit_mode = Some(fit.mode);
     r.fit_iterations = Some(fit.iterations);
+    r.fit_stop = Some(fit.stop);
     r.grad_max_norm = Some(fit.grad_max_norm);
     r.nll = Some(fit.nll);
     r.coupling_max_abs = Some(fit.coupling_max_abs);
@@ -231,6 +239,8 @@ fn base_result(spec: &CellSpec, samples: u64, t: TauReport) -> CellResult {
         dkl_fwd_opt: t.dkl_fwd_opt,
         tau_heat_peak: t.tau_heat_peak,
         tau_var: t.tau_var,
+        kappa_at_1: Some(t.kappa_at_1),
+        heat_capacity_at_1: Some(t.heat_capacity_at_1),
         low_states_hat: None,
         gap_hat: None,
         overlap: None,
@@ -238,6 +248,7 @@ fn base_result(spec: &CellSpec, samples: u64, t: TauReport) -> CellResult {
         tau_fwd_closed: None,
         fit_mode: None,
         fit_iterations: None,
+        fit_stop: None,
         grad_max_norm: None,
         nll: None,
         coupling_max_abs: None,

@@ -1,5 +1,5 @@
 //! Exact computations over enumerated states: the Walsh–Hadamard transform, log-sum-exp,
-//! and exact sampling (SPEC §3, §9).
+//! and exact sampling (docs/spec.md §3, §9).
 //!
 //! Spin states are the integers x ∈ [0, 2^N): bit i of x is 0 for σ_i = +1 and 1 for
 //! σ_i = −1. Then the parity χ_S(x) = Π_{i∈S} σ_i(x) = (−1)^{popcount(x & S)}, and the

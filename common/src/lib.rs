@@ -2,7 +2,7 @@
 //!
 //! Everything in taustar ends in one pure function, [`run_cell`]: draw M samples from a
 //! ground truth, fit an energy-based model to them, and evaluate the fitted model at every
-//! sampling temperature τ against the truth (SPEC §6). This crate holds that function and
+//! sampling temperature τ against the truth (docs/spec.md §6). This crate holds that function and
 //! the study model around it. It knows nothing of gRPC, SQLite or threads: the coordinator
 //! and the worker are glue around it.
 //!
@@ -27,7 +27,7 @@ pub mod study;
 pub mod tau;
 
 pub use cell::{
-    run_cell, CellKey, CellResult, CellSettings, CellSpec, CurveOutput, DataSize, FitMode, FitSpec,
+    run_cell, CellKey, CellResult, CellSettings, CellSpec, CurveOutput, DataSize, FitMode, FitSpec, FitStop,
     GridPoint, TruthSpec,
 };
 pub use error::SpecError;

@@ -1,5 +1,5 @@
 //! Evaluating a fitted model at sampling temperature τ against the truth, and the
-//! continuous search for τ*_rev, τ*_fwd, the heat-capacity peak and τ_var (SPEC §5).
+//! continuous search for τ*_rev, τ*_fwd, the heat-capacity peak and τ_var (docs/spec.md §5).
 //!
 //! A [`Landscape`] is the list of states (or classes of equivalent states, with their
 //! multiplicities) with the fitted energy Ê and the truth's log p of each. Every quantity
@@ -11,6 +11,9 @@
 //! - D_fwd = Σ p (log p − log q) = −S(p) + β(⟨Ê⟩_p − Ê_min) + ln Z_s
 //! - S(q_τ) = β⟨d⟩_q + ln Z_s,  C(τ) = β² Var_q(Ê)
 //! - dD_fwd/dβ = ⟨Ê⟩_p − ⟨Ê⟩_q,  dD_rev/dβ = β Var_q(Ê) + Cov_q(Ê, log p)
+//! - κ(τ) = Cov_q(Ê/τ, −log p) = −β Cov_q(Ê, log p), and since dβ/dτ = −β²,
+//!   dD_rev/dτ = −β²(β Var_q(Ê) + Cov_q(Ê, log p)) = (κ − C)/τ: the paper's appendix reads
+//!   the direction of the optimal change off the sign of κ(1) − C(1) (docs/spec.md §5).
 //!
 //! The exact derivatives let τ* be found as a root (to ~1e-12 in ln τ) rather than as a
 //! flat minimum (only ~1e-8).
@@ -46,6 +49,8 @@ pub struct TauEval {
     pub var_energy: f64,
     /// C(τ) = Var_{q_τ}(Ê)/τ².
     pub heat_capacity: f64,
+    /// κ(τ) = Cov_{q_τ}(Ê/τ, −log p) = −β Cov_q(Ê, log p); dD_rev/dτ = (κ − C)/τ.
+    pub kappa: f64,
     /// dD_rev/dβ.
     pub d_rev_dbeta: f64,
     /// dD_fwd/dβ.
@@ -62,14 +67,23 @@ impl TauEval {
             entropy: self.entropy,
             mean_energy: self.mean_energy,
             heat_capacity: self.heat_capacity,
+            kappa: Some(self.kappa),
         }
     }
 }
 
 /// Round-off can leave a KL a few ulps below zero; anything beyond that is a bug.
+///
+/// NaN passes through unchanged in every build (`f64::max` would turn it into 0 and hide
+/// it): the store refuses a NaN result, so a broken evaluation is caught, never reported
+/// as a perfect fit.
 fn clamp_kl(d: f64) -> f64 {
-    debug_assert!(d > -1e-9, "KL divergence {d} is negative beyond round-off");
-    d.max(0.0)
+    debug_assert!(d.is_nan() || d > -1e-9, "KL divergence {d} is negative beyond round-off");
+    if d.is_nan() {
+        d
+    } else {
+        d.max(0.0)
+    }
 }
 
 impl Landscape {
@@ -128,6 +142,7 @@ impl Landscape {
             mean_energy: self.e_min + e1,
             var_energy: var,
             heat_capacity: beta * beta * var,
+            kappa: -beta * cov_e_lp,
             d_rev_dbeta: beta * var + cov_e_lp,
             d_fwd_dbeta: (self.truth_mean_energy - self.e_min) - e1,
         }
@@ -323,7 +338,7 @@ pub fn heat_capacity_peak(land: &Landscape, scan: &Scan) -> Option<f64> {
     Some(if e.heat_capacity >= ev[i_best].heat_capacity { e.tau } else { ev[i_best].tau })
 }
 
-/// The variance-match temperature: E_{q_τ}[(Ê − μ_d)²] = s_d² (SPEC §5), where μ_d and s_d²
+/// The variance-match temperature: E_{q_τ}[(Ê − μ_d)²] = s_d² (docs/spec.md §5), where μ_d and s_d²
 /// are the mean and (population) variance of Ê over the training data. Of several roots
 /// the one closest to τ = 1 (in ln τ) is returned; `None` when there is none in the bounds.
 pub fn variance_match(land: &Landscape, scan: &Scan, mu_d: f64, s2_d: f64) -> Option<f64> {
@@ -535,6 +550,27 @@ mod tests {
             let r = land.eval(tau);
             assert!(((p.dkl_rev - m.dkl_rev) / (2.0 * h) - r.d_rev_dbeta).abs() < 1e-6);
             assert!(((p.dkl_fwd - m.dkl_fwd) / (2.0 * h) - r.d_fwd_dbeta).abs() < 1e-6);
+        }
+    }
+
+    #[test]
+    fn clamp_kl_keeps_nan_visible_and_clips_round_off() {
+        assert!(clamp_kl(f64::NAN).is_nan());
+        assert_eq!(clamp_kl(-1e-15), 0.0);
+        assert_eq!(clamp_kl(0.25), 0.25);
+    }
+
+    #[test]
+    fn kappa_minus_c_is_the_tau_slope_of_d_rev() {
+        // dD_rev/dτ = (κ − C)/τ at every τ, checked by central differences in τ.
+        let e = vec![0.0, 0.4, 1.1, 3.0, 0.2];
+        let lp = truth(&[0.0, 1.0, 0.5, 2.5, 4.0]);
+        let land = Landscape::from_states(e, lp);
+        for tau in [0.3, 1.0, 2.5] {
+            let h = 1e-6 * tau;
+            let slope = (land.eval(tau + h).dkl_rev - land.eval(tau - h).dkl_rev) / (2.0 * h);
+            let r = land.eval(tau);
+            assert!(((r.kappa - r.heat_capacity) / tau - slope).abs() < 1e-7, "τ={tau}: {r:?} vs {slope}");
         }
     }
 

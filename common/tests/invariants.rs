@@ -1,4 +1,4 @@
-//! SPEC §8 invariants, one test each, plus the checks issue 2 asks for: closed forms versus
+//! docs/spec.md §8 invariants, one test each, plus further checks: closed forms versus
 //! the numeric minimiser on many random cells, KLs computed two ways, rescaled-truth
 //! evaluation, determinism, and property tests for the fits and the KLs.
 
@@ -93,8 +93,8 @@ fn both_divergences_vanish_when_the_model_is_the_truth() {
     assert!((rep.tau_rev - 1.0).abs() < 1e-9 && (rep.tau_fwd - 1.0).abs() < 1e-9);
 }
 
-/// SPEC §8 states the rescaled truth as Ê = E/(c·T) ⇒ τ* = c; but q_τ ∝ exp(−E/(cTτ)) equals
-/// p ∝ exp(−E/T) at τ = 1/c. Both statements are tested in their consistent form:
+/// docs/spec.md §8 states the rescaled truth by its couplings: with Ĵ = c·J/T, q_τ ∝ exp(−cE/(Tτ))
+/// equals p ∝ exp(−E/T) at τ = c. Both directions are tested:
 /// couplings c·J/T give τ* = c, couplings J/(c·T) give τ* = 1/c.
 #[test]
 fn rescaled_truth_gives_tau_star_equal_to_the_scale() {
@@ -240,6 +240,108 @@ fn same_spec_gives_bit_identical_json_in_any_thread_and_order() {
     assert_eq!(serial, parallel);
     // Different replicates draw different data.
     assert_ne!(serial[0], serial[1]);
+}
+
+/// Random cells of both truths, small enough to run many: two-level with random N_s, n_g, Δ,
+/// M; Ising 3×3 and 2×4 in both fit modes at random T and M.
+fn random_cells(n: usize, seed: u64) -> Vec<CellSpec> {
+    let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(seed);
+    (0..n)
+        .map(|i| {
+            if i % 2 == 0 {
+                let states = rng.random_range(4..60);
+                let low = rng.random_range(1..states);
+                two_level(states, low, rng.random_range(0.5..12.0), rng.random_range(2..500), seed, i as u32)
+            } else {
+                let (rows, cols) = if i % 4 == 1 { (3, 3) } else { (2, 4) };
+                let mode = if i % 3 == 0 { FitMode::Paper } else { FitMode::Mle };
+                let l2 = if mode == FitMode::Mle { 0.01 } else { 0.0 };
+                ising(rows, cols, rng.random_range(1.5..5.0), rng.random_range(20..3000), mode, l2, i as u32)
+            }
+        })
+        .collect()
+}
+
+/// The cell again with the reporting grid `count` points from `from` to `to` (and τ = 1).
+fn with_grid(spec: &CellSpec, from: f64, to: f64, count: u32) -> CellResult {
+    let mut s = spec.clone();
+    s.settings.tau_grid = TauGrid { from, to, count };
+    run_cell(&s).unwrap()
+}
+
+#[test]
+fn kappa_minus_c_at_one_is_the_tau_slope_of_d_rev_on_random_cells_of_both_truths() {
+    // docs/spec.md §5: dD_rev/dτ = (κ − C)/τ, so at τ = 1 the slope is κ(1) − C(1).
+    let h = 1e-5;
+    for spec in random_cells(40, 3) {
+        let r = with_grid(&spec, 1.0 - h, 1.0 + h, 2);
+        let (lo, hi) = (r.curve.first().unwrap(), r.curve.last().unwrap());
+        let slope = (hi.dkl_rev - lo.dkl_rev) / (hi.tau - lo.tau);
+        let (kappa, c) = (r.kappa_at_1.unwrap(), r.heat_capacity_at_1.unwrap());
+        let p1 = r.curve.iter().find(|p| p.tau == 1.0).unwrap();
+        assert_eq!(p1.kappa, Some(kappa), "the curve's κ(1) is the cell's");
+        assert_eq!(p1.heat_capacity, c, "the curve's C(1) is the cell's");
+        assert!(
+            ((kappa - c) - slope).abs() <= 1e-6 * (1.0 + slope.abs()),
+            "{}: κ(1) − C(1) = {} but dD_rev/dτ = {slope}",
+            r.key,
+            kappa - c
+        );
+    }
+}
+
+#[test]
+fn kappa_equals_c_at_interior_optima_and_its_sign_at_one_gives_the_direction() {
+    let mut interior = 0;
+    for spec in random_cells(40, 5) {
+        let r = run_cell(&spec).unwrap();
+        if r.tau_rev_at_bound {
+            continue;
+        }
+        interior += 1;
+        let t = r.tau_rev;
+        let at = with_grid(&spec, t, t, 1);
+        let p = at.curve.iter().find(|p| p.tau == t).unwrap();
+        let (kappa, c) = (p.kappa.unwrap(), p.heat_capacity);
+        assert!((kappa - c).abs() <= 1e-7 * (1.0 + c.abs()), "{}: κ(τ*) = {kappa}, C(τ*) = {c}", r.key);
+        // κ − C changes sign at τ*_rev, from negative below (D_rev falls) to positive above.
+        let near = with_grid(&spec, 0.999 * t, 1.001 * t, 2);
+        let (below, above) = (near.curve.iter().find(|q| q.tau < t).unwrap(), near.curve.last().unwrap());
+        assert!(above.tau > t);
+        assert!(below.kappa.unwrap() < below.heat_capacity, "{}: below τ* {below:?}", r.key);
+        assert!(above.kappa.unwrap() > above.heat_capacity, "{}: above τ* {above:?}", r.key);
+        // Where D_rev is unimodal the sign at τ = 1 says which side τ*_rev is on.
+        let d1 = r.kappa_at_1.unwrap() - r.heat_capacity_at_1.unwrap();
+        if t.ln().abs() > 1e-3 {
+            assert_eq!(d1 > 0.0, t < 1.0, "{}: κ(1) − C(1) = {d1}, τ*_rev = {t}", r.key);
+        }
+    }
+    assert!(interior >= 20, "only {interior} interior optima");
+}
+
+#[test]
+fn the_new_paper_mode_defaults_are_in_effect() {
+    // The constants of the authors' Fig. 3 sweep: relative-NLL tolerance 1e-5, 15 000 steps.
+    let s = CellSettings::default();
+    assert_eq!((s.rel_tol, s.max_iter), (1e-5, 15_000));
+    let spec = ising(3, 3, 2.3, 54, FitMode::Paper, 0.0, 0);
+    let r = run_cell(&spec).unwrap();
+    assert_eq!(r.fit_stop, Some(common::FitStop::RelTol), "{r:?}");
+    let stopped_early = r.fit_iterations.unwrap();
+    assert!(stopped_early < 15_000);
+    // A tighter tolerance runs longer from the same start; a cap ends it with the reason.
+    let mut tight = spec.clone();
+    tight.settings.rel_tol = 1e-7;
+    let t = run_cell(&tight).unwrap();
+    assert!(t.fit_iterations.unwrap() > stopped_early, "{} vs {stopped_early}", t.fit_iterations.unwrap());
+    let mut capped = spec.clone();
+    capped.settings.max_iter = 10;
+    let c = run_cell(&capped).unwrap();
+    assert_eq!((c.fit_iterations, c.fit_stop), (Some(10), Some(common::FitStop::MaxIter)));
+    assert!(c.fit_note.unwrap().contains("max_iter = 10"));
+    // The converged mode says so.
+    let m = run_cell(&ising(3, 3, 2.3, 500, FitMode::Mle, 0.01, 0)).unwrap();
+    assert_eq!(m.fit_stop, Some(common::FitStop::GradTol));
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! Study files → grid points → cells (issue 3 items 1–2, SPEC §6): every accepted form,
+//! Study files → grid points → cells (docs/spec.md §6): every accepted form,
 //! every rejected one (with key, value and line), key stability across spellings, orders
 //! and extensions, and the shipped study files.
 
@@ -541,17 +541,34 @@ fn the_fingerprint_covers_seed_and_settings_only() {
     assert_ne!(base.settings_fingerprint(), reiter.settings_fingerprint());
     // Defaults spelled out are the same settings.
     let spelled = parse(&format!(
-        "{}[fit]\nmax_iter = 10000\ncoupling_cap = 20\n[tau]\ngrid = {{ from = 0.2, to = 5, count = 70 }}\nbounds = [0.01, 100]\n",
+        "{}[fit]\nmax_iter = 15000\nrel_tol = 1e-5\ncoupling_cap = 20\n[tau]\ngrid = {{ from = 0.2, to = 5, count = 70 }}\nbounds = [0.01, 100]\n",
         two_level("3", "40")
     ));
     assert_eq!(base.settings_fingerprint(), spelled.settings_fingerprint());
     let all = parse(&format!("{}[tau]\ncurves = \"all\"\n", two_level("3", "40")));
     assert_eq!(base.settings_fingerprint(), all.settings_fingerprint());
-    // Stores made before `tau.curves` existed hold this exact string; it must not change.
+    let retol = parse(&format!("{}[fit]\nrel_tol = 1e-6\n", two_level("3", "40")));
+    assert_ne!(base.settings_fingerprint(), retol.settings_fingerprint());
     assert_eq!(
         base.settings_fingerprint(),
+        "settings-v1;seed=3;tau.grid=0.2..5/70;tau.bounds=0.01..100;fit.max_iter=15000;fit.coupling_cap=20;\
+         fit.rel_tol=0.00001"
+    );
+    // Stores made before `tau.curves` and `fit.rel_tol` existed hold this exact string for
+    // the settings they ran with (max_iter 10 000, rel_tol 1e-7); it must not change.
+    let legacy = parse(&format!("{}[fit]\nmax_iter = 10000\nrel_tol = 1e-7\n", two_level("3", "40")));
+    assert_eq!(
+        legacy.settings_fingerprint(),
         "settings-v1;seed=3;tau.grid=0.2..5/70;tau.bounds=0.01..100;fit.max_iter=10000;fit.coupling_cap=20"
     );
+    // A file that leaves them unset adopts a stored study's values, and only those.
+    let mut adopting = parse(&two_level("3", "40"));
+    let adopted = adopting.adopt_stored(&legacy.settings);
+    assert_eq!(adopted, ["fit.max_iter = 10000", "fit.rel_tol = 1e-7"]);
+    assert_eq!(adopting.settings_fingerprint(), legacy.settings_fingerprint());
+    let mut explicit = parse(&format!("{}[fit]\nrel_tol = 1e-5\n", two_level("3", "40")));
+    assert_eq!(explicit.adopt_stored(&legacy.settings), ["fit.max_iter = 10000"]);
+    assert_eq!(explicit.settings.rel_tol, 1e-5);
     let none = parse(&format!("{}[tau]\ncurves = \"none\"\n", two_level("3", "40")));
     assert_ne!(base.settings_fingerprint(), none.settings_fingerprint());
 }
@@ -612,24 +629,28 @@ fn paper_fig2_matches_spec_section_7() {
 fn paper_fig3_matches_spec_section_7() {
     let s = Study::from_path(&studies_dir().join("paper-fig3.toml")).unwrap();
     let temps = gaps(&s);
+    // {2.00, 2.05, …, 3.00} ∪ {3.05, 3.10, 3.15} ∪ {3.2, 3.4, …, 5.0}.
     let mut expected: Vec<f64> =
-        (0..=20).map(|i| format!("{:.2}", 2.0 + 0.05 * i as f64).parse().unwrap()).collect();
+        (0..=23).map(|i| format!("{:.2}", 2.0 + 0.05 * i as f64).parse().unwrap()).collect();
     expected.extend((0..10).map(|i| format!("{:.1}", 3.2 + 0.2 * i as f64).parse::<f64>().unwrap()));
+    assert_eq!(expected.len(), 34);
     let unique: Vec<f64> = {
         let mut t = temps.clone();
         t.sort_by(f64::total_cmp);
         t.dedup();
         t
     };
-    assert_eq!(unique, expected, "temperatures are the exact decimals of SPEC §7");
+    assert_eq!(unique, expected, "temperatures are the exact decimals of docs/spec.md §7");
     assert_eq!(
         samples(&s),
         BTreeSet::from([
-            50, 66, 88, 117, 155, 206, 274, 364, 483, 641, 851, 1130, 1500, 2000, 4667, 7333, 10000
+            54, 71, 93, 123, 163, 215, 284, 374, 494, 652, 861, 1136, 1500, 2000, 4667, 7333, 10000
         ])
     );
-    assert_eq!(s.cell_count(), 31 * 17 * 10);
+    assert_eq!(s.cell_count(), 34 * 17 * 10);
     assert!(s.grid_points().iter().all(|p| p.fit.mode == FitMode::Paper));
+    // The stopping constants of the authors' Fig. 3 sweep.
+    assert_eq!((s.settings.rel_tol, s.settings.max_iter), (1e-5, 15_000));
     assert!(s.grid_points().iter().all(|p| matches!(p.truth, TruthSpec::Ising2d { rows: 4, cols: 4, .. })));
 }
 
@@ -835,7 +856,7 @@ fn deeply_nested_input_is_an_error_not_a_crash() {
     }
 }
 
-/// The example of issue 3 item 1 is the format's contract: it must keep parsing.
+/// The study-file example the format was first defined by is its contract: it must keep parsing.
 #[test]
 fn the_contract_example_parses() {
     let src = r#"
@@ -850,9 +871,9 @@ gap = { from = 2.5, to = 9.5, step = 0.25 }
 # ising2d instead: lattice = [4, 4]; temperature = [2.0, 2.3, 3.0] or { from, to, step }
 [data]
 samples = { from = 4, to = 28000, count = 160, scale = "log" }   # integers, deduplicated
-# or: mu = [ ... ]  (M = round(exp(mu + S_truth)), SPEC §3)
+# or: mu = [ ... ]  (M = round(exp(mu + S_truth)), docs/spec.md §3)
 [fit]
-mode = "mle"                  # or "paper" (SPEC §4.2); l2 = 0.0 (or a list to sweep)
+mode = "mle"                  # or "paper" (docs/spec.md §4.2); l2 = 0.0 (or a list to sweep)
 [tau]
 grid = { from = 0.2, to = 5.0, count = 70 }   # 1.0 is always added
 bounds = [0.01, 100.0]

@@ -1,4 +1,4 @@
-//! Hostile study files (issue 6 item 4): the parser never panics on arbitrary text or on
+//! Hostile study files: the parser never panics on arbitrary text or on
 //! arbitrary mutations of the shipped studies, and its errors name the field at fault.
 
 use common::study::{Study, StudyError};

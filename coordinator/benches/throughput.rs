@@ -74,6 +74,7 @@ fn trivial(spec: &CellSpec) -> CellResult {
             entropy: 3.0,
             mean_energy: -tau,
             heat_capacity: 0.5,
+            kappa: Some(0.25),
         })
         .collect();
     CellResult {
@@ -89,6 +90,8 @@ fn trivial(spec: &CellSpec) -> CellResult {
         dkl_fwd_opt: 0.1,
         tau_heat_peak: Some(1.2),
         tau_var: Some(1.0),
+        kappa_at_1: Some(0.3),
+        heat_capacity_at_1: Some(0.5),
         low_states_hat: Some(20),
         gap_hat: Some(2.0),
         overlap: Some(18),
@@ -96,6 +99,7 @@ fn trivial(spec: &CellSpec) -> CellResult {
         tau_fwd_closed: Some(0.9),
         fit_mode: None,
         fit_iterations: None,
+        fit_stop: None,
         grad_max_norm: None,
         nll: None,
         coupling_max_abs: None,
@@ -126,9 +130,9 @@ fn insert_study(cells: u64, curves: &str, dir: &Path, db: &Path) -> (PathBuf, u6
     let toml = dir.join("bench.toml");
     std::fs::write(&toml, study_toml(cells, curves)).expect("write the study file");
     let start = Instant::now();
-    let loaded = study_file::load(&toml).expect("the bench study file parses");
+    let mut loaded = study_file::load(&toml).expect("the bench study file parses");
     let (store, sync) =
-        study_file::open_store(&loaded, db, StoreConfig::default()).expect("insert the study");
+        study_file::open_store(&mut loaded, db, StoreConfig::default()).expect("insert the study");
     drop(store);
     (toml, sync.cells_total, start.elapsed().as_secs_f64())
 }
@@ -353,8 +357,8 @@ fn verify(db: &Path) -> (i64, i64, i64, i64) {
 /// transaction per result, the rest in batches of 1000. Returns `(naive rate, batched rate,
 /// cells done batched)`.
 fn store_only(toml: &Path, db: &Path, naive: u64) -> (f64, f64, u64) {
-    let loaded = study_file::load(toml).expect("study");
-    let (mut store, _) = study_file::open_store(&loaded, db, StoreConfig::default()).expect("store");
+    let mut loaded = study_file::load(toml).expect("study");
+    let (mut store, _) = study_file::open_store(&mut loaded, db, StoreConfig::default()).expect("store");
     let w = store.register_worker(0, "bench", 1, "bench", 0).expect("register");
     let lease = |store: &mut coordinator::StudyStore, n: u32| -> Vec<Upload> {
         let batch = store.lease(w, n, 1, i64::MAX / 2).expect("lease");

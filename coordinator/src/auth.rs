@@ -1,7 +1,7 @@
 //! The one place where every gRPC request of the coordinator service passes before its
 //! handler: an [`Authorizer`] is installed as a tonic interceptor in [`crate::server`].
 //!
-//! With a shared token (issue 6; read by `worker::auth::Token` from `--token-file`,
+//! With a shared token (read by `worker::auth::Token` from `--token-file`,
 //! `TAUSTAR_TOKEN_FILE` or `TAUSTAR_TOKEN`) every call must carry
 //! `authorization: Bearer <token>`, compared in constant time; anything else is answered
 //! `Unauthenticated` and logged with the peer address — never with what was presented.

@@ -14,7 +14,7 @@
 //!    waits for every stream task (the `task_done` channel closes when the last one ends);
 //! 4. the last store handle is dropped, the writer drains its queue, and the database closes.
 //!
-//! Every coordinator request passes an [`Authorizer`] first (issue 6's shared token; the
+//! Every coordinator request passes an [`Authorizer`] first (the shared token; the
 //! health service is left open for probes). With [`Security::tls`] the listener speaks TLS
 //! (and with a client CA, mutual TLS; see [`crate::tls`]).
 //!
@@ -484,6 +484,7 @@ mod tests {
             entropy: column(0.3),
             mean_energy: column(0.4),
             heat_capacity: column(0.5),
+            kappa: column(0.6),
         };
         let result = pb::CellResult { key: "k".into(), curve: Some(curve), ..Default::default() };
         let upload = pb::ResultUpload {

@@ -40,12 +40,28 @@ pub fn default_db_path(study_name: &str) -> std::path::PathBuf {
 }
 
 /// Open (or create) the store at `db` and insert the study's missing cells.
+///
+/// Settings the study file leaves unset take the values the store was made with (see
+/// [`common::study::Study::adopt_stored`]), so a file written before a default changed
+/// resumes its store unchanged; `loaded` is updated to what will run.
 pub fn open_store(
-    loaded: &LoadedStudy,
+    loaded: &mut LoadedStudy,
     db: &Path,
     config: crate::store::StoreConfig,
 ) -> Result<(crate::store::StudyStore, crate::store::SyncReport), crate::store::StoreError> {
     let mut store = crate::store::StudyStore::open(db, config)?;
+    if let Some(stored) = store.study_settings() {
+        let adopted = loaded.study.adopt_stored(stored);
+        if !adopted.is_empty() {
+            tracing::info!(
+                db = %db.display(),
+                settings = %adopted.join(", "),
+                "the study file leaves these unset: using the values this store was made with"
+            );
+            loaded.definition.fingerprint = loaded.study.settings_fingerprint();
+            loaded.definition.settings = loaded.study.settings.clone();
+        }
+    }
     let report = store.sync_study(&loaded.definition, loaded.study.cells())?;
     tracing::info!(
         study = %loaded.definition.name,

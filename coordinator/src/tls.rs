@@ -1,4 +1,4 @@
-//! The coordinator's side of TLS (issue 6): `--tls-cert`/`--tls-key` turn TLS on,
+//! The coordinator's side of TLS: `--tls-cert`/`--tls-key` turn TLS on,
 //! `--tls-ca` additionally requires every client to present a certificate signed by that CA
 //! (mutual TLS). The files are read and checked by `worker::tls` (shared with the worker, so
 //! both report bad files alike); this module assembles tonic's server configuration and

@@ -61,16 +61,53 @@ fn cell_json_has_the_contract_keys_and_is_deterministic() {
         "overlap",
         "tau_rev_closed",
         "tau_fwd_closed",
+        "kappa_at_1",
+        "heat_capacity_at_1",
     ] {
         assert!(v.get(k).is_some(), "missing key {k}");
     }
     let curve = v["curve"].as_array().unwrap();
     assert_eq!(curve.len(), 71);
-    for k in ["tau", "dkl_rev", "dkl_fwd", "entropy", "mean_energy", "heat_capacity"] {
+    for k in ["tau", "dkl_rev", "dkl_fwd", "entropy", "mean_energy", "heat_capacity", "kappa"] {
         assert!(curve[0].get(k).is_some(), "curve lacks {k}");
     }
     let other: Vec<&str> = TWO_LEVEL.iter().copied().chain(["--seed", "6", "--json"]).collect();
     assert_ne!(taustar(&other).stdout, a.stdout, "another seed draws other data");
+}
+
+#[test]
+fn paper_mode_takes_the_authors_constants_and_the_flags_change_them() {
+    let base = [
+        "cell",
+        "--truth",
+        "ising2d",
+        "--lattice",
+        "3x3",
+        "--temperature",
+        "2.3",
+        "--samples",
+        "54",
+        "--seed",
+        "1",
+        "--fit",
+        "paper",
+        "--tau-grid",
+        "0.5:2:3",
+        "--json",
+    ];
+    let v = json(&base);
+    assert_eq!(v["fit_stop"], "rel_tol", "{v}");
+    let default_steps = v["fit_iterations"].as_u64().unwrap();
+    let tight: Vec<&str> = base.iter().copied().chain(["--rel-tol", "1e-7"]).collect();
+    assert!(json(&tight)["fit_iterations"].as_u64().unwrap() > default_steps);
+    let capped: Vec<&str> = base.iter().copied().chain(["--max-iter", "7"]).collect();
+    let c = json(&capped);
+    assert_eq!((c["fit_iterations"].as_u64(), c["fit_stop"].as_str()), (Some(7), Some("max_iter")));
+    let bad: Vec<&str> = base.iter().copied().chain(["--rel-tol", "2"]).collect();
+    let out = taustar(&bad);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--rel-tol") && err.contains('2'), "{err}");
 }
 
 #[test]
@@ -93,10 +130,13 @@ fn ising_cell_reports_fit_keys() {
         "0.5:2:3",
         "--json",
     ]);
-    for k in ["fit_mode", "fit_iterations", "grad_max_norm", "nll", "coupling_max_abs", "fit_diverged"] {
+    for k in
+        ["fit_mode", "fit_iterations", "fit_stop", "grad_max_norm", "nll", "coupling_max_abs", "fit_diverged"]
+    {
         assert!(v.get(k).is_some(), "missing {k}");
     }
     assert_eq!(v["fit_diverged"], false);
+    assert_eq!(v["fit_stop"], "grad_tol");
     assert!(v["grad_max_norm"].as_f64().unwrap() <= 1e-8);
     assert_eq!(v["curve"].as_array().unwrap().len(), 4, "3 grid points plus τ = 1");
 }

@@ -1,4 +1,4 @@
-//! Hostile input to every Coordinator handler (issue 6 items 2–4), in-process on a real
+//! Hostile input to every Coordinator handler, in-process on a real
 //! store in a tempdir: clear Status codes instead of panics or unbounded work, and — over
 //! arbitrary sequences of calls and uploads (proptest) — the store's invariants hold:
 //! every done cell has exactly one results row, every results row's cell is done, nothing
@@ -92,6 +92,8 @@ fn fake_result(spec: &CellSpec) -> CellResult {
         dkl_fwd_opt: 0.1,
         tau_heat_peak: Some(0.7),
         tau_var: None,
+        kappa_at_1: None,
+        heat_capacity_at_1: None,
         low_states_hat: Some(2),
         gap_hat: Some(2.0),
         overlap: Some(2),
@@ -99,6 +101,7 @@ fn fake_result(spec: &CellSpec) -> CellResult {
         tau_fwd_closed: None,
         fit_mode: None,
         fit_iterations: None,
+        fit_stop: None,
         grad_max_norm: None,
         nll: None,
         coupling_max_abs: None,
@@ -111,6 +114,7 @@ fn fake_result(spec: &CellSpec) -> CellResult {
             entropy: 1.0,
             mean_energy: -1.0,
             heat_capacity: 0.5,
+            kappa: None,
         }],
     }
 }
@@ -125,7 +129,7 @@ fn count(conn: &Connection, sql: &str) -> i64 {
     conn.query_row(sql, [], |r| r.get(0)).unwrap()
 }
 
-/// The store invariants of issue 6, by SQL.
+/// The study store's invariants, checked by SQL.
 fn check_invariants(conn: &Connection) -> Result<(), String> {
     let checks = [
         ("a done cell without a result", "SELECT count(*) FROM cells WHERE state = 2 AND id NOT IN (SELECT cell_id FROM results)"),

@@ -6,7 +6,9 @@
 //! so a result that crosses the wire is bit-identical to the one computed.
 
 use common::cell::{CurveOutput, CurvePoint, TauGrid};
-use common::{CellKey, CellResult, CellSettings, CellSpec, DataSize, FitMode, FitSpec, GridPoint, TruthSpec};
+use common::{
+    CellKey, CellResult, CellSettings, CellSpec, DataSize, FitMode, FitSpec, FitStop, GridPoint, TruthSpec,
+};
 
 use crate::pb;
 
@@ -60,6 +62,25 @@ fn fit_mode_from_wire(field: &'static str, raw: i32) -> Result<FitMode, ConvertE
     match pb::FitMode::try_from(raw) {
         Ok(pb::FitMode::Mle) => Ok(FitMode::Mle),
         Ok(pb::FitMode::Paper) => Ok(FitMode::Paper),
+        _ => Err(ConvertError::UnknownEnum { field, value: raw }),
+    }
+}
+
+fn fit_stop_to_wire(s: FitStop) -> pb::FitStop {
+    match s {
+        FitStop::RelTol => pb::FitStop::RelTol,
+        FitStop::GradTol => pb::FitStop::GradTol,
+        FitStop::MaxIter => pb::FitStop::MaxIter,
+        FitStop::Diverged => pb::FitStop::Diverged,
+    }
+}
+
+fn fit_stop_from_wire(field: &'static str, raw: i32) -> Result<FitStop, ConvertError> {
+    match pb::FitStop::try_from(raw) {
+        Ok(pb::FitStop::RelTol) => Ok(FitStop::RelTol),
+        Ok(pb::FitStop::GradTol) => Ok(FitStop::GradTol),
+        Ok(pb::FitStop::MaxIter) => Ok(FitStop::MaxIter),
+        Ok(pb::FitStop::Diverged) => Ok(FitStop::Diverged),
         _ => Err(ConvertError::UnknownEnum { field, value: raw }),
     }
 }
@@ -121,6 +142,7 @@ impl From<&CellSettings> for pb::CellSettings {
             max_iter: s.max_iter,
             coupling_cap: s.coupling_cap,
             omit_curves: s.curves == CurveOutput::None,
+            rel_tol: s.rel_tol,
         }
     }
 }
@@ -131,6 +153,7 @@ impl From<pb::CellSettings> for CellSettings {
             tau_grid: TauGrid { from: s.tau_grid_from, to: s.tau_grid_to, count: s.tau_grid_count },
             tau_bounds: (s.tau_lo, s.tau_hi),
             max_iter: s.max_iter,
+            rel_tol: s.rel_tol,
             coupling_cap: s.coupling_cap,
             curves: if s.omit_curves { CurveOutput::None } else { CurveOutput::All },
         }
@@ -169,6 +192,7 @@ impl From<&pb::CurvePoint> for CurvePoint {
             entropy: p.entropy,
             mean_energy: p.mean_energy,
             heat_capacity: p.heat_capacity,
+            kappa: None,
         }
     }
 }
@@ -183,6 +207,8 @@ impl From<&[CurvePoint]> for pb::Curve {
             entropy: column(|p| p.entropy),
             mean_energy: column(|p| p.mean_energy),
             heat_capacity: column(|p| p.heat_capacity),
+            // A curve is all-κ or κ-free (results stored before κ existed).
+            kappa: curve.iter().map_while(|p| p.kappa).collect(),
         }
     }
 }
@@ -200,6 +226,9 @@ fn curve_from_wire(c: &pb::Curve) -> Result<Vec<CurvePoint>, ConvertError> {
     if let Some((field, column)) = columns.iter().find(|(_, column)| column.len() != n) {
         return Err(ConvertError::CurveColumnLength { field, len: column.len(), points: n });
     }
+    if !c.kappa.is_empty() && c.kappa.len() != n {
+        return Err(ConvertError::CurveColumnLength { field: "Curve.kappa", len: c.kappa.len(), points: n });
+    }
     Ok((0..n)
         .map(|i| CurvePoint {
             tau: c.tau[i],
@@ -208,6 +237,7 @@ fn curve_from_wire(c: &pb::Curve) -> Result<Vec<CurvePoint>, ConvertError> {
             entropy: c.entropy[i],
             mean_energy: c.mean_energy[i],
             heat_capacity: c.heat_capacity[i],
+            kappa: c.kappa.get(i).copied(),
         })
         .collect())
 }
@@ -251,6 +281,9 @@ impl From<&CellResult> for pb::CellResult {
             fit_note: r.fit_note.clone(),
             curve_points: Vec::new(),
             curve: Some(r.curve.as_slice().into()),
+            kappa_at_1: r.kappa_at_1,
+            heat_capacity_at_1: r.heat_capacity_at_1,
+            fit_stop: r.fit_stop.map(|s| fit_stop_to_wire(s) as i32),
         }
     }
 }
@@ -285,6 +318,9 @@ impl TryFrom<&pb::CellResult> for CellResult {
             coupling_max_abs: r.coupling_max_abs,
             fit_diverged: r.fit_diverged,
             fit_note: r.fit_note.clone(),
+            kappa_at_1: r.kappa_at_1,
+            heat_capacity_at_1: r.heat_capacity_at_1,
+            fit_stop: r.fit_stop.map(|s| fit_stop_from_wire("CellResult.fit_stop", s)).transpose()?,
             curve: result_curve_from_wire(r)?,
         })
     }
@@ -365,12 +401,14 @@ mod tests {
                                                n in proptest::option::of(any::<u32>()), curve_len in 0usize..5,
                                                note in proptest::option::of(".{0,10}")) {
             let curve = (0..curve_len).map(|i| CurvePoint { tau: i as f64, dkl_rev: tau_rev, dkl_fwd: 1.0,
-                entropy: -0.0, mean_energy: f64::MIN_POSITIVE, heat_capacity: 3.0 }).collect();
+                entropy: -0.0, mean_energy: f64::MIN_POSITIVE, heat_capacity: 3.0, kappa: opt }).collect();
             let r = CellResult { key: CellKey("k;r=1".into()), samples: 7, tau_rev, tau_fwd: 1.5,
                 tau_rev_at_bound: true, tau_fwd_at_bound: false, dkl_rev_at_1: 0.1, dkl_rev_opt: 0.05,
-                dkl_fwd_at_1: 0.2, dkl_fwd_opt: 0.1, tau_heat_peak: opt, tau_var: None, low_states_hat: n,
+                dkl_fwd_at_1: 0.2, dkl_fwd_opt: 0.1, tau_heat_peak: opt, tau_var: None, kappa_at_1: opt,
+                heat_capacity_at_1: opt, low_states_hat: n,
                 gap_hat: opt, overlap: n, tau_rev_closed: opt, tau_fwd_closed: None,
-                fit_mode: Some(FitMode::Paper), fit_iterations: n, grad_max_norm: opt, nll: opt,
+                fit_mode: Some(FitMode::Paper), fit_iterations: n, fit_stop: Some(FitStop::RelTol),
+                grad_max_norm: opt, nll: opt,
                 coupling_max_abs: None, fit_diverged: Some(true), fit_note: note, curve };
             let back = CellResult::try_from(pb::CellResult::from(&r)).unwrap();
             prop_assert_eq!(format!("{:?}", &back), format!("{:?}", &r));
@@ -387,6 +425,7 @@ mod tests {
             entropy: col(0.3),
             mean_energy: col(0.4),
             heat_capacity: col(0.5),
+            kappa: col(0.6),
         }
     }
 
@@ -401,6 +440,19 @@ mod tests {
             e.to_string(),
             "Curve.entropy has 2 entries but Curve.tau has 3: every curve column needs one entry per τ"
         );
+    }
+
+    #[test]
+    fn a_kappa_column_is_all_or_nothing() {
+        let mut curve = column_curve(3);
+        curve.kappa.pop();
+        let r = pb::CellResult { curve: Some(curve), ..Default::default() };
+        let e = CellResult::try_from(&r).unwrap_err();
+        assert_eq!(e, ConvertError::CurveColumnLength { field: "Curve.kappa", len: 2, points: 3 });
+        let mut curve = column_curve(3);
+        curve.kappa.clear();
+        let r = pb::CellResult { curve: Some(curve), ..Default::default() };
+        assert!(CellResult::try_from(&r).unwrap().curve.iter().all(|p| p.kappa.is_none()));
     }
 
     #[test]
@@ -427,7 +479,10 @@ mod tests {
             .collect();
         let old = pb::CellResult { key: "k".into(), curve_points: points, ..Default::default() };
         let from_points = result_from_bytes(&prost::Message::encode_to_vec(&old)).unwrap();
-        let new = pb::CellResult { key: "k".into(), curve: Some(column_curve(3)), ..Default::default() };
+        // Protocol 2 had no κ: the column form of the same curve has an empty κ column.
+        let mut columns = column_curve(3);
+        columns.kappa.clear();
+        let new = pb::CellResult { key: "k".into(), curve: Some(columns), ..Default::default() };
         let from_columns = CellResult::try_from(&new).unwrap();
         assert_eq!(format!("{from_points:?}"), format!("{from_columns:?}"));
         assert_eq!(pb::CellResult::from(&from_points), new);

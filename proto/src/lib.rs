@@ -26,4 +26,4 @@ pub use convert::ConvertError;
 ///
 /// 3: `CellResult.curve` carries the τ curve as packed columns; a version-2 coordinator would
 /// store such a result without its curve.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;

@@ -1,4 +1,4 @@
-//! Hostile wire input (issue 6 item 4): every conversion from a wire message into `common`'s
+//! Hostile wire input: every conversion from a wire message into `common`'s
 //! types either succeeds or returns a [`ConvertError`] naming the field — never panics —
 //! whatever bytes arrive or whatever fields a peer leaves out or fills with unknown values.
 
@@ -32,14 +32,15 @@ fn wire_point() -> impl Strategy<Value = pb::GridPoint> {
 /// A wire curve whose columns may disagree in length.
 fn wire_curve() -> impl Strategy<Value = pb::Curve> {
     let column = || proptest::collection::vec(any_f64(), 0..4);
-    (column(), column(), column(), column(), column(), column()).prop_map(
-        |(tau, dkl_rev, dkl_fwd, entropy, mean_energy, heat_capacity)| pb::Curve {
+    (column(), column(), column(), column(), column(), column(), column()).prop_map(
+        |(tau, dkl_rev, dkl_fwd, entropy, mean_energy, heat_capacity, kappa)| pb::Curve {
             tau,
             dkl_rev,
             dkl_fwd,
             entropy,
             mean_energy,
             heat_capacity,
+            kappa,
         },
     )
 }

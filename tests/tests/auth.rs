@@ -1,4 +1,4 @@
-//! End-to-end: the shared token (issue 6) between real `taustar serve` and `taustar-worker`
+//! End-to-end: the shared token between real `taustar serve` and `taustar-worker`
 //! processes on loopback.
 //!
 //! - a worker without a token, and one with the wrong token, are refused: they exit non-zero

@@ -1,4 +1,4 @@
-//! Crash integrity (issue 6 item 4): SIGKILL the coordinator while results are being
+//! Crash integrity: SIGKILL the coordinator while results are being
 //! committed, again and again, and check the SQLite file each time.
 //!
 //! Two workers stream results of microsecond cells (commits are always in flight). Each

@@ -1,4 +1,4 @@
-//! The fault suite across "hosts" (issue 6 item 3): the coordinator and three workers on
+//! The fault suite across "hosts": the coordinator and three workers on
 //! separate network namespaces (see `taustar_e2e::netns`), one study, and while it runs:
 //!
 //! 1. a worker host's link is cut for 2.5 lease periods (its leases expire and its cells go

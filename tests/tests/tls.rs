@@ -1,4 +1,4 @@
-//! End-to-end: TLS and mutual TLS (issue 6) between real `taustar serve` and `taustar-worker`
+//! End-to-end: TLS and mutual TLS between real `taustar serve` and `taustar-worker`
 //! processes on loopback, with a test PKI generated here by `rcgen` (a CA, a server
 //! certificate for 127.0.0.1/localhost, client certificates, and a second, foreign CA).
 //!

@@ -1,4 +1,4 @@
-//! The shared bearer token of a taustar cluster (issue 6): how it is read, compared and sent.
+//! The shared bearer token of a taustar cluster: how it is read, compared and sent.
 //!
 //! The token never travels on a command line (where `ps` shows it to every user of a node):
 //! it comes from a file (`--token-file PATH`, or `TAUSTAR_TOKEN_FILE` — what the Kubernetes

@@ -1,4 +1,4 @@
-//! TLS and mutual TLS for the connection between workers and the coordinator (issue 6).
+//! TLS and mutual TLS for the connection between workers and the coordinator.
 //!
 //! Both binaries read PEM files here, so a bad file gets the same message on either side:
 //! the flag, the path and what is wrong with it (unreadable, no PEM block of the right kind,

@@ -1,4 +1,4 @@
-//! One grid point's replicates → one [`SummaryRow`] (SPEC §6 "Aggregation").
+//! One grid point's replicates → one [`SummaryRow`] (docs/spec.md §6 "Aggregation").
 
 use serde::{Deserialize, Serialize};
 
@@ -37,11 +37,17 @@ pub enum Quantity {
     LowStatesRatio,
     /// Two-level fit: Δ̂ / Δ.
     GapRatio,
+    /// κ(1) = Cov_q(Ê, −log p) at τ = 1 (docs/spec.md §5).
+    KappaAt1,
+    /// C(1) = Var_q(Ê), the heat capacity at τ = 1.
+    HeatCapacityAt1,
+    /// κ(1) − C(1) = dD_rev/dτ at τ = 1: positive says cool, negative says heat.
+    KappaMinusC,
 }
 
 impl Quantity {
     /// Every quantity, in column order.
-    pub const ALL: [Quantity; 14] = [
+    pub const ALL: [Quantity; 17] = [
         Quantity::TauRev,
         Quantity::TauFwd,
         Quantity::DklRevAt1,
@@ -56,6 +62,9 @@ impl Quantity {
         Quantity::GapHat,
         Quantity::LowStatesRatio,
         Quantity::GapRatio,
+        Quantity::KappaAt1,
+        Quantity::HeatCapacityAt1,
+        Quantity::KappaMinusC,
     ];
 
     /// The column prefix.
@@ -75,6 +84,9 @@ impl Quantity {
             Quantity::GapHat => "gap_hat",
             Quantity::LowStatesRatio => "low_states_ratio",
             Quantity::GapRatio => "gap_ratio",
+            Quantity::KappaAt1 => "kappa_at_1",
+            Quantity::HeatCapacityAt1 => "heat_capacity_at_1",
+            Quantity::KappaMinusC => "kappa_minus_c",
         }
     }
 
@@ -107,7 +119,26 @@ impl Quantity {
                 TruthSpec::TwoLevel { gap, .. } => r.gap_hat.map(|g| g / gap),
                 TruthSpec::Ising2d { .. } => None,
             },
+            Quantity::KappaAt1 => r.kappa_at_1,
+            Quantity::HeatCapacityAt1 => r.heat_capacity_at_1,
+            Quantity::KappaMinusC => kappa_minus_c(r),
         }
+    }
+}
+
+/// κ(1) − C(1) of a result that reports both.
+fn kappa_minus_c(r: &CellResult) -> Option<f64> {
+    Some(r.kappa_at_1? - r.heat_capacity_at_1?)
+}
+
+/// −1, 0 or +1 (0 for ±0 and NaN).
+fn sign(x: f64) -> i8 {
+    if x > 0.0 {
+        1
+    } else if x < 0.0 {
+        -1
+    } else {
+        0
     }
 }
 
@@ -134,6 +165,10 @@ pub struct SummaryRow {
     /// Ising points: replicates whose fit diverged (the unregularised MLE does not exist).
     /// `None` for truths without an iterative fit.
     pub fit_diverged: Option<u64>,
+    /// Fraction of replicates where sign(κ(1) − C(1)) equals sign(1 − τ*_rev): how often the
+    /// appendix's truth-aware reading at τ = 1 predicts the direction of the optimal change.
+    /// `None` when no replicate reports κ (results stored before κ existed).
+    pub frac_kappa_sign_agrees: Option<f64>,
 }
 
 impl SummaryRow {
@@ -154,6 +189,8 @@ pub struct PointAggregator {
     tau_rev_at_bound: u64,
     tau_fwd_at_bound: u64,
     fit_diverged: u64,
+    kappa_sign_seen: u64,
+    kappa_sign_agrees: u64,
 }
 
 impl PointAggregator {
@@ -167,6 +204,8 @@ impl PointAggregator {
             tau_rev_at_bound: 0,
             tau_fwd_at_bound: 0,
             fit_diverged: 0,
+            kappa_sign_seen: 0,
+            kappa_sign_agrees: 0,
         }
     }
 
@@ -191,6 +230,10 @@ impl PointAggregator {
         self.tau_rev_at_bound += u64::from(r.tau_rev_at_bound);
         self.tau_fwd_at_bound += u64::from(r.tau_fwd_at_bound);
         self.fit_diverged += u64::from(r.fit_diverged == Some(true));
+        if let Some(d) = kappa_minus_c(r) {
+            self.kappa_sign_seen += 1;
+            self.kappa_sign_agrees += u64::from(sign(d) == sign(1.0 - r.tau_rev));
+        }
     }
 
     /// Number of replicates pushed so far.
@@ -223,6 +266,8 @@ impl PointAggregator {
             tau_rev_at_bound: self.tau_rev_at_bound,
             tau_fwd_at_bound: self.tau_fwd_at_bound,
             fit_diverged,
+            frac_kappa_sign_agrees: (self.kappa_sign_seen > 0)
+                .then(|| self.kappa_sign_agrees as f64 / self.kappa_sign_seen as f64),
         }
     }
 }
@@ -251,6 +296,8 @@ pub(crate) mod tests {
             dkl_fwd_opt: 0.5,
             tau_heat_peak: None,
             tau_var: None,
+            kappa_at_1: Some(1.0 + 0.1 * f64::from(r)),
+            heat_capacity_at_1: Some(1.0),
             low_states_hat: two_level.then_some(18 + r),
             gap_hat: two_level.then_some(5.0 + f64::from(r)),
             overlap: two_level.then_some(15),
@@ -258,6 +305,7 @@ pub(crate) mod tests {
             tau_fwd_closed: None,
             fit_mode: (!two_level).then_some(FitMode::Mle),
             fit_iterations: (!two_level).then_some(12),
+            fit_stop: (!two_level).then_some(crate::cell::FitStop::GradTol),
             grad_max_norm: (!two_level).then_some(1e-9),
             nll: (!two_level).then_some(7.5),
             coupling_max_abs: (!two_level).then_some(0.4),
@@ -270,6 +318,7 @@ pub(crate) mod tests {
                 entropy: 3.0,
                 mean_energy: 1.0,
                 heat_capacity: 0.1,
+                kappa: Some(0.2),
             }],
         }
     }
@@ -322,6 +371,36 @@ pub(crate) mod tests {
         assert_eq!(s.stats(Quantity::GapHat).mean, Some(6.0));
         assert_eq!(s.stats(Quantity::GapRatio).mean, Some(1.5));
         assert_eq!(s.fit_diverged, None);
+    }
+
+    #[test]
+    fn kappa_minus_c_statistics_and_the_sign_agreement_fraction() {
+        let p = ising_point(3.0, 54);
+        // κ(1) − C(1) = 0.3, −0.2, 0.5, none; τ*_rev = 0.8, 0.9, 1.2, 0.7. Replicate 0 agrees
+        // (cool, τ* < 1), 1 does not (says heat, τ* < 1), 2 does not (says cool, τ* > 1);
+        // replicate 3 reports no κ (a result stored before κ existed) and is not counted.
+        let mut rs: Vec<CellResult> =
+            [0.8, 0.9, 1.2, 0.7].iter().enumerate().map(|(i, &t)| result(&p, i as u32, t, 1.0)).collect();
+        for (r, d) in rs.iter_mut().zip([0.3, -0.2, 0.5]) {
+            r.kappa_at_1 = Some(2.0 + d);
+            r.heat_capacity_at_1 = Some(2.0);
+        }
+        rs[3].kappa_at_1 = None;
+        let s = PointAggregator::summarize(&p, &rs);
+        let d = s.stats(Quantity::KappaMinusC);
+        assert_eq!(d.count, 3);
+        assert!((d.mean.unwrap() - 0.2).abs() < 1e-12, "{d:?}");
+        assert_eq!(s.stats(Quantity::HeatCapacityAt1).count, 4);
+        assert_eq!(s.frac_kappa_sign_agrees, Some(1.0 / 3.0));
+        let none: Vec<CellResult> = rs
+            .iter()
+            .cloned()
+            .map(|mut r| {
+                r.kappa_at_1 = None;
+                r
+            })
+            .collect();
+        assert_eq!(PointAggregator::summarize(&p, &none).frac_kappa_sign_agrees, None);
     }
 
     #[test]

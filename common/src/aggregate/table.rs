@@ -74,7 +74,7 @@ impl<'a> Value<'a> {
     }
 }
 
-/// The summary columns promised by the export contract (issue 4), in order.
+/// The summary columns promised by the export contract, in order.
 pub const SUMMARY_CONTRACT_COLUMNS: [&str; 29] = [
     "truth",
     "states",
@@ -144,6 +144,7 @@ enum SummarySource {
     TauRevAtBound,
     TauFwdAtBound,
     FitDiverged,
+    FracKappaSignAgrees,
     Stat(Quantity, &'static str),
 }
 
@@ -165,7 +166,7 @@ impl SummaryLayout {
     pub fn new() -> Self {
         use ColumnKind::*;
         use SummarySource as S;
-        let fixed: [(&'static str, ColumnKind, SummarySource); 16] = [
+        let fixed: [(&'static str, ColumnKind, SummarySource); 17] = [
             ("truth", Str, S::Truth),
             ("states", Int, S::States),
             ("low_states", Int, S::LowStates),
@@ -182,6 +183,7 @@ impl SummaryLayout {
             ("tau_rev_at_bound", Int, S::TauRevAtBound),
             ("tau_fwd_at_bound", Int, S::TauFwdAtBound),
             ("fit_diverged", Int, S::FitDiverged),
+            ("frac_kappa_sign_agrees", Float, S::FracKappaSignAgrees),
         ];
         let mut all: Vec<(Cow<'static, str>, ColumnKind, SummarySource)> =
             fixed.iter().map(|&(n, k, s)| (Cow::Borrowed(n), k, s)).collect();
@@ -234,6 +236,7 @@ impl SummaryLayout {
                 SummarySource::TauRevAtBound => Value::int(Some(s.tau_rev_at_bound)),
                 SummarySource::TauFwdAtBound => Value::int(Some(s.tau_fwd_at_bound)),
                 SummarySource::FitDiverged => Value::int(s.fit_diverged),
+                SummarySource::FracKappaSignAgrees => Value::float(s.frac_kappa_sign_agrees),
                 SummarySource::Stat(q, stat) => stat_value(s.stats(q), stat),
             })
             .collect()
@@ -360,6 +363,8 @@ pub fn cell_columns() -> Vec<Column> {
         ("gain_fwd", Float),
         ("tau_heat_peak", Float),
         ("tau_var", Float),
+        ("kappa_at_1", Float),
+        ("heat_capacity_at_1", Float),
         ("low_states_hat", Int),
         ("gap_hat", Float),
         ("overlap", Int),
@@ -367,6 +372,7 @@ pub fn cell_columns() -> Vec<Column> {
         ("tau_fwd_closed", Float),
         ("fit_mode", Str),
         ("fit_iterations", Int),
+        ("fit_stop", Str),
         ("grad_max_norm", Float),
         ("nll", Float),
         ("coupling_max_abs", Float),
@@ -412,6 +418,8 @@ pub fn cell_row<'a>(point_key: &'a str, d: &'a Descriptors, r: &'a CellResult) -
         Value::Float(r.dkl_fwd_at_1 - r.dkl_fwd_opt),
         Value::float(r.tau_heat_peak),
         Value::float(r.tau_var),
+        Value::float(r.kappa_at_1),
+        Value::float(r.heat_capacity_at_1),
         Value::int(r.low_states_hat.map(u64::from)),
         Value::float(r.gap_hat),
         Value::int(r.overlap.map(u64::from)),
@@ -419,6 +427,7 @@ pub fn cell_row<'a>(point_key: &'a str, d: &'a Descriptors, r: &'a CellResult) -
         Value::float(r.tau_fwd_closed),
         r.fit_mode.map_or(Value::Null, |m| Value::str(m.as_str())),
         Value::int(r.fit_iterations.map(u64::from)),
+        r.fit_stop.map_or(Value::Null, |s| Value::str(s.as_str())),
         Value::float(r.grad_max_norm),
         Value::float(r.nll),
         Value::float(r.coupling_max_abs),
@@ -438,6 +447,7 @@ pub fn curve_columns() -> Vec<Column> {
         ("entropy", Float),
         ("mean_energy", Float),
         ("heat_capacity", Float),
+        ("kappa", Float),
     ]
     .into_iter()
     .map(|(n, k)| Column::new(n, k))
@@ -445,7 +455,7 @@ pub fn curve_columns() -> Vec<Column> {
 }
 
 /// One row of `curves.*`, aligned with [`curve_columns`].
-pub fn curve_row<'a>(key: &'a str, c: &CurvePoint) -> [Value<'a>; 7] {
+pub fn curve_row<'a>(key: &'a str, c: &CurvePoint) -> [Value<'a>; 8] {
     [
         Value::Str(Cow::Borrowed(key)),
         Value::Float(c.tau),
@@ -454,6 +464,7 @@ pub fn curve_row<'a>(key: &'a str, c: &CurvePoint) -> [Value<'a>; 7] {
         Value::Float(c.entropy),
         Value::Float(c.mean_energy),
         Value::Float(c.heat_capacity),
+        Value::float(c.kappa),
     ]
 }
 

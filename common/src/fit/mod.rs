@@ -1,4 +1,4 @@
-//! Maximum-likelihood fits of the learned families (SPEC §4).
+//! Maximum-likelihood fits of the learned families (docs/spec.md §4).
 
 pub mod ising;
 mod linalg;

@@ -1,4 +1,4 @@
-//! The two-level maximum-likelihood fit of SPEC §4.1.
+//! The two-level maximum-likelihood fit of docs/spec.md §4.1.
 
 use rand::Rng;
 

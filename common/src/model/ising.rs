@@ -1,4 +1,4 @@
-//! The periodic 2D nearest-neighbour Ising truth of SPEC §2.2, and the pair features
+//! The periodic 2D nearest-neighbour Ising truth of docs/spec.md §2.2, and the pair features
 //! shared with the fully connected fit.
 
 use std::collections::BTreeSet;

@@ -1,4 +1,4 @@
-//! Ground truths (SPEC §2) and how to draw exact data from them (SPEC §3).
+//! Ground truths (docs/spec.md §2) and how to draw exact data from them (docs/spec.md §3).
 
 pub mod ising;
 pub mod two_level;

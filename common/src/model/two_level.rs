@@ -1,4 +1,4 @@
-//! The two-level ("toy") truth of SPEC §2.1: states 0..n_g are low (E = 0, label L = 0),
+//! The two-level ("toy") truth of docs/spec.md §2.1: states 0..n_g are low (E = 0, label L = 0),
 //! states n_g..N_s are high (E = Δ, label L = 1).
 
 use rand::Rng;

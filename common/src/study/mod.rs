@@ -1,4 +1,4 @@
-//! Study files (TOML) → grid points → cells (SPEC §6, issue 3 item 1).
+//! Study files (TOML) → grid points → cells (docs/spec.md §6).
 //!
 //! A study file names a ground truth, a data-size axis and a fit, any of whose swept values
 //! may be a number, a list, or a range table; the study is their cartesian product (the
@@ -14,12 +14,13 @@
 //! states = 100                    #   and temperature = <swept>
 //! low_states = 20
 //! gap = { from = 2.5, to = 9.5, step = 0.25 }
-//! [data]                          # exactly one of samples (M) and mu (SPEC §3)
+//! [data]                          # exactly one of samples (M) and mu (docs/spec.md §3)
 //! samples = { from = 4, to = 28000, count = 160, scale = "log" }   # integers, deduplicated
 //! [fit]                           # optional
 //! mode = "mle"                    # or "paper", or a list; ising2d only
 //! l2 = 0.0                        # swept; ising2d only
-//! max_iter = 10000                # not swept
+//! max_iter = 15000                # not swept: iteration cap (paper: gradient steps)
+//! rel_tol = 1e-5                  # not swept: paper mode's relative-NLL stopping rule
 //! coupling_cap = 20.0             # not swept
 //! [tau]                           # optional, not swept
 //! grid = { from = 0.2, to = 5.0, count = 70 }   # 1.0 is always added
@@ -49,7 +50,7 @@ use std::path::Path;
 pub use axis::{round_significant, SIGNIFICANT_DIGITS};
 pub use error::{At, StudyError};
 
-use crate::cell::{fmt_f64, CellSettings, CellSpec, CurveOutput, GridPoint};
+use crate::cell::{fmt_f64, CellSettings, CellSpec, CurveOutput, GridPoint, LEGACY_REL_TOL};
 
 /// Most grid points a study may have: they are held in memory (about 56 bytes each).
 pub const MAX_GRID_POINTS: usize = 1 << 20;
@@ -70,8 +71,22 @@ pub struct Study {
     pub replicates: u32,
     /// Settings shared by every cell.
     pub settings: CellSettings,
+    /// Which settings took their default because the file did not set them.
+    pub defaulted: DefaultedSettings,
     /// Grid points, deterministic order, distinct keys, each validated.
     points: Vec<GridPoint>,
+}
+
+/// Settings whose default changed over the project's life, and whether a study file left
+/// them unset. A file that leaves one unset, run against a store made under the *old*
+/// default, resumes with the stored value ([`Study::adopt_stored`]): an old store reopens
+/// with the values it was made with, never silently reinterpreted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DefaultedSettings {
+    /// `fit.max_iter` was not in the file (default 15 000; 10 000 before).
+    pub max_iter: bool,
+    /// `fit.rel_tol` was not in the file (default 1e-5; 1e-7 before the key existed).
+    pub rel_tol: bool,
 }
 
 impl Study {
@@ -136,7 +151,14 @@ impl Study {
                 unique.push(p);
             }
         }
-        Ok(Study { name: name.into(), seed, replicates, settings, points: unique })
+        Ok(Study {
+            name: name.into(),
+            seed,
+            replicates,
+            settings,
+            defaulted: DefaultedSettings::default(),
+            points: unique,
+        })
     }
 
     /// The grid points, in the study's deterministic order, with distinct keys.
@@ -182,10 +204,36 @@ impl Study {
             fmt_f64(s.tau_bounds.1),
             s.max_iter,
             fmt_f64(s.coupling_cap),
-        ) + match s.curves {
+        ) + &if s.rel_tol == LEGACY_REL_TOL {
+            // Absent for the value every study had before the key existed, so their
+            // stores still match.
+            String::new()
+        } else {
+            format!(";fit.rel_tol={}", fmt_f64(s.rel_tol))
+        } + match s.curves {
             // Absent for the default, so stores made before `tau.curves` existed still match.
             CurveOutput::All => "",
             CurveOutput::None => ";tau.curves=none",
         }
+    }
+
+    /// Resume under the settings a store was made with: every setting this file left at its
+    /// default takes the stored value instead. Returns `key = value` for each one adopted
+    /// that differs from the default, for the log.
+    ///
+    /// Why: the defaults of `fit.max_iter` and `fit.rel_tol` changed (to the constants of
+    /// the authors' Fig. 3 sweep). A study file written before, run again on its store, must
+    /// compute the missing cells exactly as the finished ones were computed.
+    pub fn adopt_stored(&mut self, stored: &CellSettings) -> Vec<String> {
+        let mut adopted = Vec::new();
+        if self.defaulted.max_iter && stored.max_iter != self.settings.max_iter {
+            self.settings.max_iter = stored.max_iter;
+            adopted.push(format!("fit.max_iter = {}", stored.max_iter));
+        }
+        if self.defaulted.rel_tol && stored.rel_tol != self.settings.rel_tol {
+            self.settings.rel_tol = stored.rel_tol;
+            adopted.push(format!("fit.rel_tol = {:e}", stored.rel_tol));
+        }
+        adopted
     }
 }

@@ -10,7 +10,7 @@ use toml::Spanned;
 use super::axis::{axis_values, integer, number, Domain, Sourced};
 use super::error::{At, StudyError};
 use super::source::Doc;
-use super::{Study, MAX_CELLS, MAX_GRID_POINTS};
+use super::{DefaultedSettings, Study, MAX_CELLS, MAX_GRID_POINTS};
 use crate::cell::{CellSettings, CurveOutput, DataSize, FitMode, FitSpec, GridPoint, TruthSpec};
 use crate::error::SpecError;
 
@@ -20,7 +20,7 @@ const TOP_KEYS: &[&str] = &["name", "description", "seed", "replicates", "truth"
 const TWO_LEVEL_KEYS: &[&str] = &["kind", "states", "low_states", "gap"];
 const ISING_KEYS: &[&str] = &["kind", "lattice", "temperature"];
 const DATA_KEYS: &[&str] = &["samples", "mu"];
-const FIT_KEYS: &[&str] = &["mode", "l2", "max_iter", "coupling_cap"];
+const FIT_KEYS: &[&str] = &["mode", "l2", "max_iter", "rel_tol", "coupling_cap"];
 const TAU_KEYS: &[&str] = &["grid", "bounds", "curves"];
 const TAU_GRID_KEYS: &[&str] = &["from", "to", "count"];
 const KINDS: &str = "expected \"two-level\" or \"ising2d\"";
@@ -78,7 +78,7 @@ pub(crate) fn parse_study(src: &str) -> Result<Study, StudyError> {
         "the ground truth: kind = \"two-level\" or \"ising2d\" and its parameters",
     )?;
     let (data_item, data) =
-        required_table(&doc, root, "data", "the data size: samples = ... (M) or mu = ... (SPEC §3)")?;
+        required_table(&doc, root, "data", "the data size: samples = ... (M) or mu = ... (docs/spec.md §3)")?;
     let fit = optional_table(&doc, root, "fit")?;
     let tau = optional_table(&doc, root, "tau")?;
 
@@ -87,6 +87,9 @@ pub(crate) fn parse_study(src: &str) -> Result<Study, StudyError> {
     let is_two_level = matches!(truths, TruthAxes::TwoLevel { .. });
     let (modes, l2s) = parse_fit_axes(&doc, fit, is_two_level)?;
     let settings = parse_settings(&doc, fit, tau)?;
+    let has_fit_key = |k: &str| fit.is_some_and(|(_, t)| t.get(k).is_some());
+    let defaulted =
+        DefaultedSettings { max_iter: !has_fit_key("max_iter"), rel_tol: !has_fit_key("rel_tol") };
 
     // Check the size of the grid before building any of it.
     let mut lens = truths.lens();
@@ -140,7 +143,7 @@ pub(crate) fn parse_study(src: &str) -> Result<Study, StudyError> {
         }
         Ok(())
     })?;
-    Ok(Study { name, seed, replicates, settings, points })
+    Ok(Study { name, seed, replicates, settings, defaulted, points })
 }
 
 /// Turn a [`SpecError`] about field `f` into a [`StudyError`] at the key and line `f` came from.
@@ -376,7 +379,7 @@ fn parse_data<'i>(
         (None, None) => Err(doc.missing(
             "data.samples",
             Some(&item.span()),
-            "give data.samples (M, the number of samples) or data.mu (M = round(exp(mu + S)), SPEC §3)",
+            "give data.samples (M, the number of samples) or data.mu (M = round(exp(mu + S)), docs/spec.md §3)",
         )),
         (Some(samples), None) => {
             let values = axis_values(doc, "data.samples", samples, Domain::Integer { max: u64::MAX })?;
@@ -434,7 +437,7 @@ fn parse_fit_axes(
                     return Err(doc.invalid(
                         "fit.mode",
                         &e.span(),
-                        "the two-level fit (SPEC §4.1) has a single closed-form procedure; fit modes \
+                        "the two-level fit (docs/spec.md §4.1) has a single closed-form procedure; fit modes \
                          apply to ising2d truths only (remove fit.mode)",
                     ));
                 }
@@ -459,7 +462,7 @@ fn parse_fit_axes(
                         "fit.l2",
                         v.value,
                         &v.span,
-                        "the two-level fit (SPEC §4.1) has no L2 penalty; fit.l2 applies to ising2d \
+                        "the two-level fit (docs/spec.md §4.1) has no L2 penalty; fit.l2 applies to ising2d \
                          truths only (remove it)",
                     ));
                 }
@@ -484,6 +487,10 @@ fn parse_settings(
                 doc.invalid("fit.max_iter", &item.span(), "need an integer 1 <= max_iter < 2^32")
             })?;
             spans.push(("fit.max_iter", item.span()));
+        }
+        if let Some(item) = table.get("rel_tol") {
+            settings.rel_tol = number(doc, "fit.rel_tol", item)?;
+            spans.push(("fit.rel_tol", item.span()));
         }
         if let Some(item) = table.get("coupling_cap") {
             settings.coupling_cap = number(doc, "fit.coupling_cap", item)?;

@@ -43,9 +43,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         anyhow::bail!("invalid --workers = 0: need at least one compute thread");
     }
     let (config, store_config) = args.lease.to_config()?;
-    let loaded = study_file::load(&args.study)?;
+    let mut loaded = study_file::load(&args.study)?;
     let db = args.db.clone().unwrap_or_else(|| study_file::default_db_path(&loaded.definition.name));
-    let (store, sync) = study_file::open_store(&loaded, &db, store_config)?;
+    let (store, sync) = study_file::open_store(&mut loaded, &db, store_config)?;
     drop(loaded);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let (final_status, drained) = runtime.block_on(async {

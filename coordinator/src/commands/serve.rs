@@ -138,9 +138,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Ok(addr) = args.listen.parse::<std::net::SocketAddr>() {
         coordinator::auth::check_bind(addr, &auth, mtls)?;
     }
-    let loaded = study_file::load(&args.study)?;
+    let mut loaded = study_file::load(&args.study)?;
     let db = args.db.clone().unwrap_or_else(|| study_file::default_db_path(&loaded.definition.name));
-    let (store, _) = study_file::open_store(&loaded, &db, store_config)?;
+    let (store, _) = study_file::open_store(&mut loaded, &db, store_config)?;
     drop(loaded);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {

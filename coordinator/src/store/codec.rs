@@ -2,11 +2,12 @@
 //!
 //! Scalars live in typed columns (so `sqlite3` can query them); the τ curve is one BLOB:
 //! for each curve point, 6 little-endian f64 — τ, D_rev, D_fwd, S, ⟨E⟩, C — 48 bytes per
-//! point, bit-exact. SQLite's REAL columns keep every finite or infinite f64 exactly except
+//! point, bit-exact. κ(τ) (schema 3) is a second BLOB, `curve_kappa`, of one f64 per point,
+//! NULL in rows written before κ existed: the old curve BLOB stays readable as it was. SQLite's REAL columns keep every finite or infinite f64 exactly except
 //! the sign of -0.0; NaN is refused before it reaches the store ([`check_result`]).
 
 use common::cell::CurvePoint;
-use common::{CellKey, CellResult, FitMode};
+use common::{CellKey, CellResult, FitMode, FitStop};
 use rusqlite::types::Value;
 use rusqlite::Row;
 
@@ -14,15 +15,34 @@ use rusqlite::Row;
 pub const RESULT_COLUMNS: &str = "r.samples, r.tau_rev, r.tau_fwd, r.tau_rev_at_bound, r.tau_fwd_at_bound, \
      r.dkl_rev_at_1, r.dkl_rev_opt, r.dkl_fwd_at_1, r.dkl_fwd_opt, r.tau_heat_peak, r.tau_var, \
      r.low_states_hat, r.gap_hat, r.overlap, r.tau_rev_closed, r.tau_fwd_closed, r.fit_mode, \
-     r.fit_iterations, r.grad_max_norm, r.nll, r.coupling_max_abs, r.fit_diverged, r.fit_note, r.curve";
+     r.fit_iterations, r.grad_max_norm, r.nll, r.coupling_max_abs, r.fit_diverged, r.fit_note, r.curve, \
+     r.kappa_at_1, r.heat_capacity_at_1, r.fit_stop, r.curve_kappa";
+
+/// [`RESULT_COLUMNS`] for a store of schema 1 or 2 opened read-only (not yet migrated): the
+/// columns schema 3 added read as NULL.
+const RESULT_COLUMNS_V2: &str = "r.samples, r.tau_rev, r.tau_fwd, r.tau_rev_at_bound, r.tau_fwd_at_bound, \
+     r.dkl_rev_at_1, r.dkl_rev_opt, r.dkl_fwd_at_1, r.dkl_fwd_opt, r.tau_heat_peak, r.tau_var, \
+     r.low_states_hat, r.gap_hat, r.overlap, r.tau_rev_closed, r.tau_fwd_closed, r.fit_mode, \
+     r.fit_iterations, r.grad_max_norm, r.nll, r.coupling_max_abs, r.fit_diverged, r.fit_note, r.curve, \
+     NULL, NULL, NULL, NULL";
+
+/// The result columns to select from a store of schema `version`.
+pub fn result_columns(version: u32) -> &'static str {
+    if version >= 3 {
+        RESULT_COLUMNS
+    } else {
+        RESULT_COLUMNS_V2
+    }
+}
 
 /// The SQL that inserts one result (parameters from [`encode`]).
 pub const INSERT_RESULT: &str = "INSERT OR IGNORE INTO results(cell_id, samples, tau_rev, tau_fwd, \
      tau_rev_at_bound, tau_fwd_at_bound, dkl_rev_at_1, dkl_rev_opt, dkl_fwd_at_1, dkl_fwd_opt, tau_heat_peak, \
      tau_var, low_states_hat, gap_hat, overlap, tau_rev_closed, tau_fwd_closed, fit_mode, fit_iterations, \
-     grad_max_norm, nll, coupling_max_abs, fit_diverged, fit_note, curve) \
+     grad_max_norm, nll, coupling_max_abs, fit_diverged, fit_note, curve, kappa_at_1, heat_capacity_at_1, \
+     fit_stop, curve_kappa) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, \
-     ?22, ?23, ?24, ?25)";
+     ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)";
 
 /// Bytes per curve point in the BLOB.
 pub const CURVE_POINT_BYTES: usize = 48;
@@ -58,9 +78,34 @@ pub fn decode_curve(blob: &[u8]) -> Result<Vec<CurvePoint>, String> {
                 entropy: f(3),
                 mean_energy: f(4),
                 heat_capacity: f(5),
+                kappa: None,
             }
         })
         .collect())
+}
+
+/// Encode the κ column of a curve (one little-endian f64 per point), or `None` when the
+/// curve carries no κ (results computed before κ existed). A curve is all-κ or κ-free.
+pub fn encode_curve_kappa(curve: &[CurvePoint]) -> Option<Vec<u8>> {
+    let kappa: Option<Vec<f64>> = curve.iter().map(|p| p.kappa).collect();
+    kappa.filter(|k| !k.is_empty()).map(|k| k.iter().flat_map(|x| x.to_le_bytes()).collect())
+}
+
+/// Put a `curve_kappa` BLOB into `curve`; errors unless it holds one f64 per point.
+fn decode_curve_kappa(blob: &[u8], curve: &mut [CurvePoint]) -> Result<(), String> {
+    if blob.len() != curve.len() * 8 {
+        return Err(format!(
+            "curve_kappa BLOB of {} bytes for a curve of {} points",
+            blob.len(),
+            curve.len()
+        ));
+    }
+    for (p, c) in curve.iter_mut().zip(blob.chunks_exact(8)) {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(c);
+        p.kappa = Some(f64::from_le_bytes(b));
+    }
+    Ok(())
 }
 
 /// Longest text from a worker (an error message) the store keeps, in characters.
@@ -83,9 +128,9 @@ pub fn clip(s: &str, max: usize) -> String {
 
 /// Refuse a result the store must not commit; the error names the field and value.
 ///
-/// - NaN anywhere (SPEC §8: "no NaN anywhere").
+/// - NaN anywhere (docs/spec.md §8: no result contains NaN).
 /// - ±∞ in a temperature: τ*, the closed forms, τ at the heat-capacity peak, τ_var and the
-///   curve's τ all lie inside the finite search bounds (SPEC §5: a minimum at a bound is
+///   curve's τ all lie inside the finite search bounds (docs/spec.md §5: a minimum at a bound is
 ///   reported as at-bound, never as a silent number). Divergences, entropies, energies and
 ///   fit diagnostics may be infinite, and SQLite keeps ±∞ exactly.
 /// - A `fit_note` longer than [`MAX_FIT_NOTE_CHARS`].
@@ -113,6 +158,8 @@ pub fn check_result(r: &CellResult) -> Result<(), String> {
         ("grad_max_norm", r.grad_max_norm),
         ("nll", r.nll),
         ("coupling_max_abs", r.coupling_max_abs),
+        ("kappa_at_1", r.kappa_at_1),
+        ("heat_capacity_at_1", r.heat_capacity_at_1),
     ];
     for (name, v) in others {
         if v.is_some_and(f64::is_nan) {
@@ -132,6 +179,7 @@ pub fn check_result(r: &CellResult) -> Result<(), String> {
             ("entropy", p.entropy),
             ("mean_energy", p.mean_energy),
             ("heat_capacity", p.heat_capacity),
+            ("kappa", p.kappa.unwrap_or(0.0)),
         ];
         if let Some((name, _)) = vals.iter().find(|(_, v)| v.is_nan()) {
             return Err(format!("result of {key} has {name} = NaN in curve point {i} (tau = {})", p.tau));
@@ -156,8 +204,8 @@ fn opt_i(x: Option<u32>) -> Value {
     x.map_or(Value::Null, |v| Value::Integer(i64::from(v)))
 }
 
-/// The 25 parameters of [`INSERT_RESULT`] for `cell_id`.
-pub fn encode(cell_id: i64, r: &CellResult) -> [Value; 25] {
+/// The 29 parameters of [`INSERT_RESULT`] for `cell_id`.
+pub fn encode(cell_id: i64, r: &CellResult) -> [Value; 29] {
     [
         Value::Integer(cell_id),
         Value::Integer(i64::try_from(r.samples).unwrap_or(i64::MAX)),
@@ -184,6 +232,10 @@ pub fn encode(cell_id: i64, r: &CellResult) -> [Value; 25] {
         r.fit_diverged.map_or(Value::Null, |b| Value::Integer(i64::from(b))),
         r.fit_note.clone().map_or(Value::Null, Value::Text),
         Value::Blob(encode_curve(&r.curve)),
+        opt_f(r.kappa_at_1),
+        opt_f(r.heat_capacity_at_1),
+        r.fit_stop.map_or(Value::Null, |s| Value::Text(s.as_str().to_string())),
+        encode_curve_kappa(&r.curve).map_or(Value::Null, Value::Blob),
     ]
 }
 
@@ -196,9 +248,18 @@ pub fn decode_row(row: &Row<'_>, at: usize, key: &str) -> rusqlite::Result<Resul
         Err(e) => return Ok(Err(format!("results.fit_mode of {key}: {e}"))),
     };
     let blob: Vec<u8> = row.get(at + 23)?;
-    let curve = match decode_curve(&blob) {
+    let mut curve = match decode_curve(&blob) {
         Ok(c) => c,
         Err(e) => return Ok(Err(format!("results.curve of {key}: {e}"))),
+    };
+    let kappa: Option<Vec<u8>> = row.get(at + 27)?;
+    if let Some(Err(e)) = kappa.map(|k| decode_curve_kappa(&k, &mut curve)) {
+        return Ok(Err(format!("results.curve_kappa of {key}: {e}")));
+    }
+    let fit_stop: Option<String> = row.get(at + 26)?;
+    let fit_stop = match fit_stop.as_deref().map(str::parse::<FitStop>).transpose() {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(format!("results.fit_stop of {key}: {e}"))),
     };
     let samples: i64 = row.get(at)?;
     Ok(Ok(CellResult {
@@ -226,6 +287,9 @@ pub fn decode_row(row: &Row<'_>, at: usize, key: &str) -> rusqlite::Result<Resul
         coupling_max_abs: row.get(at + 20)?,
         fit_diverged: row.get(at + 21)?,
         fit_note: row.get(at + 22)?,
+        kappa_at_1: row.get(at + 24)?,
+        heat_capacity_at_1: row.get(at + 25)?,
+        fit_stop,
         curve,
     }))
 }

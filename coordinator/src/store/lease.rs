@@ -351,7 +351,7 @@ impl StudyStore {
     /// `(worker, uploads)` entry, in order.
     ///
     /// What happens to each upload (DESIGN: never accept a result for a cell the worker did
-    /// not lease, or with NaN where the spec forbids it):
+    /// not lease, or with NaN where docs/spec.md §8 forbids it):
     /// - cell done or failed: ignored as a duplicate (at-least-once delivery);
     /// - unknown cell id, or a cell the uploader does not hold: *rejected* — quarantined with
     ///   the reason, the cell's state untouched (a stranger cannot fail someone else's cell);

@@ -263,6 +263,12 @@ impl StudyStore {
         self.study.as_ref().map(|s| s.name.as_str())
     }
 
+    /// The settings the stored study was made with (their effective values; settings
+    /// written before a key existed read as the value every study had then).
+    pub fn study_settings(&self) -> Option<&CellSettings> {
+        self.study.as_ref().map(|s| &s.settings)
+    }
+
     /// The store's random uid (workers detect a store swap through it).
     pub fn study_uid(&self) -> Option<&str> {
         self.study.as_ref().map(|s| s.uid.as_str())
@@ -461,7 +467,7 @@ impl StudyStore {
                 &format!(
                     "SELECT {} FROM results r JOIN cells c ON c.id = r.cell_id JOIN points p ON p.id = c.point_id \
                      WHERE p.key = ?1 AND c.replicate = ?2",
-                    codec::RESULT_COLUMNS
+                    codec::result_columns(self.version)
                 ),
                 params![point_key, replicate],
                 |r| codec::decode_row(r, 0, key),

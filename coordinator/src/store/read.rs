@@ -193,7 +193,7 @@ impl StudyStore {
             "SELECT p.id, p.key, p.spec, c.replicate, {} FROM points p \
              JOIN cells c ON c.point_id = p.id JOIN results r ON r.cell_id = c.id \
              WHERE c.state = {} ORDER BY p.key, c.replicate",
-            codec::RESULT_COLUMNS,
+            codec::result_columns(self.version),
             state::DONE
         );
         let mut q = self.conn.prepare(&sql).map_err(|e| E::from(self.err(e)))?;

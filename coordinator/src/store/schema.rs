@@ -3,8 +3,10 @@
 //! # Versions
 //! - 1: the first release.
 //! - 2: `cells.lost_leases` (expired leases are counted apart from failed computations,
-//!   issue 6: a lost worker is not the cell's fault), the `quarantine` table (uploads that
+//!   because a lost worker is not the cell's fault), the `quarantine` table (uploads that
 //!   were refused are kept with the reason, never committed), counter `results_quarantined`.
+//! - 3: results gain `kappa_at_1`, `heat_capacity_at_1`, `fit_stop` and `curve_kappa` (the
+//!   κ − C diagnostic and why a fit stopped); rows of older versions keep them NULL.
 //!
 //! A writer opening an older file migrates it in place, in one transaction ([`migrate`]),
 //! so a study started by an older taustar resumes under a newer one.
@@ -12,7 +14,7 @@
 use rusqlite::{Connection, OptionalExtension};
 
 /// Bumped on any change of the tables below; [`migrate`] brings older files forward.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Oldest version [`migrate`] can bring forward (and read-only handles can read).
 pub const OLDEST_READABLE_VERSION: u32 = 1;
@@ -85,6 +87,16 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<Option<u32>> {
             INSERT OR IGNORE INTO counters(name, value) VALUES ('results_quarantined', 0);
             "
         ))?;
+    }
+    if found <= 2 {
+        tx.execute_batch(
+            "
+            ALTER TABLE results ADD COLUMN kappa_at_1 REAL;
+            ALTER TABLE results ADD COLUMN heat_capacity_at_1 REAL;
+            ALTER TABLE results ADD COLUMN fit_stop TEXT;
+            ALTER TABLE results ADD COLUMN curve_kappa BLOB;
+            ",
+        )?;
     }
     tx.execute("UPDATE meta SET value = ?1 WHERE key = 'schema_version'", [SCHEMA_VERSION.to_string()])?;
     tx.commit()?;
@@ -228,7 +240,11 @@ fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
             coupling_max_abs REAL,
             fit_diverged     INTEGER,
             fit_note         TEXT,
-            curve            BLOB NOT NULL           -- 6 little-endian f64 per τ point
+            curve            BLOB NOT NULL,          -- 6 little-endian f64 per τ point
+            kappa_at_1       REAL,                   -- schema 3
+            heat_capacity_at_1 REAL,                 -- schema 3
+            fit_stop         TEXT,                   -- schema 3
+            curve_kappa      BLOB                    -- schema 3: 1 little-endian f64 per τ point
         );
 
         CREATE TABLE IF NOT EXISTS workers (

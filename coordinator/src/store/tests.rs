@@ -2,7 +2,7 @@
 
 use common::cell::CurvePoint;
 use common::study::Study;
-use common::{CellKey, CellResult, CellSpec};
+use common::{CellKey, CellResult, CellSpec, FitStop};
 use proptest::prelude::*;
 
 use super::codec::{decode_curve, encode_curve};
@@ -65,6 +65,8 @@ pub(crate) fn fake_result(spec: &CellSpec) -> CellResult {
         dkl_fwd_opt: f64::INFINITY,
         tau_heat_peak: Some(0.7),
         tau_var: None,
+        kappa_at_1: Some(2.0 * x),
+        heat_capacity_at_1: Some(0.5),
         low_states_hat: Some(4),
         gap_hat: Some(2.5),
         overlap: Some(3),
@@ -72,6 +74,7 @@ pub(crate) fn fake_result(spec: &CellSpec) -> CellResult {
         tau_fwd_closed: None,
         fit_mode: None,
         fit_iterations: None,
+        fit_stop: Some(FitStop::RelTol),
         grad_max_norm: None,
         nll: Some(-1.25),
         coupling_max_abs: None,
@@ -85,9 +88,20 @@ pub(crate) fn fake_result(spec: &CellSpec) -> CellResult {
                 entropy: std::f64::consts::PI,
                 mean_energy: -x,
                 heat_capacity: f64::MIN_POSITIVE,
+                kappa: Some(-0.0 - x),
             })
             .collect(),
     }
+}
+
+/// [`fake_result`] as a store of schema 1 or 2 held it: without κ, C(1) and the stop reason.
+pub(crate) fn fake_legacy_result(spec: &CellSpec) -> CellResult {
+    let mut r = fake_result(spec);
+    r.kappa_at_1 = None;
+    r.heat_capacity_at_1 = None;
+    r.fit_stop = None;
+    r.curve.iter_mut().for_each(|p| p.kappa = None);
+    r
 }
 
 fn worker(store: &mut StudyStore, name: &str) -> u64 {
@@ -492,6 +506,7 @@ proptest! {
     fn curve_blobs_round_trip_bit_exactly(vals in proptest::collection::vec(any::<f64>(), 0..60)) {
         let curve: Vec<CurvePoint> = vals.chunks_exact(6).map(|c| CurvePoint {
             tau: c[0], dkl_rev: c[1], dkl_fwd: c[2], entropy: c[3], mean_energy: c[4], heat_capacity: c[5],
+            kappa: None,
         }).collect();
         let back = decode_curve(&encode_curve(&curve)).unwrap();
         prop_assert_eq!(back.len(), curve.len());

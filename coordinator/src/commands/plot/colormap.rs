@@ -56,6 +56,13 @@ pub enum Scale {
         /// Half-range h in decades.
         half_decades: f64,
     },
+    /// Diverging around 0 on a linear scale over [−half, half]; *positive* values are blue,
+    /// because the signed quantity drawn (κ(1) − C(1)) is positive where the model should be
+    /// cooled, and every map draws "cool" in blue.
+    LinearDiverging {
+        /// Half-range: values beyond ±half saturate.
+        half: f64,
+    },
     /// Sequential over [lo, hi].
     Linear {
         /// Value at the low end.
@@ -77,11 +84,20 @@ impl Scale {
         Scale::LogDiverging { half_decades: p95.max(1.25f64.log10()) }
     }
 
+    /// A signed diverging scale wide enough for `values`: the 95th percentile of |v|, so a
+    /// few outliers saturate instead of washing the map out.
+    pub fn linear_diverging_for(values: impl IntoIterator<Item = f64>) -> Self {
+        let mut d: Vec<f64> = values.into_iter().filter(|v| v.is_finite()).map(f64::abs).collect();
+        d.sort_by(f64::total_cmp);
+        let p95 = if d.is_empty() { 0.0 } else { common::aggregate::quantile_sorted(&d, 0.95) };
+        Scale::LinearDiverging { half: if p95 > 0.0 { p95 } else { 1.0 } }
+    }
+
     /// The colour bar's coordinate of `v` (log10 v for diverging scales).
     pub fn coord(&self, v: f64) -> f64 {
         match self {
             Scale::LogDiverging { .. } => v.log10(),
-            Scale::Linear { .. } => v,
+            Scale::LinearDiverging { .. } | Scale::Linear { .. } => v,
         }
     }
 
@@ -89,6 +105,7 @@ impl Scale {
     pub fn coord_range(&self) -> (f64, f64) {
         match *self {
             Scale::LogDiverging { half_decades } => (-half_decades, half_decades),
+            Scale::LinearDiverging { half } => (-half, half),
             Scale::Linear { lo, hi } => (lo, hi),
         }
     }
@@ -98,6 +115,7 @@ impl Scale {
         let (lo, hi) = self.coord_range();
         match self {
             Scale::LogDiverging { .. } => interpolate(&RDBU, (c - lo) / (hi - lo)),
+            Scale::LinearDiverging { .. } => interpolate(&RDBU, (hi - c) / (hi - lo)),
             Scale::Linear { .. } => interpolate(&VIRIDIS, (c - lo) / (hi - lo)),
         }
     }
@@ -135,7 +153,7 @@ impl Scale {
                     .map(|(_, &v)| (v.log10(), format!("{v}")))
                     .collect()
             }
-            Scale::Linear { .. } => (0..=4)
+            Scale::LinearDiverging { .. } | Scale::Linear { .. } => (0..=4)
                 .map(|i| {
                     let v = lo + (hi - lo) * f64::from(i) / 4.0;
                     (v, format!("{v:.2}"))
@@ -161,6 +179,18 @@ mod tests {
         assert_eq!(s.color(Some(1e6)), s.color(Some(10.0)));
         assert_eq!(s.color(None), MISSING);
         assert_eq!(s.color(Some(0.0)), MISSING);
+    }
+
+    #[test]
+    fn signed_scale_is_white_at_zero_blue_for_positive_red_for_negative() {
+        let s = Scale::linear_diverging_for([-2.0, -1.0, 0.5, 3.0]);
+        let Scale::LinearDiverging { half } = s else { unreachable!() };
+        assert!(half > 2.0 && half <= 3.0, "{half}");
+        assert_eq!(s.color(Some(0.0)), RGBColor(0xf7, 0xf7, 0xf7));
+        let (pos, neg) = (s.color(Some(1.0)), s.color(Some(-1.0)));
+        assert!(pos.2 > pos.0, "positive (cool) is blue: {pos:?}");
+        assert!(neg.0 > neg.2, "negative (heat) is red: {neg:?}");
+        assert_eq!(s.color(Some(1e9)), s.color(Some(half)));
     }
 
     #[test]

@@ -28,15 +28,35 @@ enum Stat {
     Median,
 }
 
-/// One map: file stem, quantity title, value getter, scale kind, colour-bar label,
-/// which τ*_rev statistic draws the boundary.
+/// The colour scale of a map.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum MapScale {
+    /// Temperatures and ratios: diverging around 1 on a log scale.
+    AroundOne,
+    /// Fractions in [0, 1].
+    Fraction,
+    /// Signed quantities (κ(1) − C(1)): diverging around 0, positive (cool) blue.
+    AroundZero,
+}
+
+/// Which line a map draws.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Boundary {
+    /// The phase boundary τ*_rev = 1, of the mean or median τ*_rev.
+    TauRev(Stat),
+    /// The zero contour of mean κ(1) − C(1): where the appendix diagnostic flips.
+    KappaMinusC,
+}
+
+/// One map: file stem, quantity title, value getter, scale, colour-bar label, the line it
+/// draws, and the truth it is for (all when `None`).
 struct MapKind {
     stem: &'static str,
     title: &'static str,
     value: fn(&SummaryRow) -> Option<f64>,
-    fraction: bool,
+    scale: MapScale,
     bar: &'static str,
-    boundary: Stat,
+    boundary: Boundary,
     only: Option<&'static str>,
 }
 
@@ -44,78 +64,87 @@ fn fraction_diverged(r: &SummaryRow) -> Option<f64> {
     r.fit_diverged.filter(|_| r.replicates > 0).map(|d| d as f64 / r.replicates as f64)
 }
 
-const MAPS: [MapKind; 8] = [
+const MAPS: [MapKind; 9] = [
     MapKind {
         stem: "tau_rev_mean",
         title: "mean τ*_rev (reverse KL optimum)",
         value: |r| r.stats(Quantity::TauRev).mean,
-        fraction: false,
+        scale: MapScale::AroundOne,
         bar: "τ*_rev (log scale)",
-        boundary: Stat::Mean,
+        boundary: Boundary::TauRev(Stat::Mean),
         only: None,
     },
     MapKind {
         stem: "tau_rev_median",
         title: "median τ*_rev (reverse KL optimum)",
         value: |r| r.stats(Quantity::TauRev).median,
-        fraction: false,
+        scale: MapScale::AroundOne,
         bar: "τ*_rev (log scale)",
-        boundary: Stat::Median,
+        boundary: Boundary::TauRev(Stat::Median),
         only: None,
     },
     MapKind {
         stem: "tau_fwd_mean",
         title: "mean τ*_fwd (forward KL optimum)",
         value: |r| r.stats(Quantity::TauFwd).mean,
-        fraction: false,
+        scale: MapScale::AroundOne,
         bar: "τ*_fwd (log scale)",
-        boundary: Stat::Mean,
+        boundary: Boundary::TauRev(Stat::Mean),
         only: None,
     },
     MapKind {
         stem: "tau_fwd_median",
         title: "median τ*_fwd (forward KL optimum)",
         value: |r| r.stats(Quantity::TauFwd).median,
-        fraction: false,
+        scale: MapScale::AroundOne,
         bar: "τ*_fwd (log scale)",
-        boundary: Stat::Median,
+        boundary: Boundary::TauRev(Stat::Median),
         only: None,
     },
     MapKind {
         stem: "gap_ratio_mean",
         title: "mean fitted gap / true gap (Δ_fit / Δ)",
         value: |r| r.stats(Quantity::GapRatio).mean,
-        fraction: false,
+        scale: MapScale::AroundOne,
         bar: "Δ_fit / Δ (log scale)",
-        boundary: Stat::Mean,
+        boundary: Boundary::TauRev(Stat::Mean),
         only: Some("two-level"),
     },
     MapKind {
         stem: "low_states_ratio_mean",
         title: "mean fitted / true low-state count (n_g,fit / n_g)",
         value: |r| r.stats(Quantity::LowStatesRatio).mean,
-        fraction: false,
+        scale: MapScale::AroundOne,
         bar: "n_g,fit / n_g (log scale)",
-        boundary: Stat::Mean,
+        boundary: Boundary::TauRev(Stat::Mean),
         only: Some("two-level"),
     },
     MapKind {
         stem: "frac_tau_rev_below_1",
         title: "fraction of replicates with τ*_rev < 1",
         value: |r| r.frac_tau_rev_below_1,
-        fraction: true,
+        scale: MapScale::Fraction,
         bar: "fraction",
-        boundary: Stat::Median,
+        boundary: Boundary::TauRev(Stat::Median),
         only: None,
     },
     MapKind {
         stem: "fit_diverged_frac",
         title: "fraction of replicates whose unregularised MLE diverged",
         value: fraction_diverged,
-        fraction: true,
+        scale: MapScale::Fraction,
         bar: "fraction diverged",
-        boundary: Stat::Median,
+        boundary: Boundary::TauRev(Stat::Median),
         only: Some("ising2d"),
+    },
+    MapKind {
+        stem: "kappa_minus_c_mean",
+        title: "mean κ(1) − C(1) = dD_rev/dτ at τ = 1 (> 0: cool, < 0: heat)",
+        value: |r| r.stats(Quantity::KappaMinusC).mean,
+        scale: MapScale::AroundZero,
+        bar: "κ(1) − C(1)",
+        boundary: Boundary::KappaMinusC,
+        only: None,
     },
 ];
 
@@ -249,6 +278,18 @@ pub fn draw_maps(study: &str, rows: &[SummaryRow], out: &Path) -> anyhow::Result
             .map(|v| v == Some(1.0))
             .collect()
         };
+        // κ(1) − C(1) changes sign where the diagnostic flips; drawn next to points whose
+        // mean is more than two standard errors from 0.
+        let kappa_minus_c = grid(&|r: &SummaryRow| r.stats(Quantity::KappaMinusC).mean);
+        let kappa_significant: Vec<bool> = grid(&|r: &SummaryRow| {
+            let s = r.stats(Quantity::KappaMinusC);
+            let m = s.mean?;
+            Some(f64::from(u8::from(m.abs() > 2.0 * s.sem.unwrap_or(0.0))))
+        })
+        .into_iter()
+        .map(|v| v == Some(1.0))
+        .collect();
+        let boundary_kappa = zero_contour(&xs, &ys, &kappa_minus_c, Some(&kappa_significant));
         let boundary_mean = zero_contour(&xs, &ys, &ln_tau_rev(Stat::Mean), Some(&significant(Stat::Mean)));
         let boundary_median =
             zero_contour(&xs, &ys, &ln_tau_rev(Stat::Median), Some(&significant(Stat::Median)));
@@ -265,19 +306,24 @@ pub fn draw_maps(study: &str, rows: &[SummaryRow], out: &Path) -> anyhow::Result
             if values.iter().all(Option::is_none) {
                 continue;
             }
-            let scale = if map.fraction {
-                Scale::Linear { lo: 0.0, hi: 1.0 }
-            } else {
-                Scale::log_diverging_for(values.iter().flatten().copied())
+            let scale = match map.scale {
+                MapScale::Fraction => Scale::Linear { lo: 0.0, hi: 1.0 },
+                MapScale::AroundOne => Scale::log_diverging_for(values.iter().flatten().copied()),
+                MapScale::AroundZero => Scale::linear_diverging_for(values.iter().flatten().copied()),
             };
-            let stat = if map.boundary == Stat::Mean { "mean" } else { "median" };
+            let line = match map.boundary {
+                Boundary::TauRev(stat) => format!(
+                    "black line: {} τ*_rev = 1, the phase boundary (drawn next to points > 2 s.e. and > 2 % \
+                     away from 1)",
+                    if stat == Stat::Mean { "mean" } else { "median" }
+                ),
+                Boundary::KappaMinusC => {
+                    "black line: mean κ(1) − C(1) = 0 (drawn next to points > 2 s.e. away from 0)".to_string()
+                }
+            };
             let heatmap = Heatmap {
                 title: format!("{study}: {}", map.title),
-                subtitle: format!(
-                    "{}; {reps_text} replicates per point\nblack line: {stat} τ*_rev = 1, the phase boundary \
-                     (drawn next to points > 2 s.e. and > 2 % away from 1)",
-                    describe.join(", ")
-                ),
+                subtitle: format!("{}; {reps_text} replicates per point\n{line}", describe.join(", ")),
                 x_desc: x_desc.into(),
                 y_desc: y_desc.into(),
                 xs: xs.clone(),
@@ -286,10 +332,10 @@ pub fn draw_maps(study: &str, rows: &[SummaryRow], out: &Path) -> anyhow::Result
                 values,
                 scale,
                 bar_label: map.bar.into(),
-                contour: if map.boundary == Stat::Mean {
-                    boundary_mean.clone()
-                } else {
-                    boundary_median.clone()
+                contour: match map.boundary {
+                    Boundary::TauRev(Stat::Mean) => boundary_mean.clone(),
+                    Boundary::TauRev(Stat::Median) => boundary_median.clone(),
+                    Boundary::KappaMinusC => boundary_kappa.clone(),
                 },
             };
             files.extend(render_png_and_svg(out, &format!("{}{suffix}", map.stem), MAP_SIZE, &heatmap)?);

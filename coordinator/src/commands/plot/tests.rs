@@ -116,6 +116,24 @@ fn the_phase_boundary_is_drawn_where_tau_rev_crosses_one() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+#[test]
+fn the_kappa_minus_c_map_is_drawn_with_its_zero_contour_for_both_truths() {
+    // The synthetic κ(1) − C(1) = 0.3 (1 − τ*_rev): its zero contour is the phase boundary.
+    for (name, source) in
+        [("kappa2", SyntheticSource::fig2_like(2, 3)), ("kappa3", SyntheticSource::fig3_like(3, 5))]
+    {
+        let dir = test_dir(name);
+        let report = plot_study(&source, &dir, None).unwrap();
+        assert!(report.files.iter().any(|f| f.ends_with("kappa_minus_c_mean.png")), "{:?}", report.files);
+        check_png(&dir.join("kappa_minus_c_mean.png"));
+        let svg = std::fs::read_to_string(dir.join("kappa_minus_c_mean.svg")).unwrap();
+        assert!(svg.contains("κ(1) − C(1) = 0"), "the subtitle names the line");
+        let black_paths = svg.matches("stroke=\"#000000\" stroke-width=\"3\"").count();
+        assert!(black_paths > 5, "{name}: zero-contour segments: {black_paths}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
 /// A study with `[tau] curves = "none"` still gets its maps; `--point` says why it cannot
 /// draw curves instead of drawing empty axes.
 #[test]

@@ -82,6 +82,29 @@ PRAGMA journal_mode = WAL;
         INSERT OR IGNORE INTO counters(name, value) VALUES ('duplicates_ignored', 0), ('results_rejected', 0);
 ";
 
+/// The settings JSON and fingerprint a store made before `fit.rel_tol` existed holds for
+/// `def`: no `rel_tol` key, `max_iter` 10 000, and the fingerprint without `fit.rel_tol`
+/// (the exact strings of that release).
+fn legacy_settings(def: &StudyDefinition) -> (String, String) {
+    let mut json: serde_json::Value = serde_json::to_value(&def.settings).unwrap();
+    let map = json.as_object_mut().unwrap();
+    map.remove("rel_tol");
+    map.insert("max_iter".into(), 10_000.into());
+    let fingerprint = format!(
+        "settings-v1;seed={};tau.grid=0.5..2/4;tau.bounds=0.01..100;fit.max_iter=10000;fit.coupling_cap=20",
+        def.seed
+    );
+    (json.to_string(), fingerprint)
+}
+
+/// How schema 1 and 2 inserted a result: the first 25 of today's parameters.
+const INSERT_RESULT_V1: &str = "INSERT INTO results(cell_id, samples, tau_rev, tau_fwd, \
+     tau_rev_at_bound, tau_fwd_at_bound, dkl_rev_at_1, dkl_rev_opt, dkl_fwd_at_1, dkl_fwd_opt, tau_heat_peak, \
+     tau_var, low_states_hat, gap_hat, overlap, tau_rev_closed, tau_fwd_closed, fit_mode, fit_iterations, \
+     grad_max_norm, nll, coupling_max_abs, fit_diverged, fit_note, curve) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, \
+     ?22, ?23, ?24, ?25)";
+
 /// Cell states and bookkeeping planted in the v1 file, by replicate of the first point.
 struct Planted {
     key: String,
@@ -95,12 +118,12 @@ fn build_v1(path: &std::path::Path) -> Vec<Planted> {
     let (s, def) = super::study(super::TOML);
     let conn = Connection::open(path).unwrap();
     conn.execute_batch(V1_DDL).unwrap();
-    let settings = serde_json::to_string(&def.settings).unwrap();
+    let (settings, fingerprint) = legacy_settings(&def);
     for (k, v) in [
         ("study_name", def.name.clone()),
         ("study_seed", def.seed.to_string()),
         ("study_toml", def.toml.clone()),
-        ("fingerprint", def.fingerprint.clone()),
+        ("fingerprint", fingerprint),
         ("settings_json", settings),
         ("study_uid", "00000000000000v1".to_string()),
     ] {
@@ -128,8 +151,8 @@ fn build_v1(path: &std::path::Path) -> Vec<Planted> {
         if planted.len() < 4 {
             planted.push(Planted { key: cell.key().0, id });
             if planted.len() == 1 {
-                let r = super::fake_result(&cell);
-                conn.execute(codec::INSERT_RESULT, rusqlite::params_from_iter(codec::encode(id, &r)))
+                let r = super::fake_legacy_result(&cell);
+                conn.execute(INSERT_RESULT_V1, rusqlite::params_from_iter(&codec::encode(id, &r)[..25]))
                     .unwrap();
             }
         }
@@ -169,7 +192,7 @@ fn a_version_1_store_is_readable_before_and_migrated_in_place_when_opened_for_wr
     assert_eq!(ro.cell_record(&planted[1].key).unwrap().unwrap().lost_leases, 0);
     drop(ro);
 
-    let mut store = StudyStore::open(&path, StoreConfig::default()).unwrap();
+    let store = StudyStore::open(&path, StoreConfig::default()).unwrap();
     let version: String = store
         .conn
         .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
@@ -179,7 +202,7 @@ fn a_version_1_store_is_readable_before_and_migrated_in_place_when_opened_for_wr
     // Done stays done, with its result bit for bit.
     assert_eq!(rec(&store, 0).state, state::DONE);
     let (s, _) = super::study(super::TOML);
-    let want = super::fake_result(&s.cells().next().unwrap());
+    let want = super::fake_legacy_result(&s.cells().next().unwrap());
     let got = store.result_by_key(&planted[0].key).unwrap().unwrap();
     assert_eq!(format!("{got:?}"), format!("{want:?}"));
     // Expiries that v1 counted as failures are lost leases now.
@@ -197,12 +220,24 @@ fn a_version_1_store_is_readable_before_and_migrated_in_place_when_opened_for_wr
     let q: i64 = store.conn.query_row("SELECT count(*) FROM quarantine", [], |r| r.get(0)).unwrap();
     assert_eq!(q, 0);
 
-    // The study resumes: the same file syncs without changes and its cells lease and commit.
-    let (s, def) = super::study(super::TOML);
-    assert_eq!(store.sync_study(&def, s.cells()).unwrap().cells_added, 0);
+    // The study resumes: the same file syncs without changes and its cells lease and commit,
+    // computed with the settings the store was made with (the file sets neither
+    // fit.max_iter nor fit.rel_tol, whose defaults have changed since).
+    drop(store);
+    let mut loaded = crate::study_file::from_parts(
+        common::study::Study::from_toml_str(super::TOML).unwrap(),
+        super::TOML.to_string(),
+    );
+    let (mut store, sync) =
+        crate::study_file::open_store(&mut loaded, &path, StoreConfig::default()).unwrap();
+    assert_eq!(sync.cells_added, 0);
+    assert_eq!((loaded.study.settings.max_iter, loaded.study.settings.rel_tol), (10_000, 1e-7));
     let w = store.register_worker(0, "new", 1, "v2", 20).unwrap();
     let batch = store.lease(w, 100, 20, 1000).unwrap();
     assert_eq!(batch.cells.len(), 6);
+    for (_, spec) in &batch.cells {
+        assert_eq!((spec.settings.max_iter, spec.settings.rel_tol), (10_000, 1e-7), "{spec:?}");
+    }
     let rep = store.commit(&[(w, super::done(&batch.cells))], 30).unwrap();
     assert_eq!(rep[0].committed, 6);
     assert!(store.status(31).unwrap().finished);
@@ -213,6 +248,21 @@ fn a_version_1_store_is_readable_before_and_migrated_in_place_when_opened_for_wr
     assert_eq!(store.status(40).unwrap().cells_done, 7);
     let integrity: String = store.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
     assert_eq!(integrity, "ok");
+}
+
+#[test]
+fn a_file_that_sets_the_new_constants_is_refused_on_an_old_store_naming_the_fingerprints() {
+    // Never silently reinterpreted: the stored cells ran with rel_tol 1e-7, so a file that
+    // asks for 1e-5 explicitly cannot extend the store.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.db");
+    build_v1(&path);
+    let toml = format!("{}[fit]\nrel_tol = 1e-5\n", super::TOML);
+    let mut loaded =
+        crate::study_file::from_parts(common::study::Study::from_toml_str(&toml).unwrap(), toml.clone());
+    let err =
+        crate::study_file::open_store(&mut loaded, &path, StoreConfig::default()).err().unwrap().to_string();
+    assert!(err.contains("fit.rel_tol=0.00001") && err.contains("fit.max_iter=10000"), "{err}");
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! Quarantine (issue 6): uploads the store must not commit are kept with the reason, never
+//! Quarantine: uploads the store must not commit are kept with the reason, never
 //! joined into `results`; a stranger's upload leaves the cell alone, the holder's bad result
 //! counts a failure of the cell.
 
