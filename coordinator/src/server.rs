@@ -129,6 +129,9 @@ pub enum ServeError {
     /// The store writer stopped unexpectedly.
     #[error("{0}")]
     Writer(#[from] crate::actor::WriterError),
+    /// The coordinator's task panicked or was cancelled.
+    #[error("coordinator task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 /// A coordinator serving in the background.
@@ -143,10 +146,7 @@ pub struct RunningServer {
 impl RunningServer {
     /// Wait for the graceful stop; returns the final progress.
     pub async fn wait(self) -> Result<StudyStatus, ServeError> {
-        match self.join.await {
-            Ok(r) => r,
-            Err(e) => Err(ServeError::Io(std::io::Error::other(format!("coordinator task failed: {e}")))),
-        }
+        self.join.await?
     }
 }
 

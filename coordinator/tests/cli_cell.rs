@@ -75,36 +75,30 @@ fn cell_json_has_the_contract_keys_and_is_deterministic() {
     assert_ne!(taustar(&other).stdout, a.stdout, "another seed draws other data");
 }
 
+/// A 3×3 Ising cell with a short τ grid, as JSON, plus the arguments given.
+fn ising_3x3(extra: &str) -> Vec<String> {
+    "cell --truth ising2d --lattice 3x3 --temperature 2.3 --seed 1 --tau-grid 0.5:2:3 --json"
+        .split_whitespace()
+        .chain(extra.split_whitespace())
+        .map(String::from)
+        .collect()
+}
+
+fn args(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
 #[test]
 fn paper_mode_takes_the_authors_constants_and_the_flags_change_them() {
-    let base = [
-        "cell",
-        "--truth",
-        "ising2d",
-        "--lattice",
-        "3x3",
-        "--temperature",
-        "2.3",
-        "--samples",
-        "54",
-        "--seed",
-        "1",
-        "--fit",
-        "paper",
-        "--tau-grid",
-        "0.5:2:3",
-        "--json",
-    ];
-    let v = json(&base);
+    let base = ising_3x3("--samples 54 --fit paper");
+    let v = json(&args(&base));
     assert_eq!(v["fit_stop"], "rel_tol", "{v}");
     let default_steps = v["fit_iterations"].as_u64().unwrap();
-    let tight: Vec<&str> = base.iter().copied().chain(["--rel-tol", "1e-7"]).collect();
-    assert!(json(&tight)["fit_iterations"].as_u64().unwrap() > default_steps);
-    let capped: Vec<&str> = base.iter().copied().chain(["--max-iter", "7"]).collect();
-    let c = json(&capped);
+    let tight = ising_3x3("--samples 54 --fit paper --rel-tol 1e-7");
+    assert!(json(&args(&tight))["fit_iterations"].as_u64().unwrap() > default_steps);
+    let c = json(&args(&ising_3x3("--samples 54 --fit paper --max-iter 7")));
     assert_eq!((c["fit_iterations"].as_u64(), c["fit_stop"].as_str()), (Some(7), Some("max_iter")));
-    let bad: Vec<&str> = base.iter().copied().chain(["--rel-tol", "2"]).collect();
-    let out = taustar(&bad);
+    let out = taustar(&args(&ising_3x3("--samples 54 --fit paper --rel-tol 2")));
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--rel-tol") && err.contains('2'), "{err}");
@@ -112,24 +106,7 @@ fn paper_mode_takes_the_authors_constants_and_the_flags_change_them() {
 
 #[test]
 fn ising_cell_reports_fit_keys() {
-    let v = json(&[
-        "cell",
-        "--truth",
-        "ising2d",
-        "--lattice",
-        "3x3",
-        "--temperature",
-        "2.3",
-        "--samples",
-        "200",
-        "--seed",
-        "1",
-        "--l2",
-        "0.01",
-        "--tau-grid",
-        "0.5:2:3",
-        "--json",
-    ]);
+    let v = json(&args(&ising_3x3("--samples 200 --l2 0.01")));
     for k in
         ["fit_mode", "fit_iterations", "fit_stop", "grad_max_norm", "nll", "coupling_max_abs", "fit_diverged"]
     {

@@ -147,6 +147,14 @@ pub enum WorkerError {
         /// Why it is invalid.
         reason: String,
     },
+    /// The computed-cells log (a test hook) could not be opened.
+    #[error("cannot open the computed-cells log {path}: {source}")]
+    ComputedLog {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The rayon pool could not start.
     #[error("cannot start {threads} compute threads: {reason}")]
     Pool {
@@ -352,10 +360,10 @@ pub async fn run(
     let (tx, mut rx) = mpsc::unbounded_channel();
     let draining = Arc::new(AtomicBool::new(false));
     let log = match &config.computed_log {
-        Some(p) => Some(Arc::new(hook::ComputedLog::open(p).map_err(|e| WorkerError::BadUrl {
-            url: p.display().to_string(),
-            reason: format!("cannot open the computed-cells log: {e}"),
-        })?)),
+        Some(p) => Some(Arc::new(
+            hook::ComputedLog::open(p)
+                .map_err(|source| WorkerError::ComputedLog { path: p.clone(), source })?,
+        )),
         None => None,
     };
     let compute = Compute {
