@@ -8,7 +8,7 @@
 //!   taustar serve / taustar run
 //!          │ study file → StudyDefinition + cells         (study_file)
 //!          ▼
-//!   StudyStore (SQLite, WAL) ◄── StoreHandle: one writer task, batched commits   (store, actor)
+//!   StudyStore (SQLite, WAL) ◄── StoreHandle: one writer task, batched commits   (store, writer)
 //!          ▲                          ▲
 //!          │ read-only connection     │ lease / commit / heartbeat / release / expire
 //!   status, Watch, export, plot       │
@@ -30,7 +30,6 @@
 //! and closes the database after the last handle is gone.
 #![deny(missing_docs)]
 
-pub mod actor;
 pub mod auth;
 pub mod batch;
 pub mod clock;
@@ -41,5 +40,6 @@ pub mod shutdown;
 pub mod store;
 pub mod study_file;
 pub mod tls;
+pub mod writer;
 
 pub use store::{StoreError, StudyStatus, StudyStore};

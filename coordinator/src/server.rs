@@ -35,12 +35,12 @@ use tokio::task::JoinHandle;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::ServerTlsConfig;
 
-use crate::actor::StoreHandle;
 use crate::auth::Authorizer;
 use crate::clock::LeaseClock;
 use crate::service::{CoordinatorService, ServiceConfig};
 use crate::shutdown::Shutdown;
 use crate::store::{StoreError, StudyStatus, StudyStore};
+use crate::writer::StoreHandle;
 
 /// Tunables of a coordinator run.
 #[derive(Debug, Clone, Copy)]
@@ -128,7 +128,7 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
     /// The store writer stopped unexpectedly.
     #[error("{0}")]
-    Writer(#[from] crate::actor::WriterError),
+    Writer(#[from] crate::writer::WriterError),
     /// The coordinator's task panicked or was cancelled.
     #[error("coordinator task failed: {0}")]
     Task(#[from] tokio::task::JoinError),

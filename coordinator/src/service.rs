@@ -26,11 +26,11 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::actor::{StoreHandle, WriterError};
 use crate::batch::BatchPolicy;
 use crate::shutdown::Shutdown;
 use crate::store::lease::ExpiryReport;
 use crate::store::{LeaseState, Outcome, StoreError, StudyStatus, StudyStore, Upload};
+use crate::writer::{StoreHandle, WriterError};
 
 /// Tunables of the service.
 #[derive(Debug, Clone, Copy)]

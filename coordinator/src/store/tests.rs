@@ -30,6 +30,7 @@ pub(crate) fn study(toml: &str) -> (Study, StudyDefinition) {
     (s, loaded.definition)
 }
 
+mod commit;
 mod migration;
 mod quarantine;
 

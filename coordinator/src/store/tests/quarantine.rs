@@ -4,7 +4,7 @@
 
 use common::CellKey;
 
-use super::super::lease::MAX_QUARANTINE_ROWS;
+use super::super::commit::MAX_QUARANTINE_ROWS;
 use super::*;
 
 /// `(cell_id, worker_id, reason, result bytes, error)` of every quarantine row, by id.
