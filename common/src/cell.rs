@@ -272,6 +272,26 @@ pub struct CellSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct CellKey(pub String);
 
+impl CellKey {
+    /// The key of replicate `replicate` of the grid point with canonical key `point_key`
+    /// ([`GridPoint::key`]): `<point_key>;r=<replicate>`. The one place the format is built.
+    pub fn new(point_key: &str, replicate: u32) -> CellKey {
+        CellKey(format!("{point_key};r={replicate}"))
+    }
+
+    /// The grid-point key and replicate of a cell key; `None` when `key` has no `;r=N`
+    /// suffix. The one place the format is parsed.
+    pub fn split(key: &str) -> Option<(&str, u32)> {
+        let (point, r) = key.rsplit_once(";r=")?;
+        Some((point, r.parse().ok()?))
+    }
+
+    /// The replicate index of this key.
+    pub fn replicate(&self) -> Option<u32> {
+        CellKey::split(&self.0).map(|(_, r)| r)
+    }
+}
+
 impl fmt::Display for CellKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -425,7 +445,7 @@ impl CellSettings {
 impl CellSpec {
     /// The canonical key: grid-point key plus `;r=<replicate>`.
     pub fn key(&self) -> CellKey {
-        CellKey(format!("{};r={}", self.point.key(), self.replicate))
+        CellKey::new(&self.point.key(), self.replicate)
     }
 
     /// The cell's random generator: ChaCha12 seeded with SHA-256(study seed ‖ key).

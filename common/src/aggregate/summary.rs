@@ -281,7 +281,7 @@ pub(crate) mod tests {
     pub(crate) fn result(point: &GridPoint, r: u32, tau_rev: f64, tau_fwd: f64) -> CellResult {
         let two_level = matches!(point.truth, TruthSpec::TwoLevel { .. });
         CellResult {
-            key: CellKey(format!("{};r={r}", point.key())),
+            key: CellKey::new(&point.key(), r),
             samples: match point.data {
                 DataSize::Samples(m) => m,
                 DataSize::Mu(_) => 77,

@@ -384,18 +384,13 @@ pub fn cell_columns() -> Vec<Column> {
     .collect()
 }
 
-/// The replicate index of a cell key (its `;r=N` suffix), if it has one.
-pub fn replicate_of_key(key: &str) -> Option<u64> {
-    key.rsplit_once(";r=").and_then(|(_, r)| r.parse().ok())
-}
-
 /// One row of `cells.*`, aligned with [`cell_columns`]. `point_key` and `d` describe the
 /// cell's grid point (computed once per point by the caller).
 pub fn cell_row<'a>(point_key: &'a str, d: &'a Descriptors, r: &'a CellResult) -> Vec<Value<'a>> {
     vec![
         Value::str(r.key.0.as_str()),
         Value::str(point_key),
-        Value::int(replicate_of_key(&r.key.0)),
+        Value::int(r.key.replicate().map(u64::from)),
         Value::str(d.truth),
         Value::int(d.states),
         Value::int(d.low_states),
@@ -473,6 +468,7 @@ mod tests {
     use super::super::summary::tests::{ising_point, result, two_level_point};
     use super::super::summary::PointAggregator;
     use super::*;
+    use crate::CellKey;
 
     fn kind_of(v: &Value) -> Option<ColumnKind> {
         match v {
@@ -567,8 +563,12 @@ mod tests {
 
     #[test]
     fn replicate_is_parsed_from_the_key_suffix() {
-        assert_eq!(replicate_of_key("two-level;states=100;gap=2.5;samples=4;fit=mle;l2=0;r=12"), Some(12));
-        assert_eq!(replicate_of_key("no-replicate"), None);
+        let key = CellKey("two-level;states=100;gap=2.5;samples=4;fit=mle;l2=0;r=12".into());
+        assert_eq!(key.replicate(), Some(12));
+        assert_eq!(CellKey::split(&key.0), Some(("two-level;states=100;gap=2.5;samples=4;fit=mle;l2=0", 12)));
+        assert_eq!(CellKey::new("two-level;states=100;gap=2.5;samples=4;fit=mle;l2=0", 12), key);
+        assert_eq!(CellKey("no-replicate".into()).replicate(), None);
+        assert_eq!(CellKey::split("p;r=x"), None);
     }
 
     #[test]

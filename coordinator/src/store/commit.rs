@@ -9,7 +9,7 @@
 
 use std::collections::HashSet;
 
-use common::CellResult;
+use common::{CellKey, CellResult};
 use rusqlite::{params, params_from_iter, OptionalExtension};
 
 use super::{codec, id_list, state, StoreError, StudyStore};
@@ -136,8 +136,8 @@ pub(crate) fn verdict<'u>(
         |reason: String| Verdict::Fail { error: format!("quarantined: {reason}"), quarantine: Some(reason) };
     match &up.outcome {
         Outcome::Done(r) => {
-            let key = format!("{};r={}", row.point_key, row.replicate);
-            if r.key.0 != key {
+            let key = CellKey::new(&row.point_key, row.replicate);
+            if r.key != key {
                 // The worker computed what we sent but got another key: the cell cannot
                 // complete this way; a failure, so the study ends (with the cell failed)
                 // instead of stalling.

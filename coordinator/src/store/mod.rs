@@ -45,7 +45,7 @@ pub mod schema;
 
 use std::path::{Path, PathBuf};
 
-use common::{CellResult, CellSettings, CellSpec, GridPoint};
+use common::{CellKey, CellResult, CellSettings, CellSpec, GridPoint};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 pub use commit::{CommitReport, Outcome, Upload};
@@ -462,7 +462,7 @@ impl StudyStore {
 
     /// Look up one committed result by its cell key (tests and debugging).
     pub fn result_by_key(&self, key: &str) -> Result<Option<CellResult>, StoreError> {
-        let Some((point_key, replicate)) = split_cell_key(key) else { return Ok(None) };
+        let Some((point_key, replicate)) = CellKey::split(key) else { return Ok(None) };
         let row = self
             .conn
             .query_row(
@@ -489,12 +489,6 @@ fn point_json(point: &GridPoint, key: &str) -> Result<String, String> {
         return Err(format!("point {key} does not survive its JSON encoding {json}"));
     }
     Ok(json)
-}
-
-/// Split a cell key `<point key>;r=<replicate>` into its parts.
-pub fn split_cell_key(key: &str) -> Option<(&str, u32)> {
-    let (point, r) = key.rsplit_once(";r=")?;
-    Some((point, r.parse().ok()?))
 }
 
 fn sql_err(path: &Path, error: rusqlite::Error) -> StoreError {

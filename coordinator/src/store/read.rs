@@ -14,7 +14,7 @@
 //! so a study of 10^6 cells is exported in constant memory. The first error returned by `f`
 //! stops the walk and is returned; store errors are converted with `E::from`.
 
-use common::{CellResult, GridPoint};
+use common::{CellKey, CellResult, GridPoint};
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
@@ -212,7 +212,7 @@ impl StudyStore {
             }
             let point_key: String = row.get(1).map_err(|e| E::from(self.err(e)))?;
             let replicate: u32 = row.get(3).map_err(|e| E::from(self.err(e)))?;
-            let key = format!("{point_key};r={replicate}");
+            let key = CellKey::new(&point_key, replicate).0;
             let result = codec::decode_row(row, 4, &key)
                 .map_err(|e| E::from(self.err(e)))?
                 .map_err(|reason| E::from(self.corrupt(reason)))?;
@@ -226,7 +226,7 @@ impl StudyStore {
 
     /// Everything the store records about one cell, by key (tests, the fault suite, debugging).
     pub fn cell_record(&self, key: &str) -> Result<Option<CellRecord>, StoreError> {
-        let Some((point_key, replicate)) = super::split_cell_key(key) else { return Ok(None) };
+        let Some((point_key, replicate)) = CellKey::split(key) else { return Ok(None) };
         let sql = format!(
             "SELECT c.id, c.state, c.attempts, c.failures, {}, c.error, c.worker_id FROM cells c \
              JOIN points p ON p.id = c.point_id WHERE p.key = ?1 AND c.replicate = ?2",

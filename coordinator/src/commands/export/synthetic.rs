@@ -132,7 +132,7 @@ impl SyntheticSource {
         let two_level = self.kind == Kind::TwoLevel;
         let diverged = !two_level && noise(h ^ 3) < 1.0 - 2.0 * (x - 1.7 + 0.8 * (y - 2.0)).clamp(0.0, 1.0);
         CellResult {
-            key: CellKey(format!("{};r={r}", point.key())),
+            key: CellKey::new(&point.key(), r),
             samples: m,
             tau_rev,
             tau_fwd,
