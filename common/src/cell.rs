@@ -576,12 +576,3 @@ pub struct CellResult {
     /// The τ curve on the reporting grid.
     pub curve: Vec<CurvePoint>,
 }
-
-/// Compute one cell (docs/spec.md §6): draw data, fit once, evaluate the τ grid, find τ*.
-///
-/// Pure and deterministic: the same `spec` gives a bit-identical result whatever thread
-/// runs it. Errors only on an invalid spec.
-pub fn run_cell(spec: &CellSpec) -> Result<CellResult, SpecError> {
-    spec.validate()?;
-    crate::compute::compute_cell(spec)
-}

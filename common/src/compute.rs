@@ -114,6 +114,15 @@ pub fn resolve_samples(data: DataSize, truth_entropy: f64, min: u64) -> Result<u
     Ok(m)
 }
 
+/// Compute one cell (docs/spec.md §6): draw data, fit once, evaluate the τ grid, find τ*.
+///
+/// Pure and deterministic: the same `spec` gives a bit-identical result whatever thread
+/// runs it. Errors only on an invalid spec.
+pub fn run_cell(spec: &CellSpec) -> Result<CellResult, SpecError> {
+    spec.validate()?;
+    compute_cell(spec)
+}
+
 /// Compute a validated cell.
 pub fn compute_cell(spec: &CellSpec) -> Result<CellResult, SpecError> {
     match spec.point.truth {

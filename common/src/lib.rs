@@ -27,7 +27,8 @@ pub mod study;
 pub mod tau;
 
 pub use cell::{
-    run_cell, CellKey, CellResult, CellSettings, CellSpec, CurveOutput, DataSize, FitMode, FitSpec, FitStop,
-    GridPoint, TruthSpec,
+    CellKey, CellResult, CellSettings, CellSpec, CurveOutput, DataSize, FitMode, FitSpec, FitStop, GridPoint,
+    TruthSpec,
 };
+pub use compute::run_cell;
 pub use error::SpecError;
