@@ -1,7 +1,7 @@
 //! The one place where every gRPC request of the coordinator service passes before its
 //! handler: an [`Authorizer`] is installed as a tonic interceptor in [`crate::server`].
 //!
-//! With a shared token (read by `worker::auth::Token` from `--token-file`,
+//! With a shared token (read by `taustar_proto::auth::Token` from `--token-file`,
 //! `TAUSTAR_TOKEN_FILE` or `TAUSTAR_TOKEN`) every call must carry
 //! `authorization: Bearer <token>`, compared in constant time; anything else is answered
 //! `Unauthenticated` and logged with the peer address — never with what was presented.
@@ -21,11 +21,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use taustar_proto::auth::Token;
+use taustar_proto::auth::{AUTHORIZATION, TOKEN_ENV, TOKEN_FILE_ENV};
 use tokio::time::Instant;
 use tonic::service::Interceptor;
 use tonic::{Request, Status};
-pub use worker::auth::Token;
-use worker::auth::{AUTHORIZATION, TOKEN_ENV, TOKEN_FILE_ENV};
 
 /// At most one rejection line per peer address and reason in this window.
 pub const REJECTION_LOG_WINDOW: Duration = Duration::from_secs(10);

@@ -5,6 +5,7 @@
 //! logging and maps errors to an exit code.
 
 use clap::{Parser, Subcommand};
+use taustar_proto::process::{init_logging, LogFormat};
 
 mod commands;
 
@@ -23,12 +24,6 @@ struct Cli {
     command: Command,
 }
 
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
-}
-
 #[derive(Subcommand)]
 enum Command {
     /// Compute one cell: draw data, fit, evaluate τ, print τ* and the curve.
@@ -45,16 +40,6 @@ enum Command {
     Export(commands::export::Args),
     /// Draw phase diagrams of a study (PNG and SVG).
     Plot(commands::plot::Args),
-}
-
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
 }
 
 fn main() -> std::process::ExitCode {

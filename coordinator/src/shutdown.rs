@@ -41,5 +41,5 @@ impl Shutdown {
 /// Resolve on SIGINT (Ctrl-C) or SIGTERM. The same trigger as the worker's drain, so both
 /// sides of a Slurm `scancel` or a `kubectl delete` react to one signal the same way.
 pub async fn signal() {
-    worker::signal().await
+    taustar_proto::process::signal().await
 }

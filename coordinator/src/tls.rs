@@ -1,6 +1,6 @@
 //! The coordinator's side of TLS: `--tls-cert`/`--tls-key` turn TLS on,
 //! `--tls-ca` additionally requires every client to present a certificate signed by that CA
-//! (mutual TLS). The files are read and checked by `worker::tls` (shared with the worker, so
+//! (mutual TLS). The files are read and checked by `taustar_proto::tls` (shared with the worker, so
 //! both report bad files alike); this module assembles tonic's server configuration and
 //! builds it once at start-up, so a key that does not belong to its certificate is reported
 //! before the database is touched.
@@ -11,9 +11,9 @@
 
 use std::path::{Path, PathBuf};
 
+pub use taustar_proto::tls::TlsError;
+use taustar_proto::tls::{read_certificates, HANDSHAKE_TIMEOUT};
 use tonic::transport::{Server, ServerTlsConfig};
-pub use worker::tls::TlsError;
-use worker::tls::{read_certificates, HANDSHAKE_TIMEOUT};
 
 /// A checked server TLS configuration.
 #[derive(Clone, Debug)]
@@ -31,7 +31,7 @@ pub fn load(
     key: Option<&Path>,
     ca: Option<&Path>,
 ) -> Result<Option<ServerTls>, TlsError> {
-    let Some(identity) = worker::tls::read_optional_identity(cert, key)? else {
+    let Some(identity) = taustar_proto::tls::read_optional_identity(cert, key)? else {
         return match ca {
             Some(ca) => Err(TlsError::CaWithoutIdentity { path: ca.to_path_buf() }),
             None => Ok(None),
@@ -49,7 +49,7 @@ pub fn load(
         if let Some(ca) = ca {
             what.push_str(&format!(" / --tls-ca {}", ca.display()));
         }
-        return Err(TlsError::Rejected { what, reason: worker::tls::error_chain(&e) });
+        return Err(TlsError::Rejected { what, reason: taustar_proto::tls::error_chain(&e) });
     }
     Ok(Some(ServerTls { config, client_certs_required: ca.is_some() }))
 }

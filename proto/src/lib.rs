@@ -6,10 +6,20 @@
 //!   ([`common::CellSpec`], [`common::CellResult`]). Neither `common` nor the binaries
 //!   translate field by field anywhere else.
 //!
+//! - [`auth`] and [`tls`]: how a connection is secured, the same for both ends — the
+//!   shared bearer token, and TLS / mutual TLS certificates read with clear errors.
+//! - [`process`]: what both binaries do alike as processes — drain on SIGINT/SIGTERM, and
+//!   one logging setup.
+//!
+//! Both binaries sit on top of this crate; neither imports from the other.
+//!
 //! [`PROTOCOL_VERSION`] is sent in every `Register`; the coordinator refuses other versions.
 #![deny(missing_docs)]
 
+pub mod auth;
 pub mod convert;
+pub mod process;
+pub mod tls;
 
 /// Generated gRPC code for package `taustar.v1`.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
@@ -26,4 +36,8 @@ pub use convert::ConvertError;
 ///
 /// 3: `CellResult.curve` carries the τ curve as packed columns; a version-2 coordinator would
 /// store such a result without its curve.
+///
+/// 4: `CellSettings.rel_tol` (the paper mode's stopping rule), `CellResult.kappa_at_1`,
+/// `heat_capacity_at_1`, `fit_stop`, and the curve's κ column; a version-3 worker would stop
+/// every paper-mode fit at its built-in tolerance and report no κ.
 pub const PROTOCOL_VERSION: u32 = 4;

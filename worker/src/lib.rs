@@ -21,10 +21,11 @@
 //! computed while disconnected.
 #![deny(missing_docs)]
 
-pub mod auth;
 pub mod hook;
 mod session;
-pub mod tls;
+
+pub use taustar_proto::process::signal;
+pub use taustar_proto::{auth, tls};
 
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
@@ -508,32 +509,6 @@ fn normalise_url(url: &str, tls: bool) -> Result<String, WorkerError> {
     tonic::transport::Endpoint::from_shared(full.clone())
         .map_err(|e| WorkerError::BadUrl { url: url.to_string(), reason: e.to_string() })?;
     Ok(full)
-}
-
-/// Resolve on SIGINT or SIGTERM (the binary's drain trigger; Slurm and Kubernetes send
-/// SIGTERM before killing).
-pub async fn signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("SIGINT received: draining"),
-        () = term => tracing::info!("SIGTERM received: draining"),
-    }
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use clap::Parser;
+use taustar_proto::process::{init_logging, LogFormat};
 
 const AFTER_HELP: &str = "\
 Lifecycle:
@@ -55,26 +56,10 @@ struct Cli {
     #[arg(long, value_name = "PATH", env = "TAUSTAR_TOKEN_FILE")]
     token_file: Option<std::path::PathBuf>,
     #[command(flatten)]
-    tls: worker::tls::ClientTlsArgs,
+    tls: taustar_proto::tls::ClientTlsArgs,
     /// Log output format on stderr. Verbosity via RUST_LOG (default: info).
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
-}
-
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
 }
 
 fn main() -> std::process::ExitCode {
@@ -102,7 +87,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     config.give_up_after = cli.give_up_after.map(Duration::from_secs);
     config.max_backoff = Duration::from_secs(cli.max_backoff.max(1));
     config.computed_log = std::env::var_os(worker::hook::ENV).map(Into::into);
-    config.token = worker::auth::Token::from_file_or_env(cli.token_file.as_deref())?;
+    config.token = taustar_proto::auth::Token::from_file_or_env(cli.token_file.as_deref())?;
     config.tls = cli.tls.load()?;
     if let Ok(ms) = std::env::var(worker::hook::DELAY_ENV) {
         let ms: u64 = ms.parse().map_err(|_| {

@@ -63,7 +63,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         worker_config.computed_log = std::env::var_os(worker::hook::ENV).map(Into::into);
         // Ctrl-C / SIGTERM drains the local worker (unstarted cells are handed back, running
         // ones finish and are committed); then the coordinator stops and closes the store.
-        let mut work = tokio::spawn(worker::run(worker_config, worker::signal()));
+        let mut work = tokio::spawn(worker::run(worker_config, taustar_proto::process::signal()));
         let mut progress = Progress::new(sync.cells_total);
         let mut status = running.status.clone();
         let report = loop {

@@ -93,15 +93,15 @@ pub struct Args {
     pub token_file: Option<PathBuf>,
     /// The coordinator's TLS certificate (PEM, chain leaf first): with --tls-key, turns on
     /// TLS. Workers then connect with --tls-ca (the CA that signed it).
-    #[arg(long, value_name = "PATH", env = worker::tls::TLS_CERT_ENV)]
+    #[arg(long, value_name = "PATH", env = taustar_proto::tls::TLS_CERT_ENV)]
     pub tls_cert: Option<PathBuf>,
     /// The private key (PEM) of --tls-cert.
-    #[arg(long, value_name = "PATH", env = worker::tls::TLS_KEY_ENV)]
+    #[arg(long, value_name = "PATH", env = taustar_proto::tls::TLS_KEY_ENV)]
     pub tls_key: Option<PathBuf>,
     /// Require every client to present a certificate signed by this CA (PEM): mutual TLS.
     /// Needs --tls-cert/--tls-key. Counts as protection for a non-loopback --listen, like a
     /// token; the health service then needs a client certificate too.
-    #[arg(long, value_name = "PATH", env = worker::tls::TLS_CA_ENV)]
+    #[arg(long, value_name = "PATH", env = taustar_proto::tls::TLS_CA_ENV)]
     pub tls_ca: Option<PathBuf>,
     /// Largest gRPC message accepted or sent, in MiB (a result with a 10^4-point τ curve is
     /// ~0.6 MiB). Larger ones are refused (OUT_OF_RANGE) before they are buffered.

@@ -3,8 +3,7 @@
 //! The token never travels on a command line (where `ps` shows it to every user of a node):
 //! it comes from a file (`--token-file PATH`, or `TAUSTAR_TOKEN_FILE` — what the Kubernetes
 //! manifests set to the mounted Secret) or from the `TAUSTAR_TOKEN` environment variable (what
-//! Slurm hands to every task). This module lives in the worker crate because both binaries
-//! need it and the coordinator already depends on the worker (for `taustar run`).
+//! Slurm hands to every task). Both binaries need it, so it lives here, below both.
 //!
 //! Workers attach it to every call as `authorization: Bearer <token>` ([`BearerInterceptor`]);
 //! the coordinator checks it in `coordinator::auth`.
