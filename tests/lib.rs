@@ -307,3 +307,20 @@ pub fn two_level_study(name: &str, replicates: u32, gaps: &str, samples: &str) -
          low_states = 5\ngap = {gaps}\n[data]\nsamples = {samples}\n[tau]\ngrid = {{ from = 0.5, to = 3.0, count = 6 }}\n"
     )
 }
+
+/// The machine as the tests share it. Every end-to-end test file is a module of one test
+/// binary, so libtest runs tests of different files side by side; the light ones (a few
+/// processes each) may, but a heavy one (many processes, kills against a clock: crash,
+/// drain, faults, Slurm) takes the machine alone, as it did when each file was its own
+/// binary. A test that panicked while holding the lock leaves it usable (poison ignored).
+static MACHINE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Hold for the whole of a light test.
+pub fn shared_machine() -> std::sync::RwLockReadGuard<'static, ()> {
+    MACHINE.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Hold for the whole of a heavy test.
+pub fn whole_machine() -> std::sync::RwLockWriteGuard<'static, ()> {
+    MACHINE.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

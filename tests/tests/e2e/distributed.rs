@@ -6,7 +6,7 @@
 //! workers' computed-cells logs (`TAUSTAR_WORKER_COMPUTED_LOG`) and the per-cell attempt
 //! counter of the store.
 //!
-//! Run: `cargo test -p taustar-e2e --test distributed` (builds the binaries first).
+//! Run: `cargo test -p taustar-e2e --test e2e distributed::` (builds the binaries first).
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -35,6 +35,7 @@ fn total_attempts(db: &std::path::Path, keys: impl IntoIterator<Item = String>) 
 
 #[test]
 fn a_served_study_completes_with_exactly_one_result_per_cell() {
+    let _machine = shared_machine();
     let s = Scratch::new();
     let study = s.write("s.toml", &two_level_study("e2e-complete", 10, "[2.0, 4.0]", "[10, 30, 100]"));
     let (db, log) = (s.path("s.db"), s.path("computed.log"));
@@ -54,6 +55,7 @@ fn a_served_study_completes_with_exactly_one_result_per_cell() {
 
 #[test]
 fn a_worker_killed_mid_study_loses_and_duplicates_nothing() {
+    let _machine = shared_machine();
     let s = Scratch::new();
     let study = s.write("s.toml", &two_level_study("e2e-kill-worker", 10, "[2.0, 4.0]", "[10, 30, 100]"));
     let (db, log1, log2) = (s.path("s.db"), s.path("w1.log.keys"), s.path("w2.log.keys"));
@@ -79,6 +81,7 @@ fn a_worker_killed_mid_study_loses_and_duplicates_nothing() {
 
 #[test]
 fn a_coordinator_killed_and_restarted_on_the_same_db_recomputes_no_finished_cell() {
+    let _machine = shared_machine();
     let s = Scratch::new();
     let study =
         s.write("s.toml", &two_level_study("e2e-kill-coordinator", 10, "[2.0, 4.0]", "[10, 30, 100]"));
@@ -108,6 +111,7 @@ fn a_coordinator_killed_and_restarted_on_the_same_db_recomputes_no_finished_cell
 
 #[test]
 fn extending_a_finished_study_runs_only_the_new_cells() {
+    let _machine = shared_machine();
     let s = Scratch::new();
     let small = s.write("small.toml", &two_level_study("e2e-extend", 2, "[2.0, 4.0]", "[10, 30]"));
     let big = s.write("big.toml", &two_level_study("e2e-extend", 4, "[2.0, 4.0]", "[10, 30, 100]"));
@@ -136,6 +140,7 @@ fn extending_a_finished_study_runs_only_the_new_cells() {
 
 #[test]
 fn the_same_study_run_twice_gives_bit_identical_results() {
+    let _machine = shared_machine();
     let s = Scratch::new();
     let study = s.write("s.toml", &two_level_study("e2e-twice", 5, "[2.0, 3.5, 6.0]", "[8, 40, 200]"));
     let mut dbs = vec![];
@@ -156,6 +161,7 @@ fn the_same_study_run_twice_gives_bit_identical_results() {
 
 #[test]
 fn a_worker_sent_sigterm_drains_hands_back_its_cells_and_exits_zero() {
+    let _machine = shared_machine();
     let s = Scratch::new();
     let study = s.write("s.toml", &two_level_study("e2e-drain", 10, "[2.0, 4.0]", "[10, 30, 100]"));
     let (db, log) = (s.path("s.db"), s.path("computed.log"));
@@ -186,6 +192,7 @@ fn a_worker_sent_sigterm_drains_hands_back_its_cells_and_exits_zero() {
 
 #[test]
 fn taustar_run_completes_resumes_without_recomputing_and_status_reports_json() {
+    let _machine = shared_machine();
     let s = Scratch::new();
     let study = s.write("s.toml", &two_level_study("e2e-run", 3, "[2.0, 4.0]", "[10, 30]"));
     let (db, log) = (s.path("run.db"), s.path("computed.log"));
@@ -216,6 +223,7 @@ fn taustar_run_completes_resumes_without_recomputing_and_status_reports_json() {
 
 #[test]
 fn serve_refuses_a_study_whose_settings_changed_naming_the_fingerprint() {
+    let _machine = shared_machine();
     let s = Scratch::new();
     let a = s.write("a.toml", &two_level_study("e2e-fp", 1, "2.0", "10"));
     let b = s.write("b.toml", &two_level_study("e2e-fp", 1, "2.0", "10").replace("count = 6", "count = 7"));
@@ -240,6 +248,7 @@ fn serve_refuses_a_study_whose_settings_changed_naming_the_fingerprint() {
 
 #[test]
 fn a_coordinator_sent_sigterm_closes_the_db_cleanly_and_resumes_without_recomputing() {
+    let _machine = shared_machine();
     let s = Scratch::new();
     let study =
         s.write("s.toml", &two_level_study("e2e-term-coordinator", 10, "[2.0, 4.0]", "[10, 30, 100]"));

@@ -7,15 +7,17 @@
 //!
 //! ```text
 //! cargo build --release -p taustar-coordinator -p taustar-worker
-//! cargo test -p taustar-e2e --test slurm -- --ignored
+//! cargo test -p taustar-e2e --test e2e slurm:: -- --ignored
 //! ```
 
 use std::path::PathBuf;
 use std::process::Command;
+use taustar_e2e::whole_machine;
 
 #[test]
-#[ignore = "needs root, apt and release binaries: cargo test -p taustar-e2e --test slurm -- --ignored"]
+#[ignore = "needs root, apt and release binaries: cargo test -p taustar-e2e --test e2e slurm:: -- --ignored"]
 fn slurm_study_completes_resumes_after_cancel_and_requeue_and_loses_nothing_on_worker_sigterm() {
+    let _machine = whole_machine();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let script = root.join("deploy/ci/slurm-test.sh");
     // The child inherits stdout/stderr: its per-assertion lines show up live.

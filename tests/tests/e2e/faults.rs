@@ -22,7 +22,7 @@
 //! (never as passed). Run it explicitly, as CI does; missing prerequisites then fail the test:
 //!
 //! ```text
-//! cargo test -p taustar-e2e --test faults -- --ignored --nocapture
+//! cargo test -p taustar-e2e --test e2e faults:: -- --ignored --nocapture
 //! ```
 //! The fault schedule's random choices are printed with their seed; `TAUSTAR_FAULT_SEED=N`
 //! repeats a schedule.
@@ -245,8 +245,9 @@ impl FaultRun<'_> {
 }
 
 #[test]
-#[ignore = "needs root and iproute2: cargo test -p taustar-e2e --test faults -- --ignored"]
+#[ignore = "needs root and iproute2: cargo test -p taustar-e2e --test e2e faults:: -- --ignored"]
 fn faults_across_hosts_lose_duplicate_and_fail_nothing_and_match_an_undisturbed_run() {
+    let _machine = whole_machine();
     require_prerequisites();
     // Build (or locate) the binaries before the clock starts.
     let (taustar, worker) = (bin("taustar"), bin("taustar-worker"));

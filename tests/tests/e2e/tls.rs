@@ -12,7 +12,7 @@
 //!   environment variables, and `--tls-domain localhost`) the study completes;
 //! - bad TLS files stop `taustar serve` before it creates the database, naming flag and path.
 //!
-//! Run: `cargo test -p taustar-e2e --test tls` (builds the binaries first).
+//! Run: `cargo test -p taustar-e2e --test e2e tls::` (builds the binaries first).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -166,6 +166,7 @@ fn refused(w: &mut Proc) -> String {
 
 #[test]
 fn tls_round_trip_and_plaintext_or_foreign_ca_clients_are_refused() {
+    let _machine = shared_machine();
     let s = Scratch::new();
     let pki = Pki::new(&s);
     let study = s.write("s.toml", &two_level_study("e2e-tls", 2, "[2.0]", "[10, 30]"));
@@ -201,6 +202,7 @@ fn tls_round_trip_and_plaintext_or_foreign_ca_clients_are_refused() {
 
 #[test]
 fn mutual_tls_alone_protects_a_non_loopback_listen_and_refuses_clients_without_a_valid_certificate() {
+    let _machine = shared_machine();
     let s = Scratch::new();
     let pki = Pki::new(&s);
     let study = s.write("s.toml", &two_level_study("e2e-mtls", 2, "[2.0]", "[10, 30]"));
@@ -262,6 +264,7 @@ fn serve_refused(s: &Scratch, args: &[&str]) -> String {
 
 #[test]
 fn bad_tls_files_stop_serve_naming_the_flag_and_path() {
+    let _machine = shared_machine();
     let s = Scratch::new();
     let pki = Pki::new(&s);
     let missing = s.path("missing.pem");

@@ -10,7 +10,7 @@
 //! - `taustar serve --listen 0.0.0.0:0` without a token refuses to start; an empty token file
 //!   is refused naming the file.
 //!
-//! Run: `cargo test -p taustar-e2e --test auth` (builds the binaries first).
+//! Run: `cargo test -p taustar-e2e --test e2e auth::` (builds the binaries first).
 
 use std::path::Path;
 use std::process::Command;
@@ -57,6 +57,7 @@ fn argv(p: &Proc) -> String {
 
 #[test]
 fn workers_without_or_with_a_wrong_token_are_refused_and_the_right_token_completes() {
+    let _machine = shared_machine();
     let s = Scratch::new();
     let study = s.write("s.toml", &two_level_study("e2e-auth", 4, "[2.0, 4.0]", "[10, 30]"));
     let token_file = s.write("token", &format!("{TOKEN}\n"));
@@ -130,6 +131,7 @@ fn serve_refused(s: &Scratch, args: &[&str], env: &[(&str, &str)]) -> String {
 
 #[test]
 fn non_loopback_listen_without_a_token_refuses_to_start() {
+    let _machine = shared_machine();
     let s = Scratch::new();
     let log = serve_refused(&s, &["--listen", "0.0.0.0:0"], &[]);
     assert!(log.contains("refusing to listen on 0.0.0.0:0 without a token"), "{log}");
@@ -139,6 +141,7 @@ fn non_loopback_listen_without_a_token_refuses_to_start() {
 
 #[test]
 fn an_empty_token_file_is_refused_naming_the_file() {
+    let _machine = shared_machine();
     let s = Scratch::new();
     let empty = s.write("empty-token", "\n");
     let path = empty.to_str().expect("utf-8 temp path");

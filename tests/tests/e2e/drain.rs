@@ -10,7 +10,7 @@
 //! grace, so results finished during the drain arrive after an early close would have cut
 //! them off. Computations are counted through `TAUSTAR_WORKER_COMPUTED_LOG`.
 //!
-//! Run: `cargo test -p taustar-e2e --test drain` (builds the binaries first).
+//! Run: `cargo test -p taustar-e2e --test e2e drain::` (builds the binaries first).
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -24,6 +24,7 @@ const DELAY_MS: u64 = 4000;
 
 #[test]
 fn cancelling_the_whole_job_commits_every_drained_result_and_leaves_no_cell_leased() {
+    let _machine = whole_machine();
     let s = Scratch::new();
     let study = s.write("s.toml", &two_level_study("e2e-cancel-job", 10, "[2.0, 4.0]", "[10, 30, 100]"));
     let (db, log1, log2) = (s.path("s.db"), s.path("w1.keys"), s.path("w2.keys"));

@@ -5,11 +5,11 @@ use common::study::{Study, StudyError};
 use proptest::prelude::*;
 
 const SHIPPED: [&str; 5] = [
-    include_str!("../../studies/paper-fig2.toml"),
-    include_str!("../../studies/paper-fig3.toml"),
-    include_str!("../../studies/paper-fig3-mle.toml"),
-    include_str!("../../studies/quick.toml"),
-    include_str!("../../studies/quick-ising.toml"),
+    include_str!("../../../studies/paper-fig2.toml"),
+    include_str!("../../../studies/paper-fig3.toml"),
+    include_str!("../../../studies/paper-fig3-mle.toml"),
+    include_str!("../../../studies/quick.toml"),
+    include_str!("../../../studies/quick-ising.toml"),
 ];
 
 /// Values a mutation writes in place of one number of a shipped study.

@@ -11,7 +11,7 @@
 //! still be there, unchanged. At the end the study resumes to completion with exactly one
 //! result per cell.
 //!
-//! Run: `cargo test -p taustar-e2e --test crash` (loopback only, no privileges).
+//! Run: `cargo test -p taustar-e2e --test e2e crash::` (loopback only, no privileges).
 
 use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -57,6 +57,7 @@ fn done(db: &Path) -> i64 {
 
 #[test]
 fn sigkill_during_commits_never_corrupts_the_store_or_loses_a_committed_result() {
+    let _machine = whole_machine();
     let s = Scratch::new();
     // 4 gaps × 5 data sizes × 250 replicates = 5000 cells (20 rounds commit about 2000).
     let study = s.write(

@@ -1,0 +1,8 @@
+//! Integration tests of taustar-common: the docs/spec.md §8 invariants and the study format.
+//!
+//! One test binary for the whole directory (each file a module): one link instead of one
+//! per file, and shared helpers stay in one place.
+
+mod invariants;
+mod study;
+mod study_hostile;
