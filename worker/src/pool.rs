@@ -1,0 +1,69 @@
+//! The compute side: a rayon pool whose threads report finished cells on a channel, and the
+//! drain's hand-over between the pool and the session.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use common::CellSpec;
+use taustar_proto::pb;
+use tokio::sync::mpsc;
+
+use crate::config::ComputeFn;
+use crate::hook;
+use crate::state::Computed;
+
+/// The compute side: a rayon pool and the channel its threads report on.
+pub(crate) struct Compute {
+    pub(crate) pool: rayon::ThreadPool,
+    pub(crate) f: ComputeFn,
+    pub(crate) tx: mpsc::UnboundedSender<Computed>,
+    pub(crate) draining: Arc<AtomicBool>,
+    /// Cells a rayon thread has started. A thread checks `draining` and inserts its cell
+    /// under this lock, and [`Compute::begin_drain`] sets `draining` under it, so at the
+    /// drain every leased cell is either started (it will finish) or will never start (it
+    /// can be handed back at once, all in one `Release`).
+    pub(crate) started: Arc<Mutex<HashSet<u64>>>,
+    pub(crate) log: Option<Arc<hook::ComputedLog>>,
+}
+
+impl Compute {
+    /// Stop starting cells; returns the cells of `in_flight` no thread has started (they
+    /// never will: their queued tasks report [`Computed::NotStarted`], which is ignored for
+    /// cells no longer in flight).
+    pub(crate) fn begin_drain(&self, in_flight: &HashSet<u64>) -> Vec<u64> {
+        let started = self.started.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.draining.store(true, Ordering::SeqCst);
+        let mut unstarted: Vec<u64> = in_flight.iter().filter(|id| !started.contains(id)).copied().collect();
+        unstarted.sort_unstable();
+        unstarted
+    }
+
+    pub(crate) fn submit(&self, worker_id: u64, cell_id: u64, spec: CellSpec) {
+        let (f, tx, draining, started_set, log) =
+            (self.f.clone(), self.tx.clone(), self.draining.clone(), self.started.clone(), self.log.clone());
+        self.pool.spawn(move || {
+            {
+                let mut set = started_set.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                if draining.load(Ordering::SeqCst) {
+                    drop(set);
+                    let _ = tx.send(Computed::NotStarted(cell_id));
+                    return;
+                }
+                set.insert(cell_id);
+            }
+            let started = std::time::Instant::now();
+            let outcome = match f(&spec) {
+                Ok(r) => pb::result_upload::Outcome::Result((&r).into()),
+                Err(e) => pb::result_upload::Outcome::Error(e),
+            };
+            let seconds = started.elapsed().as_secs_f64();
+            if let Some(log) = &log {
+                log.record(&spec.key().0);
+            }
+            let upload =
+                pb::ResultUpload { worker_id, cell_id, outcome: Some(outcome), compute_seconds: seconds };
+            let _ = tx.send(Computed::Ran { upload: Box::new(upload), seconds });
+        });
+    }
+}
