@@ -19,6 +19,7 @@ pub mod contour;
 pub mod heatmap;
 pub mod maps;
 pub mod point;
+pub mod profile;
 pub mod render;
 #[cfg(test)]
 mod tests;

@@ -13,6 +13,7 @@ use common::aggregate::{Quantity, SummaryRow};
 use super::colormap::Scale;
 use super::contour::zero_contour;
 use super::heatmap::Heatmap;
+use super::profile::{ProfileFigure, ProfilePoint};
 use super::render::render_png_and_svg;
 
 /// The boundary is drawn only next to points whose τ*_rev is farther than this from 1
@@ -300,6 +301,38 @@ pub fn draw_maps(study: &str, rows: &[SummaryRow], out: &Path) -> anyhow::Result
             if x_is_log10 { "M, number of samples (log scale)" } else { "μ = ln M − S(p)" },
             if truth == "ising2d" { "T, truth temperature" } else { "Δ, energy gap of the truth" },
         );
+
+        // One data size and several truth values (the appendix's studies): a heatmap would
+        // be one column, so κ(1) and C(1) are also drawn as curves against T or Δ.
+        if xs.len() == 1 && ys.len() >= 2 {
+            let mut points: Vec<ProfilePoint> = idx
+                .iter()
+                .filter_map(|&i| {
+                    let r = &rows[i];
+                    let (k, c) = (r.stats(Quantity::KappaAt1), r.stats(Quantity::HeatCapacityAt1));
+                    Some(ProfilePoint {
+                        y: y_of(&descriptors[i])?,
+                        kappa: (k.mean?, k.sem.unwrap_or(0.0)),
+                        heat_capacity: (c.mean?, c.sem.unwrap_or(0.0)),
+                    })
+                })
+                .collect();
+            points.sort_by(|a, b| a.y.total_cmp(&b.y));
+            if points.len() >= 2 {
+                let x = if x_is_log10 {
+                    format!("M = {}", 10f64.powf(xs[0]).round())
+                } else {
+                    format!("μ = {}", xs[0])
+                };
+                let fig = ProfileFigure {
+                    title: format!("{study}: κ(1) and C(1); κ > C: cool, κ < C: heat"),
+                    subtitle: format!("{}, {x}; {reps_text} replicates per point", describe.join(", ")),
+                    x_desc: y_desc.into(),
+                    points,
+                };
+                files.extend(render_png_and_svg(out, &format!("kappa_c_profile{suffix}"), MAP_SIZE, &fig)?);
+            }
+        }
 
         for map in MAPS.iter().filter(|m| m.only.is_none_or(|t| t == truth)) {
             let values = grid(&map.value);

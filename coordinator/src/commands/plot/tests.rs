@@ -134,6 +134,27 @@ fn the_kappa_minus_c_map_is_drawn_with_its_zero_contour_for_both_truths() {
     }
 }
 
+#[test]
+fn a_single_data_size_gets_the_kappa_c_profile_with_its_crossing() {
+    // One M, several gaps: the appendix's layout. The synthetic κ(1) − C(1) = 0.3 (1 − τ*_rev)
+    // changes sign where τ*_rev crosses 1.
+    let source = SyntheticSource { samples: vec![200], ..SyntheticSource::fig2_like(4, 8) };
+    let dir = test_dir("profile");
+    let report = plot_study(&source, &dir, None).unwrap();
+    assert!(report.files.iter().any(|f| f.ends_with("kappa_c_profile.png")), "{:?}", report.files);
+    let (dims, colours) = check_png(&dir.join("kappa_c_profile.png"));
+    assert_eq!(dims, MAP_SIZE);
+    assert!(colours > 20, "a real picture: {colours} colours");
+    let svg = std::fs::read_to_string(dir.join("kappa_c_profile.svg")).unwrap();
+    assert!(svg.contains("κ(1) = C(1) at "), "the crossing is named");
+    // Two or more data sizes: maps only.
+    let many = test_dir("profile-many");
+    let report = plot_study(&SyntheticSource::fig2_like(2, 3), &many, None).unwrap();
+    assert!(!report.files.iter().any(|f| f.to_string_lossy().contains("kappa_c_profile")));
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&many).unwrap();
+}
+
 /// A study with `[tau] curves = "none"` still gets its maps; `--point` says why it cannot
 /// draw curves instead of drawing empty axes.
 #[test]
