@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use common::study::{Study, StudyError, MAX_CELLS};
-use common::{CellSettings, CurveOutput, DataSize, FitMode, TruthSpec};
+use common::{CellSettings, CurveOutput, DataSize, FitMode, FitSpec, TruthSpec};
 
 fn parse(src: &str) -> Study {
     match Study::from_toml_str(src) {
@@ -652,6 +652,15 @@ fn paper_fig3_matches_spec_section_7() {
     // The stopping constants of the authors' Fig. 3 sweep.
     assert_eq!((s.settings.rel_tol, s.settings.max_iter), (1e-5, 15_000));
     assert!(s.grid_points().iter().all(|p| matches!(p.truth, TruthSpec::Ising2d { rows: 4, cols: 4, .. })));
+}
+
+#[test]
+fn paper_fig3_mle_is_the_same_grid_with_the_converged_penalised_fit() {
+    let paper = Study::from_path(&studies_dir().join("paper-fig3.toml")).unwrap();
+    let mle = Study::from_path(&studies_dir().join("paper-fig3-mle.toml")).unwrap();
+    assert_eq!((gaps(&mle), samples(&mle)), (gaps(&paper), samples(&paper)));
+    assert_eq!((mle.cell_count(), mle.seed), (paper.cell_count(), paper.seed));
+    assert!(mle.grid_points().iter().all(|p| p.fit == FitSpec { mode: FitMode::Mle, l2: 0.001 }));
 }
 
 #[test]
