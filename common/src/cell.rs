@@ -495,13 +495,34 @@ pub struct CurvePoint {
     pub kappa: Option<f64>,
 }
 
-/// The outcome of a cell: scalar summaries plus the per-τ curve. Deterministic: no timings.
+/// The outcome of a cell: the τ analysis, the fit's diagnostics (per truth family) and the
+/// per-τ curve. Deterministic: no timings.
+///
+/// The parts are flattened in JSON, so the keys stay those of a flat record
+/// (`tau_rev`, `gap_hat`, `fit_mode`, …); a part whose family does not apply is all `None`
+/// and writes nothing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CellResult {
     /// The cell's canonical key.
     pub key: CellKey,
     /// The number of samples actually drawn (resolves μ).
     pub samples: u64,
+    /// τ*, the divergences at τ = 1 and at τ*, and the truth-free diagnostics.
+    #[serde(flatten)]
+    pub tau: TauSummary,
+    /// The two-level fit's estimates (two-level truths; all `None` otherwise).
+    #[serde(flatten)]
+    pub two_level: TwoLevelFitReport,
+    /// The Ising fit's diagnostics (Ising truths; all `None` otherwise).
+    #[serde(flatten)]
+    pub ising: IsingFitReport,
+    /// The τ curve on the reporting grid.
+    pub curve: Vec<CurvePoint>,
+}
+
+/// What the τ analysis of one fitted model yields (docs/spec.md §5).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TauSummary {
     /// τ*_rev = argmin D_rev (continuous search inside the bounds).
     pub tau_rev: f64,
     /// τ*_fwd = argmin D_fwd.
@@ -533,13 +554,18 @@ pub struct CellResult {
     /// results stored before it was reported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heat_capacity_at_1: Option<f64>,
-    /// Two-level fit: n̂_g.
+}
+
+/// The two-level fit's estimates and closed forms (docs/spec.md §4.1).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TwoLevelFitReport {
+    /// n̂_g.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub low_states_hat: Option<u32>,
-    /// Two-level fit: Δ̂.
+    /// Δ̂.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gap_hat: Option<f64>,
-    /// Two-level fit: overlap ℓ = Σ_x L(x) L̂(x).
+    /// overlap ℓ = Σ_x L(x) L̂(x).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overlap: Option<u32>,
     /// Two-level closed-form τ*_rev (docs/spec.md §4.1); `None` when D_rev decreases to τ → ∞.
@@ -548,31 +574,34 @@ pub struct CellResult {
     /// Two-level closed-form τ*_fwd (moment matching); `None` when no finite τ matches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tau_fwd_closed: Option<f64>,
-    /// Ising fit: the mode used.
+}
+
+/// The Ising fit's diagnostics (docs/spec.md §4.2).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IsingFitReport {
+    /// the mode used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fit_mode: Option<FitMode>,
-    /// Ising fit: iterations taken.
+    /// iterations taken.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fit_iterations: Option<u32>,
-    /// Ising fit: why it stopped. `None` for the two-level fit and in results stored before
+    /// why it stopped. `None` for the two-level fit and in results stored before
     /// the reason was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fit_stop: Option<FitStop>,
-    /// Ising fit: final max-norm of the gradient of the (penalised) mean log-likelihood.
+    /// final max-norm of the gradient of the (penalised) mean log-likelihood.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grad_max_norm: Option<f64>,
-    /// Ising fit: final mean negative log-likelihood of the data (without penalty).
+    /// final mean negative log-likelihood of the data (without penalty).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nll: Option<f64>,
-    /// Ising fit: max|Ĵ|.
+    /// max|Ĵ|.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub coupling_max_abs: Option<f64>,
-    /// Ising fit: the unregularised MLE does not exist (or the fit did not converge).
+    /// the unregularised MLE does not exist (or the fit did not converge).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fit_diverged: Option<bool>,
-    /// Ising fit: why it diverged, or why it stopped early.
+    /// why it diverged, or why it stopped early.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fit_note: Option<String>,
-    /// The τ curve on the reporting grid.
-    pub curve: Vec<CurvePoint>,
 }

@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::cell::{
-    CellResult, CellSettings, CellSpec, CurveOutput, CurvePoint, DataSize, FitMode, TruthSpec,
+    CellResult, CellSettings, CellSpec, CurveOutput, CurvePoint, DataSize, FitMode, IsingFitReport,
+    TauSummary, TruthSpec, TwoLevelFitReport,
 };
 use crate::error::SpecError;
 use crate::exact::sample_counts;
@@ -17,34 +18,13 @@ use crate::tau::{heat_capacity_peak, optimise, variance_match, Divergence, Lands
 /// Largest M a cell may draw (a guard against μ values that explode).
 pub const MAX_SAMPLES: u64 = 1_000_000_000;
 
-/// Everything the τ analysis of one fitted model yields.
+/// Everything the τ analysis of one fitted model yields: the summary a cell keeps and the
+/// curve at the requested τ values.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TauReport {
-    /// τ*_rev.
-    pub tau_rev: f64,
-    /// τ*_fwd.
-    pub tau_fwd: f64,
-    /// τ*_rev at a search bound.
-    pub tau_rev_at_bound: bool,
-    /// τ*_fwd at a search bound.
-    pub tau_fwd_at_bound: bool,
-    /// D_rev(1).
-    pub dkl_rev_at_1: f64,
-    /// D_rev(τ*_rev).
-    pub dkl_rev_opt: f64,
-    /// D_fwd(1).
-    pub dkl_fwd_at_1: f64,
-    /// D_fwd(τ*_fwd).
-    pub dkl_fwd_opt: f64,
-    /// Peak of C(τ).
-    pub tau_heat_peak: Option<f64>,
-    /// Variance-match τ (needs training data).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tau_var: Option<f64>,
-    /// κ(1) = Cov_q(Ê, −log p) at τ = 1.
-    pub kappa_at_1: f64,
-    /// C(1) = Var_q(Ê).
-    pub heat_capacity_at_1: f64,
+    /// τ*, the divergences at τ = 1 and at τ*, the diagnostics.
+    #[serde(flatten)]
+    pub summary: TauSummary,
     /// The curve at the requested τ values.
     pub curve: Vec<CurvePoint>,
 }
@@ -62,18 +42,20 @@ pub fn analyse(
     let fwd = optimise(land, &scan, Divergence::Forward);
     let at1 = land.eval(1.0);
     TauReport {
-        tau_rev: rev.tau,
-        tau_fwd: fwd.tau,
-        tau_rev_at_bound: rev.at_bound,
-        tau_fwd_at_bound: fwd.at_bound,
-        dkl_rev_at_1: at1.dkl_rev,
-        dkl_rev_opt: rev.value,
-        dkl_fwd_at_1: at1.dkl_fwd,
-        dkl_fwd_opt: fwd.value,
-        tau_heat_peak: heat_capacity_peak(land, &scan),
-        tau_var: data_energy.and_then(|(mu, s2)| variance_match(land, &scan, mu, s2)),
-        kappa_at_1: at1.kappa,
-        heat_capacity_at_1: at1.heat_capacity,
+        summary: TauSummary {
+            tau_rev: rev.tau,
+            tau_fwd: fwd.tau,
+            tau_rev_at_bound: rev.at_bound,
+            tau_fwd_at_bound: fwd.at_bound,
+            dkl_rev_at_1: at1.dkl_rev,
+            dkl_rev_opt: rev.value,
+            dkl_fwd_at_1: at1.dkl_fwd,
+            dkl_fwd_opt: fwd.value,
+            tau_heat_peak: heat_capacity_peak(land, &scan),
+            tau_var: data_energy.and_then(|(mu, s2)| variance_match(land, &scan, mu, s2)),
+            kappa_at_1: Some(at1.kappa),
+            heat_capacity_at_1: Some(at1.heat_capacity),
+        },
         curve: land.curve(taus),
     }
 }
@@ -190,13 +172,14 @@ fn two_level_cell(spec: &CellSpec, truth: TwoLevelTruth) -> Result<CellResult, S
     let report =
         analyse(&land, &spec.settings.tau_grid.values(), spec.settings.tau_bounds, Some(data_energy));
     let (rev_closed, fwd_closed) = two_level_closed_forms(classes, truth.gap, fit.gap_hat);
-    let mut r = base_result(spec, m, report);
-    r.low_states_hat = Some(fit.low_states_hat);
-    r.gap_hat = Some(fit.gap_hat);
-    r.overlap = Some(classes[1][1]);
-    r.tau_rev_closed = rev_closed;
-    r.tau_fwd_closed = fwd_closed;
-    Ok(r)
+    let two_level = TwoLevelFitReport {
+        low_states_hat: Some(fit.low_states_hat),
+        gap_hat: Some(fit.gap_hat),
+        overlap: Some(classes[1][1]),
+        tau_rev_closed: rev_closed,
+        tau_fwd_closed: fwd_closed,
+    };
+    Ok(cell_result(spec, m, report, two_level, IsingFitReport::default()))
 }
 
 fn ising_cell(spec: &CellSpec, rows: u32, cols: u32, temperature: f64) -> Result<CellResult, SpecError> {
@@ -222,49 +205,34 @@ fn ising_cell(spec: &CellSpec, rows: u32, cols: u32, temperature: f64) -> Result
     let land = Landscape::from_states(energy, truth.log_p);
     let report =
         analyse(&land, &spec.settings.tau_grid.values(), spec.settings.tau_bounds, Some(data_energy));
-    let mut r = base_result(spec, m, report);
-    r.fit_mode = Some(fit.mode);
-    r.fit_iterations = Some(fit.iterations);
-    r.fit_stop = Some(fit.stop);
-    r.grad_max_norm = Some(fit.grad_max_norm);
-    r.nll = Some(fit.nll);
-    r.coupling_max_abs = Some(fit.coupling_max_abs);
-    r.fit_diverged = Some(fit.diverged);
-    r.fit_note = fit.note;
-    Ok(r)
+    let ising = IsingFitReport {
+        fit_mode: Some(fit.mode),
+        fit_iterations: Some(fit.iterations),
+        fit_stop: Some(fit.stop),
+        grad_max_norm: Some(fit.grad_max_norm),
+        nll: Some(fit.nll),
+        coupling_max_abs: Some(fit.coupling_max_abs),
+        fit_diverged: Some(fit.diverged),
+        fit_note: fit.note,
+    };
+    Ok(cell_result(spec, m, report, TwoLevelFitReport::default(), ising))
 }
 
-fn base_result(spec: &CellSpec, samples: u64, t: TauReport) -> CellResult {
+fn cell_result(
+    spec: &CellSpec,
+    samples: u64,
+    report: TauReport,
+    two_level: TwoLevelFitReport,
+    ising: IsingFitReport,
+) -> CellResult {
     CellResult {
         key: spec.key(),
         samples,
-        tau_rev: t.tau_rev,
-        tau_fwd: t.tau_fwd,
-        tau_rev_at_bound: t.tau_rev_at_bound,
-        tau_fwd_at_bound: t.tau_fwd_at_bound,
-        dkl_rev_at_1: t.dkl_rev_at_1,
-        dkl_rev_opt: t.dkl_rev_opt,
-        dkl_fwd_at_1: t.dkl_fwd_at_1,
-        dkl_fwd_opt: t.dkl_fwd_opt,
-        tau_heat_peak: t.tau_heat_peak,
-        tau_var: t.tau_var,
-        kappa_at_1: Some(t.kappa_at_1),
-        heat_capacity_at_1: Some(t.heat_capacity_at_1),
-        low_states_hat: None,
-        gap_hat: None,
-        overlap: None,
-        tau_rev_closed: None,
-        tau_fwd_closed: None,
-        fit_mode: None,
-        fit_iterations: None,
-        fit_stop: None,
-        grad_max_norm: None,
-        nll: None,
-        coupling_max_abs: None,
-        fit_diverged: None,
-        fit_note: None,
+        tau: report.summary,
+        two_level,
+        ising,
         curve: match spec.settings.curves {
-            CurveOutput::All => t.curve,
+            CurveOutput::All => report.curve,
             CurveOutput::None => Vec::new(),
         },
     }

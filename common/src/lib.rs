@@ -28,7 +28,7 @@ pub mod tau;
 
 pub use cell::{
     CellKey, CellResult, CellSettings, CellSpec, CurveOutput, DataSize, FitMode, FitSpec, FitStop, GridPoint,
-    TruthSpec,
+    IsingFitReport, TauSummary, TruthSpec, TwoLevelFitReport,
 };
 pub use compute::run_cell;
 pub use error::SpecError;

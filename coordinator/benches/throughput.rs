@@ -35,7 +35,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::cell::{CurveOutput, CurvePoint};
-use common::{CellResult, CellSpec};
+use common::{CellResult, CellSpec, IsingFitReport, TauSummary, TwoLevelFitReport};
 use coordinator::store::{state, Outcome, StoreConfig, Upload};
 use coordinator::study_file;
 
@@ -80,31 +80,37 @@ fn trivial(spec: &CellSpec) -> CellResult {
     CellResult {
         key: spec.key(),
         samples: 100,
-        tau_rev: 1.1,
-        tau_fwd: 0.9,
-        tau_rev_at_bound: false,
-        tau_fwd_at_bound: false,
-        dkl_rev_at_1: 0.1,
-        dkl_rev_opt: 0.05,
-        dkl_fwd_at_1: 0.2,
-        dkl_fwd_opt: 0.1,
-        tau_heat_peak: Some(1.2),
-        tau_var: Some(1.0),
-        kappa_at_1: Some(0.3),
-        heat_capacity_at_1: Some(0.5),
-        low_states_hat: Some(20),
-        gap_hat: Some(2.0),
-        overlap: Some(18),
-        tau_rev_closed: Some(1.1),
-        tau_fwd_closed: Some(0.9),
-        fit_mode: None,
-        fit_iterations: None,
-        fit_stop: None,
-        grad_max_norm: None,
-        nll: None,
-        coupling_max_abs: None,
-        fit_diverged: None,
-        fit_note: None,
+        tau: TauSummary {
+            tau_rev: 1.1,
+            tau_fwd: 0.9,
+            tau_rev_at_bound: false,
+            tau_fwd_at_bound: false,
+            dkl_rev_at_1: 0.1,
+            dkl_rev_opt: 0.05,
+            dkl_fwd_at_1: 0.2,
+            dkl_fwd_opt: 0.1,
+            tau_heat_peak: Some(1.2),
+            tau_var: Some(1.0),
+            kappa_at_1: Some(0.3),
+            heat_capacity_at_1: Some(0.5),
+        },
+        two_level: TwoLevelFitReport {
+            low_states_hat: Some(20),
+            gap_hat: Some(2.0),
+            overlap: Some(18),
+            tau_rev_closed: Some(1.1),
+            tau_fwd_closed: Some(0.9),
+        },
+        ising: IsingFitReport {
+            fit_mode: None,
+            fit_iterations: None,
+            fit_stop: None,
+            grad_max_norm: None,
+            nll: None,
+            coupling_max_abs: None,
+            fit_diverged: None,
+            fit_note: None,
+        },
         curve,
     }
 }

@@ -135,7 +135,7 @@ proptest! {
                 let bytes = taustar_proto::convert::result_to_bytes(&r);
                 let back = result_from_bytes(&bytes).unwrap();
                 prop_assert_eq!(taustar_proto::convert::result_to_bytes(&back), bytes);
-                prop_assert_eq!(back.tau_rev.to_bits() == r.tau_rev.to_bits(), r.tau_rev.to_bits() != (-0.0f64).to_bits());
+                prop_assert_eq!(back.tau.tau_rev.to_bits() == r.tau.tau_rev.to_bits(), r.tau.tau_rev.to_bits() != (-0.0f64).to_bits());
             }
             // The three ways a structurally valid result can be refused, each naming its field.
             Err(e @ ConvertError::UnknownEnum { .. }) => {

@@ -97,30 +97,30 @@ impl Quantity {
     /// This quantity's value in one result, if the result has it.
     fn of(self, r: &CellResult, truth: &TruthSpec) -> Option<f64> {
         match self {
-            Quantity::TauRev => Some(r.tau_rev),
-            Quantity::TauFwd => Some(r.tau_fwd),
-            Quantity::DklRevAt1 => Some(r.dkl_rev_at_1),
-            Quantity::DklRevOpt => Some(r.dkl_rev_opt),
-            Quantity::GainRev => Some(r.dkl_rev_at_1 - r.dkl_rev_opt),
-            Quantity::DklFwdAt1 => Some(r.dkl_fwd_at_1),
-            Quantity::DklFwdOpt => Some(r.dkl_fwd_opt),
-            Quantity::GainFwd => Some(r.dkl_fwd_at_1 - r.dkl_fwd_opt),
-            Quantity::TauHeatPeak => r.tau_heat_peak,
-            Quantity::TauVar => r.tau_var,
-            Quantity::LowStatesHat => r.low_states_hat.map(f64::from),
-            Quantity::GapHat => r.gap_hat,
+            Quantity::TauRev => Some(r.tau.tau_rev),
+            Quantity::TauFwd => Some(r.tau.tau_fwd),
+            Quantity::DklRevAt1 => Some(r.tau.dkl_rev_at_1),
+            Quantity::DklRevOpt => Some(r.tau.dkl_rev_opt),
+            Quantity::GainRev => Some(r.tau.dkl_rev_at_1 - r.tau.dkl_rev_opt),
+            Quantity::DklFwdAt1 => Some(r.tau.dkl_fwd_at_1),
+            Quantity::DklFwdOpt => Some(r.tau.dkl_fwd_opt),
+            Quantity::GainFwd => Some(r.tau.dkl_fwd_at_1 - r.tau.dkl_fwd_opt),
+            Quantity::TauHeatPeak => r.tau.tau_heat_peak,
+            Quantity::TauVar => r.tau.tau_var,
+            Quantity::LowStatesHat => r.two_level.low_states_hat.map(f64::from),
+            Quantity::GapHat => r.two_level.gap_hat,
             Quantity::LowStatesRatio => match truth {
                 TruthSpec::TwoLevel { low_states, .. } => {
-                    r.low_states_hat.map(|k| f64::from(k) / f64::from(*low_states))
+                    r.two_level.low_states_hat.map(|k| f64::from(k) / f64::from(*low_states))
                 }
                 TruthSpec::Ising2d { .. } => None,
             },
             Quantity::GapRatio => match truth {
-                TruthSpec::TwoLevel { gap, .. } => r.gap_hat.map(|g| g / gap),
+                TruthSpec::TwoLevel { gap, .. } => r.two_level.gap_hat.map(|g| g / gap),
                 TruthSpec::Ising2d { .. } => None,
             },
-            Quantity::KappaAt1 => r.kappa_at_1,
-            Quantity::HeatCapacityAt1 => r.heat_capacity_at_1,
+            Quantity::KappaAt1 => r.tau.kappa_at_1,
+            Quantity::HeatCapacityAt1 => r.tau.heat_capacity_at_1,
             Quantity::KappaMinusC => kappa_minus_c(r),
         }
     }
@@ -128,7 +128,7 @@ impl Quantity {
 
 /// κ(1) − C(1) of a result that reports both.
 fn kappa_minus_c(r: &CellResult) -> Option<f64> {
-    Some(r.kappa_at_1? - r.heat_capacity_at_1?)
+    Some(r.tau.kappa_at_1? - r.tau.heat_capacity_at_1?)
 }
 
 /// −1, 0 or +1 (0 for ±0 and NaN).
@@ -227,12 +227,12 @@ impl PointAggregator {
             }
         }
         self.first_samples.get_or_insert(r.samples);
-        self.tau_rev_at_bound += u64::from(r.tau_rev_at_bound);
-        self.tau_fwd_at_bound += u64::from(r.tau_fwd_at_bound);
-        self.fit_diverged += u64::from(r.fit_diverged == Some(true));
+        self.tau_rev_at_bound += u64::from(r.tau.tau_rev_at_bound);
+        self.tau_fwd_at_bound += u64::from(r.tau.tau_fwd_at_bound);
+        self.fit_diverged += u64::from(r.ising.fit_diverged == Some(true));
         if let Some(d) = kappa_minus_c(r) {
             self.kappa_sign_seen += 1;
-            self.kappa_sign_agrees += u64::from(sign(d) == sign(1.0 - r.tau_rev));
+            self.kappa_sign_agrees += u64::from(sign(d) == sign(1.0 - r.tau.tau_rev));
         }
     }
 
@@ -275,7 +275,7 @@ impl PointAggregator {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::cell::{CellKey, CurvePoint, FitMode, FitSpec};
+    use crate::cell::{CellKey, CurvePoint, FitMode, FitSpec, IsingFitReport, TauSummary, TwoLevelFitReport};
 
     /// A synthetic result with the given τ*s and D values; everything else plausible.
     pub(crate) fn result(point: &GridPoint, r: u32, tau_rev: f64, tau_fwd: f64) -> CellResult {
@@ -286,31 +286,37 @@ pub(crate) mod tests {
                 DataSize::Samples(m) => m,
                 DataSize::Mu(_) => 77,
             },
-            tau_rev,
-            tau_fwd,
-            tau_rev_at_bound: false,
-            tau_fwd_at_bound: false,
-            dkl_rev_at_1: 0.5 + f64::from(r),
-            dkl_rev_opt: 0.25,
-            dkl_fwd_at_1: 0.75,
-            dkl_fwd_opt: 0.5,
-            tau_heat_peak: None,
-            tau_var: None,
-            kappa_at_1: Some(1.0 + 0.1 * f64::from(r)),
-            heat_capacity_at_1: Some(1.0),
-            low_states_hat: two_level.then_some(18 + r),
-            gap_hat: two_level.then_some(5.0 + f64::from(r)),
-            overlap: two_level.then_some(15),
-            tau_rev_closed: None,
-            tau_fwd_closed: None,
-            fit_mode: (!two_level).then_some(FitMode::Mle),
-            fit_iterations: (!two_level).then_some(12),
-            fit_stop: (!two_level).then_some(crate::cell::FitStop::GradTol),
-            grad_max_norm: (!two_level).then_some(1e-9),
-            nll: (!two_level).then_some(7.5),
-            coupling_max_abs: (!two_level).then_some(0.4),
-            fit_diverged: (!two_level).then_some(false),
-            fit_note: None,
+            tau: TauSummary {
+                tau_rev,
+                tau_fwd,
+                tau_rev_at_bound: false,
+                tau_fwd_at_bound: false,
+                dkl_rev_at_1: 0.5 + f64::from(r),
+                dkl_rev_opt: 0.25,
+                dkl_fwd_at_1: 0.75,
+                dkl_fwd_opt: 0.5,
+                tau_heat_peak: None,
+                tau_var: None,
+                kappa_at_1: Some(1.0 + 0.1 * f64::from(r)),
+                heat_capacity_at_1: Some(1.0),
+            },
+            two_level: TwoLevelFitReport {
+                low_states_hat: two_level.then_some(18 + r),
+                gap_hat: two_level.then_some(5.0 + f64::from(r)),
+                overlap: two_level.then_some(15),
+                tau_rev_closed: None,
+                tau_fwd_closed: None,
+            },
+            ising: IsingFitReport {
+                fit_mode: (!two_level).then_some(FitMode::Mle),
+                fit_iterations: (!two_level).then_some(12),
+                fit_stop: (!two_level).then_some(crate::cell::FitStop::GradTol),
+                grad_max_norm: (!two_level).then_some(1e-9),
+                nll: (!two_level).then_some(7.5),
+                coupling_max_abs: (!two_level).then_some(0.4),
+                fit_diverged: (!two_level).then_some(false),
+                fit_note: None,
+            },
             curve: vec![CurvePoint {
                 tau: 1.0,
                 dkl_rev: 0.5,
@@ -346,8 +352,8 @@ pub(crate) mod tests {
         // D_rev(τ*) = 0.25 → gain_rev = 0.25, 1.25, 2.25 (mean 1.25, std 1).
         let mut rs: Vec<CellResult> =
             [0.5, 0.9, 1.3].iter().enumerate().map(|(i, &t)| result(&p, i as u32, t, 2.0)).collect();
-        rs[2].tau_rev_at_bound = true;
-        rs[1].tau_heat_peak = Some(1.5);
+        rs[2].tau.tau_rev_at_bound = true;
+        rs[1].tau.tau_heat_peak = Some(1.5);
         let s = PointAggregator::summarize(&p, &rs);
         assert_eq!(s.replicates, 3);
         assert_eq!(s.samples, Some(100));
@@ -382,10 +388,10 @@ pub(crate) mod tests {
         let mut rs: Vec<CellResult> =
             [0.8, 0.9, 1.2, 0.7].iter().enumerate().map(|(i, &t)| result(&p, i as u32, t, 1.0)).collect();
         for (r, d) in rs.iter_mut().zip([0.3, -0.2, 0.5]) {
-            r.kappa_at_1 = Some(2.0 + d);
-            r.heat_capacity_at_1 = Some(2.0);
+            r.tau.kappa_at_1 = Some(2.0 + d);
+            r.tau.heat_capacity_at_1 = Some(2.0);
         }
-        rs[3].kappa_at_1 = None;
+        rs[3].tau.kappa_at_1 = None;
         let s = PointAggregator::summarize(&p, &rs);
         let d = s.stats(Quantity::KappaMinusC);
         assert_eq!(d.count, 3);
@@ -396,7 +402,7 @@ pub(crate) mod tests {
             .iter()
             .cloned()
             .map(|mut r| {
-                r.kappa_at_1 = None;
+                r.tau.kappa_at_1 = None;
                 r
             })
             .collect();
@@ -407,9 +413,9 @@ pub(crate) mod tests {
     fn ising_point_counts_diverged_fits_and_has_no_two_level_statistics() {
         let p = ising_point(2.05, 50);
         let mut rs: Vec<CellResult> = (0..4).map(|i| result(&p, i, 1.2, 80.0)).collect();
-        rs[0].fit_diverged = Some(true);
-        rs[3].fit_diverged = Some(true);
-        rs[1].tau_fwd_at_bound = true;
+        rs[0].ising.fit_diverged = Some(true);
+        rs[3].ising.fit_diverged = Some(true);
+        rs[1].tau.tau_fwd_at_bound = true;
         let s = PointAggregator::summarize(&p, &rs);
         assert_eq!(s.fit_diverged, Some(2));
         assert_eq!(s.tau_fwd_at_bound, 1);

@@ -51,11 +51,18 @@ fn scaled_truth_matrix(rows: u32, cols: u32, t: f64, c: f64) -> Vec<Vec<f64>> {
 }
 
 fn all_finite(r: &CellResult) -> bool {
-    let scalars = [r.tau_rev, r.tau_fwd, r.dkl_rev_at_1, r.dkl_rev_opt, r.dkl_fwd_at_1, r.dkl_fwd_opt];
+    let scalars = [
+        r.tau.tau_rev,
+        r.tau.tau_fwd,
+        r.tau.dkl_rev_at_1,
+        r.tau.dkl_rev_opt,
+        r.tau.dkl_fwd_at_1,
+        r.tau.dkl_fwd_opt,
+    ];
     scalars.iter().all(|v| v.is_finite())
-        && r.tau_heat_peak.is_none_or(f64::is_finite)
-        && r.tau_var.is_none_or(f64::is_finite)
-        && r.gap_hat.is_none_or(f64::is_finite)
+        && r.tau.tau_heat_peak.is_none_or(f64::is_finite)
+        && r.tau.tau_var.is_none_or(f64::is_finite)
+        && r.two_level.gap_hat.is_none_or(f64::is_finite)
         && r.curve.iter().all(|p| {
             [p.tau, p.dkl_rev, p.dkl_fwd, p.entropy, p.mean_energy, p.heat_capacity]
                 .iter()
@@ -74,9 +81,9 @@ fn divergences_are_non_negative() {
         for p in &r.curve {
             assert!(p.dkl_rev >= 0.0 && p.dkl_fwd >= 0.0, "{}: {p:?}", r.key);
         }
-        assert!(r.dkl_rev_opt >= 0.0 && r.dkl_fwd_opt >= 0.0);
-        assert!(r.dkl_rev_opt <= r.dkl_rev_at_1 + 1e-15, "τ* must not be worse than τ = 1");
-        assert!(r.dkl_fwd_opt <= r.dkl_fwd_at_1 + 1e-15);
+        assert!(r.tau.dkl_rev_opt >= 0.0 && r.tau.dkl_fwd_opt >= 0.0);
+        assert!(r.tau.dkl_rev_opt <= r.tau.dkl_rev_at_1 + 1e-15, "τ* must not be worse than τ = 1");
+        assert!(r.tau.dkl_fwd_opt <= r.tau.dkl_fwd_at_1 + 1e-15);
     }
     for r in 0..4 {
         let res = run_cell(&ising(3, 3, 2.3, 60, FitMode::Mle, 0.01, r)).unwrap();
@@ -89,8 +96,8 @@ fn both_divergences_vanish_when_the_model_is_the_truth() {
     let rep =
         eval_ising_model(3, 3, 2.3, &scaled_truth_matrix(3, 3, 2.3, 1.0), &[1.0], &CellSettings::default())
             .unwrap();
-    assert!(rep.dkl_rev_at_1.abs() < 1e-12 && rep.dkl_fwd_at_1.abs() < 1e-12, "{rep:?}");
-    assert!((rep.tau_rev - 1.0).abs() < 1e-9 && (rep.tau_fwd - 1.0).abs() < 1e-9);
+    assert!(rep.summary.dkl_rev_at_1.abs() < 1e-12 && rep.summary.dkl_fwd_at_1.abs() < 1e-12, "{rep:?}");
+    assert!((rep.summary.tau_rev - 1.0).abs() < 1e-9 && (rep.summary.tau_fwd - 1.0).abs() < 1e-9);
 }
 
 /// docs/spec.md §8 states the rescaled truth by its couplings: with Ĵ = c·J/T, q_τ ∝ exp(−cE/(Tτ))
@@ -102,10 +109,18 @@ fn rescaled_truth_gives_tau_star_equal_to_the_scale() {
         for (couplings_scale, want) in [(c, c), (1.0 / c, 1.0 / c)] {
             let j = scaled_truth_matrix(4, 4, 2.3, couplings_scale);
             let rep = eval_ising_model(4, 4, 2.3, &j, &[0.5, 1.0, 2.0], &CellSettings::default()).unwrap();
-            assert!((rep.tau_rev - want).abs() < 1e-6, "c={c}: τ*_rev {} vs {want}", rep.tau_rev);
-            assert!((rep.tau_fwd - want).abs() < 1e-6, "c={c}: τ*_fwd {} vs {want}", rep.tau_fwd);
-            assert!(!rep.tau_rev_at_bound && !rep.tau_fwd_at_bound);
-            assert!(rep.dkl_rev_opt < 1e-10 && rep.dkl_fwd_opt < 1e-10, "{rep:?}");
+            assert!(
+                (rep.summary.tau_rev - want).abs() < 1e-6,
+                "c={c}: τ*_rev {} vs {want}",
+                rep.summary.tau_rev
+            );
+            assert!(
+                (rep.summary.tau_fwd - want).abs() < 1e-6,
+                "c={c}: τ*_fwd {} vs {want}",
+                rep.summary.tau_fwd
+            );
+            assert!(!rep.summary.tau_rev_at_bound && !rep.summary.tau_fwd_at_bound);
+            assert!(rep.summary.dkl_rev_opt < 1e-10 && rep.summary.dkl_fwd_opt < 1e-10, "{rep:?}");
         }
     }
 }
@@ -119,21 +134,33 @@ fn two_level_closed_forms_equal_the_numeric_minimisers_on_1000_random_cells() {
         let low = rng.random_range(1..states);
         let m = if rng.random_bool(0.5) { rng.random_range(2..50) } else { rng.random_range(50..20_000) };
         let r = run_cell(&two_level(states, low, rng.random_range(0.5..12.0), m, k, 0)).unwrap();
-        match r.tau_rev_closed {
+        match r.two_level.tau_rev_closed {
             Some(t) if t > 0.0101 && t < 99.0 => {
-                assert!((r.tau_rev - t).abs() < 1e-7 * t, "{}: numeric {} closed {t}", r.key, r.tau_rev);
+                assert!(
+                    (r.tau.tau_rev - t).abs() < 1e-7 * t,
+                    "{}: numeric {} closed {t}",
+                    r.key,
+                    r.tau.tau_rev
+                );
                 rev_checked += 1;
             }
-            Some(t) => assert!(r.tau_rev_at_bound, "{}: closed {t} outside the bounds", r.key),
-            None => assert!(r.tau_rev_at_bound && r.tau_rev == 100.0, "{}: D_rev falls to τ → ∞", r.key),
+            Some(t) => assert!(r.tau.tau_rev_at_bound, "{}: closed {t} outside the bounds", r.key),
+            None => {
+                assert!(r.tau.tau_rev_at_bound && r.tau.tau_rev == 100.0, "{}: D_rev falls to τ → ∞", r.key)
+            }
         }
-        match r.tau_fwd_closed {
+        match r.two_level.tau_fwd_closed {
             Some(t) if t > 0.0101 && t < 99.0 => {
-                assert!((r.tau_fwd - t).abs() < 1e-7 * t, "{}: numeric {} closed {t}", r.key, r.tau_fwd);
+                assert!(
+                    (r.tau.tau_fwd - t).abs() < 1e-7 * t,
+                    "{}: numeric {} closed {t}",
+                    r.key,
+                    r.tau.tau_fwd
+                );
                 fwd_checked += 1;
             }
-            Some(_) => assert!(r.tau_fwd_at_bound),
-            None => assert!(r.tau_fwd_at_bound),
+            Some(_) => assert!(r.tau.tau_fwd_at_bound),
+            None => assert!(r.tau.tau_fwd_at_bound),
         }
     }
     assert!(rev_checked >= 1000, "only {rev_checked} cells had an interior closed-form τ*_rev");
@@ -179,8 +206,8 @@ fn kl_at_tau_one_agrees_with_a_direct_sum_over_states() {
         total_p += lp.exp();
     }
     assert!((total_q - 1.0).abs() < 1e-12 && (total_p - 1.0).abs() < 1e-12, "probabilities sum to 1");
-    assert!((rev - rep.dkl_rev_at_1).abs() < 1e-12, "{rev} vs {}", rep.dkl_rev_at_1);
-    assert!((fwd - rep.dkl_fwd_at_1).abs() < 1e-12, "{fwd} vs {}", rep.dkl_fwd_at_1);
+    assert!((rev - rep.summary.dkl_rev_at_1).abs() < 1e-12, "{rev} vs {}", rep.summary.dkl_rev_at_1);
+    assert!((fwd - rep.summary.dkl_fwd_at_1).abs() < 1e-12, "{fwd} vs {}", rep.summary.dkl_fwd_at_1);
 }
 
 #[test]
@@ -189,33 +216,33 @@ fn ising_cells_report_fit_diagnostics_and_flag_non_existent_mles() {
     let mut diverged = 0;
     for r in 0..4 {
         let res = run_cell(&ising(4, 4, 2.05, 50, FitMode::Mle, 0.0, r)).unwrap();
-        assert_eq!(res.fit_mode, Some(FitMode::Mle));
-        if res.fit_diverged == Some(true) {
+        assert_eq!(res.ising.fit_mode, Some(FitMode::Mle));
+        if res.ising.fit_diverged == Some(true) {
             diverged += 1;
             assert!(
-                res.fit_note.as_deref().is_some_and(|n| n.contains("does not exist")),
+                res.ising.fit_note.as_deref().is_some_and(|n| n.contains("does not exist")),
                 "{:?}",
-                res.fit_note
+                res.ising.fit_note
             );
         } else {
-            assert!(res.grad_max_norm.unwrap() <= 1e-8);
+            assert!(res.ising.grad_max_norm.unwrap() <= 1e-8);
         }
         assert!(all_finite(&res));
     }
     assert!(diverged >= 3, "only {diverged}/4 replicates at T=2.05, M=50 flagged a non-existent MLE");
     // With an L2 penalty the optimum always exists and is reached.
     let res = run_cell(&ising(4, 4, 2.05, 50, FitMode::Mle, 0.01, 0)).unwrap();
-    assert_eq!(res.fit_diverged, Some(false), "{:?}", res.fit_note);
-    assert!(res.grad_max_norm.unwrap() <= 1e-8);
+    assert_eq!(res.ising.fit_diverged, Some(false), "{:?}", res.ising.fit_note);
+    assert!(res.ising.grad_max_norm.unwrap() <= 1e-8);
 }
 
 #[test]
 fn large_data_fits_come_close_to_the_truth_couplings() {
     // M = 10^5 at T = 3: the converged MLE gives τ* near 1 and tiny divergences.
     let res = run_cell(&ising(3, 3, 3.0, 100_000, FitMode::Mle, 0.0, 0)).unwrap();
-    assert_eq!(res.fit_diverged, Some(false));
-    assert!((res.tau_rev - 1.0).abs() < 0.05 && (res.tau_fwd - 1.0).abs() < 0.05, "{res:?}");
-    assert!(res.dkl_fwd_at_1 < 1e-3);
+    assert_eq!(res.ising.fit_diverged, Some(false));
+    assert!((res.tau.tau_rev - 1.0).abs() < 0.05 && (res.tau.tau_fwd - 1.0).abs() < 0.05, "{res:?}");
+    assert!(res.tau.dkl_fwd_at_1 < 1e-3);
 }
 
 #[test]
@@ -277,7 +304,7 @@ fn kappa_minus_c_at_one_is_the_tau_slope_of_d_rev_on_random_cells_of_both_truths
         let r = with_grid(&spec, 1.0 - h, 1.0 + h, 2);
         let (lo, hi) = (r.curve.first().unwrap(), r.curve.last().unwrap());
         let slope = (hi.dkl_rev - lo.dkl_rev) / (hi.tau - lo.tau);
-        let (kappa, c) = (r.kappa_at_1.unwrap(), r.heat_capacity_at_1.unwrap());
+        let (kappa, c) = (r.tau.kappa_at_1.unwrap(), r.tau.heat_capacity_at_1.unwrap());
         let p1 = r.curve.iter().find(|p| p.tau == 1.0).unwrap();
         assert_eq!(p1.kappa, Some(kappa), "the curve's κ(1) is the cell's");
         assert_eq!(p1.heat_capacity, c, "the curve's C(1) is the cell's");
@@ -295,11 +322,11 @@ fn kappa_equals_c_at_interior_optima_and_its_sign_at_one_gives_the_direction() {
     let mut interior = 0;
     for spec in random_cells(40, 5) {
         let r = run_cell(&spec).unwrap();
-        if r.tau_rev_at_bound {
+        if r.tau.tau_rev_at_bound {
             continue;
         }
         interior += 1;
-        let t = r.tau_rev;
+        let t = r.tau.tau_rev;
         let at = with_grid(&spec, t, t, 1);
         let p = at.curve.iter().find(|p| p.tau == t).unwrap();
         let (kappa, c) = (p.kappa.unwrap(), p.heat_capacity);
@@ -311,7 +338,7 @@ fn kappa_equals_c_at_interior_optima_and_its_sign_at_one_gives_the_direction() {
         assert!(below.kappa.unwrap() < below.heat_capacity, "{}: below τ* {below:?}", r.key);
         assert!(above.kappa.unwrap() > above.heat_capacity, "{}: above τ* {above:?}", r.key);
         // Where D_rev is unimodal the sign at τ = 1 says which side τ*_rev is on.
-        let d1 = r.kappa_at_1.unwrap() - r.heat_capacity_at_1.unwrap();
+        let d1 = r.tau.kappa_at_1.unwrap() - r.tau.heat_capacity_at_1.unwrap();
         if t.ln().abs() > 1e-3 {
             assert_eq!(d1 > 0.0, t < 1.0, "{}: κ(1) − C(1) = {d1}, τ*_rev = {t}", r.key);
         }
@@ -326,22 +353,26 @@ fn the_new_paper_mode_defaults_are_in_effect() {
     assert_eq!((s.rel_tol, s.max_iter), (1e-5, 15_000));
     let spec = ising(3, 3, 2.3, 54, FitMode::Paper, 0.0, 0);
     let r = run_cell(&spec).unwrap();
-    assert_eq!(r.fit_stop, Some(common::FitStop::RelTol), "{r:?}");
-    let stopped_early = r.fit_iterations.unwrap();
+    assert_eq!(r.ising.fit_stop, Some(common::FitStop::RelTol), "{r:?}");
+    let stopped_early = r.ising.fit_iterations.unwrap();
     assert!(stopped_early < 15_000);
     // A tighter tolerance runs longer from the same start; a cap ends it with the reason.
     let mut tight = spec.clone();
     tight.settings.rel_tol = 1e-7;
     let t = run_cell(&tight).unwrap();
-    assert!(t.fit_iterations.unwrap() > stopped_early, "{} vs {stopped_early}", t.fit_iterations.unwrap());
+    assert!(
+        t.ising.fit_iterations.unwrap() > stopped_early,
+        "{} vs {stopped_early}",
+        t.ising.fit_iterations.unwrap()
+    );
     let mut capped = spec.clone();
     capped.settings.max_iter = 10;
     let c = run_cell(&capped).unwrap();
-    assert_eq!((c.fit_iterations, c.fit_stop), (Some(10), Some(common::FitStop::MaxIter)));
-    assert!(c.fit_note.unwrap().contains("max_iter = 10"));
+    assert_eq!((c.ising.fit_iterations, c.ising.fit_stop), (Some(10), Some(common::FitStop::MaxIter)));
+    assert!(c.ising.fit_note.unwrap().contains("max_iter = 10"));
     // The converged mode says so.
     let m = run_cell(&ising(3, 3, 2.3, 500, FitMode::Mle, 0.01, 0)).unwrap();
-    assert_eq!(m.fit_stop, Some(common::FitStop::GradTol));
+    assert_eq!(m.ising.fit_stop, Some(common::FitStop::GradTol));
 }
 
 #[test]
@@ -382,12 +413,12 @@ proptest! {
         let r = run_cell(&spec).unwrap();
         prop_assert!(all_finite(&r), "{:?}", r);
         prop_assert!(r.curve.iter().all(|p| p.dkl_rev >= 0.0 && p.dkl_fwd >= 0.0 && p.entropy >= -1e-12));
-        let ng = r.low_states_hat.unwrap();
+        let ng = r.two_level.low_states_hat.unwrap();
         prop_assert!(ng >= 1 && ng < states);
-        prop_assert!(r.gap_hat.unwrap() >= 0.0);
-        prop_assert!(r.overlap.unwrap() <= states - low);
-        prop_assert!(r.tau_rev >= 0.01 && r.tau_rev <= 100.0);
-        prop_assert!(r.tau_fwd >= 0.01 && r.tau_fwd <= 100.0);
+        prop_assert!(r.two_level.gap_hat.unwrap() >= 0.0);
+        prop_assert!(r.two_level.overlap.unwrap() <= states - low);
+        prop_assert!(r.tau.tau_rev >= 0.01 && r.tau.tau_rev <= 100.0);
+        prop_assert!(r.tau.tau_fwd >= 0.01 && r.tau.tau_fwd <= 100.0);
     }
 
     /// Ising fits: finite, non-negative KLs, and with λ > 0 always converged.
@@ -395,8 +426,8 @@ proptest! {
     fn penalised_ising_fits_converge(t in 1.0f64..5.0, m in 5u64..400, l2 in 0.001f64..0.1, r in 0u32..1000) {
         let res = run_cell(&ising(2, 3, t, m, FitMode::Mle, l2, r)).unwrap();
         prop_assert!(all_finite(&res));
-        prop_assert_eq!(res.fit_diverged, Some(false));
-        prop_assert!(res.grad_max_norm.unwrap() <= 1e-8);
+        prop_assert_eq!(res.ising.fit_diverged, Some(false));
+        prop_assert!(res.ising.grad_max_norm.unwrap() <= 1e-8);
         prop_assert!(res.curve.iter().all(|p| p.dkl_rev >= 0.0 && p.dkl_fwd >= 0.0));
     }
 }

@@ -7,7 +7,7 @@
 //! the sign of -0.0; NaN is refused before it reaches the store ([`check_result`]).
 
 use common::cell::CurvePoint;
-use common::{CellKey, CellResult, FitMode, FitStop};
+use common::{CellKey, CellResult, FitMode, FitStop, IsingFitReport, TauSummary, TwoLevelFitReport};
 use rusqlite::types::Value;
 use rusqlite::Row;
 
@@ -137,12 +137,12 @@ pub fn clip(s: &str, max: usize) -> String {
 pub fn check_result(r: &CellResult) -> Result<(), String> {
     let key = clip(&r.key.0, MAX_QUOTED_CHARS);
     let temperatures = [
-        ("tau_rev", Some(r.tau_rev)),
-        ("tau_fwd", Some(r.tau_fwd)),
-        ("tau_heat_peak", r.tau_heat_peak),
-        ("tau_var", r.tau_var),
-        ("tau_rev_closed", r.tau_rev_closed),
-        ("tau_fwd_closed", r.tau_fwd_closed),
+        ("tau_rev", Some(r.tau.tau_rev)),
+        ("tau_fwd", Some(r.tau.tau_fwd)),
+        ("tau_heat_peak", r.tau.tau_heat_peak),
+        ("tau_var", r.tau.tau_var),
+        ("tau_rev_closed", r.two_level.tau_rev_closed),
+        ("tau_fwd_closed", r.two_level.tau_fwd_closed),
     ];
     for (name, v) in temperatures {
         if let Some(v) = v.filter(|v| !v.is_finite()) {
@@ -150,16 +150,16 @@ pub fn check_result(r: &CellResult) -> Result<(), String> {
         }
     }
     let others = [
-        ("dkl_rev_at_1", Some(r.dkl_rev_at_1)),
-        ("dkl_rev_opt", Some(r.dkl_rev_opt)),
-        ("dkl_fwd_at_1", Some(r.dkl_fwd_at_1)),
-        ("dkl_fwd_opt", Some(r.dkl_fwd_opt)),
-        ("gap_hat", r.gap_hat),
-        ("grad_max_norm", r.grad_max_norm),
-        ("nll", r.nll),
-        ("coupling_max_abs", r.coupling_max_abs),
-        ("kappa_at_1", r.kappa_at_1),
-        ("heat_capacity_at_1", r.heat_capacity_at_1),
+        ("dkl_rev_at_1", Some(r.tau.dkl_rev_at_1)),
+        ("dkl_rev_opt", Some(r.tau.dkl_rev_opt)),
+        ("dkl_fwd_at_1", Some(r.tau.dkl_fwd_at_1)),
+        ("dkl_fwd_opt", Some(r.tau.dkl_fwd_opt)),
+        ("gap_hat", r.two_level.gap_hat),
+        ("grad_max_norm", r.ising.grad_max_norm),
+        ("nll", r.ising.nll),
+        ("coupling_max_abs", r.ising.coupling_max_abs),
+        ("kappa_at_1", r.tau.kappa_at_1),
+        ("heat_capacity_at_1", r.tau.heat_capacity_at_1),
     ];
     for (name, v) in others {
         if v.is_some_and(f64::is_nan) {
@@ -185,7 +185,7 @@ pub fn check_result(r: &CellResult) -> Result<(), String> {
             return Err(format!("result of {key} has {name} = NaN in curve point {i} (tau = {})", p.tau));
         }
     }
-    if let Some(note) = &r.fit_note {
+    if let Some(note) = &r.ising.fit_note {
         let n = note.chars().count();
         if n > MAX_FIT_NOTE_CHARS {
             return Err(format!(
@@ -209,32 +209,32 @@ pub fn encode(cell_id: i64, r: &CellResult) -> [Value; 29] {
     [
         Value::Integer(cell_id),
         Value::Integer(i64::try_from(r.samples).unwrap_or(i64::MAX)),
-        Value::Real(r.tau_rev),
-        Value::Real(r.tau_fwd),
-        Value::Integer(i64::from(r.tau_rev_at_bound)),
-        Value::Integer(i64::from(r.tau_fwd_at_bound)),
-        Value::Real(r.dkl_rev_at_1),
-        Value::Real(r.dkl_rev_opt),
-        Value::Real(r.dkl_fwd_at_1),
-        Value::Real(r.dkl_fwd_opt),
-        opt_f(r.tau_heat_peak),
-        opt_f(r.tau_var),
-        opt_i(r.low_states_hat),
-        opt_f(r.gap_hat),
-        opt_i(r.overlap),
-        opt_f(r.tau_rev_closed),
-        opt_f(r.tau_fwd_closed),
-        r.fit_mode.map_or(Value::Null, |m| Value::Text(m.as_str().to_string())),
-        opt_i(r.fit_iterations),
-        opt_f(r.grad_max_norm),
-        opt_f(r.nll),
-        opt_f(r.coupling_max_abs),
-        r.fit_diverged.map_or(Value::Null, |b| Value::Integer(i64::from(b))),
-        r.fit_note.clone().map_or(Value::Null, Value::Text),
+        Value::Real(r.tau.tau_rev),
+        Value::Real(r.tau.tau_fwd),
+        Value::Integer(i64::from(r.tau.tau_rev_at_bound)),
+        Value::Integer(i64::from(r.tau.tau_fwd_at_bound)),
+        Value::Real(r.tau.dkl_rev_at_1),
+        Value::Real(r.tau.dkl_rev_opt),
+        Value::Real(r.tau.dkl_fwd_at_1),
+        Value::Real(r.tau.dkl_fwd_opt),
+        opt_f(r.tau.tau_heat_peak),
+        opt_f(r.tau.tau_var),
+        opt_i(r.two_level.low_states_hat),
+        opt_f(r.two_level.gap_hat),
+        opt_i(r.two_level.overlap),
+        opt_f(r.two_level.tau_rev_closed),
+        opt_f(r.two_level.tau_fwd_closed),
+        r.ising.fit_mode.map_or(Value::Null, |m| Value::Text(m.as_str().to_string())),
+        opt_i(r.ising.fit_iterations),
+        opt_f(r.ising.grad_max_norm),
+        opt_f(r.ising.nll),
+        opt_f(r.ising.coupling_max_abs),
+        r.ising.fit_diverged.map_or(Value::Null, |b| Value::Integer(i64::from(b))),
+        r.ising.fit_note.clone().map_or(Value::Null, Value::Text),
         Value::Blob(encode_curve(&r.curve)),
-        opt_f(r.kappa_at_1),
-        opt_f(r.heat_capacity_at_1),
-        r.fit_stop.map_or(Value::Null, |s| Value::Text(s.as_str().to_string())),
+        opt_f(r.tau.kappa_at_1),
+        opt_f(r.tau.heat_capacity_at_1),
+        r.ising.fit_stop.map_or(Value::Null, |s| Value::Text(s.as_str().to_string())),
         encode_curve_kappa(&r.curve).map_or(Value::Null, Value::Blob),
     ]
 }
@@ -265,31 +265,37 @@ pub fn decode_row(row: &Row<'_>, at: usize, key: &str) -> rusqlite::Result<Resul
     Ok(Ok(CellResult {
         key: CellKey(key.to_string()),
         samples: samples as u64,
-        tau_rev: row.get(at + 1)?,
-        tau_fwd: row.get(at + 2)?,
-        tau_rev_at_bound: row.get(at + 3)?,
-        tau_fwd_at_bound: row.get(at + 4)?,
-        dkl_rev_at_1: row.get(at + 5)?,
-        dkl_rev_opt: row.get(at + 6)?,
-        dkl_fwd_at_1: row.get(at + 7)?,
-        dkl_fwd_opt: row.get(at + 8)?,
-        tau_heat_peak: row.get(at + 9)?,
-        tau_var: row.get(at + 10)?,
-        low_states_hat: row.get(at + 11)?,
-        gap_hat: row.get(at + 12)?,
-        overlap: row.get(at + 13)?,
-        tau_rev_closed: row.get(at + 14)?,
-        tau_fwd_closed: row.get(at + 15)?,
-        fit_mode,
-        fit_iterations: row.get(at + 17)?,
-        grad_max_norm: row.get(at + 18)?,
-        nll: row.get(at + 19)?,
-        coupling_max_abs: row.get(at + 20)?,
-        fit_diverged: row.get(at + 21)?,
-        fit_note: row.get(at + 22)?,
-        kappa_at_1: row.get(at + 24)?,
-        heat_capacity_at_1: row.get(at + 25)?,
-        fit_stop,
+        tau: TauSummary {
+            tau_rev: row.get(at + 1)?,
+            tau_fwd: row.get(at + 2)?,
+            tau_rev_at_bound: row.get(at + 3)?,
+            tau_fwd_at_bound: row.get(at + 4)?,
+            dkl_rev_at_1: row.get(at + 5)?,
+            dkl_rev_opt: row.get(at + 6)?,
+            dkl_fwd_at_1: row.get(at + 7)?,
+            dkl_fwd_opt: row.get(at + 8)?,
+            tau_heat_peak: row.get(at + 9)?,
+            tau_var: row.get(at + 10)?,
+            kappa_at_1: row.get(at + 24)?,
+            heat_capacity_at_1: row.get(at + 25)?,
+        },
+        two_level: TwoLevelFitReport {
+            low_states_hat: row.get(at + 11)?,
+            gap_hat: row.get(at + 12)?,
+            overlap: row.get(at + 13)?,
+            tau_rev_closed: row.get(at + 14)?,
+            tau_fwd_closed: row.get(at + 15)?,
+        },
+        ising: IsingFitReport {
+            fit_mode,
+            fit_iterations: row.get(at + 17)?,
+            fit_stop,
+            grad_max_norm: row.get(at + 18)?,
+            nll: row.get(at + 19)?,
+            coupling_max_abs: row.get(at + 20)?,
+            fit_diverged: row.get(at + 21)?,
+            fit_note: row.get(at + 22)?,
+        },
         curve,
     }))
 }

@@ -2,7 +2,7 @@
 
 use common::cell::CurvePoint;
 use common::study::Study;
-use common::{CellKey, CellResult, CellSpec, FitStop};
+use common::{CellKey, CellResult, CellSpec, FitStop, IsingFitReport, TauSummary, TwoLevelFitReport};
 use proptest::prelude::*;
 
 use super::codec::{decode_curve, encode_curve};
@@ -56,31 +56,37 @@ pub(crate) fn fake_result(spec: &CellSpec) -> CellResult {
     CellResult {
         key,
         samples: 10,
-        tau_rev: 1.0 + x,
-        tau_fwd: 1.0 / (1.0 + x),
-        tau_rev_at_bound: false,
-        tau_fwd_at_bound: true,
-        dkl_rev_at_1: 0.1 * x,
-        dkl_rev_opt: 0.05 * x,
-        dkl_fwd_at_1: 0.2,
-        dkl_fwd_opt: f64::INFINITY,
-        tau_heat_peak: Some(0.7),
-        tau_var: None,
-        kappa_at_1: Some(2.0 * x),
-        heat_capacity_at_1: Some(0.5),
-        low_states_hat: Some(4),
-        gap_hat: Some(2.5),
-        overlap: Some(3),
-        tau_rev_closed: Some(1.0 + x),
-        tau_fwd_closed: None,
-        fit_mode: None,
-        fit_iterations: None,
-        fit_stop: Some(FitStop::RelTol),
-        grad_max_norm: None,
-        nll: Some(-1.25),
-        coupling_max_abs: None,
-        fit_diverged: Some(false),
-        fit_note: Some("note".into()),
+        tau: TauSummary {
+            tau_rev: 1.0 + x,
+            tau_fwd: 1.0 / (1.0 + x),
+            tau_rev_at_bound: false,
+            tau_fwd_at_bound: true,
+            dkl_rev_at_1: 0.1 * x,
+            dkl_rev_opt: 0.05 * x,
+            dkl_fwd_at_1: 0.2,
+            dkl_fwd_opt: f64::INFINITY,
+            tau_heat_peak: Some(0.7),
+            tau_var: None,
+            kappa_at_1: Some(2.0 * x),
+            heat_capacity_at_1: Some(0.5),
+        },
+        two_level: TwoLevelFitReport {
+            low_states_hat: Some(4),
+            gap_hat: Some(2.5),
+            overlap: Some(3),
+            tau_rev_closed: Some(1.0 + x),
+            tau_fwd_closed: None,
+        },
+        ising: IsingFitReport {
+            fit_mode: None,
+            fit_iterations: None,
+            fit_stop: Some(FitStop::RelTol),
+            grad_max_norm: None,
+            nll: Some(-1.25),
+            coupling_max_abs: None,
+            fit_diverged: Some(false),
+            fit_note: Some("note".into()),
+        },
         curve: (0..5)
             .map(|i| CurvePoint {
                 tau: 0.5 + f64::from(i) * 0.1,
@@ -98,9 +104,9 @@ pub(crate) fn fake_result(spec: &CellSpec) -> CellResult {
 /// [`fake_result`] as a store of schema 1 or 2 held it: without κ, C(1) and the stop reason.
 pub(crate) fn fake_legacy_result(spec: &CellSpec) -> CellResult {
     let mut r = fake_result(spec);
-    r.kappa_at_1 = None;
-    r.heat_capacity_at_1 = None;
-    r.fit_stop = None;
+    r.tau.kappa_at_1 = None;
+    r.tau.heat_capacity_at_1 = None;
+    r.ising.fit_stop = None;
     r.curve.iter_mut().for_each(|p| p.kappa = None);
     r
 }
@@ -350,7 +356,7 @@ fn a_nan_result_counts_as_a_failure_naming_the_field() {
     let a = worker(&mut store, "a");
     let cells = store.lease(a, 1, 0, 100).unwrap().cells;
     let mut r = fake_result(&cells[0].1);
-    r.tau_rev = f64::NAN;
+    r.tau.tau_rev = f64::NAN;
     let rep =
         store.commit(&[(a, vec![Upload { cell_id: cells[0].0, outcome: Outcome::Done(r) }])], 1).unwrap();
     assert_eq!(rep[0].failed, 1);

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::cell::CurvePoint;
 use common::study::Study;
-use common::{CellKey, CellResult, CellSpec};
+use common::{CellKey, CellResult, CellSpec, IsingFitReport, TauSummary, TwoLevelFitReport};
 use coordinator::batch::BatchPolicy;
 use coordinator::clock::LeaseClock;
 use coordinator::service::{upload_from_wire, CoordinatorService, ServiceConfig, MAX_IDS_PER_CALL};
@@ -82,31 +82,37 @@ fn fake_result(spec: &CellSpec) -> CellResult {
     CellResult {
         key: spec.key(),
         samples: 5,
-        tau_rev: 1.0 + x,
-        tau_fwd: 1.0 / x,
-        tau_rev_at_bound: false,
-        tau_fwd_at_bound: false,
-        dkl_rev_at_1: 0.1,
-        dkl_rev_opt: 0.05,
-        dkl_fwd_at_1: 0.2,
-        dkl_fwd_opt: 0.1,
-        tau_heat_peak: Some(0.7),
-        tau_var: None,
-        kappa_at_1: None,
-        heat_capacity_at_1: None,
-        low_states_hat: Some(2),
-        gap_hat: Some(2.0),
-        overlap: Some(2),
-        tau_rev_closed: None,
-        tau_fwd_closed: None,
-        fit_mode: None,
-        fit_iterations: None,
-        fit_stop: None,
-        grad_max_norm: None,
-        nll: None,
-        coupling_max_abs: None,
-        fit_diverged: None,
-        fit_note: None,
+        tau: TauSummary {
+            tau_rev: 1.0 + x,
+            tau_fwd: 1.0 / x,
+            tau_rev_at_bound: false,
+            tau_fwd_at_bound: false,
+            dkl_rev_at_1: 0.1,
+            dkl_rev_opt: 0.05,
+            dkl_fwd_at_1: 0.2,
+            dkl_fwd_opt: 0.1,
+            tau_heat_peak: Some(0.7),
+            tau_var: None,
+            kappa_at_1: None,
+            heat_capacity_at_1: None,
+        },
+        two_level: TwoLevelFitReport {
+            low_states_hat: Some(2),
+            gap_hat: Some(2.0),
+            overlap: Some(2),
+            tau_rev_closed: None,
+            tau_fwd_closed: None,
+        },
+        ising: IsingFitReport {
+            fit_mode: None,
+            fit_iterations: None,
+            fit_stop: None,
+            grad_max_norm: None,
+            nll: None,
+            coupling_max_abs: None,
+            fit_diverged: None,
+            fit_note: None,
+        },
         curve: vec![CurvePoint {
             tau: 1.0,
             dkl_rev: 0.1,
@@ -322,11 +328,11 @@ fn upload(study: &Study, worker: u64, cell: u64, kind: &Kind) -> pb::ResultUploa
     let outcome = match kind {
         Kind::Good => Some(pb::result_upload::Outcome::Result((&r).into())),
         Kind::Nan => {
-            r.dkl_rev_opt = f64::NAN;
+            r.tau.dkl_rev_opt = f64::NAN;
             Some(pb::result_upload::Outcome::Result((&r).into()))
         }
         Kind::InfiniteTau => {
-            r.tau_fwd = f64::NEG_INFINITY;
+            r.tau.tau_fwd = f64::NEG_INFINITY;
             Some(pb::result_upload::Outcome::Result((&r).into()))
         }
         Kind::WrongKey(k) => {

@@ -5,7 +5,10 @@
 //! The model: τ*_rev = exp(s · (log10 M − b(y))) · noise, with b rising in y, so τ*_rev < 1 at
 //! small M; D_rev(τ) = a (ln τ − ln τ*_rev)² + c, D_fwd likewise around τ*_fwd.
 
-use common::cell::{CellKey, CurvePoint, DataSize, FitMode, FitSpec, FitStop, GridPoint, TruthSpec};
+use common::cell::{
+    CellKey, CurvePoint, DataSize, FitMode, FitSpec, FitStop, GridPoint, IsingFitReport, TauSummary,
+    TruthSpec, TwoLevelFitReport,
+};
 use common::CellResult;
 
 use super::source::PointSource;
@@ -134,33 +137,40 @@ impl SyntheticSource {
         CellResult {
             key: CellKey::new(&point.key(), r),
             samples: m,
-            tau_rev,
-            tau_fwd,
-            tau_rev_at_bound: false,
-            tau_fwd_at_bound: !two_level && diverged && noise(h ^ 4) > 0.0,
-            dkl_rev_at_1: d_rev(1.0),
-            dkl_rev_opt: c,
-            dkl_fwd_at_1: d_fwd(1.0),
-            dkl_fwd_opt: 1.3 * c,
-            tau_heat_peak: Some(1.5),
-            tau_var: (!r.is_multiple_of(5)).then_some(tau_rev * 1.1),
-            // κ(1) − C(1) has the sign of 1 − τ*_rev, as where D_rev is unimodal.
-            kappa_at_1: Some(0.8 + 0.3 * (1.0 - tau_rev)),
-            heat_capacity_at_1: Some(0.8),
-            low_states_hat: two_level
-                .then(|| (20.0 * (1.0 + 2.0 / x.powi(2) * noise(h ^ 5).abs())).round() as u32),
-            gap_hat: two_level.then(|| y * (1.0 + 1.5 / (1.0 + x) * (0.5 + 0.5 * noise(h ^ 6)))),
-            overlap: two_level.then_some(18),
-            tau_rev_closed: two_level.then_some(tau_rev),
-            tau_fwd_closed: None,
-            fit_mode: (!two_level).then_some(FitMode::Mle),
-            fit_iterations: (!two_level).then_some(9),
-            fit_stop: (!two_level).then_some(if diverged { FitStop::Diverged } else { FitStop::GradTol }),
-            grad_max_norm: (!two_level).then_some(1e-10),
-            nll: (!two_level).then_some(8.0),
-            coupling_max_abs: (!two_level).then_some(if diverged { 20.0 } else { 0.5 }),
-            fit_diverged: (!two_level).then_some(diverged),
-            fit_note: (!two_level && diverged).then(|| "max|J| passed the cap, still improving".to_string()),
+            tau: TauSummary {
+                tau_rev,
+                tau_fwd,
+                tau_rev_at_bound: false,
+                tau_fwd_at_bound: !two_level && diverged && noise(h ^ 4) > 0.0,
+                dkl_rev_at_1: d_rev(1.0),
+                dkl_rev_opt: c,
+                dkl_fwd_at_1: d_fwd(1.0),
+                dkl_fwd_opt: 1.3 * c,
+                tau_heat_peak: Some(1.5),
+                tau_var: (!r.is_multiple_of(5)).then_some(tau_rev * 1.1),
+                // κ(1) − C(1) has the sign of 1 − τ*_rev, as where D_rev is unimodal.
+                kappa_at_1: Some(0.8 + 0.3 * (1.0 - tau_rev)),
+                heat_capacity_at_1: Some(0.8),
+            },
+            two_level: TwoLevelFitReport {
+                low_states_hat: two_level
+                    .then(|| (20.0 * (1.0 + 2.0 / x.powi(2) * noise(h ^ 5).abs())).round() as u32),
+                gap_hat: two_level.then(|| y * (1.0 + 1.5 / (1.0 + x) * (0.5 + 0.5 * noise(h ^ 6)))),
+                overlap: two_level.then_some(18),
+                tau_rev_closed: two_level.then_some(tau_rev),
+                tau_fwd_closed: None,
+            },
+            ising: IsingFitReport {
+                fit_mode: (!two_level).then_some(FitMode::Mle),
+                fit_iterations: (!two_level).then_some(9),
+                fit_stop: (!two_level).then_some(if diverged { FitStop::Diverged } else { FitStop::GradTol }),
+                grad_max_norm: (!two_level).then_some(1e-10),
+                nll: (!two_level).then_some(8.0),
+                coupling_max_abs: (!two_level).then_some(if diverged { 20.0 } else { 0.5 }),
+                fit_diverged: (!two_level).then_some(diverged),
+                fit_note: (!two_level && diverged)
+                    .then(|| "max|J| passed the cap, still improving".to_string()),
+            },
             curve,
         }
     }

@@ -65,11 +65,11 @@ fn awkward_study() -> MemorySource {
         .unwrap();
     }
     let r = &mut points[0].1[0];
-    r.dkl_rev_opt = 1.234_567_890_123e-300;
-    r.tau_heat_peak = None;
-    r.tau_var = None;
+    r.tau.dkl_rev_opt = 1.234_567_890_123e-300;
+    r.tau.tau_heat_peak = None;
+    r.tau.tau_var = None;
     let last = points.last_mut().unwrap();
-    last.1[1].fit_note = Some("stopped, \"early\"\nafter 9 iterations".into());
+    last.1[1].ising.fit_note = Some("stopped, \"early\"\nafter 9 iterations".into());
     MemorySource { name: "awkward".into(), points }
 }
 

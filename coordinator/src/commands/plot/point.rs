@@ -179,8 +179,13 @@ impl CurvesFigure {
         err: &dyn Fn(DrawingAreaErrorKind<DB::ErrorType>) -> anyhow::Error,
     ) -> anyhow::Result<usize> {
         let d = |c: &common::cell::CurvePoint| if reverse { c.dkl_rev } else { c.dkl_fwd };
-        let opt =
-            |r: &CellResult| if reverse { (r.tau_rev, r.dkl_rev_opt) } else { (r.tau_fwd, r.dkl_fwd_opt) };
+        let opt = |r: &CellResult| {
+            if reverse {
+                (r.tau.tau_rev, r.tau.dkl_rev_opt)
+            } else {
+                (r.tau.tau_fwd, r.tau.dkl_fwd_opt)
+            }
+        };
         let taus = self.results.iter().flat_map(|r| r.curve.iter().map(|c| c.tau));
         let (t0, t1) = taus.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), t| (a.min(t), b.max(t)));
         let (t0, t1) = if t0 < t1 { (t0, t1) } else { (0.1, 10.0) };

@@ -76,7 +76,7 @@ fn the_holders_error_is_a_failure_without_quarantine() {
 fn the_holders_bad_results_are_failures_and_quarantined() {
     let holder = row(state::LEASED, Some(3));
     let mut nan = fake_result(&cell());
-    nan.tau_rev = f64::NAN;
+    nan.tau.tau_rev = f64::NAN;
     let mut wrong_key = fake_result(&cell());
     wrong_key.key = CellKey("other;r=0".into());
     let malformed =

@@ -114,9 +114,9 @@ fn an_infinite_temperature_is_quarantined_but_an_infinite_divergence_is_committe
     let a = worker(&mut store, "a");
     let cells = store.lease(a, 2, 0, 100).unwrap().cells;
     let mut bad = fake_result(&cells[0].1);
-    bad.tau_var = Some(f64::INFINITY);
+    bad.tau.tau_var = Some(f64::INFINITY);
     let good = fake_result(&cells[1].1);
-    assert!(good.dkl_fwd_opt.is_infinite());
+    assert!(good.tau.dkl_fwd_opt.is_infinite());
     let uploads = vec![
         Upload { cell_id: cells[0].0, outcome: Outcome::Done(bad) },
         Upload { cell_id: cells[1].0, outcome: Outcome::Done(good) },
