@@ -101,16 +101,7 @@ fn trivial(spec: &CellSpec) -> CellResult {
             tau_rev_closed: Some(1.1),
             tau_fwd_closed: Some(0.9),
         },
-        ising: IsingFitReport {
-            fit_mode: None,
-            fit_iterations: None,
-            fit_stop: None,
-            grad_max_norm: None,
-            nll: None,
-            coupling_max_abs: None,
-            fit_diverged: None,
-            fit_note: None,
-        },
+        ising: IsingFitReport::default(),
         curve,
     }
 }

@@ -103,16 +103,7 @@ fn fake_result(spec: &CellSpec) -> CellResult {
             tau_rev_closed: None,
             tau_fwd_closed: None,
         },
-        ising: IsingFitReport {
-            fit_mode: None,
-            fit_iterations: None,
-            fit_stop: None,
-            grad_max_norm: None,
-            nll: None,
-            coupling_max_abs: None,
-            fit_diverged: None,
-            fit_note: None,
-        },
+        ising: IsingFitReport::default(),
         curve: vec![CurvePoint {
             tau: 1.0,
             dkl_rev: 0.1,
