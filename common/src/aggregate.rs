@@ -21,7 +21,7 @@
 //!   two-level fit) are aggregated over the replicates that have them, and `count` says how many.
 
 mod stats;
-mod summary;
+pub(crate) mod summary;
 pub mod table;
 
 pub use stats::{quantile_sorted, Stats};

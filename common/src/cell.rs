@@ -520,8 +520,9 @@ pub struct CellResult {
     pub curve: Vec<CurvePoint>,
 }
 
-/// What the τ analysis of one fitted model yields (docs/spec.md §5).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What the τ analysis of one fitted model yields (docs/spec.md §5). (`Default` is all
+/// zeros: a blank to fill field by field, e.g. from a stored row.)
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TauSummary {
     /// τ*_rev = argmin D_rev (continuous search inside the bounds).
     pub tau_rev: f64,

@@ -23,6 +23,7 @@ pub mod error;
 pub mod exact;
 pub mod fit;
 pub mod model;
+pub mod result_fields;
 pub mod study;
 pub mod tau;
 

@@ -12,6 +12,7 @@ use std::borrow::Cow;
 use super::stats::Stats;
 use super::summary::{Quantity, SummaryRow};
 use crate::cell::{fmt_f64, CellResult, CurvePoint, DataSize, GridPoint, TruthSpec};
+use crate::result_fields::{FieldKind, FieldValue, RESULT_FIELDS};
 
 /// The type of a column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -334,10 +335,12 @@ impl Descriptors {
     }
 }
 
-/// The columns of `cells.*`.
+/// The columns of `cells.*`: the cell, its grid point's descriptors, then every scalar
+/// result field ([`RESULT_FIELDS`]), each gain right after the divergence at τ* it is
+/// derived from.
 pub fn cell_columns() -> Vec<Column> {
     use ColumnKind::*;
-    [
+    let mut cols: Vec<Column> = [
         ("key", Str),
         ("point", Str),
         ("replicate", Int),
@@ -350,44 +353,38 @@ pub fn cell_columns() -> Vec<Column> {
         ("mu", Float),
         ("fit", Str),
         ("l2", Float),
-        ("samples", Int),
-        ("tau_rev", Float),
-        ("tau_fwd", Float),
-        ("tau_rev_at_bound", Bool),
-        ("tau_fwd_at_bound", Bool),
-        ("dkl_rev_at_1", Float),
-        ("dkl_rev_opt", Float),
-        ("gain_rev", Float),
-        ("dkl_fwd_at_1", Float),
-        ("dkl_fwd_opt", Float),
-        ("gain_fwd", Float),
-        ("tau_heat_peak", Float),
-        ("tau_var", Float),
-        ("kappa_at_1", Float),
-        ("heat_capacity_at_1", Float),
-        ("low_states_hat", Int),
-        ("gap_hat", Float),
-        ("overlap", Int),
-        ("tau_rev_closed", Float),
-        ("tau_fwd_closed", Float),
-        ("fit_mode", Str),
-        ("fit_iterations", Int),
-        ("fit_stop", Str),
-        ("grad_max_norm", Float),
-        ("nll", Float),
-        ("coupling_max_abs", Float),
-        ("fit_diverged", Bool),
-        ("fit_note", Str),
     ]
     .into_iter()
     .map(|(n, k)| Column::new(n, k))
-    .collect()
+    .collect();
+    for f in &RESULT_FIELDS {
+        let kind = match f.kind {
+            FieldKind::Float => Float,
+            FieldKind::Int => Int,
+            FieldKind::Bool => Bool,
+            FieldKind::Str => Str,
+        };
+        cols.push(Column::new(f.name, kind));
+        if let Some(gain) = gain_after(f.name) {
+            cols.push(Column::new(gain, Float));
+        }
+    }
+    cols
+}
+
+/// The derived gain column that follows field `name`: D(1) − D(τ*).
+fn gain_after(name: &str) -> Option<&'static str> {
+    match name {
+        "dkl_rev_opt" => Some("gain_rev"),
+        "dkl_fwd_opt" => Some("gain_fwd"),
+        _ => None,
+    }
 }
 
 /// One row of `cells.*`, aligned with [`cell_columns`]. `point_key` and `d` describe the
 /// cell's grid point (computed once per point by the caller).
 pub fn cell_row<'a>(point_key: &'a str, d: &'a Descriptors, r: &'a CellResult) -> Vec<Value<'a>> {
-    vec![
+    let mut row = vec![
         Value::str(r.key.0.as_str()),
         Value::str(point_key),
         Value::int(r.key.replicate().map(u64::from)),
@@ -400,35 +397,21 @@ pub fn cell_row<'a>(point_key: &'a str, d: &'a Descriptors, r: &'a CellResult) -
         Value::float(d.mu),
         Value::str(d.fit),
         Value::Float(d.l2),
-        Value::int(Some(r.samples)),
-        Value::Float(r.tau.tau_rev),
-        Value::Float(r.tau.tau_fwd),
-        Value::Bool(r.tau.tau_rev_at_bound),
-        Value::Bool(r.tau.tau_fwd_at_bound),
-        Value::Float(r.tau.dkl_rev_at_1),
-        Value::Float(r.tau.dkl_rev_opt),
-        Value::Float(r.tau.dkl_rev_at_1 - r.tau.dkl_rev_opt),
-        Value::Float(r.tau.dkl_fwd_at_1),
-        Value::Float(r.tau.dkl_fwd_opt),
-        Value::Float(r.tau.dkl_fwd_at_1 - r.tau.dkl_fwd_opt),
-        Value::float(r.tau.tau_heat_peak),
-        Value::float(r.tau.tau_var),
-        Value::float(r.tau.kappa_at_1),
-        Value::float(r.tau.heat_capacity_at_1),
-        Value::int(r.two_level.low_states_hat.map(u64::from)),
-        Value::float(r.two_level.gap_hat),
-        Value::int(r.two_level.overlap.map(u64::from)),
-        Value::float(r.two_level.tau_rev_closed),
-        Value::float(r.two_level.tau_fwd_closed),
-        r.ising.fit_mode.map_or(Value::Null, |m| Value::str(m.as_str())),
-        Value::int(r.ising.fit_iterations.map(u64::from)),
-        r.ising.fit_stop.map_or(Value::Null, |s| Value::str(s.as_str())),
-        Value::float(r.ising.grad_max_norm),
-        Value::float(r.ising.nll),
-        Value::float(r.ising.coupling_max_abs),
-        Value::bool(r.ising.fit_diverged),
-        r.ising.fit_note.as_deref().map_or(Value::Null, Value::str),
-    ]
+    ];
+    for f in &RESULT_FIELDS {
+        row.push(match (f.get)(r) {
+            FieldValue::Float(x) => Value::float(x),
+            FieldValue::Int(x) => Value::int(x),
+            FieldValue::Bool(x) => Value::bool(x),
+            FieldValue::Str(x) => x.map_or(Value::Null, Value::str),
+        });
+        match gain_after(f.name) {
+            Some("gain_rev") => row.push(Value::Float(r.tau.dkl_rev_at_1 - r.tau.dkl_rev_opt)),
+            Some(_) => row.push(Value::Float(r.tau.dkl_fwd_at_1 - r.tau.dkl_fwd_opt)),
+            None => {}
+        }
+    }
+    row
 }
 
 /// The columns of `curves.*` (a long table: one row per cell and τ).
@@ -543,6 +526,19 @@ mod tests {
         assert_eq!(get(c, &row, "gap_hat_mean"), &Value::Null);
         assert_eq!(get(c, &row, "fit_diverged"), &Value::Int(0));
         assert_eq!(get(c, &row, "tau_rev_sem"), &Value::Null, "one replicate has no sem");
+    }
+
+    #[test]
+    fn cell_columns_keep_their_published_order() {
+        // The `cells.*` schema is what users' scripts read: generated from RESULT_FIELDS, it
+        // must stay this list (new fields go at the end of their part).
+        let names: Vec<String> = cell_columns().iter().map(|c| c.name.to_string()).collect();
+        let want = "key point replicate truth states low_states gap lattice temperature mu fit l2 samples \
+            tau_rev tau_fwd tau_rev_at_bound tau_fwd_at_bound dkl_rev_at_1 dkl_rev_opt gain_rev dkl_fwd_at_1 \
+            dkl_fwd_opt gain_fwd tau_heat_peak tau_var kappa_at_1 heat_capacity_at_1 low_states_hat gap_hat \
+            overlap tau_rev_closed tau_fwd_closed fit_mode fit_iterations fit_stop grad_max_norm nll \
+            coupling_max_abs fit_diverged fit_note";
+        assert_eq!(names, want.split_whitespace().collect::<Vec<_>>());
     }
 
     #[test]

@@ -192,7 +192,7 @@ impl StudyStore {
                      JOIN points p ON p.id = c.point_id WHERE c.id = ?1",
                 )
                 .map_err(e)?;
-            let mut insert = tx.prepare_cached(codec::INSERT_RESULT).map_err(e)?;
+            let mut insert = tx.prepare_cached(codec::insert_result()).map_err(e)?;
             // Cells whose results this transaction inserted: marked done by one UPDATE at the
             // end (below), and a second upload for one of them in this batch is a duplicate.
             let mut done_ids: HashSet<u64> = HashSet::new();

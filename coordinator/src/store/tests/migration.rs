@@ -97,13 +97,23 @@ fn legacy_settings(def: &StudyDefinition) -> (String, String) {
     (json.to_string(), fingerprint)
 }
 
-/// How schema 1 and 2 inserted a result: the first 25 of today's parameters.
-const INSERT_RESULT_V1: &str = "INSERT INTO results(cell_id, samples, tau_rev, tau_fwd, \
-     tau_rev_at_bound, tau_fwd_at_bound, dkl_rev_at_1, dkl_rev_opt, dkl_fwd_at_1, dkl_fwd_opt, tau_heat_peak, \
-     tau_var, low_states_hat, gap_hat, overlap, tau_rev_closed, tau_fwd_closed, fit_mode, fit_iterations, \
-     grad_max_norm, nll, coupling_max_abs, fit_diverged, fit_note, curve) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, \
-     ?22, ?23, ?24, ?25)";
+/// Insert `r` as schema 1 and 2 stored results: today's columns without those schema 3
+/// added.
+fn insert_v1_result(conn: &Connection, id: i64, r: &CellResult) {
+    let mut cols = vec!["cell_id"];
+    let mut vals = vec![];
+    for (c, v) in std::iter::once("cell_id").chain(codec::column_names()).zip(codec::encode(id, r)) {
+        if !codec::ADDED_IN_SCHEMA_3.contains(&c) {
+            if c != "cell_id" {
+                cols.push(c);
+            }
+            vals.push(v);
+        }
+    }
+    let params: Vec<String> = (1..=vals.len()).map(|i| format!("?{i}")).collect();
+    let sql = format!("INSERT INTO results({}) VALUES ({})", cols.join(", "), params.join(", "));
+    conn.execute(&sql, rusqlite::params_from_iter(vals)).unwrap();
+}
 
 /// Cell states and bookkeeping planted in the v1 file, by replicate of the first point.
 struct Planted {
@@ -152,8 +162,7 @@ fn build_v1(path: &std::path::Path) -> Vec<Planted> {
             planted.push(Planted { key: cell.key().0, id });
             if planted.len() == 1 {
                 let r = super::fake_legacy_result(&cell);
-                conn.execute(INSERT_RESULT_V1, rusqlite::params_from_iter(&codec::encode(id, &r)[..25]))
-                    .unwrap();
+                insert_v1_result(&conn, id, &r);
             }
         }
     }

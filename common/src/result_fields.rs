@@ -1,0 +1,343 @@
+//! The scalar fields of a [`CellResult`], listed once.
+//!
+//! The store's result columns (`coordinator/src/store/codec.rs`), the `cells` export table
+//! (`aggregate::table`) and the checks that keep NaN out of the store all walk
+//! [`RESULT_FIELDS`], so a new field is added here and in its struct, and nowhere else in
+//! those three places. The wire message (`proto/taustar.proto`, `proto/src/convert.rs`) is
+//! written out by hand: protobuf field numbers are a contract of their own.
+
+use crate::cell::{CellResult, FitMode, FitStop};
+
+/// How a field is stored and exported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    /// An `f64`.
+    Float,
+    /// A non-negative integer.
+    Int,
+    /// A flag.
+    Bool,
+    /// Text (names of enum values, notes).
+    Str,
+}
+
+/// A field's value in a result (`None`: the field does not apply, or was not recorded).
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldValue<'a> {
+    /// [`FieldKind::Float`].
+    Float(Option<f64>),
+    /// [`FieldKind::Int`].
+    Int(Option<u64>),
+    /// [`FieldKind::Bool`].
+    Bool(Option<bool>),
+    /// [`FieldKind::Str`].
+    Str(Option<&'a str>),
+}
+
+/// A value read back from storage, to be put into a result by [`ResultField::set`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoredValue {
+    /// A REAL (or NULL).
+    Float(Option<f64>),
+    /// An INTEGER (or NULL).
+    Int(Option<i64>),
+    /// TEXT (or NULL).
+    Str(Option<String>),
+}
+
+/// One scalar field of a [`CellResult`].
+pub struct ResultField {
+    /// The name: JSON key, store column and export column alike.
+    pub name: &'static str,
+    /// How it is stored.
+    pub kind: FieldKind,
+    /// A temperature: when present it must be finite (every τ lies inside the finite search
+    /// bounds; a minimum at a bound is flagged, never reported as ∞).
+    pub temperature: bool,
+    /// Read it from a result.
+    pub get: for<'a> fn(&'a CellResult) -> FieldValue<'a>,
+    /// Write it into a result; errors name what is wrong with the stored value.
+    pub set: fn(&mut CellResult, StoredValue) -> Result<(), String>,
+}
+
+fn float(v: StoredValue) -> Result<Option<f64>, String> {
+    match v {
+        StoredValue::Float(x) => Ok(x),
+        // SQLite hands back an integral REAL written as an INTEGER affinity value.
+        StoredValue::Int(x) => Ok(x.map(|i| i as f64)),
+        StoredValue::Str(_) => Err("is text, expected a number".into()),
+    }
+}
+
+fn required<T>(v: Option<T>) -> Result<T, String> {
+    v.ok_or_else(|| "is NULL".to_string())
+}
+
+fn int<T: TryFrom<i64>>(v: StoredValue) -> Result<Option<T>, String> {
+    match v {
+        StoredValue::Int(x) => {
+            x.map(|i| T::try_from(i).map_err(|_| format!("{i} is out of range"))).transpose()
+        }
+        _ => Err("is not an integer".into()),
+    }
+}
+
+fn boolean(v: StoredValue) -> Result<Option<bool>, String> {
+    Ok(int::<i64>(v)?.map(|i| i != 0))
+}
+
+fn text(v: StoredValue) -> Result<Option<String>, String> {
+    match v {
+        StoredValue::Str(s) => Ok(s),
+        _ => Err("is not text".into()),
+    }
+}
+
+fn parsed<T: std::str::FromStr>(v: StoredValue) -> Result<Option<T>, String>
+where
+    T::Err: std::fmt::Display,
+{
+    text(v)?.map(|s| s.parse::<T>().map_err(|e| e.to_string())).transpose()
+}
+
+/// A field of [`FieldKind::Float`] that every result has.
+macro_rules! float_field {
+    ($name:literal, $temperature:expr, $($path:ident).+) => {
+        ResultField {
+            name: $name,
+            kind: FieldKind::Float,
+            temperature: $temperature,
+            get: |r| FieldValue::Float(Some(r.$($path).+)),
+            set: |r, v| {
+                r.$($path).+ = required(float(v)?)?;
+                Ok(())
+            },
+        }
+    };
+}
+
+/// A field of [`FieldKind::Float`] that may be absent.
+macro_rules! opt_float_field {
+    ($name:literal, $temperature:expr, $($path:ident).+) => {
+        ResultField {
+            name: $name,
+            kind: FieldKind::Float,
+            temperature: $temperature,
+            get: |r| FieldValue::Float(r.$($path).+),
+            set: |r, v| {
+                r.$($path).+ = float(v)?;
+                Ok(())
+            },
+        }
+    };
+}
+
+/// A flag that every result has.
+macro_rules! bool_field {
+    ($name:literal, $($path:ident).+) => {
+        ResultField {
+            name: $name,
+            kind: FieldKind::Bool,
+            temperature: false,
+            get: |r| FieldValue::Bool(Some(r.$($path).+)),
+            set: |r, v| {
+                r.$($path).+ = required(boolean(v)?)?;
+                Ok(())
+            },
+        }
+    };
+}
+
+/// A `u32` that may be absent.
+macro_rules! opt_u32_field {
+    ($name:literal, $($path:ident).+) => {
+        ResultField {
+            name: $name,
+            kind: FieldKind::Int,
+            temperature: false,
+            get: |r| FieldValue::Int(r.$($path).+.map(u64::from)),
+            set: |r, v| {
+                r.$($path).+ = int::<u32>(v)?;
+                Ok(())
+            },
+        }
+    };
+}
+
+/// Every scalar field of a [`CellResult`] (the key and the curve are not scalars), in the
+/// order of the `cells` export table and of the store's result columns.
+pub const RESULT_FIELDS: [ResultField; 26] = [
+    ResultField {
+        name: "samples",
+        kind: FieldKind::Int,
+        temperature: false,
+        get: |r| FieldValue::Int(Some(r.samples)),
+        set: |r, v| {
+            r.samples = required(int::<u64>(v)?)?;
+            Ok(())
+        },
+    },
+    float_field!("tau_rev", true, tau.tau_rev),
+    float_field!("tau_fwd", true, tau.tau_fwd),
+    bool_field!("tau_rev_at_bound", tau.tau_rev_at_bound),
+    bool_field!("tau_fwd_at_bound", tau.tau_fwd_at_bound),
+    float_field!("dkl_rev_at_1", false, tau.dkl_rev_at_1),
+    float_field!("dkl_rev_opt", false, tau.dkl_rev_opt),
+    float_field!("dkl_fwd_at_1", false, tau.dkl_fwd_at_1),
+    float_field!("dkl_fwd_opt", false, tau.dkl_fwd_opt),
+    opt_float_field!("tau_heat_peak", true, tau.tau_heat_peak),
+    opt_float_field!("tau_var", true, tau.tau_var),
+    opt_float_field!("kappa_at_1", false, tau.kappa_at_1),
+    opt_float_field!("heat_capacity_at_1", false, tau.heat_capacity_at_1),
+    opt_u32_field!("low_states_hat", two_level.low_states_hat),
+    opt_float_field!("gap_hat", false, two_level.gap_hat),
+    opt_u32_field!("overlap", two_level.overlap),
+    opt_float_field!("tau_rev_closed", true, two_level.tau_rev_closed),
+    opt_float_field!("tau_fwd_closed", true, two_level.tau_fwd_closed),
+    ResultField {
+        name: "fit_mode",
+        kind: FieldKind::Str,
+        temperature: false,
+        get: |r| FieldValue::Str(r.ising.fit_mode.map(FitMode::as_str)),
+        set: |r, v| {
+            r.ising.fit_mode = parsed::<FitMode>(v)?;
+            Ok(())
+        },
+    },
+    opt_u32_field!("fit_iterations", ising.fit_iterations),
+    ResultField {
+        name: "fit_stop",
+        kind: FieldKind::Str,
+        temperature: false,
+        get: |r| FieldValue::Str(r.ising.fit_stop.map(FitStop::as_str)),
+        set: |r, v| {
+            r.ising.fit_stop = parsed::<FitStop>(v)?;
+            Ok(())
+        },
+    },
+    opt_float_field!("grad_max_norm", false, ising.grad_max_norm),
+    opt_float_field!("nll", false, ising.nll),
+    opt_float_field!("coupling_max_abs", false, ising.coupling_max_abs),
+    ResultField {
+        name: "fit_diverged",
+        kind: FieldKind::Bool,
+        temperature: false,
+        get: |r| FieldValue::Bool(r.ising.fit_diverged),
+        set: |r, v| {
+            r.ising.fit_diverged = boolean(v)?;
+            Ok(())
+        },
+    },
+    ResultField {
+        name: "fit_note",
+        kind: FieldKind::Str,
+        temperature: false,
+        get: |r| FieldValue::Str(r.ising.fit_note.as_deref()),
+        set: |r, v| {
+            r.ising.fit_note = text(v)?;
+            Ok(())
+        },
+    },
+];
+
+/// Why `r` must not be stored, naming the field and value: NaN in any float (docs/spec.md
+/// §8: "no NaN anywhere", the curve included) or an infinite temperature.
+pub fn invalid_value(r: &CellResult) -> Option<String> {
+    for f in &RESULT_FIELDS {
+        if let FieldValue::Float(Some(v)) = (f.get)(r) {
+            if v.is_nan() {
+                return Some(format!("{} = NaN", f.name));
+            }
+            if f.temperature && !v.is_finite() {
+                return Some(format!("{} = {v} (a temperature must be finite)", f.name));
+            }
+        }
+    }
+    for (i, p) in r.curve.iter().enumerate() {
+        if !p.tau.is_finite() {
+            return Some(format!("curve[{i}].tau = {} (a temperature must be finite)", p.tau));
+        }
+        let vals = [
+            ("dkl_rev", p.dkl_rev),
+            ("dkl_fwd", p.dkl_fwd),
+            ("entropy", p.entropy),
+            ("mean_energy", p.mean_energy),
+            ("heat_capacity", p.heat_capacity),
+            ("kappa", p.kappa.unwrap_or(0.0)),
+        ];
+        if let Some((name, _)) = vals.iter().find(|(_, v)| v.is_nan()) {
+            return Some(format!("{name} = NaN in curve point {i} (tau = {})", p.tau));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregate::summary::tests::{ising_point, result, two_level_point};
+
+    #[test]
+    fn names_are_unique_and_are_the_json_keys_of_a_result() {
+        let mut names: Vec<&str> = RESULT_FIELDS.iter().map(|f| f.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), RESULT_FIELDS.len());
+        // Every field of a fully populated result is one of its JSON keys, and every JSON key
+        // but the key and the curve is a field: the list misses nothing.
+        let mut r = result(&ising_point(2.3, 54), 1, 0.8, 1.2);
+        r.two_level.gap_hat = Some(3.0);
+        r.two_level.low_states_hat = Some(2);
+        r.two_level.overlap = Some(1);
+        r.two_level.tau_rev_closed = Some(0.8);
+        r.two_level.tau_fwd_closed = Some(1.1);
+        r.tau.tau_var = Some(1.0);
+        r.tau.tau_heat_peak = Some(1.0);
+        r.ising.fit_note = Some("n".into());
+        let json = serde_json::to_value(&r).unwrap();
+        let mut keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .filter(|k| *k != "key" && *k != "curve")
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(keys, names);
+    }
+
+    #[test]
+    fn set_after_get_round_trips_every_field() {
+        for r in [result(&ising_point(2.3, 54), 1, 0.8, 1.2), result(&two_level_point(4.0, 100), 2, 1.3, 0.9)]
+        {
+            let mut back = r.clone();
+            for f in &RESULT_FIELDS {
+                let stored = match (f.get)(&r) {
+                    FieldValue::Float(x) => StoredValue::Float(x),
+                    FieldValue::Int(x) => StoredValue::Int(x.map(|v| v as i64)),
+                    FieldValue::Bool(x) => StoredValue::Int(x.map(i64::from)),
+                    FieldValue::Str(x) => StoredValue::Str(x.map(str::to_string)),
+                };
+                (f.set)(&mut back, stored).unwrap();
+            }
+            assert_eq!(back, r);
+        }
+    }
+
+    #[test]
+    fn nan_and_infinite_temperatures_are_named() {
+        let mut r = result(&ising_point(2.3, 54), 1, 0.8, 1.2);
+        assert_eq!(invalid_value(&r), None);
+        r.tau.dkl_fwd_opt = f64::INFINITY;
+        assert_eq!(invalid_value(&r), None, "a divergence may be infinite");
+        r.tau.tau_var = Some(f64::INFINITY);
+        assert_eq!(invalid_value(&r).unwrap(), "tau_var = inf (a temperature must be finite)");
+        r.tau.tau_var = None;
+        r.ising.nll = Some(f64::NAN);
+        assert_eq!(invalid_value(&r).unwrap(), "nll = NaN");
+        let mut bad = StoredValue::Str(Some("x".into()));
+        assert!((RESULT_FIELDS[1].set)(&mut r, bad.clone()).is_err());
+        bad = StoredValue::Float(None);
+        assert_eq!((RESULT_FIELDS[1].set)(&mut r, bad).unwrap_err(), "is NULL");
+    }
+}
