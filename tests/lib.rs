@@ -3,7 +3,7 @@
 //!
 //! # Finding the binaries
 //! `env!("CARGO_BIN_EXE_…")` only exists for binaries of the test's own package, and these
-//! live in `taustar-coordinator` and `taustar-worker`. So [`bin`] runs
+//! live in the `taustar` (coordinator/cli) and `taustar-worker` packages. So [`bin`] runs
 //! `cargo test --workspace --no-run` (same profile as the test, once per test process) and
 //! returns `target/<profile>/<name>` next to the test executable: both packages have
 //! integration tests, so that command builds both binaries. It is the README's test command

@@ -2,7 +2,9 @@
 //!
 //! A study file expands (in `common::study`) into cells. This crate keeps them in a SQLite
 //! store, hands them to workers under leases over gRPC, and commits their results exactly
-//! once. The `taustar` binary (`src/main.rs`, one module per subcommand) is glue on top.
+//! once. Tables and figures are the `taustar-report` crate (coordinator/report), which reads
+//! the store through its read API only; the `taustar` binary (coordinator/cli, one module per
+//! subcommand) is glue on top of both.
 //!
 //! ```text
 //!   taustar serve / taustar run
@@ -20,7 +22,7 @@
 //!                              workers (taustar-worker crate; `taustar run` embeds one)
 //! ```
 //!
-//! Invariants (DESIGN.md): a result is committed in the same transaction as its cell's
+//! Invariants (docs/architecture.md): a result is committed in the same transaction as its cell's
 //! state change, keyed by the cell, so duplicates and late results are ignored and counted;
 //! leases expire and return cells to the queue; a cell failing `max_failures` times is
 //! marked failed without blocking the study; nothing holds all cells or results in memory.

@@ -225,7 +225,7 @@ if shellcheck -x "${scripts[@]}"; then ok "shellcheck: ${#scripts[@]} scripts cl
 BIN_DIR=$(realpath -m "${TAUSTAR_BIN_DIR:-target/release}")
 if [ ! -x "$BIN_DIR/taustar" ] || [ ! -x "$BIN_DIR/taustar-worker" ]; then
   echo "NOTICE: skipping the loopback run of the manifests: no release binaries in $BIN_DIR" \
-    "(cargo build --release -p taustar-coordinator -p taustar-worker)"
+    "(cargo build --release -p taustar -p taustar-worker)"
 elif [ -z "$RENDERED" ]; then
   bad "no rendered manifests to run"
 elif python3 - "$RENDERED" "$BIN_DIR" "$WORK/smoke" <<'PY'

@@ -15,7 +15,7 @@
 # "slurm-test: N passed, M failed". About 3 minutes on 2 cores.
 #
 # Usage (from the repository root, as root): bash deploy/ci/slurm-test.sh
-# Needs the release binaries (cargo build --release -p taustar-coordinator -p taustar-worker);
+# Needs the release binaries (cargo build --release -p taustar -p taustar-worker);
 # installs slurmctld slurmd slurm-client munge with apt if missing and starts Slurm with
 # slurm-up.sh next to this script (and stops it again on exit with slurm-down.sh, if this
 # script was the one that started it).
@@ -32,7 +32,7 @@ BIN_DIR=$(realpath -m "${TAUSTAR_BIN_DIR:-target/release}")
 TAUSTAR="$BIN_DIR/taustar"
 for b in "$TAUSTAR" "$BIN_DIR/taustar-worker"; do
   [ -x "$b" ] || { echo "missing $b: build first with" \
-    "'cargo build --release -p taustar-coordinator -p taustar-worker' (or set TAUSTAR_BIN_DIR)" >&2; exit 2; }
+    "'cargo build --release -p taustar -p taustar-worker' (or set TAUSTAR_BIN_DIR)" >&2; exit 2; }
 done
 [ "$(id -u)" -eq 0 ] || { echo "needs root (starts munge and Slurm daemons)" >&2; exit 2; }
 

@@ -34,8 +34,6 @@ pub struct WorkerConfig {
     /// outcomes are then lost to this worker; their leases expire and the cells are
     /// recomputed). Short, because a scheduler SIGKILLs soon after SIGTERM anyway.
     pub drain_timeout: Duration,
-    /// Test hook: append each computed cell key to this file (see [`hook`]).
-    pub computed_log: Option<std::path::PathBuf>,
     /// Shared token sent as `authorization: Bearer …` on every call (see [`auth`]).
     pub token: Option<auth::Token>,
     /// TLS towards the coordinator (see [`tls`]); `None`: plain HTTP/2.
@@ -59,7 +57,6 @@ impl WorkerConfig {
             max_backoff: Duration::from_secs(10),
             give_up_after: None,
             drain_timeout: Duration::from_secs(10),
-            computed_log: None,
             token: None,
             tls: None,
             lease_latency: None,

@@ -44,6 +44,14 @@ pub enum WorkerError {
         /// Why.
         source: std::io::Error,
     },
+    /// A test hook's environment variable has a bad value (see [`crate::hook`]).
+    #[error("invalid {var}: {reason}")]
+    TestHook {
+        /// The variable.
+        var: &'static str,
+        /// Why its value is refused.
+        reason: String,
+    },
     /// The rayon pool could not start.
     #[error("cannot start {threads} compute threads: {reason}")]
     Pool {

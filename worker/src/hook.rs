@@ -1,52 +1,73 @@
-//! Test hook: a log of every cell this worker computed.
+//! Test hooks, read from the environment by [`install_from_env`].
 //!
-//! Set `TAUSTAR_WORKER_COMPUTED_LOG=/path/file` (binary) or
-//! [`crate::WorkerConfig::computed_log`] (library) and each computed cell's key is appended
-//! as one line. Several worker processes may share the file: each line is written with one
-//! `write` call on a file opened with `O_APPEND`, which POSIX keeps whole. The end-to-end
-//! tests count lines to prove that finished cells are not recomputed after a restart.
+//! They exist so end-to-end tests can drive real `taustar-worker` and `taustar run`
+//! processes, and they are compiled in only with the `testing` feature (the workspace's
+//! test build turns it on; `cargo build --release` leaves it off):
+//! - `TAUSTAR_WORKER_COMPUTED_LOG=/path/file`: each computed cell's key is appended as one
+//!   line. Several worker processes may share the file: each line is written with one
+//!   `write` call on a file opened with `O_APPEND`, which POSIX keeps whole. The tests count
+//!   lines to prove that finished cells are not recomputed after a restart.
+//! - `TAUSTAR_WORKER_TEST_DELAY_MS=N`: sleep N ms before each cell, so a test can interrupt
+//!   a study of microsecond cells mid-way.
+//!
+//! Both wrap [`WorkerConfig::compute`], so the session and the pool know nothing of them.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::path::Path;
-use std::sync::Mutex;
+use crate::{WorkerConfig, WorkerError};
 
-/// The environment variable the `taustar-worker` binary reads.
-pub const ENV: &str = "TAUSTAR_WORKER_COMPUTED_LOG";
-
-/// An append-only log of computed cell keys.
-pub struct ComputedLog {
-    file: Mutex<File>,
-}
-
-impl ComputedLog {
-    /// Open (create) `path` for appending.
-    pub fn open(path: &Path) -> std::io::Result<ComputedLog> {
-        Ok(ComputedLog { file: Mutex::new(OpenOptions::new().create(true).append(true).open(path)?) })
-    }
-
-    /// Append `key` as one line. Errors are logged, never fatal: it is a test aid.
-    pub fn record(&self, key: &str) {
-        let line = format!("{key}\n");
-        match self.file.lock() {
-            Ok(mut f) => {
-                if let Err(e) = f.write_all(line.as_bytes()) {
-                    tracing::warn!(error = %e, "cannot append to the computed-cells log");
-                }
-            }
-            Err(_) => tracing::warn!("computed-cells log lock poisoned"),
-        }
-    }
-}
-
-/// Test hook: the `taustar-worker` binary sleeps this many milliseconds before each cell,
-/// so end-to-end tests can interrupt a study of microsecond cells mid-way.
+/// The variable naming the computed-cells log.
+pub const COMPUTED_LOG_ENV: &str = "TAUSTAR_WORKER_COMPUTED_LOG";
+/// The variable giving the delay before each cell, in milliseconds.
 pub const DELAY_ENV: &str = "TAUSTAR_WORKER_TEST_DELAY_MS";
 
-/// `f`, preceded by a sleep of `delay` on the compute thread.
-pub fn with_delay(f: crate::ComputeFn, delay: std::time::Duration) -> crate::ComputeFn {
-    std::sync::Arc::new(move |spec| {
-        std::thread::sleep(delay);
-        f(spec)
-    })
+/// Wrap `config.compute` with the hooks the environment asks for.
+#[cfg(feature = "testing")]
+pub fn install_from_env(config: &mut WorkerConfig) -> Result<(), WorkerError> {
+    use std::fs::OpenOptions;
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    if let Some(ms) = std::env::var_os(DELAY_ENV) {
+        let text = ms.to_string_lossy().into_owned();
+        let ms: u64 = text.parse().map_err(|_| WorkerError::TestHook {
+            var: DELAY_ENV,
+            reason: format!("{text:?} is not a whole number of milliseconds"),
+        })?;
+        tracing::warn!(ms, "test hook: sleeping before every cell");
+        let (f, delay) = (config.compute.clone(), std::time::Duration::from_millis(ms));
+        config.compute = Arc::new(move |spec| {
+            std::thread::sleep(delay);
+            f(spec)
+        });
+    }
+    if let Some(path) = std::env::var_os(COMPUTED_LOG_ENV) {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|source| WorkerError::ComputedLog { path: path.clone().into(), source })?;
+        let (f, file) = (config.compute.clone(), Mutex::new(file));
+        config.compute = Arc::new(move |spec| {
+            let outcome = f(spec);
+            let line = format!("{}\n", spec.key().0);
+            let mut file = file.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Err(e) = file.write_all(line.as_bytes()) {
+                tracing::warn!(error = %e, "cannot append to the computed-cells log");
+            }
+            outcome
+        });
+    }
+    Ok(())
+}
+
+/// Without the `testing` feature the hooks are compiled out; a set variable is only
+/// reported, so a test run against a release binary fails loudly in its own checks
+/// instead of silently here.
+#[cfg(not(feature = "testing"))]
+pub fn install_from_env(_config: &mut WorkerConfig) -> Result<(), WorkerError> {
+    for var in [COMPUTED_LOG_ENV, DELAY_ENV] {
+        if std::env::var_os(var).is_some() {
+            tracing::warn!(var, "test hook ignored: this binary was built without the `testing` feature");
+        }
+    }
+    Ok(())
 }

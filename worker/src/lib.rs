@@ -62,20 +62,12 @@ pub async fn run(
         .map_err(|e| WorkerError::Pool { threads: config.threads, reason: e.to_string() })?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let draining = Arc::new(AtomicBool::new(false));
-    let log = match &config.computed_log {
-        Some(p) => Some(Arc::new(
-            hook::ComputedLog::open(p)
-                .map_err(|source| WorkerError::ComputedLog { path: p.clone(), source })?,
-        )),
-        None => None,
-    };
     let compute = Compute {
         pool,
         f: config.compute.clone(),
         tx,
         draining: draining.clone(),
         started: Arc::new(Mutex::new(HashSet::new())),
-        log,
     };
     let started = compute.started.clone();
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -261,7 +253,6 @@ mod tests {
             tx,
             draining: Arc::new(AtomicBool::new(false)),
             started: started.clone(),
-            log: None,
         };
         let mut s = WorkerState {
             worker_id: 1,

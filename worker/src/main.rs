@@ -86,16 +86,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
     config.give_up_after = cli.give_up_after.map(Duration::from_secs);
     config.max_backoff = Duration::from_secs(cli.max_backoff.max(1));
-    config.computed_log = std::env::var_os(worker::hook::ENV).map(Into::into);
     config.token = taustar_proto::auth::Token::from_file_or_env(cli.token_file.as_deref())?;
     config.tls = cli.tls.load()?;
-    if let Ok(ms) = std::env::var(worker::hook::DELAY_ENV) {
-        let ms: u64 = ms.parse().map_err(|_| {
-            anyhow::anyhow!("invalid {} = {ms:?}: expected milliseconds", worker::hook::DELAY_ENV)
-        })?;
-        tracing::warn!(ms, "test hook: sleeping before every cell");
-        config.compute = worker::hook::with_delay(config.compute, Duration::from_millis(ms));
-    }
+    worker::hook::install_from_env(&mut config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let report = runtime.block_on(worker::run(config, worker::signal()))?;
     tracing::info!(?report, "worker exiting");

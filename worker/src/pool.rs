@@ -10,7 +10,6 @@ use taustar_proto::pb;
 use tokio::sync::mpsc;
 
 use crate::config::ComputeFn;
-use crate::hook;
 use crate::state::Computed;
 
 /// The compute side: a rayon pool and the channel its threads report on.
@@ -24,7 +23,6 @@ pub(crate) struct Compute {
     /// drain every leased cell is either started (it will finish) or will never start (it
     /// can be handed back at once, all in one `Release`).
     pub(crate) started: Arc<Mutex<HashSet<u64>>>,
-    pub(crate) log: Option<Arc<hook::ComputedLog>>,
 }
 
 impl Compute {
@@ -40,8 +38,8 @@ impl Compute {
     }
 
     pub(crate) fn submit(&self, worker_id: u64, cell_id: u64, spec: CellSpec) {
-        let (f, tx, draining, started_set, log) =
-            (self.f.clone(), self.tx.clone(), self.draining.clone(), self.started.clone(), self.log.clone());
+        let (f, tx, draining, started_set) =
+            (self.f.clone(), self.tx.clone(), self.draining.clone(), self.started.clone());
         self.pool.spawn(move || {
             {
                 let mut set = started_set.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -58,9 +56,6 @@ impl Compute {
                 Err(e) => pb::result_upload::Outcome::Error(e),
             };
             let seconds = started.elapsed().as_secs_f64();
-            if let Some(log) = &log {
-                log.record(&spec.key().0);
-            }
             let upload =
                 pb::ResultUpload { worker_id, cell_id, outcome: Some(outcome), compute_seconds: seconds };
             let _ = tx.send(Computed::Ran { upload: Box::new(upload), seconds });

@@ -1,10 +1,8 @@
-//! Integration tests of the taustar CLI and the coordinator's handlers, in-process and as a process.
+//! Integration tests of the coordinator's handlers and server, in-process.
 //!
 //! One test binary for the whole directory (each file a module): one link instead of one
 //! per file, and shared helpers stay in one place.
 
-mod cli_cell;
-mod cli_run;
 mod health;
 mod hostile_handlers;
 mod lease_expiry;

@@ -6,7 +6,7 @@
 //! `#[ignore]`d: a plain `cargo test` lists it as ignored (never as passed). CI runs it:
 //!
 //! ```text
-//! cargo build --release -p taustar-coordinator -p taustar-worker
+//! cargo build --release -p taustar -p taustar-worker
 //! cargo test -p taustar-e2e --test e2e slurm:: -- --ignored
 //! ```
 

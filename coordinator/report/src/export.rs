@@ -20,13 +20,12 @@ pub mod json_sink;
 pub mod parquet_sink;
 pub mod sink;
 pub mod source;
-#[cfg(test)]
 pub mod synthetic;
 #[cfg(test)]
 mod tests;
 
 use sink::{open_sink, Format, TableSink};
-use source::{PointSource, StoreSource};
+use source::PointSource;
 
 /// A table of `taustar export`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
@@ -49,23 +48,6 @@ impl Table {
     }
 }
 
-/// Arguments of `taustar export`.
-#[derive(clap::Args)]
-pub struct Args {
-    /// The study database (written by `taustar run` or `taustar serve`); may be in use.
-    #[arg(long)]
-    pub db: PathBuf,
-    /// Output directory (created if missing); existing files of the same names are replaced.
-    #[arg(long)]
-    pub out: PathBuf,
-    /// File formats, comma-separated.
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Format::Csv, Format::Parquet])]
-    pub format: Vec<Format>,
-    /// Tables to write, comma-separated.
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Table::Summary, Table::Cells, Table::Curves])]
-    pub tables: Vec<Table>,
-}
-
 /// What an export wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportReport {
@@ -77,24 +59,6 @@ pub struct ExportReport {
     pub curve_rows: u64,
     /// The files written.
     pub files: Vec<PathBuf>,
-}
-
-/// Run `taustar export`.
-pub fn run(args: Args) -> anyhow::Result<()> {
-    let source = StoreSource::open(&args.db)?;
-    let started = std::time::Instant::now();
-    let report = export(&source, &args.out, &args.format, &args.tables)?;
-    tracing::info!(
-        points = report.points,
-        cells = report.cells,
-        curve_rows = report.curve_rows,
-        seconds = started.elapsed().as_secs_f64(),
-        "export finished"
-    );
-    for f in &report.files {
-        println!("{}", f.display());
-    }
-    Ok(())
 }
 
 /// Write the chosen `tables` in every format of `formats` into `out`, in one pass over

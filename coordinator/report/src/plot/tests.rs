@@ -6,8 +6,8 @@ use std::path::Path;
 
 use super::point::PointSelector;
 use super::{maps::MAP_SIZE, plot_study, CURVES_SIZE};
-use crate::commands::export::synthetic::SyntheticSource;
-use crate::commands::export::test_dir;
+use crate::export::synthetic::SyntheticSource;
+use crate::export::test_dir;
 
 /// Decode a PNG fully; returns (width, height) and the set of distinct colours (capped).
 fn check_png(path: &Path) -> ((u32, u32), usize) {
@@ -39,7 +39,7 @@ fn check_svg(path: &Path, size: (u32, u32)) {
 #[test]
 fn two_level_study_gets_tau_ratio_and_fraction_maps_as_valid_png_and_svg() {
     let source = SyntheticSource {
-        samples: super::super::export::synthetic::log_spaced(4.0, 28000.0, 30),
+        samples: crate::export::synthetic::log_spaced(4.0, 28000.0, 30),
         ..SyntheticSource::fig2_like(4, 8)
     };
     let dir = test_dir("plot2");
@@ -180,75 +180,9 @@ fn a_point_that_does_not_exist_is_an_error_naming_the_values_there_are() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// Peak resident memory of this process so far (VmHWM), in MiB.
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
-/// Benchmark (run by hand; the test profile is optimised, opt-level 2):
-/// `TAUSTAR_BENCH_DIR=/tmp/bench cargo test --release -p taustar-coordinator --bin taustar -- --ignored --nocapture bench_export_and_plot_of_a_million_cells`
-/// A 10^6-cell study (Fig. 2 grid, 216 replicates per point, 71-point curves) is generated one
-/// grid point at a time, exported (CSV + Parquet, all three tables) and plotted; prints
-/// rows/s and the process's peak RSS. `TAUSTAR_BENCH_FORMATS=csv|parquet|none` isolates one writer
-/// (`none`: generation only); `TAUSTAR_BENCH_REPLICATES` scales the study.
-#[test]
-#[ignore]
-fn bench_export_and_plot_of_a_million_cells() {
-    use crate::commands::export::{export, sink::Format, Table};
-    let reps: u32 =
-        std::env::var("TAUSTAR_BENCH_REPLICATES").ok().and_then(|v| v.parse().ok()).unwrap_or(216);
-    let source = SyntheticSource::fig2_like(reps, 71);
-    let dir = std::env::var("TAUSTAR_BENCH_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| test_dir("bench"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let before = peak_rss_mib();
-    let t = std::time::Instant::now();
-    let r = export(
-        &source,
-        &dir,
-        &[Format::Csv, Format::Parquet],
-        &[Table::Summary, Table::Cells, Table::Curves],
-    )
-    .unwrap();
-    let export_s = t.elapsed().as_secs_f64();
-    assert_eq!(r.cells, source.cells());
-    let after_export = peak_rss_mib();
-    let t = std::time::Instant::now();
-    let p = plot_study(&source, &dir, Some(&"gap=6,samples=247".parse().unwrap())).unwrap();
-    let plot_s = t.elapsed().as_secs_f64();
-    let sizes: Vec<String> = r
-        .files
-        .iter()
-        .map(|f| {
-            format!(
-                "{}={:.1} MiB",
-                f.file_name().unwrap().to_string_lossy(),
-                std::fs::metadata(f).unwrap().len() as f64 / 1048576.0
-            )
-        })
-        .collect();
-    println!(
-        "cells={} points={} curve_rows={}\nexport: {export_s:.1} s ({:.0} cells/s, {:.0} curve rows/s incl. generation)\nplot: {plot_s:.1} s, {} files\npeak RSS: {before:.0} MiB before, {after_export:.0} MiB after export, {:.0} MiB after plot\n{}",
-        r.cells,
-        r.points,
-        r.curve_rows,
-        r.cells as f64 / export_s,
-        r.curve_rows as f64 / export_s,
-        p.files.len(),
-        peak_rss_mib(),
-        sizes.join(", ")
-    );
-}
-
 #[test]
 fn a_study_given_by_mu_and_a_single_gap_still_plots_on_a_linear_axis() {
-    use crate::commands::export::source::MemorySource;
+    use crate::export::source::MemorySource;
     use common::cell::DataSize;
     // One gap (a single row of cells) and μ instead of M: the x axis is linear in μ.
     let base =

@@ -14,7 +14,7 @@ use anyhow::{anyhow, Context};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::commands::export::sink::AtomicFile;
+use crate::export::sink::AtomicFile;
 
 /// Register the bundled font under the family name plotters uses for `"sans-serif"`.
 pub fn register_fonts() {

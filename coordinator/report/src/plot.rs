@@ -24,26 +24,11 @@ pub mod render;
 #[cfg(test)]
 mod tests;
 
-use super::export::source::{PointSource, StoreSource};
+use crate::export::source::PointSource;
 use point::{CurvesFigure, PointSelector, Selection};
 
 /// Pixel size of the `--point` figure.
 pub const CURVES_SIZE: (u32, u32) = (1200, 600);
-
-/// Arguments of `taustar plot`.
-#[derive(clap::Args)]
-pub struct Args {
-    /// The study database (written by `taustar run` or `taustar serve`); may be in use.
-    #[arg(long)]
-    pub db: PathBuf,
-    /// Output directory (created if missing); existing plots of the same names are replaced.
-    #[arg(long)]
-    pub out: PathBuf,
-    /// Also draw D_rev and D_fwd vs τ for the replicates of one grid point, chosen by its
-    /// values, e.g. `gap=6,samples=200` or `temperature=2.05,samples=71`.
-    #[arg(long, value_name = "KEY=VALUE,...")]
-    pub point: Option<PointSelector>,
-}
 
 /// What a plot run wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,16 +37,6 @@ pub struct PlotReport {
     pub points: u64,
     /// Files written (PNG and SVG pairs).
     pub files: Vec<PathBuf>,
-}
-
-/// Run `taustar plot`.
-pub fn run(args: Args) -> anyhow::Result<()> {
-    let source = StoreSource::open(&args.db)?;
-    let report = plot_study(&source, &args.out, args.point.as_ref())?;
-    for f in &report.files {
-        println!("{}", f.display());
-    }
-    Ok(())
 }
 
 /// Draw every map of `source` (and the `point` curves) into `out`.

@@ -60,7 +60,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         worker_config.name = format!("local-{}", std::process::id());
         worker_config.give_up_after = Some(Duration::from_secs(30));
         worker_config.drain_timeout = Duration::from_secs(10);
-        worker_config.computed_log = std::env::var_os(worker::hook::ENV).map(Into::into);
+        worker::hook::install_from_env(&mut worker_config)?;
         // Ctrl-C / SIGTERM drains the local worker (unstarted cells are handed back, running
         // ones finish and are committed); then the coordinator stops and closes the store.
         let mut work = tokio::spawn(worker::run(worker_config, taustar_proto::process::signal()));
@@ -131,13 +131,17 @@ fn summarise(db: &Path, s: &StudyStatus) -> anyhow::Result<()> {
 /// so one command goes from a study file to figures. Streams over the closed store like
 /// `taustar export` and `taustar plot` do.
 pub fn post_run(db: &Path, out: &Path) -> anyhow::Result<()> {
-    use super::export::sink::Format;
-    use super::export::Table;
-    let source = super::export::source::StoreSource::open(db)?;
-    let tables =
-        super::export::export(&source, out, &[Format::Csv, Format::Parquet], &[Table::Summary, Table::Cells])
-            .context("writing the tables")?;
-    let figures = super::plot::plot_study(&source, out, None).context("drawing the figures")?;
+    use report::export::sink::Format;
+    use report::export::Table;
+    let source = report::export::source::StoreSource::open(db)?;
+    let tables = report::export::export(
+        &source,
+        out,
+        &[Format::Csv, Format::Parquet],
+        &[Table::Summary, Table::Cells],
+    )
+    .context("writing the tables")?;
+    let figures = report::plot::plot_study(&source, out, None).context("drawing the figures")?;
     println!("wrote {} tables and {} figures to {}", tables.files.len(), figures.files.len(), out.display());
     Ok(())
 }

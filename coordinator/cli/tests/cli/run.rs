@@ -7,7 +7,7 @@ use std::process::Command;
 fn run_writes_summary_cells_and_phase_diagrams() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("quick.db");
-    let study = concat!(env!("CARGO_MANIFEST_DIR"), "/../studies/quick.toml");
+    let study = concat!(env!("CARGO_MANIFEST_DIR"), "/../../studies/quick.toml");
     let out = Command::new(env!("CARGO_BIN_EXE_taustar"))
         .args(["run", study, "--db"])
         .arg(&db)

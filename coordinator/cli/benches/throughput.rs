@@ -1,6 +1,6 @@
 //! Coordinator throughput and memory at scale, with trivial cells.
 //!
-//! `cargo bench -p taustar-coordinator --bench throughput`; cells `TAUSTAR_BENCH_CELLS`
+//! `cargo bench -p taustar --bench throughput`; cells `TAUSTAR_BENCH_CELLS`
 //! (default 100 000; the numbers are at 10^4 and 10^6), simulated workers
 //! `TAUSTAR_BENCH_WORKERS` (default 64). A study of two-level grid points with 100
 //! replicates each and the default 71-point τ reporting grid. It prints plain lines (no

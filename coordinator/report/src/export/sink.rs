@@ -132,7 +132,7 @@ mod tests {
 
     #[test]
     fn atomic_file_appears_only_on_commit_and_abandoned_temp_is_removed() {
-        let dir = crate::commands::export::test_dir("atomic");
+        let dir = crate::export::test_dir("atomic");
         let dest = dir.join("t.txt");
         let mut f = AtomicFile::create(&dest).unwrap();
         f.write_all(b"hello").unwrap();

@@ -1,0 +1,6 @@
+//! Tests of the `taustar` binary as a process: `taustar cell` and `taustar run`.
+//!
+//! One test binary for the directory (each file a module), so it links once.
+
+mod cell;
+mod run;
