@@ -179,20 +179,32 @@ pub struct CellSettings {
     pub curves: CurveOutput,
 }
 
-/// Which results keep their τ curve (the reporting grid's D_rev, D_fwd, S, ⟨E⟩, C).
+/// Which results keep their τ curve (the reporting grid's D_rev, D_fwd, S, ⟨E⟩, C, κ).
 ///
-/// The curve is 48 bytes per τ — 3.4 KB of a result's 4.2 KB at the default 71 points — and
-/// the coordinator's cost per result follows those bytes (wire, WAL, checkpoint): at 10^6
-/// cells, storing curves roughly halves the committed results per second. τ*, the
-/// divergences at τ = 1 and at τ*, and the diagnostics are computed and kept either way.
+/// The curve is 56 bytes per τ — about 4 KB of a result's 4.3 KB at the default 71 points —
+/// and the coordinator's cost per result follows those bytes (wire, WAL, checkpoint, file
+/// size). τ*, the divergences at τ = 1 and at τ*, and the diagnostics are computed and kept
+/// whatever the choice.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CurveOutput {
-    /// Every result keeps its curve (`curves.*` exports and `plot --point` need them).
+    /// Every result keeps its curve (`curves.*` exports and `plot --point` read it).
     #[default]
     All,
     /// No result keeps a curve: phase diagrams and summaries only.
     None,
+    /// Results are stored without their curve, and a reader that needs one computes the cell
+    /// again: a cell is a pure function of its spec, so the curve comes back bit-identical,
+    /// and the reader checks that every stored scalar does too. For cells that cost
+    /// microseconds (the two-level truth), recomputing is cheaper than reading 4 KB.
+    Recompute,
+}
+
+impl CurveOutput {
+    /// Whether a worker sends the curve with its result.
+    pub fn stored(self) -> bool {
+        self == CurveOutput::All
+    }
 }
 
 /// The reporting grid of τ (evenly spaced, inclusive).

@@ -233,7 +233,7 @@ fn cell_result(
         ising,
         curve: match spec.settings.curves {
             CurveOutput::All => report.curve,
-            CurveOutput::None => Vec::new(),
+            CurveOutput::None | CurveOutput::Recompute => Vec::new(),
         },
     }
 }

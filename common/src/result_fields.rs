@@ -240,6 +240,20 @@ pub const RESULT_FIELDS: [ResultField; 26] = [
     },
 ];
 
+/// The first scalar field in which `a` and `b` differ, with both values, or `None` when
+/// every field of [`RESULT_FIELDS`] is bit-identical (the curve is not compared). Used to
+/// check that a cell computed again reproduces the stored result.
+pub fn first_difference(a: &CellResult, b: &CellResult) -> Option<(&'static str, String, String)> {
+    let bits = |v: FieldValue<'_>| match v {
+        FieldValue::Float(x) => format!("{:?}", x.map(f64::to_bits)),
+        other => format!("{other:?}"),
+    };
+    RESULT_FIELDS.iter().find_map(|f| {
+        let (x, y) = ((f.get)(a), (f.get)(b));
+        (bits(x.clone()) != bits(y.clone())).then(|| (f.name, format!("{x:?}"), format!("{y:?}")))
+    })
+}
+
 /// Why `r` must not be stored, naming the field and value: NaN in any float (docs/spec.md
 /// §8: "no NaN anywhere", the curve included) or an infinite temperature.
 pub fn invalid_value(r: &CellResult) -> Option<String> {

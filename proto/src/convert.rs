@@ -142,7 +142,7 @@ impl From<&CellSettings> for pb::CellSettings {
             tau_hi: s.tau_bounds.1,
             max_iter: s.max_iter,
             coupling_cap: s.coupling_cap,
-            omit_curves: s.curves == CurveOutput::None,
+            omit_curves: !s.curves.stored(),
             rel_tol: s.rel_tol,
         }
     }

@@ -87,6 +87,9 @@ pub struct DefaultedSettings {
     pub max_iter: bool,
     /// `fit.rel_tol` was not in the file (default 1e-5; 1e-7 before the key existed).
     pub rel_tol: bool,
+    /// `tau.curves` was not in the file (default `recompute` for two-level studies, `all`
+    /// otherwise; `all` for every study before `recompute` existed).
+    pub curves: bool,
 }
 
 impl Study {
@@ -214,6 +217,7 @@ impl Study {
             // Absent for the default, so stores made before `tau.curves` existed still match.
             CurveOutput::All => "",
             CurveOutput::None => ";tau.curves=none",
+            CurveOutput::Recompute => ";tau.curves=recompute",
         }
     }
 
@@ -233,6 +237,10 @@ impl Study {
         if self.defaulted.rel_tol && stored.rel_tol != self.settings.rel_tol {
             self.settings.rel_tol = stored.rel_tol;
             adopted.push(format!("fit.rel_tol = {:e}", stored.rel_tol));
+        }
+        if self.defaulted.curves && stored.curves != self.settings.curves {
+            self.settings.curves = stored.curves;
+            adopted.push(format!("tau.curves = {:?}", format!("{:?}", stored.curves).to_lowercase()));
         }
         adopted
     }

@@ -86,10 +86,17 @@ pub(crate) fn parse_study(src: &str) -> Result<Study, StudyError> {
     let sizes = parse_data(&doc, data_item, data)?;
     let is_two_level = matches!(truths, TruthAxes::TwoLevel { .. });
     let (modes, l2s) = parse_fit_axes(&doc, fit, is_two_level)?;
-    let settings = parse_settings(&doc, fit, tau)?;
+    let mut settings = parse_settings(&doc, fit, tau)?;
     let has_fit_key = |k: &str| fit.is_some_and(|(_, t)| t.get(k).is_some());
-    let defaulted =
-        DefaultedSettings { max_iter: !has_fit_key("max_iter"), rel_tol: !has_fit_key("rel_tol") };
+    let defaulted = DefaultedSettings {
+        max_iter: !has_fit_key("max_iter"),
+        rel_tol: !has_fit_key("rel_tol"),
+        curves: !tau.is_some_and(|(_, t)| t.get("curves").is_some()),
+    };
+    if defaulted.curves && is_two_level {
+        // A two-level cell costs ~10 µs, less than reading its 4 KB curve back.
+        settings.curves = CurveOutput::Recompute;
+    }
 
     // Check the size of the grid before building any of it.
     let mut lens = truths.lens();
@@ -534,10 +541,12 @@ fn parse_settings(
             spans.push(("tau.bounds", item.span()));
         }
         if let Some(item) = table.get("curves") {
-            const CURVES: &str = "expected \"all\" (every result keeps its τ curve) or \"none\"";
+            const CURVES: &str = "expected \"all\" (every result keeps its τ curve), \"recompute\" \
+                                  (curves are computed again when exported or plotted) or \"none\"";
             settings.curves = match item.get_ref().as_str() {
                 Some("all") => CurveOutput::All,
                 Some("none") => CurveOutput::None,
+                Some("recompute") => CurveOutput::Recompute,
                 _ => return Err(doc.invalid("tau.curves", &item.span(), CURVES)),
             };
         }

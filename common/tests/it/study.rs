@@ -189,7 +189,9 @@ fn defaults_are_the_contract_defaults() {
         "name = \"d\"\nseed = 0\n[truth]\nkind = \"two-level\"\nstates = 10\nlow_states = 2\ngap = 1\n[data]\nsamples = 5\n",
     );
     assert_eq!(s.replicates, 1);
-    assert_eq!(s.settings, CellSettings::default());
+    // Two-level studies recompute curves on demand by default; everything else is the
+    // settings' default.
+    assert_eq!(s.settings, CellSettings { curves: CurveOutput::Recompute, ..CellSettings::default() });
     assert_eq!(s.grid_points()[0].fit, common::FitSpec::default());
 }
 
@@ -420,9 +422,20 @@ fn tau_settings_are_checked() {
 }
 
 #[test]
-fn tau_curves_default_to_all_and_none_keeps_no_curve() {
+fn tau_curves_default_to_recompute_for_two_level_and_all_for_ising_and_none_keeps_no_curve() {
     let tl = two_level("3", "40");
-    assert_eq!(parse(&tl).settings.curves, CurveOutput::All);
+    assert_eq!(parse(&tl).settings.curves, CurveOutput::Recompute);
+    assert!(parse(&tl).defaulted.curves);
+    let ising = "name = \"i\"\nseed = 1\n[truth]\nkind = \"ising2d\"\nlattice = [2, 2]\ntemperature = 2.5\n\
+                 [data]\nsamples = 10\n";
+    assert_eq!(parse(ising).settings.curves, CurveOutput::All);
+    assert_eq!(
+        parse(&format!("{ising}[tau]\ncurves = \"recompute\"\n")).settings.curves,
+        CurveOutput::Recompute
+    );
+    let spelled = parse(&format!("{tl}[tau]\ncurves = \"recompute\"\n"));
+    assert_eq!(spelled.settings.curves, CurveOutput::Recompute);
+    assert!(!spelled.defaulted.curves);
     assert_eq!(parse(&format!("{tl}[tau]\ncurves = \"all\"\n")).settings.curves, CurveOutput::All);
     let none = parse(&format!("{tl}[tau]\ncurves = \"none\"\n"));
     assert_eq!(none.settings.curves, CurveOutput::None);
@@ -546,17 +559,24 @@ fn the_fingerprint_covers_seed_and_settings_only() {
     ));
     assert_eq!(base.settings_fingerprint(), spelled.settings_fingerprint());
     let all = parse(&format!("{}[tau]\ncurves = \"all\"\n", two_level("3", "40")));
-    assert_eq!(base.settings_fingerprint(), all.settings_fingerprint());
+    assert_ne!(base.settings_fingerprint(), all.settings_fingerprint());
+    assert!(!all.settings_fingerprint().contains("tau.curves"), "all: as before the key existed");
+    let recompute = parse(&format!("{}[tau]\ncurves = \"recompute\"\n", two_level("3", "40")));
+    assert_eq!(base.settings_fingerprint(), recompute.settings_fingerprint());
     let retol = parse(&format!("{}[fit]\nrel_tol = 1e-6\n", two_level("3", "40")));
     assert_ne!(base.settings_fingerprint(), retol.settings_fingerprint());
     assert_eq!(
         base.settings_fingerprint(),
         "settings-v1;seed=3;tau.grid=0.2..5/70;tau.bounds=0.01..100;fit.max_iter=15000;fit.coupling_cap=20;\
-         fit.rel_tol=0.00001"
+         fit.rel_tol=0.00001;tau.curves=recompute"
     );
     // Stores made before `tau.curves` and `fit.rel_tol` existed hold this exact string for
-    // the settings they ran with (max_iter 10 000, rel_tol 1e-7); it must not change.
-    let legacy = parse(&format!("{}[fit]\nmax_iter = 10000\nrel_tol = 1e-7\n", two_level("3", "40")));
+    // the settings they ran with (max_iter 10 000, rel_tol 1e-7, every curve kept); it must
+    // not change.
+    let legacy = parse(&format!(
+        "{}[fit]\nmax_iter = 10000\nrel_tol = 1e-7\n[tau]\ncurves = \"all\"\n",
+        two_level("3", "40")
+    ));
     assert_eq!(
         legacy.settings_fingerprint(),
         "settings-v1;seed=3;tau.grid=0.2..5/70;tau.bounds=0.01..100;fit.max_iter=10000;fit.coupling_cap=20"
@@ -564,10 +584,10 @@ fn the_fingerprint_covers_seed_and_settings_only() {
     // A file that leaves them unset adopts a stored study's values, and only those.
     let mut adopting = parse(&two_level("3", "40"));
     let adopted = adopting.adopt_stored(&legacy.settings);
-    assert_eq!(adopted, ["fit.max_iter = 10000", "fit.rel_tol = 1e-7"]);
+    assert_eq!(adopted, ["fit.max_iter = 10000", "fit.rel_tol = 1e-7", "tau.curves = \"all\""]);
     assert_eq!(adopting.settings_fingerprint(), legacy.settings_fingerprint());
     let mut explicit = parse(&format!("{}[fit]\nrel_tol = 1e-5\n", two_level("3", "40")));
-    assert_eq!(explicit.adopt_stored(&legacy.settings), ["fit.max_iter = 10000"]);
+    assert_eq!(explicit.adopt_stored(&legacy.settings), ["fit.max_iter = 10000", "tau.curves = \"all\""]);
     assert_eq!(explicit.settings.rel_tol, 1e-5);
     let none = parse(&format!("{}[tau]\ncurves = \"none\"\n", two_level("3", "40")));
     assert_ne!(base.settings_fingerprint(), none.settings_fingerprint());
@@ -892,5 +912,5 @@ bounds = [0.01, 100.0]
     let m = samples(&s);
     assert_eq!((m.first(), m.last()), (Some(&4), Some(&28000)));
     assert!(m.len() < 160, "log-spaced integers are deduplicated");
-    assert_eq!(s.settings, CellSettings::default());
+    assert_eq!(s.settings, CellSettings { curves: CurveOutput::Recompute, ..CellSettings::default() });
 }

@@ -63,7 +63,7 @@ fn study_toml(cells: u64, curves: &str) -> String {
 fn trivial(spec: &CellSpec) -> CellResult {
     let taus = match spec.settings.curves {
         CurveOutput::All => spec.settings.tau_grid.values(),
-        CurveOutput::None => Vec::new(),
+        CurveOutput::None | CurveOutput::Recompute => Vec::new(),
     };
     let curve = taus
         .into_iter()

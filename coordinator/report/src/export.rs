@@ -16,6 +16,7 @@ use common::aggregate::table::{self, cell_row, curve_row, Descriptors, SummaryLa
 use common::aggregate::PointAggregator;
 
 pub mod csv_sink;
+pub mod curves;
 pub mod json_sink;
 pub mod parquet_sink;
 pub mod sink;
@@ -110,16 +111,23 @@ pub fn export(
             }
         }
         report.cells += results.len() as u64;
-        for r in results {
-            if !curves.is_empty() {
+        if !curves.is_empty() {
+            let mut completed;
+            let mut results = results;
+            if results.iter().any(|r| r.curve.is_empty()) {
+                completed = results.to_vec();
+                source.complete_curves(point, &mut completed)?;
+                results = &completed;
+            }
+            for r in results {
                 for c in &r.curve {
                     let values = curve_row(&r.key.0, c);
                     for s in curves.iter_mut() {
                         s.write_row(&values)?;
                     }
                 }
+                report.curve_rows += r.curve.len() as u64;
             }
-            report.curve_rows += r.curve.len() as u64;
         }
         Ok(())
     })?;

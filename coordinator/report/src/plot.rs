@@ -52,7 +52,15 @@ pub fn plot_study(
     source.for_each_point(&mut |p, results| {
         let row = PointAggregator::summarize(p, results);
         if let Some(sel) = point {
-            selection.offer(sel, &row.point_key, Descriptors::of(p), results);
+            let d = Descriptors::of(p);
+            if sel.matches(&d) && results.iter().any(|r| r.curve.is_empty()) {
+                // The chosen point's curves, computed again if the store left them out.
+                let mut completed = results.to_vec();
+                source.complete_curves(p, &mut completed)?;
+                selection.offer(sel, &row.point_key, d, &completed);
+            } else {
+                selection.offer(sel, &row.point_key, d, results);
+            }
         }
         rows.push(row);
         Ok(())

@@ -271,6 +271,19 @@ impl StudyStore {
         self.study.as_ref().map(|s| &s.settings)
     }
 
+    /// The spec of replicate `replicate` of `point`, as a lease hands it to a worker, or
+    /// `None` before a study is stored. Readers use it to compute a cell again (curves of a
+    /// `tau.curves = "recompute"` study).
+    pub fn cell_spec(&self, point: &GridPoint, replicate: u32) -> Option<CellSpec> {
+        let study = self.study.as_ref()?;
+        Some(CellSpec {
+            study_seed: study.seed,
+            point: point.clone(),
+            replicate,
+            settings: study.settings.clone(),
+        })
+    }
+
     /// The store's random uid (workers detect a store swap through it).
     pub fn study_uid(&self) -> Option<&str> {
         self.study.as_ref().map(|s| s.uid.as_str())

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use anyhow::Context;
+use common::cell::CurveOutput;
 use common::{CellResult, GridPoint};
 use coordinator::StudyStore;
 
@@ -18,6 +19,13 @@ pub trait PointSource {
         &self,
         f: &mut dyn FnMut(&GridPoint, &[CellResult]) -> anyhow::Result<()>,
     ) -> anyhow::Result<()>;
+
+    /// Fill in the curves the source left out (a `tau.curves = "recompute"` store, see
+    /// [`super::curves`]) of `results`, the results of `point`. Sources that keep every
+    /// curve they have leave `results` as they are.
+    fn complete_curves(&self, _point: &GridPoint, _results: &mut [CellResult]) -> anyhow::Result<()> {
+        Ok(())
+    }
 }
 
 /// The durable study store, opened read-only (works while a coordinator writes to it).
@@ -53,6 +61,14 @@ impl PointSource for StoreSource {
         f: &mut dyn FnMut(&GridPoint, &[CellResult]) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
         self.store.for_each_point_results::<anyhow::Error, _>(|p, rs| f(p, rs))
+    }
+
+    fn complete_curves(&self, point: &GridPoint, results: &mut [CellResult]) -> anyhow::Result<()> {
+        if self.store.study_settings().map(|s| s.curves) == Some(CurveOutput::Recompute) {
+            let spec = self.store.cell_spec(point, 0).context("no study in the store")?;
+            super::curves::recompute_missing(&spec, results)?;
+        }
+        Ok(())
     }
 }
 
