@@ -127,24 +127,50 @@ pub fn exp_nonpos(x: f64) -> f64 {
 /// out[i] = e^{shift − e[i]} for every i (shift ≥ max of the e[i]'s negation range, so every
 /// argument is ≤ 0), returning Σ out in [`sum4`] order. The hot loop of every exact pass.
 pub fn boltzmann_weights(energy: &[f64], shift: f64, out: &mut [f64]) -> f64 {
+    exp_weights(energy, shift, out);
+    sum4(out)
+}
+
+/// out[i] = e^{shift − e[i]}, vectorised (AVX2 when the CPU has it: the same operations, so
+/// the same bits).
+fn exp_weights(energy: &[f64], shift: f64, out: &mut [f64]) {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2 (checked just above).
-        return unsafe { boltzmann_weights_avx2(energy, shift, out) };
+        return unsafe { exp_weights_avx2(energy, shift, out) };
     }
-    boltzmann_weights_generic(energy, shift, out)
+    exp_weights_generic(energy, shift, out)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn boltzmann_weights_avx2(energy: &[f64], shift: f64, out: &mut [f64]) -> f64 {
-    boltzmann_weights_generic(energy, shift, out)
+unsafe fn exp_weights_avx2(energy: &[f64], shift: f64, out: &mut [f64]) {
+    exp_weights_generic(energy, shift, out)
 }
 
 #[inline(always)]
-fn boltzmann_weights_generic(energy: &[f64], shift: f64, out: &mut [f64]) -> f64 {
+fn exp_weights_generic(energy: &[f64], shift: f64, out: &mut [f64]) {
     for (w, &e) in out.iter_mut().zip(energy) {
         *w = exp_nonpos(shift - e);
+    }
+}
+
+/// [`boltzmann_weights`] for energies even under the global flip: `energy[N−1−x]` equals
+/// `energy[x]` bit for bit (pair energies, see `model::ising`), N a power of two ≥ 8. The
+/// exponentials of the first half are computed and mirrored into the second, so `out` and
+/// the sum are the bits [`boltzmann_weights`] gives, at half the exponentials.
+pub fn boltzmann_weights_flip_even(energy: &[f64], shift: f64, out: &mut [f64]) -> f64 {
+    let n = energy.len();
+    debug_assert!(n.is_power_of_two() && n >= 8 && out.len() == n);
+    debug_assert!(
+        (0..n / 2).all(|x| energy[x].to_bits() == energy[n - 1 - x].to_bits()),
+        "energies not flip-even"
+    );
+    let h = n / 2;
+    let (lo, hi) = out.split_at_mut(h);
+    exp_weights(&energy[..h], shift, lo);
+    for (w, &v) in hi.iter_mut().zip(lo.iter().rev()) {
+        *w = v;
     }
     sum4(out)
 }
@@ -266,9 +292,23 @@ mod tests {
         let shift = a.iter().copied().fold(f64::INFINITY, f64::min);
         let (mut w1, mut w2) = (vec![0.0; a.len()], vec![0.0; a.len()]);
         let z1 = boltzmann_weights(&a, shift, &mut w1);
-        let z2 = boltzmann_weights_generic(&a, shift, &mut w2);
+        exp_weights_generic(&a, shift, &mut w2);
+        let z2 = sum4(&w2);
         assert_eq!(z1.to_bits(), z2.to_bits());
         assert!(w1.iter().zip(&w2).all(|(p, q)| p.to_bits() == q.to_bits()));
+    }
+
+    #[test]
+    fn flip_even_weights_are_the_bits_of_the_full_computation() {
+        let n = 1usize << 12;
+        let half: Vec<f64> = (0..n / 2).map(|i| ((i as f64) * 0.37).sin() * 3.0).collect();
+        let e: Vec<f64> = (0..n).map(|x| half[x.min(n - 1 - x)]).collect();
+        let shift = e.iter().copied().fold(f64::INFINITY, f64::min);
+        let (mut full, mut mirrored) = (vec![0.0; n], vec![0.0; n]);
+        let z1 = boltzmann_weights(&e, shift, &mut full);
+        let z2 = boltzmann_weights_flip_even(&e, shift, &mut mirrored);
+        assert_eq!(z1.to_bits(), z2.to_bits());
+        assert!(full.iter().zip(&mirrored).all(|(p, q)| p.to_bits() == q.to_bits()));
     }
 
     #[test]

@@ -30,6 +30,22 @@ pub struct Landscape {
     e_min: f64,
     truth_entropy: f64,
     truth_mean_energy: f64,
+    /// Entry N−1−x equals entry x bit for bit (multiplicity, Ê and log p), N a power of two:
+    /// the global spin flip of a field-free Ising truth and fit. [`Landscape::eval`] then
+    /// computes the exponentials of the first half only and reuses them for the second,
+    /// adding everything in the same order as before — the same bits at half the cost.
+    mirrored: bool,
+    /// Every multiplicity is 1 (one entry per state): the weight is the exponential itself
+    /// (1·w = w exactly), and the multiplicities need not be read.
+    unit_mult: bool,
+}
+
+/// Smallest landscape worth mirroring (the four-entry two-level classes are not).
+const MIRROR_MIN_LEN: usize = 64;
+
+thread_local! {
+    /// Weights of the first half of a mirrored landscape, reused for the second half.
+    static HALF_WEIGHTS: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Everything computed at one τ.
@@ -100,7 +116,22 @@ impl Landscape {
                 me += p * e;
             }
         }
-        Landscape { mult, energy, log_p, e_min, truth_entropy: s, truth_mean_energy: me }
+        let n = energy.len();
+        let mirrored = n >= MIRROR_MIN_LEN
+            && n.is_power_of_two()
+            && (0..n / 2).all(|x| {
+                let y = n - 1 - x;
+                mult[x].to_bits() == mult[y].to_bits()
+                    && energy[x].to_bits() == energy[y].to_bits()
+                    && log_p[x].to_bits() == log_p[y].to_bits()
+            });
+        let unit_mult = mult.iter().all(|&m| m == 1.0);
+        Landscape { mult, energy, log_p, e_min, truth_entropy: s, truth_mean_energy: me, mirrored, unit_mult }
+    }
+
+    /// Whether evaluations reuse the first half's exponentials for the second half.
+    pub fn is_mirrored(&self) -> bool {
+        self.mirrored
     }
 
     /// One state per entry (multiplicity 1).
@@ -151,43 +182,103 @@ impl Landscape {
     /// Lanes of Σw, Σw·d, Σw·d², Σw·log p, Σw·d·log p at β (AVX2 when the CPU has it: the
     /// same operations in the same order, so the same bits).
     fn accumulate(&self, beta: f64) -> [[f64; 4]; 5] {
+        if self.mirrored {
+            // The buffer is borrowed here, outside the AVX2 function: a closure inside it
+            // would be compiled without AVX2.
+            return HALF_WEIGHTS.with(|buf| self.accumulate_dispatch(beta, Some(&mut buf.borrow_mut())));
+        }
+        self.accumulate_dispatch(beta, None)
+    }
+
+    fn accumulate_dispatch(&self, beta: f64, half: Option<&mut Vec<f64>>) -> [[f64; 4]; 5] {
         // Class landscapes (two-level: ≤ 4 entries) gain nothing from wide vectors.
         #[cfg(target_arch = "x86_64")]
         if self.energy.len() >= 64 && std::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2 (checked just above).
-            return unsafe { self.accumulate_avx2(beta) };
+            return unsafe { self.accumulate_avx2(beta, half) };
         }
-        self.accumulate_generic(beta)
+        self.accumulate_lanes(beta, half)
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn accumulate_avx2(&self, beta: f64) -> [[f64; 4]; 5] {
-        self.accumulate_generic(beta)
+    unsafe fn accumulate_avx2(&self, beta: f64, half: Option<&mut Vec<f64>>) -> [[f64; 4]; 5] {
+        self.accumulate_lanes(beta, half)
     }
 
-    #[inline(always)]
+    /// The generic (non-AVX2) accumulation, full or mirrored as the landscape is.
+    #[cfg(test)]
     fn accumulate_generic(&self, beta: f64) -> [[f64; 4]; 5] {
+        if self.mirrored {
+            return HALF_WEIGHTS.with(|buf| self.accumulate_lanes(beta, Some(&mut buf.borrow_mut())));
+        }
+        self.accumulate_lanes(beta, None)
+    }
+
+    /// The accumulation: states in ascending order, state i into lane i mod 4, so the sums'
+    /// order (and bits) never depend on the vector width. With `half` (a mirrored
+    /// landscape), the first half's weights are kept there and the second half's state x
+    /// takes the weight of state N−1−x, which is bit-identical because its energy is.
+    #[inline(always)]
+    fn accumulate_lanes(&self, beta: f64, half: Option<&mut Vec<f64>>) -> [[f64; 4]; 5] {
         let mut acc = [[0.0f64; 4]; 5];
         let n = self.energy.len();
         let lanes = n / 4 * 4;
         let e_min = self.e_min;
-        let lane = |acc: &mut [[f64; 4]; 5], k: usize, m: f64, e: f64, lp: f64| {
-            let d = e - e_min;
-            let w = m * exp_nonpos(-beta * d);
+        #[inline(always)]
+        fn add(acc: &mut [[f64; 4]; 5], k: usize, w: f64, d: f64, lp: f64) {
             acc[0][k] += w;
             acc[1][k] += w * d;
             acc[2][k] += w * d * d;
             acc[3][k] += w * lp;
             acc[4][k] += w * d * lp;
-        };
-        for i in (0..lanes).step_by(4) {
-            for k in 0..4 {
-                lane(&mut acc, k, self.mult[i + k], self.energy[i + k], self.log_p[i + k]);
-            }
         }
-        for i in lanes..n {
-            lane(&mut acc, 0, self.mult[i], self.energy[i], self.log_p[i]);
+        let unit = self.unit_mult;
+        let weight = |m: f64, e: f64| {
+            let w = exp_nonpos(-beta * (e - e_min));
+            if unit {
+                w
+            } else {
+                m * w
+            }
+        };
+        match half {
+            Some(w) => {
+                let h = n / 2;
+                w.resize(h, 0.0);
+                let (mult, energy, log_p) = (&self.mult[..h], &self.energy[..h], &self.log_p[..h]);
+                // Chunks of four (h is a multiple of 4): no bounds checks, so it vectorises.
+                let first = w
+                    .chunks_exact_mut(4)
+                    .zip(mult.chunks_exact(4))
+                    .zip(energy.chunks_exact(4).zip(log_p.chunks_exact(4)));
+                for ((wc, mc), (ec, lc)) in first {
+                    for k in 0..4 {
+                        wc[k] = weight(mc[k], ec[k]);
+                        add(&mut acc, k, wc[k], ec[k] - e_min, lc[k]);
+                    }
+                }
+                // State h + i + k (lane k) mirrors state h − 1 − (i + k): element 3 − k of the
+                // chunks taken from the end.
+                let second = w.rchunks_exact(4).zip(energy.rchunks_exact(4)).zip(log_p.rchunks_exact(4));
+                for ((wc, ec), lc) in second {
+                    for k in 0..4 {
+                        add(&mut acc, k, wc[3 - k], ec[3 - k] - e_min, lc[3 - k]);
+                    }
+                }
+            }
+            None => {
+                for i in (0..lanes).step_by(4) {
+                    for k in 0..4 {
+                        let d = self.energy[i + k] - e_min;
+                        add(&mut acc, k, weight(self.mult[i + k], self.energy[i + k]), d, self.log_p[i + k]);
+                    }
+                }
+                for i in lanes..n {
+                    let d = self.energy[i] - e_min;
+                    add(&mut acc, 0, weight(self.mult[i], self.energy[i]), d, self.log_p[i]);
+                }
+            }
         }
         acc
     }
@@ -593,6 +684,41 @@ mod tests {
             let (a, b) = (land.accumulate(beta), land.accumulate_generic(beta));
             assert!(a.iter().flatten().zip(b.iter().flatten()).all(|(x, y)| x.to_bits() == y.to_bits()));
         }
+    }
+
+    #[test]
+    fn a_mirrored_landscape_gives_the_bits_of_the_full_accumulation() {
+        // A flip-symmetric landscape of 2^10 states, as a field-free Ising model gives.
+        let n = 1usize << 10;
+        let half: Vec<f64> = (0..n / 2).map(|i| ((i as f64) * 0.61).sin() * 4.0).collect();
+        let e: Vec<f64> = (0..n).map(|x| half[x.min(n - 1 - x)]).collect();
+        let lp = truth(&e.iter().map(|x| x * 0.7).collect::<Vec<_>>());
+        let land = Landscape::from_states(e.clone(), lp.clone());
+        assert!(land.is_mirrored());
+        for beta in [0.01, 1.0, 37.0] {
+            let full = land.accumulate_lanes(beta, None);
+            let mut buf = Vec::new();
+            let mirrored = land.accumulate_lanes(beta, Some(&mut buf));
+            assert!(full
+                .iter()
+                .flatten()
+                .zip(mirrored.iter().flatten())
+                .all(|(x, y)| x.to_bits() == y.to_bits()));
+            assert_eq!(land.eval(1.0 / beta), land.eval(1.0 / beta));
+            let dispatched = land.accumulate(beta);
+            assert!(full
+                .iter()
+                .flatten()
+                .zip(dispatched.iter().flatten())
+                .all(|(x, y)| x.to_bits() == y.to_bits()));
+        }
+        // One entry off by an ulp: not mirrored, so never approximated.
+        let mut e2 = e;
+        e2[n - 1] = f64::from_bits(e2[n - 1].to_bits() + 1);
+        assert!(!Landscape::from_states(e2, lp).is_mirrored());
+        // Too small, or not a power of two: not mirrored.
+        assert!(!Landscape::from_states(vec![1.0; 32], vec![-(32f64).ln(); 32]).is_mirrored());
+        assert!(!Landscape::from_states(vec![1.0; 96], vec![-(96f64).ln(); 96]).is_mirrored());
     }
 
     #[test]

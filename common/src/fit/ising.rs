@@ -16,7 +16,7 @@ use rand_distr::{Distribution, StandardNormal};
 
 use super::linalg::solve_spd_with_ridge;
 use crate::cell::{FitMode, FitStop};
-use crate::exact::{boltzmann_weights, wht};
+use crate::exact::{boltzmann_weights, boltzmann_weights_flip_even, wht};
 use crate::model::ising::Pairs;
 
 /// Convergence threshold on the gradient max-norm in `mle` mode.
@@ -102,7 +102,12 @@ impl Enumerator {
     pub fn pass(&mut self, couplings: &[f64]) -> f64 {
         self.pairs.energies_into(couplings, &mut self.energy);
         let e_min = self.energy.iter().copied().fold(f64::INFINITY, f64::min);
-        self.z = boltzmann_weights(&self.energy, e_min, &mut self.moments);
+        // Pair energies are even under the global flip: half the exponentials, same bits.
+        self.z = if self.energy.len() >= 8 {
+            boltzmann_weights_flip_even(&self.energy, e_min, &mut self.moments)
+        } else {
+            boltzmann_weights(&self.energy, e_min, &mut self.moments)
+        };
         // Normalisation is deferred to the few moments actually read.
         wht(&mut self.moments);
         -e_min + self.z.ln()

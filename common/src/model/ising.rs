@@ -175,4 +175,34 @@ mod tests {
         assert_eq!(t.log_p[0], max);
         assert_eq!(t.log_p[511], max);
     }
+
+    /// Pair energies are even under the global flip x → !x, and the transform keeps that
+    /// bit for bit (IEEE rounding is sign-symmetric and the flip only swaps the sign of
+    /// odd-parity partial sums, which are zero): the exact passes and the τ analysis compute
+    /// the exponentials of one half of the states and mirror them.
+    #[test]
+    fn energies_and_truth_log_p_are_bitwise_flip_symmetric() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        for n in [2u32, 5, 9, 16] {
+            let p = Pairs::new(n);
+            let size = 1usize << n;
+            for _ in 0..20 {
+                let j: Vec<f64> = (0..p.len()).map(|_| rng.random_range(-3.0..3.0)).collect();
+                let mut e = vec![0.0; size];
+                p.energies_into(&j, &mut e);
+                for x in 0..size {
+                    assert_eq!(e[x].to_bits(), e[size - 1 - x].to_bits(), "n={n} x={x}");
+                }
+            }
+        }
+        let pairs = Pairs::new(16);
+        for t in [0.5, 2.269, 3.1, 40.0] {
+            let truth = IsingTruth::new(4, 4, t, &pairs);
+            let size = truth.log_p.len();
+            for x in 0..size {
+                assert_eq!(truth.log_p[x].to_bits(), truth.log_p[size - 1 - x].to_bits(), "T={t} x={x}");
+            }
+        }
+    }
 }
