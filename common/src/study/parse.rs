@@ -91,7 +91,7 @@ pub(crate) fn parse_study(src: &str) -> Result<Study, StudyError> {
     let defaulted = DefaultedSettings {
         max_iter: !has_fit_key("max_iter"),
         rel_tol: !has_fit_key("rel_tol"),
-        curves: !tau.is_some_and(|(_, t)| t.get("curves").is_some()),
+        curves: tau.is_none_or(|(_, t)| t.get("curves").is_none()),
     };
     if defaulted.curves && is_two_level {
         // A two-level cell costs ~10 µs, less than reading its 4 KB curve back.
