@@ -113,6 +113,15 @@ fn two_level_cell(c: &mut Criterion) {
             run_cell(&spec(r % 50))
         })
     });
+    // As a two-level study runs it by default (`tau.curves = "recompute"`): no curve.
+    c.bench_function("two_level_cell_Ns100_M1000_no_curve", |b| {
+        b.iter(|| {
+            r += 1;
+            let mut s = spec(r % 50);
+            s.settings.curves = common::CurveOutput::Recompute;
+            run_cell(&s)
+        })
+    });
 }
 
 criterion_group!(benches, exact_pass, two_level_cell, two_level_parts, ising_cell);

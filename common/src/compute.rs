@@ -169,8 +169,7 @@ fn two_level_cell(spec: &CellSpec, truth: TwoLevelTruth) -> Result<CellResult, S
     let high: u64 = counts.iter().zip(&fit.labels).filter(|(_, &l)| l == 1).map(|(&c, _)| c).sum();
     let f1 = high as f64 / m as f64;
     let data_energy = (fit.gap_hat * f1, fit.gap_hat * fit.gap_hat * f1 * (1.0 - f1));
-    let report =
-        analyse(&land, &spec.settings.tau_grid.values(), spec.settings.tau_bounds, Some(data_energy));
+    let report = analyse(&land, &reported_taus(&spec.settings), spec.settings.tau_bounds, Some(data_energy));
     let (rev_closed, fwd_closed) = two_level_closed_forms(classes, truth.gap, fit.gap_hat);
     let two_level = TwoLevelFitReport {
         low_states_hat: Some(fit.low_states_hat),
@@ -203,8 +202,7 @@ fn ising_cell(spec: &CellSpec, rows: u32, cols: u32, temperature: f64) -> Result
     pairs.energies_into(&fit.couplings, &mut energy);
     let data_energy = data.energy_stats(&pairs, &fit.couplings);
     let land = Landscape::from_states(energy, truth.log_p);
-    let report =
-        analyse(&land, &spec.settings.tau_grid.values(), spec.settings.tau_bounds, Some(data_energy));
+    let report = analyse(&land, &reported_taus(&spec.settings), spec.settings.tau_bounds, Some(data_energy));
     let ising = IsingFitReport {
         fit_mode: Some(fit.mode),
         fit_iterations: Some(fit.iterations),
@@ -216,6 +214,17 @@ fn ising_cell(spec: &CellSpec, rows: u32, cols: u32, temperature: f64) -> Result
         fit_note: fit.note,
     };
     Ok(cell_result(spec, m, report, TwoLevelFitReport::default(), ising))
+}
+
+/// The τ values of the curve a result carries: the reporting grid, or none when the study
+/// keeps no curve with its results (the curve is then not computed at all; nothing else
+/// reads it).
+fn reported_taus(settings: &CellSettings) -> Vec<f64> {
+    if settings.curves.stored() {
+        settings.tau_grid.values()
+    } else {
+        Vec::new()
+    }
 }
 
 fn cell_result(

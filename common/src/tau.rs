@@ -40,6 +40,16 @@ pub struct Landscape {
     unit_mult: bool,
 }
 
+/// Add state weight `w` (with d = Ê − Ê_min and log p) to lane `k` of the five sums.
+#[inline(always)]
+fn add_lane(acc: &mut [[f64; 4]; 5], k: usize, w: f64, d: f64, lp: f64) {
+    acc[0][k] += w;
+    acc[1][k] += w * d;
+    acc[2][k] += w * d * d;
+    acc[3][k] += w * lp;
+    acc[4][k] += w * d * lp;
+}
+
 /// Smallest landscape worth mirroring (the four-entry two-level classes are not).
 const MIRROR_MIN_LEN: usize = 64;
 
@@ -190,6 +200,7 @@ impl Landscape {
         self.accumulate_dispatch(beta, None)
     }
 
+    #[inline(always)]
     fn accumulate_dispatch(&self, beta: f64, half: Option<&mut Vec<f64>>) -> [[f64; 4]; 5] {
         // Class landscapes (two-level: ≤ 4 entries) gain nothing from wide vectors.
         #[cfg(target_arch = "x86_64")]
@@ -217,67 +228,66 @@ impl Landscape {
 
     /// The accumulation: states in ascending order, state i into lane i mod 4, so the sums'
     /// order (and bits) never depend on the vector width. With `half` (a mirrored
-    /// landscape), the first half's weights are kept there and the second half's state x
-    /// takes the weight of state N−1−x, which is bit-identical because its energy is.
+    /// landscape), see [`Landscape::accumulate_mirrored`].
     #[inline(always)]
     fn accumulate_lanes(&self, beta: f64, half: Option<&mut Vec<f64>>) -> [[f64; 4]; 5] {
+        match half {
+            Some(w) if self.unit_mult => self.accumulate_mirrored::<true>(beta, w),
+            Some(w) => self.accumulate_mirrored::<false>(beta, w),
+            None => self.accumulate_full(beta),
+        }
+    }
+
+    #[inline(always)]
+    fn accumulate_full(&self, beta: f64) -> [[f64; 4]; 5] {
         let mut acc = [[0.0f64; 4]; 5];
         let n = self.energy.len();
         let lanes = n / 4 * 4;
         let e_min = self.e_min;
-        #[inline(always)]
-        fn add(acc: &mut [[f64; 4]; 5], k: usize, w: f64, d: f64, lp: f64) {
-            acc[0][k] += w;
-            acc[1][k] += w * d;
-            acc[2][k] += w * d * d;
-            acc[3][k] += w * lp;
-            acc[4][k] += w * d * lp;
-        }
-        let unit = self.unit_mult;
-        let weight = |m: f64, e: f64| {
-            let w = exp_nonpos(-beta * (e - e_min));
-            if unit {
-                w
-            } else {
-                m * w
-            }
+        let lane = |acc: &mut [[f64; 4]; 5], k: usize, m: f64, e: f64, lp: f64| {
+            let d = e - e_min;
+            add_lane(acc, k, m * exp_nonpos(-beta * d), d, lp);
         };
-        match half {
-            Some(w) => {
-                let h = n / 2;
-                w.resize(h, 0.0);
-                let (mult, energy, log_p) = (&self.mult[..h], &self.energy[..h], &self.log_p[..h]);
-                // Chunks of four (h is a multiple of 4): no bounds checks, so it vectorises.
-                let first = w
-                    .chunks_exact_mut(4)
-                    .zip(mult.chunks_exact(4))
-                    .zip(energy.chunks_exact(4).zip(log_p.chunks_exact(4)));
-                for ((wc, mc), (ec, lc)) in first {
-                    for k in 0..4 {
-                        wc[k] = weight(mc[k], ec[k]);
-                        add(&mut acc, k, wc[k], ec[k] - e_min, lc[k]);
-                    }
-                }
-                // State h + i + k (lane k) mirrors state h − 1 − (i + k): element 3 − k of the
-                // chunks taken from the end.
-                let second = w.rchunks_exact(4).zip(energy.rchunks_exact(4)).zip(log_p.rchunks_exact(4));
-                for ((wc, ec), lc) in second {
-                    for k in 0..4 {
-                        add(&mut acc, k, wc[3 - k], ec[3 - k] - e_min, lc[3 - k]);
-                    }
-                }
+        for i in (0..lanes).step_by(4) {
+            for k in 0..4 {
+                lane(&mut acc, k, self.mult[i + k], self.energy[i + k], self.log_p[i + k]);
             }
-            None => {
-                for i in (0..lanes).step_by(4) {
-                    for k in 0..4 {
-                        let d = self.energy[i + k] - e_min;
-                        add(&mut acc, k, weight(self.mult[i + k], self.energy[i + k]), d, self.log_p[i + k]);
-                    }
-                }
-                for i in lanes..n {
-                    let d = self.energy[i] - e_min;
-                    add(&mut acc, 0, weight(self.mult[i], self.energy[i]), d, self.log_p[i]);
-                }
+        }
+        for i in lanes..n {
+            lane(&mut acc, 0, self.mult[i], self.energy[i], self.log_p[i]);
+        }
+        acc
+    }
+
+    /// The first half's weights are kept in `w`, and the second half's state x takes the
+    /// weight of state N−1−x, which is bit-identical because its energy and multiplicity
+    /// are. `UNIT`: every multiplicity is 1, so the weight is the exponential (1·w = w).
+    #[inline(always)]
+    fn accumulate_mirrored<const UNIT: bool>(&self, beta: f64, w: &mut Vec<f64>) -> [[f64; 4]; 5] {
+        let mut acc = [[0.0f64; 4]; 5];
+        let e_min = self.e_min;
+        let h = self.energy.len() / 2;
+        w.resize(h, 0.0);
+        let (mult, energy, log_p) = (&self.mult[..h], &self.energy[..h], &self.log_p[..h]);
+        // Chunks of four (h is a multiple of 4): no bounds checks, so it vectorises.
+        let first = w
+            .chunks_exact_mut(4)
+            .zip(mult.chunks_exact(4))
+            .zip(energy.chunks_exact(4).zip(log_p.chunks_exact(4)));
+        for ((wc, mc), (ec, lc)) in first {
+            for k in 0..4 {
+                let d = ec[k] - e_min;
+                let x = exp_nonpos(-beta * d);
+                wc[k] = if UNIT { x } else { mc[k] * x };
+                add_lane(&mut acc, k, wc[k], d, lc[k]);
+            }
+        }
+        // State h + i + k (lane k) mirrors state h − 1 − (i + k): element 3 − k of the
+        // chunks taken from the end.
+        let second = w.rchunks_exact(4).zip(energy.rchunks_exact(4)).zip(log_p.rchunks_exact(4));
+        for ((wc, ec), lc) in second {
+            for k in 0..4 {
+                add_lane(&mut acc, k, wc[3 - k], ec[3 - k] - e_min, lc[3 - k]);
             }
         }
         acc

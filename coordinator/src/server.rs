@@ -406,7 +406,7 @@ mod tests {
     use crate::store::StoreConfig;
 
     const TOML: &str = "name = \"limits\"\nseed = 1\n[truth]\nkind = \"two-level\"\nstates = 10\n\
-                        low_states = 2\ngap = 2.0\n[data]\nsamples = 5\n";
+                        low_states = 2\ngap = 2.0\n[data]\nsamples = 5\n[tau]\ncurves = \"all\"\n";
 
     struct Fixture {
         running: RunningServer,
@@ -536,6 +536,29 @@ mod tests {
             assert_eq!(failures, StoreConfig::default().max_failures);
             assert!(error.contains(&format!("over the coordinator's limit of {limit} bytes")), "{error}");
             assert!(error.contains("--max-message-mib"), "{error}");
+        }
+        assert_eq!(report.computed, u64::from(StoreConfig::default().max_failures) * status.cells_total);
+        f.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_panicking_computation_fails_its_cells_and_the_worker_lives_on() {
+        let f = serve(TransportLimits::default()).await;
+        let mut config = worker::WorkerConfig::new(format!("http://{}", f.running.addr), 1);
+        config.compute = Arc::new(|spec| panic!("boom in {}", spec.key().0));
+        let report =
+            tokio::time::timeout(Duration::from_secs(60), worker::run(config, std::future::pending()))
+                .await
+                .expect("the worker finishes the study")
+                .unwrap();
+        let store = StudyStore::open_read_only(f._dir.path().join("l.db")).unwrap();
+        let status = store.status(0).unwrap();
+        assert_eq!((status.cells_done, status.cells_failed), (0, status.cells_total), "{status:?}");
+        let mut errors = Vec::new();
+        store.for_each_failed_cell(|_, _, error| errors.push(error.to_string())).unwrap();
+        assert!(!errors.is_empty());
+        for e in errors {
+            assert!(e.contains("the computation panicked: boom in two-level;"), "{e}");
         }
         assert_eq!(report.computed, u64::from(StoreConfig::default().max_failures) * status.cells_total);
         f.stop().await;

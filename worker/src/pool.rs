@@ -51,7 +51,11 @@ impl Compute {
                 set.insert(cell_id);
             }
             let started = std::time::Instant::now();
-            let outcome = match f(&spec) {
+            // A panic in the computation fails this cell (reported, counted against its
+            // max_failures) instead of aborting the worker and every cell it holds.
+            let computed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&spec)))
+                .unwrap_or_else(|panic| Err(format!("the computation panicked: {}", panic_message(&*panic))));
+            let outcome = match computed {
                 Ok(r) => pb::result_upload::Outcome::Result((&r).into()),
                 Err(e) => pb::result_upload::Outcome::Error(e),
             };
@@ -61,4 +65,13 @@ impl Compute {
             let _ = tx.send(Computed::Ran { upload: Box::new(upload), seconds });
         });
     }
+}
+
+/// The message of a caught panic (`panic!` with a string or a formatted message).
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_string())
 }

@@ -83,12 +83,13 @@ PRAGMA journal_mode = WAL;
 ";
 
 /// The settings JSON and fingerprint a store made before `fit.rel_tol` existed holds for
-/// `def`: no `rel_tol` key, `max_iter` 10 000, and the fingerprint without `fit.rel_tol`
-/// (the exact strings of that release).
+/// `def`: no `rel_tol` or `curves` key, `max_iter` 10 000, and the fingerprint without
+/// `fit.rel_tol` (the exact strings of that release).
 fn legacy_settings(def: &StudyDefinition) -> (String, String) {
     let mut json: serde_json::Value = serde_json::to_value(&def.settings).unwrap();
     let map = json.as_object_mut().unwrap();
     map.remove("rel_tol");
+    map.remove("curves");
     map.insert("max_iter".into(), 10_000.into());
     let fingerprint = format!(
         "settings-v1;seed={};tau.grid=0.5..2/4;tau.bounds=0.01..100;fit.max_iter=10000;fit.coupling_cap=20",
@@ -241,6 +242,9 @@ fn a_version_1_store_is_readable_before_and_migrated_in_place_when_opened_for_wr
         crate::study_file::open_store(&mut loaded, &path, StoreConfig::default()).unwrap();
     assert_eq!(sync.cells_added, 0);
     assert_eq!((loaded.study.settings.max_iter, loaded.study.settings.rel_tol), (10_000, 1e-7));
+    // A two-level file that leaves `tau.curves` unset (today: recompute) keeps storing curves
+    // in a store made when every study did.
+    assert_eq!(loaded.study.settings.curves, common::CurveOutput::All);
     let w = store.register_worker(0, "new", 1, "v2", 20).unwrap();
     let batch = store.lease(w, 100, 20, 1000).unwrap();
     assert_eq!(batch.cells.len(), 6);
