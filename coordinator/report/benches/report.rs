@@ -8,6 +8,8 @@
 //! sizes and the process's peak RSS after each phase. Knobs:
 //! - `TAUSTAR_BENCH_REPLICATES` (default 216) scales the study;
 //! - `TAUSTAR_BENCH_FORMATS=csv|parquet|none` isolates one writer (`none`: generation only);
+//! - `TAUSTAR_BENCH_TABLES` (default `summary,cells,curves`) picks the tables, e.g.
+//!   `summary,cells` for what `taustar run` writes;
 //! - `TAUSTAR_BENCH_DIR` keeps the output (default: a temporary directory).
 //!
 //! A plain harness, not criterion: one run takes tens of seconds and the point is the
@@ -47,6 +49,18 @@ fn main() -> anyhow::Result<()> {
         Ok(other) => anyhow::bail!("invalid TAUSTAR_BENCH_FORMATS {other:?}: csv, parquet or none"),
         Err(_) => vec![Format::Csv, Format::Parquet],
     };
+    let tables = match std::env::var("TAUSTAR_BENCH_TABLES") {
+        Err(_) => vec![Table::Summary, Table::Cells, Table::Curves],
+        Ok(list) => list
+            .split(',')
+            .map(|t| match t.trim() {
+                "summary" => Ok(Table::Summary),
+                "cells" => Ok(Table::Cells),
+                "curves" => Ok(Table::Curves),
+                other => Err(anyhow::anyhow!("invalid TAUSTAR_BENCH_TABLES entry {other:?}")),
+            })
+            .collect::<anyhow::Result<_>>()?,
+    };
     let source = SyntheticSource::fig2_like(reps, 71);
     let _tmp;
     let dir = match std::env::var_os("TAUSTAR_BENCH_DIR") {
@@ -69,7 +83,7 @@ fn main() -> anyhow::Result<()> {
         })?;
         (cells, points, 0, vec![])
     } else {
-        let r = export(&source, &dir, &formats, &[Table::Summary, Table::Cells, Table::Curves])?;
+        let r = export(&source, &dir, &formats, &tables)?;
         (r.cells, r.points, r.curve_rows, r.files)
     };
     let export_s = t.elapsed().as_secs_f64();
