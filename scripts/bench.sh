@@ -92,7 +92,7 @@ if len(rows) == 2:
     print(f"\nratios ({a[0]} / {b[0]}): wall {float(a[1])/float(b[1]):.2f}, RSS {int(a[2])/int(b[2]):.2f}, "
           f"database {int(a[3])/int(b[3]):.3f}")
 print("\n### Kernels (criterion means)\n")
-print("| benchmark | now | " + (f"{against} | now / {against} |" if against else "") )
+print("| benchmark | now |" + (f" {against} | now / {against} |" if against else ""))
 print("| --- | ---: |" + (" ---: | ---: |" if against else ""))
 def fmt(ns):
     for unit, scale in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
@@ -120,8 +120,9 @@ for group in sorted(os.listdir(crit)):
             old = mean(os.path.join(b, "against", "estimates.json"))
             line += f" {fmt(old)} | {now/old:.2f} |" if old else " – | – |"
         print(line)
-naive = mean(os.path.join(crit, "exact_pass_2^16", "naive", "new", "estimates.json"))
-wht = mean(os.path.join(crit, "exact_pass_2^16", "walsh_hadamard", "new", "estimates.json"))
+# criterion writes the group "exact_pass_2^16" as the directory exact_pass_2_16.
+naive = mean(os.path.join(crit, "exact_pass_2_16", "naive", "new", "estimates.json"))
+wht = mean(os.path.join(crit, "exact_pass_2_16", "walsh_hadamard", "new", "estimates.json"))
 if naive and wht:
     print(f"\nexact pass, Walsh–Hadamard against the naive sum over pairs (same run): {naive/wht:.0f}× faster")
 PY

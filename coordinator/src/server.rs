@@ -515,12 +515,28 @@ mod tests {
     async fn a_result_over_the_message_limit_fails_its_cell_instead_of_looping() {
         let limit = 64usize << 10;
         let f = serve(TransportLimits { max_message_bytes: limit, ..TransportLimits::default() }).await;
-        let mut config = worker::WorkerConfig::new(format!("http://{}", f.running.addr), 1);
-        config.compute = Arc::new(|spec| {
+        let errors = every_cell_fails(&f, |spec| {
             let mut r = common::run_cell(spec).map_err(|e| e.to_string())?;
             r.curve = vec![r.curve[0]; 10_000];
             Ok(r)
-        });
+        })
+        .await;
+        for error in errors {
+            assert!(error.contains(&format!("over the coordinator's limit of {limit} bytes")), "{error}");
+            assert!(error.contains("--max-message-mib"), "{error}");
+        }
+        f.stop().await;
+    }
+
+    /// Run one worker computing with `compute` until the study ends, check that every cell
+    /// failed `max_failures` times and the worker computed each that often, and return the
+    /// cells' last errors.
+    async fn every_cell_fails(
+        f: &Fixture,
+        compute: impl Fn(&common::CellSpec) -> Result<common::CellResult, String> + Send + Sync + 'static,
+    ) -> Vec<String> {
+        let mut config = worker::WorkerConfig::new(format!("http://{}", f.running.addr), 1);
+        config.compute = Arc::new(compute);
         let report =
             tokio::time::timeout(Duration::from_secs(60), worker::run(config, std::future::pending()))
                 .await
@@ -529,38 +545,26 @@ mod tests {
         let store = StudyStore::open_read_only(f._dir.path().join("l.db")).unwrap();
         let status = store.status(0).unwrap();
         assert_eq!((status.cells_done, status.cells_failed), (0, status.cells_total), "{status:?}");
+        let max = StoreConfig::default().max_failures;
         let mut errors = Vec::new();
-        store.for_each_failed_cell(|_, failures, error| errors.push((failures, error.to_string()))).unwrap();
+        store
+            .for_each_failed_cell(|_, failures, error| {
+                assert_eq!(failures, max);
+                errors.push(error.to_string());
+            })
+            .unwrap();
         assert_eq!(errors.len() as u64, status.cells_total);
-        for (failures, error) in errors {
-            assert_eq!(failures, StoreConfig::default().max_failures);
-            assert!(error.contains(&format!("over the coordinator's limit of {limit} bytes")), "{error}");
-            assert!(error.contains("--max-message-mib"), "{error}");
-        }
-        assert_eq!(report.computed, u64::from(StoreConfig::default().max_failures) * status.cells_total);
-        f.stop().await;
+        assert_eq!(report.computed, u64::from(max) * status.cells_total);
+        errors
     }
 
     #[tokio::test]
     async fn a_panicking_computation_fails_its_cells_and_the_worker_lives_on() {
         let f = serve(TransportLimits::default()).await;
-        let mut config = worker::WorkerConfig::new(format!("http://{}", f.running.addr), 1);
-        config.compute = Arc::new(|spec| panic!("boom in {}", spec.key().0));
-        let report =
-            tokio::time::timeout(Duration::from_secs(60), worker::run(config, std::future::pending()))
-                .await
-                .expect("the worker finishes the study")
-                .unwrap();
-        let store = StudyStore::open_read_only(f._dir.path().join("l.db")).unwrap();
-        let status = store.status(0).unwrap();
-        assert_eq!((status.cells_done, status.cells_failed), (0, status.cells_total), "{status:?}");
-        let mut errors = Vec::new();
-        store.for_each_failed_cell(|_, _, error| errors.push(error.to_string())).unwrap();
-        assert!(!errors.is_empty());
+        let errors = every_cell_fails(&f, |spec| panic!("boom in {}", spec.key().0)).await;
         for e in errors {
             assert!(e.contains("the computation panicked: boom in two-level;"), "{e}");
         }
-        assert_eq!(report.computed, u64::from(StoreConfig::default().max_failures) * status.cells_total);
         f.stop().await;
     }
 
