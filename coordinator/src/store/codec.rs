@@ -1,9 +1,20 @@
 //! Result rows ↔ [`CellResult`].
 //!
-//! Scalars live in typed columns (so `sqlite3` can query them); the τ curve is one BLOB:
-//! for each curve point, 6 little-endian f64 — τ, D_rev, D_fwd, S, ⟨E⟩, C — 48 bytes per
-//! point, bit-exact. κ(τ) (schema 3) is a second BLOB, `curve_kappa`, of one f64 per point,
-//! NULL in rows written before κ existed: the old curve BLOB stays readable as it was.
+//! Scalars live in typed columns (so `sqlite3` can query them); the τ curve is a BLOB in one
+//! of two layouts, both bit-exact:
+//! - **on the study's grid** (schema 4, what every result of a study normally is): the tag
+//!   byte [`GRID_CURVE_TAG`], then for each point of the study's τ grid 6 little-endian f64 —
+//!   D_rev, D_fwd, S, ⟨E⟩, C, κ — so 1 + 48·n bytes and `curve_kappa` NULL. τ is not stored:
+//!   it is the grid's (`CellSettings::tau_grid`), bit for bit. Why: at the default 71 points
+//!   a result row is then ~3.7 KB and fits one 4 KB SQLite page; with τ and κ apart it was
+//!   ~4.2 KB, spilled into an overflow page, and cost 5.5 KB of file and WAL per result (the
+//!   coordinator committed 18.3k instead of 23k results/s at 3·10^5 cells).
+//! - **general** (schemas 1–3, and any curve not on the grid or without κ): for each point
+//!   6 little-endian f64 — τ, D_rev, D_fwd, S, ⟨E⟩, C — 48·n bytes; κ(τ) (schema 3) in the
+//!   second BLOB `curve_kappa`, one f64 per point, NULL in rows written before κ existed.
+//!
+//! The layouts cannot be confused: a general BLOB is a multiple of 48 bytes long, a grid
+//! BLOB one byte more.
 //! The scalar columns are the fields of `common::result_fields::RESULT_FIELDS`, in order.
 //! SQLite's REAL columns keep every finite or infinite f64 exactly except the sign of -0.0; NaN is refused before it reaches the store ([`check_result`]).
 
@@ -53,10 +64,84 @@ pub fn insert_result() -> &'static str {
     })
 }
 
-/// Bytes per curve point in the BLOB.
+/// Bytes per curve point in the BLOB (either layout).
 pub const CURVE_POINT_BYTES: usize = 48;
 
-/// Encode a curve as the BLOB format described in the module docs.
+/// First byte of a curve BLOB in the grid layout (see the module docs).
+pub const GRID_CURVE_TAG: u8 = 0xC7;
+
+/// The two curve columns of `curve`: the grid layout when its τ are exactly `grid` and every
+/// point has κ, else the general layout and its κ BLOB.
+pub fn encode_curve_columns(curve: &[CurvePoint], grid: &[f64]) -> (Value, Value) {
+    let on_grid = !curve.is_empty()
+        && curve.len() == grid.len()
+        && curve.iter().zip(grid).all(|(p, t)| p.tau.to_bits() == t.to_bits() && p.kappa.is_some());
+    if !on_grid {
+        return (
+            Value::Blob(encode_curve(curve)),
+            encode_curve_kappa(curve).map_or(Value::Null, Value::Blob),
+        );
+    }
+    let mut out = Vec::with_capacity(1 + curve.len() * CURVE_POINT_BYTES);
+    out.push(GRID_CURVE_TAG);
+    for p in curve {
+        let kappa = p.kappa.unwrap_or(f64::NAN);
+        for x in [p.dkl_rev, p.dkl_fwd, p.entropy, p.mean_energy, p.heat_capacity, kappa] {
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+    (Value::Blob(out), Value::Null)
+}
+
+/// Decode the two curve columns (see the module docs); `grid` is the study's τ grid.
+pub fn decode_curve_columns(
+    blob: &[u8],
+    kappa: Option<&[u8]>,
+    grid: &[f64],
+) -> Result<Vec<CurvePoint>, String> {
+    if blob.len() % CURVE_POINT_BYTES == 1 && blob[0] == GRID_CURVE_TAG {
+        let n = blob.len() / CURVE_POINT_BYTES;
+        if n != grid.len() {
+            return Err(format!(
+                "curve BLOB holds {n} points on the study's τ grid, but the grid has {} points",
+                grid.len()
+            ));
+        }
+        if kappa.is_some() {
+            return Err("curve BLOB in the grid layout (κ included) beside a curve_kappa BLOB".to_string());
+        }
+        return Ok(blob[1..]
+            .chunks_exact(CURVE_POINT_BYTES)
+            .zip(grid)
+            .map(|(c, &tau)| {
+                let f = |i: usize| f64_at(c, i);
+                CurvePoint {
+                    tau,
+                    dkl_rev: f(0),
+                    dkl_fwd: f(1),
+                    entropy: f(2),
+                    mean_energy: f(3),
+                    heat_capacity: f(4),
+                    kappa: Some(f(5)),
+                }
+            })
+            .collect());
+    }
+    let mut curve = decode_curve(blob)?;
+    if let Some(k) = kappa {
+        decode_curve_kappa(k, &mut curve).map_err(|e| format!("curve_kappa: {e}"))?;
+    }
+    Ok(curve)
+}
+
+/// The `i`-th little-endian f64 of `chunk`.
+fn f64_at(chunk: &[u8], i: usize) -> f64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&chunk[i * 8..i * 8 + 8]);
+    f64::from_le_bytes(b)
+}
+
+/// Encode a curve in the general layout (see the module docs).
 pub fn encode_curve(curve: &[CurvePoint]) -> Vec<u8> {
     let mut out = Vec::with_capacity(curve.len() * CURVE_POINT_BYTES);
     for p in curve {
@@ -67,7 +152,7 @@ pub fn encode_curve(curve: &[CurvePoint]) -> Vec<u8> {
     out
 }
 
-/// Decode a curve BLOB; errors if its length is not a multiple of 48 bytes.
+/// Decode a curve BLOB of the general layout; errors if its length is not a multiple of 48.
 pub fn decode_curve(blob: &[u8]) -> Result<Vec<CurvePoint>, String> {
     if !blob.len().is_multiple_of(CURVE_POINT_BYTES) {
         return Err(format!("curve BLOB of {} bytes is not a multiple of {CURVE_POINT_BYTES}", blob.len()));
@@ -75,11 +160,7 @@ pub fn decode_curve(blob: &[u8]) -> Result<Vec<CurvePoint>, String> {
     Ok(blob
         .chunks_exact(CURVE_POINT_BYTES)
         .map(|c| {
-            let f = |i: usize| {
-                let mut b = [0u8; 8];
-                b.copy_from_slice(&c[i * 8..i * 8 + 8]);
-                f64::from_le_bytes(b)
-            };
+            let f = |i: usize| f64_at(c, i);
             CurvePoint {
                 tau: f(0),
                 dkl_rev: f(1),
@@ -160,7 +241,8 @@ pub fn check_result(r: &CellResult) -> Result<(), String> {
 }
 
 /// The parameters of [`insert_result`] for `cell_id`: the id, then [`column_names`] in order.
-pub fn encode(cell_id: i64, r: &CellResult) -> Vec<Value> {
+/// `grid` is the study's τ grid (the curve's layout depends on it).
+pub fn encode(cell_id: i64, r: &CellResult, grid: &[f64]) -> Vec<Value> {
     let mut v = Vec::with_capacity(RESULT_FIELDS.len() + 3);
     v.push(Value::Integer(cell_id));
     for f in &RESULT_FIELDS {
@@ -174,24 +256,28 @@ pub fn encode(cell_id: i64, r: &CellResult) -> Vec<Value> {
             FieldValue::Str(x) => x.map_or(Value::Null, |s| Value::Text(s.to_string())),
         });
     }
-    v.push(Value::Blob(encode_curve(&r.curve)));
-    v.push(encode_curve_kappa(&r.curve).map_or(Value::Null, Value::Blob));
+    let (curve, kappa) = encode_curve_columns(&r.curve, grid);
+    v.push(curve);
+    v.push(kappa);
     v
 }
 
-/// Decode the [`result_columns`] starting at column `at` of `row`, for cell `key`.
-/// The outer `Result` is SQLite's; the inner one a decoding error naming the field.
-pub fn decode_row(row: &Row<'_>, at: usize, key: &str) -> rusqlite::Result<Result<CellResult, String>> {
+/// Decode the [`result_columns`] starting at column `at` of `row`, for cell `key`; `grid` is
+/// the study's τ grid. The outer `Result` is SQLite's; the inner one a decoding error
+/// naming the field.
+pub fn decode_row(
+    row: &Row<'_>,
+    at: usize,
+    key: &str,
+    grid: &[f64],
+) -> rusqlite::Result<Result<CellResult, String>> {
     let n = RESULT_FIELDS.len();
     let blob: Vec<u8> = row.get(at + n)?;
-    let mut curve = match decode_curve(&blob) {
+    let kappa: Option<Vec<u8>> = row.get(at + n + 1)?;
+    let curve = match decode_curve_columns(&blob, kappa.as_deref(), grid) {
         Ok(c) => c,
         Err(e) => return Ok(Err(format!("results.curve of {key}: {e}"))),
     };
-    let kappa: Option<Vec<u8>> = row.get(at + n + 1)?;
-    if let Some(Err(e)) = kappa.map(|k| decode_curve_kappa(&k, &mut curve)) {
-        return Ok(Err(format!("results.curve_kappa of {key}: {e}")));
-    }
     let mut r = CellResult {
         key: CellKey(key.to_string()),
         samples: 0,

@@ -182,6 +182,9 @@ impl StudyStore {
         let max = self.config.max_failures;
         let path = self.path.clone();
         let e = |err| super::sql_err(&path, err);
+        // The study's τ grid decides the curve layout (codec); copied out of `self`, which the
+        // transaction borrows.
+        let grid = self.tau_grid().to_vec();
         let tx = self.conn.transaction().map_err(e)?;
         let mut reports = Vec::with_capacity(batch.len());
         let (mut dup_total, mut rej_total, mut quarantined_total) = (0i64, 0i64, 0i64);
@@ -239,7 +242,7 @@ impl StudyStore {
                         }
                         Verdict::Commit(r) => {
                             insert
-                                .execute(params_from_iter(codec::encode(up.cell_id as i64, r)))
+                                .execute(params_from_iter(codec::encode(up.cell_id as i64, r, &grid)))
                                 .map_err(e)?;
                             done_ids.insert(up.cell_id);
                             rep.committed += 1;

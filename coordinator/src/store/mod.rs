@@ -180,6 +180,8 @@ struct CachedStudy {
     seed: u64,
     uid: String,
     settings: CellSettings,
+    /// `settings.tau_grid.values()`: the τ of every stored curve in the grid layout.
+    grid: Vec<f64>,
 }
 
 impl StudyStore {
@@ -284,6 +286,12 @@ impl StudyStore {
         })
     }
 
+    /// The study's τ grid (empty before a study is stored): the τ of curves stored in the
+    /// grid layout (see [`codec`]).
+    fn tau_grid(&self) -> &[f64] {
+        self.study.as_ref().map_or(&[], |s| s.grid.as_slice())
+    }
+
     /// The store's random uid (workers detect a store swap through it).
     pub fn study_uid(&self) -> Option<&str> {
         self.study.as_ref().map(|s| s.uid.as_str())
@@ -336,7 +344,8 @@ impl StudyStore {
         let settings: CellSettings =
             serde_json::from_str(&settings).map_err(|e| self.corrupt(format!("meta.settings_json: {e}")))?;
         let uid = self.meta("study_uid")?.unwrap_or_default();
-        Ok(Some(CachedStudy { name, seed, uid, settings }))
+        let grid = settings.tau_grid.values();
+        Ok(Some(CachedStudy { name, seed, uid, settings, grid }))
     }
 
     /// Insert a study, or extend the stored one, idempotently.
@@ -485,7 +494,7 @@ impl StudyStore {
                     codec::result_columns(self.version)
                 ),
                 params![point_key, replicate],
-                |r| codec::decode_row(r, 0, key),
+                |r| codec::decode_row(r, 0, key, self.tau_grid()),
             )
             .optional()
             .map_err(|e| self.err(e))?;

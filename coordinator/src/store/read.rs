@@ -213,7 +213,7 @@ impl StudyStore {
             let point_key: String = row.get(1).map_err(|e| E::from(self.err(e)))?;
             let replicate: u32 = row.get(3).map_err(|e| E::from(self.err(e)))?;
             let key = CellKey::new(&point_key, replicate).0;
-            let result = codec::decode_row(row, 4, &key)
+            let result = codec::decode_row(row, 4, &key, self.tau_grid())
                 .map_err(|e| E::from(self.err(e)))?
                 .map_err(|reason| E::from(self.corrupt(reason)))?;
             results.push(result);

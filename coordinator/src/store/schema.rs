@@ -7,6 +7,9 @@
 //!   were refused are kept with the reason, never committed), counter `results_quarantined`.
 //! - 3: results gain `kappa_at_1`, `heat_capacity_at_1`, `fit_stop` and `curve_kappa` (the
 //!   κ − C diagnostic and why a fit stopped); rows of older versions keep them NULL.
+//! - 4: `results.curve` may hold the grid layout (τ taken from the study's grid, κ inline;
+//!   see `codec`), which older readers would misread; no table changes, so migrating from 3
+//!   only records the version.
 //!
 //! A writer opening an older file migrates it in place, in one transaction ([`migrate`]),
 //! so a study started by an older taustar resumes under a newer one.
@@ -14,7 +17,7 @@
 use rusqlite::{Connection, OptionalExtension};
 
 /// Bumped on any change of the tables below; [`migrate`] brings older files forward.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Oldest version [`migrate`] can bring forward (and read-only handles can read).
 pub const OLDEST_READABLE_VERSION: u32 = 1;

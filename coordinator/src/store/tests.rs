@@ -5,7 +5,7 @@ use common::study::Study;
 use common::{CellKey, CellResult, CellSpec, FitStop, IsingFitReport, TauSummary, TwoLevelFitReport};
 use proptest::prelude::*;
 
-use super::codec::{decode_curve, encode_curve};
+use super::codec::{decode_curve, decode_curve_columns, encode_curve, encode_curve_columns, GRID_CURVE_TAG};
 use super::lease::ExpiryReport;
 use super::*;
 
@@ -520,6 +520,53 @@ proptest! {
         for (a, b) in back.iter().zip(&curve) {
             prop_assert_eq!(a.tau.to_bits(), b.tau.to_bits());
             prop_assert_eq!(a.heat_capacity.to_bits(), b.heat_capacity.to_bits());
+        }
+    }
+
+    #[test]
+    fn curves_on_the_grid_take_the_grid_layout_and_round_trip_bit_exactly(
+        vals in proptest::collection::vec(any::<f64>(), 1..80), off_grid in any::<bool>(), at in any::<usize>(),
+    ) {
+        let n = vals.len();
+        let grid: Vec<f64> = (0..n).map(|i| 0.2 + i as f64 * 0.07).collect();
+        let mut curve: Vec<CurvePoint> = vals.iter().zip(&grid).map(|(&v, &tau)| CurvePoint {
+            tau, dkl_rev: v, dkl_fwd: -v, entropy: v * 0.5, mean_energy: v + 1.0, heat_capacity: v.abs(),
+            kappa: Some(v * 3.0),
+        }).collect();
+        if off_grid {
+            let i = at % n;
+            curve[i].tau = f64::from_bits(curve[i].tau.to_bits() + 1);
+        }
+        let (blob, kappa) = encode_curve_columns(&curve, &grid);
+        let rusqlite::types::Value::Blob(blob) = blob else { panic!("curve is a BLOB") };
+        let kappa = match kappa {
+            rusqlite::types::Value::Blob(k) => Some(k),
+            rusqlite::types::Value::Null => None,
+            other => panic!("{other:?}"),
+        };
+        if off_grid {
+            // One τ an ulp off the grid: the general layout, τ and κ kept apart.
+            prop_assert_eq!(blob.len(), 48 * n);
+            prop_assert!(kappa.is_some());
+        } else {
+            prop_assert_eq!(blob.len(), 1 + 48 * n);
+            prop_assert_eq!(blob[0], GRID_CURVE_TAG);
+            prop_assert!(kappa.is_none());
+        }
+        let back = decode_curve_columns(&blob, kappa.as_deref(), &grid).unwrap();
+        prop_assert_eq!(back.len(), n);
+        for (a, b) in back.iter().zip(&curve) {
+            for (x, y) in [(a.tau, b.tau), (a.dkl_rev, b.dkl_rev), (a.dkl_fwd, b.dkl_fwd), (a.entropy, b.entropy),
+                           (a.mean_energy, b.mean_energy), (a.heat_capacity, b.heat_capacity)] {
+                prop_assert_eq!(x.to_bits(), y.to_bits());
+            }
+            prop_assert_eq!(a.kappa.map(f64::to_bits), b.kappa.map(f64::to_bits));
+        }
+        // Read against a grid of another length, a grid-layout BLOB is an error, never a
+        // misaligned curve.
+        if !off_grid {
+            let e = decode_curve_columns(&blob, None, &grid[..n - 1]).unwrap_err();
+            prop_assert!(e.contains(&format!("holds {n} points")), "{}", e);
         }
     }
 
