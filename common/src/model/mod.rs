@@ -1,4 +1,5 @@
 //! Ground truths (docs/spec.md §2) and how to draw exact data from them (docs/spec.md §3).
 
 pub mod ising;
+pub mod kaufman;
 pub mod two_level;
