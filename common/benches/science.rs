@@ -124,7 +124,7 @@ fn two_level_cell(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, exact_pass, two_level_cell, two_level_parts, ising_cell);
+criterion_group!(benches, exact_pass, two_level_cell, two_level_parts, ising_cell, mc_sweep);
 criterion_main!(benches);
 
 fn two_level_parts(c: &mut Criterion) {
@@ -137,4 +137,35 @@ fn two_level_parts(c: &mut Criterion) {
     c.bench_function("part_two_level_analyse", |b| {
         b.iter(|| common::compute::analyse(&land, &taus, (0.01, 100.0), Some((0.1, 0.5))))
     });
+}
+
+/// Spin updates of a 64×64 nearest-neighbour torus at T_c: the chain's local-field
+/// Metropolis sweep against a plain scalar Metropolis loop (neighbour sum recomputed and
+/// libm's exp at every proposal), same model, same run. Criterion's throughput is in
+/// updates per second (Melem/s ÷ 1000 = updates per ns).
+fn mc_sweep(c: &mut Criterion) {
+    use common::mc::chain::Chain;
+    use common::mc::model::SpinModel;
+    use criterion::Throughput;
+    use rand::{Rng, SeedableRng};
+    let model = SpinModel::torus(64, 64, 1.0);
+    let beta = (1.0 + 2f64.sqrt()).ln() / 2.0;
+    let mut g = c.benchmark_group("mc_sweep_64x64_Tc");
+    g.throughput(Throughput::Elements(model.len() as u64));
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    let mut chain = Chain::random(&model, beta, &mut rng);
+    g.bench_function("local_fields", |b| b.iter(|| chain.sweep(&model, &mut rng)));
+    let mut spins: Vec<i8> = chain.spins().to_vec();
+    g.bench_function("plain_scalar", |b| {
+        b.iter(|| {
+            for i in 0..spins.len() {
+                let h: f64 = model.row(i).iter().map(|&(j, c)| c * f64::from(spins[j as usize])).sum();
+                let delta = 2.0 * f64::from(spins[i]) * h;
+                if delta <= 0.0 || rng.random::<f64>() < (-beta * delta).exp() {
+                    spins[i] = -spins[i];
+                }
+            }
+        })
+    });
+    g.finish();
 }

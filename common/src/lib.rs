@@ -22,6 +22,7 @@ pub mod compute;
 pub mod error;
 pub mod exact;
 pub mod fit;
+pub mod mc;
 pub mod model;
 pub mod result_fields;
 pub mod study;

@@ -4,5 +4,6 @@
 //! per file, and shared helpers stay in one place.
 
 mod invariants;
+mod mc;
 mod study;
 mod study_hostile;

@@ -1,0 +1,21 @@
+//! Monte Carlo estimates for models too large to enumerate (docs/spec.md §10).
+//!
+//! This is the foundation the τ estimators build on; every piece is checked against an
+//! exact answer (enumeration up to 24 spins, or Kaufman's closed form,
+//! [`crate::model::kaufman`]) with z-scores over many seeds:
+//! - [`model`]: a pairwise spin model — fields and a symmetric coupling matrix, stored as
+//!   neighbour lists, so a sparse lattice and a dense fitted model share one code path.
+//! - [`chain`]: single-site Metropolis sweeps with incrementally maintained local fields
+//!   and energy.
+//! - [`cluster`]: Wolff cluster moves for zero-field models with non-negative couplings (the
+//!   nearest-neighbour Ising truth near and below T_c, where single flips stall).
+//! - [`stats`]: the integrated autocorrelation time by Sokal's automatic window, the
+//!   effective sample size and the standard error of a correlated series' mean.
+//!
+//! Everything is deterministic given the generator it is handed (the cell's, seeded from
+//! its key), so a cell stays bit-identical on any worker.
+
+pub mod chain;
+pub mod cluster;
+pub mod model;
+pub mod stats;
