@@ -90,6 +90,28 @@ impl Chain {
         }
     }
 
+    /// One heat-bath sweep: every site in order takes its conditional law, flipping with
+    /// probability 1/(1 + e^{βΔE}). Unlike Metropolis it mixes at β = 0 (where Metropolis
+    /// flips every spin every sweep and the chain just alternates between two states), so
+    /// the high-temperature rungs of a ladder use it.
+    pub fn sweep_heat_bath<R: Rng>(&mut self, model: &SpinModel, rng: &mut R) {
+        for i in 0..self.spins.len() {
+            let x = self.beta * 2.0 * f64::from(self.spins[i]) * self.local[i];
+            // 1/(1 + e^x), with the exponential's argument kept ≤ 0.
+            let p_flip = if x >= 0.0 {
+                let e = exp_nonpos(-x);
+                e / (1.0 + e)
+            } else {
+                1.0 / (1.0 + exp_nonpos(x))
+            };
+            self.proposed += 1;
+            if rng.random::<f64>() < p_flip {
+                self.accepted += 1;
+                self.flip(model, i);
+            }
+        }
+    }
+
     /// Recompute the energy and local fields from scratch, returning how far the kept
     /// energy had drifted (round-off of many incremental updates).
     pub fn resync(&mut self, model: &SpinModel) -> f64 {

@@ -19,3 +19,4 @@ pub mod chain;
 pub mod cluster;
 pub mod model;
 pub mod stats;
+pub mod tempering;
