@@ -1,5 +1,5 @@
 //! Maximum-likelihood fits of the learned families (docs/spec.md §4).
 
 pub mod ising;
-mod linalg;
+pub(crate) mod linalg;
 pub mod two_level;

@@ -1,0 +1,259 @@
+//! MBAR (multistate Bennett acceptance ratio): ln Z and averages at any β inside a ladder,
+//! from the samples of every rung at once (docs/spec.md §10).
+//!
+//! With N_k samples at β_k and all samples pooled (energies E_n), the free energies
+//! f_k = −ln Z(β_k) solve f_i = −ln Σ_n e^{−β_i E_n} / Σ_k N_k e^{f_k − β_k E_n}; they are
+//! found by Newton's method on the convex function whose stationary point that is
+//! (Shirts & Chodera 2008), with backtracking. Then at
+//! any β, sample n carries the weight w_n(β) = e^{−β E_n} / Σ_k N_k e^{f_k − β_k E_n}:
+//! ln Z(β) = ln Σ_n w_n(β) and ⟨A⟩_β = Σ_n w_n A_n / Σ_n w_n. The ladder starts at β = 0,
+//! where ln Z = N ln 2 exactly, which fixes the additive constant: ln Z comes out absolute.
+//!
+//! Error bars: a block bootstrap over the PT steps ([`bootstrap_se`]), resampling whole
+//! steps (all rungs together, so the correlations that swaps create are kept) in blocks
+//! longer than the autocorrelation, and re-solving from the point estimate.
+
+use rand::Rng;
+
+use crate::exact::exp_nonpos;
+
+/// ln Σ exp(x) over an iterator that can be walked twice, with every exponential's
+/// argument ≤ 0 (taustar's IEEE-pure exponential: the same bits on every machine).
+fn log_sum_exp(x: impl Iterator<Item = f64> + Clone) -> f64 {
+    let top = x.clone().fold(f64::NEG_INFINITY, f64::max);
+    if top == f64::NEG_INFINITY {
+        return top;
+    }
+    top + x.map(|v| exp_nonpos(v - top)).sum::<f64>().ln()
+}
+
+/// The solved estimator.
+#[derive(Debug, Clone)]
+pub struct Mbar {
+    betas: Vec<f64>,
+    energies: Vec<f64>,
+    observables: Vec<f64>,
+    /// ln Σ_k N_k e^{f_k − β_k E_n} per sample.
+    log_denom: Vec<f64>,
+    /// f_k = −ln Z(β_k).
+    f: Vec<f64>,
+    /// Iterations the solve took.
+    pub iterations: usize,
+    /// Whether the solve reached its tolerance (a Newton step below 1e-10 in every f_k, or
+    /// the minimum to round-off).
+    pub converged: bool,
+}
+
+/// Averages at one β.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Reweighted {
+    /// ln Z(β).
+    pub log_z: f64,
+    /// ⟨E⟩_β.
+    pub mean_energy: f64,
+    /// Var_β(E).
+    pub var_energy: f64,
+    /// ⟨A⟩_β of the observable.
+    pub mean_observable: f64,
+    /// Cov_β(E, A).
+    pub cov_energy_observable: f64,
+}
+
+/// Tolerance of the solve: the last Newton step, in each f_k.
+const TOL: f64 = 1e-10;
+/// Newton iteration cap (it converges in about ten from thermodynamic integration).
+const MAX_ITER: usize = 200;
+
+impl Mbar {
+    /// Solve for the ladder `betas` (ascending, `betas[0] = 0`) from per-rung series of
+    /// energies and of an observable, with ln Z(0) = `log_z0`. `init`: a starting f (a
+    /// previous solution); otherwise thermodynamic integration between neighbours.
+    pub fn solve(
+        betas: &[f64],
+        energies: &[Vec<f64>],
+        observables: &[Vec<f64>],
+        log_z0: f64,
+        init: Option<&[f64]>,
+    ) -> Mbar {
+        assert!(betas.len() == energies.len() && betas.len() == observables.len() && betas[0] == 0.0);
+        let log_n: Vec<f64> = energies.iter().map(|e| (e.len() as f64).ln()).collect();
+        let pooled_e: Vec<f64> = energies.iter().flatten().copied().collect();
+        let pooled_a: Vec<f64> = observables.iter().flatten().copied().collect();
+        let mut f: Vec<f64> = match init {
+            Some(f) => f.to_vec(),
+            None => {
+                // ln Z(β_{k+1}) − ln Z(β_k) ≈ −Δβ (⟨E⟩_k + ⟨E⟩_{k+1})/2.
+                let means: Vec<f64> =
+                    energies.iter().map(|e| e.iter().sum::<f64>() / e.len() as f64).collect();
+                let mut f = vec![-log_z0];
+                for k in 1..betas.len() {
+                    let step = (betas[k] - betas[k - 1]) * 0.5 * (means[k] + means[k - 1]);
+                    f.push(f[k - 1] + step);
+                }
+                f
+            }
+        };
+        let k = betas.len();
+        let n_k: Vec<f64> = energies.iter().map(|e| e.len() as f64).collect();
+        let mut log_denom = vec![0.0; pooled_e.len()];
+        let fill_denom = |f: &[f64], log_denom: &mut [f64]| {
+            for (d, &e) in log_denom.iter_mut().zip(&pooled_e) {
+                *d = log_sum_exp((0..k).map(|j| log_n[j] + f[j] - betas[j] * e));
+            }
+        };
+        // The convex objective A(f) = Σ_n ln Σ_k N_k e^{f_k − β_k E_n} − Σ_k N_k f_k, whose
+        // minimum is the MBAR solution; f_0 stays fixed (the β = 0 anchor).
+        let objective = |f: &[f64], log_denom: &[f64]| -> f64 {
+            log_denom.iter().sum::<f64>() - f.iter().zip(&n_k).map(|(f, n)| f * n).sum::<f64>()
+        };
+        let mut iterations = 0;
+        let mut converged = false;
+        fill_denom(&f, &mut log_denom);
+        let mut a = objective(&f, &log_denom);
+        while iterations < MAX_ITER {
+            iterations += 1;
+            // W_ni = e^{f_i − β_i E_n − ln denom_n}; gradient N_i (Σ_n W_ni − 1), Hessian
+            // δ_ij N_i Σ_n W_ni − N_i N_j Σ_n W_ni W_nj. Newton on rungs 1..K.
+            let mut colsum = vec![0.0; k];
+            let mut h = ndarray::Array2::<f64>::zeros((k - 1, k - 1));
+            let mut w = vec![0.0; k];
+            for (&e, &d) in pooled_e.iter().zip(&log_denom) {
+                for i in 0..k {
+                    w[i] = exp_nonpos((f[i] - betas[i] * e - d).min(0.0));
+                    colsum[i] += w[i];
+                }
+                for i in 1..k {
+                    for j in 1..=i {
+                        h[[i - 1, j - 1]] -= n_k[i] * n_k[j] * w[i] * w[j];
+                    }
+                }
+            }
+            for i in 1..k {
+                h[[i - 1, i - 1]] += n_k[i] * colsum[i];
+                for j in 1..i {
+                    h[[j - 1, i - 1]] = h[[i - 1, j - 1]];
+                }
+            }
+            let g: Vec<f64> = (1..k).map(|i| n_k[i] * (colsum[i] - 1.0)).collect();
+            let (step, _) = crate::fit::linalg::solve_spd_with_ridge(&h, &g);
+            // Newton with backtracking: never accept a step that raises A.
+            let mut t = 1.0;
+            let mut next = f.clone();
+            let mut next_denom = log_denom.clone();
+            let accepted = loop {
+                for i in 1..k {
+                    next[i] = f[i] - t * step[i - 1];
+                }
+                fill_denom(&next, &mut next_denom);
+                let a_next = objective(&next, &next_denom);
+                if a_next <= a + 1e-12 * a.abs() {
+                    a = a_next;
+                    break true;
+                }
+                t *= 0.5;
+                if t < 1e-6 {
+                    break false;
+                }
+            };
+            let change = step.iter().map(|s| (t * s).abs()).fold(0.0, f64::max);
+            if accepted {
+                f = next;
+                log_denom = next_denom;
+            }
+            if !accepted || change < TOL {
+                converged = accepted || change < TOL;
+                break;
+            }
+        }
+        Mbar {
+            betas: betas.to_vec(),
+            energies: pooled_e,
+            observables: pooled_a,
+            log_denom,
+            f,
+            iterations,
+            converged,
+        }
+    }
+
+    /// f_k = −ln Z(β_k) of the ladder.
+    pub fn free_energies(&self) -> &[f64] {
+        &self.f
+    }
+
+    /// ln Z and averages at `beta` (meaningful inside the ladder's range).
+    pub fn at(&self, beta: f64) -> Reweighted {
+        let log_w: Vec<f64> =
+            self.energies.iter().zip(&self.log_denom).map(|(&e, &d)| -beta * e - d).collect();
+        let log_z = log_sum_exp(log_w.iter().copied());
+        let (mut e1, mut e2, mut a1, mut ea) = (0.0, 0.0, 0.0, 0.0);
+        for ((&lw, &e), &a) in log_w.iter().zip(&self.energies).zip(&self.observables) {
+            let w = exp_nonpos((lw - log_z).min(0.0));
+            e1 += w * e;
+            e2 += w * e * e;
+            a1 += w * a;
+            ea += w * e * a;
+        }
+        Reweighted {
+            log_z,
+            mean_energy: e1,
+            var_energy: (e2 - e1 * e1).max(0.0),
+            mean_observable: a1,
+            cov_energy_observable: ea - e1 * a1,
+        }
+    }
+
+    /// The ladder.
+    pub fn betas(&self) -> &[f64] {
+        &self.betas
+    }
+}
+
+/// Standard errors of `stat` (a vector of numbers computed from a solved [`Mbar`]) by a
+/// block bootstrap over PT steps: `energies[k][t]` is rung k at step t (every rung has the
+/// same steps); blocks of `block` consecutive steps are drawn with replacement, the same
+/// blocks for every rung, `resamples` times. Returns (point estimate, standard errors).
+#[allow(clippy::too_many_arguments)]
+pub fn bootstrap_se<R: Rng>(
+    betas: &[f64],
+    energies: &[Vec<f64>],
+    observables: &[Vec<f64>],
+    log_z0: f64,
+    block: usize,
+    resamples: usize,
+    rng: &mut R,
+    stat: &dyn Fn(&Mbar) -> Vec<f64>,
+) -> (Vec<f64>, Vec<f64>) {
+    let steps = energies[0].len();
+    assert!(energies.iter().chain(observables).all(|s| s.len() == steps), "every rung has every step");
+    let block = block.clamp(1, steps);
+    let point = Mbar::solve(betas, energies, observables, log_z0, None);
+    let estimate = stat(&point);
+    let blocks = steps.div_ceil(block);
+    let mut sums = vec![0.0; estimate.len()];
+    let mut squares = vec![0.0; estimate.len()];
+    let (mut e_b, mut a_b) =
+        (vec![Vec::with_capacity(steps); betas.len()], vec![Vec::with_capacity(steps); betas.len()]);
+    for _ in 0..resamples {
+        e_b.iter_mut().chain(a_b.iter_mut()).for_each(Vec::clear);
+        for _ in 0..blocks {
+            let start = rng.random_range(0..=steps - block);
+            for k in 0..betas.len() {
+                e_b[k].extend_from_slice(&energies[k][start..start + block]);
+                a_b[k].extend_from_slice(&observables[k][start..start + block]);
+            }
+        }
+        let m = Mbar::solve(betas, &e_b, &a_b, log_z0, Some(point.free_energies()));
+        for (i, v) in stat(&m).into_iter().enumerate() {
+            sums[i] += v;
+            squares[i] += v * v;
+        }
+    }
+    let r = resamples as f64;
+    let se = sums
+        .iter()
+        .zip(&squares)
+        .map(|(s, q)| ((q / r - (s / r) * (s / r)) * r / (r - 1.0)).max(0.0).sqrt())
+        .collect();
+    (estimate, se)
+}
