@@ -20,4 +20,5 @@ pub mod cluster;
 pub mod mbar;
 pub mod model;
 pub mod stats;
+pub mod tau;
 pub mod tempering;

@@ -30,12 +30,17 @@ pub fn mean_var(x: &[f64]) -> (f64, f64) {
     (mean, var)
 }
 
-/// τ_int of `x` by the automatic window (see the module docs). A constant series has
-/// τ_int = ½ (it is exactly known).
+/// Relative spread below which a series counts as constant: a chain frozen in its ground
+/// states still shows the round-off of its incrementally kept energy (~1e-15 relative, a
+/// slow random walk), whose "autocorrelation" says nothing about the sampling.
+pub const CONSTANT_RELATIVE_SPREAD: f64 = 1e-10;
+
+/// τ_int of `x` by the automatic window (see the module docs). A constant series (spread
+/// below [`CONSTANT_RELATIVE_SPREAD`] of its magnitude) has τ_int = ½: it is exactly known.
 pub fn autocorrelation(x: &[f64]) -> Autocorrelation {
     let n = x.len();
     let (mean, var) = mean_var(x);
-    if n < 2 || var == 0.0 {
+    if n < 2 || var.sqrt() <= CONSTANT_RELATIVE_SPREAD * mean.abs() || var == 0.0 {
         return Autocorrelation { tau_int: 0.5, window: 0, converged: true };
     }
     let d: Vec<f64> = x.iter().map(|v| v - mean).collect();
@@ -103,6 +108,9 @@ mod tests {
         let short = autocorrelation(&ar1(0.999, 2_000, 2));
         assert!(!short.converged, "2 000 steps of a τ_int ≈ 1000 series cannot converge: {short:?}");
         assert_eq!(autocorrelation(&[3.0; 10]).tau_int, 0.5);
+        // Round-off around a constant (a frozen chain's kept energy) is a constant.
+        let frozen: Vec<f64> = (0..1000).map(|i| -10.6 + 1e-15 * ((i / 50) as f64)).collect();
+        assert_eq!(autocorrelation(&frozen), Autocorrelation { tau_int: 0.5, window: 0, converged: true });
     }
 
     #[test]

@@ -24,6 +24,9 @@ pub const TARGET_SWAP_ACCEPTANCE: f64 = 0.25;
 /// Gaussian with standard deviation σ: acceptance ≈ erfc(Δβσ/2), and erfc(0.8134) = 0.25.
 const SPACING_TIMES_SIGMA: f64 = 2.0 * 0.8134;
 
+/// Rounds of splitting the gaps a trial run finds too wide.
+const REFINE_ROUNDS: usize = 3;
+
 /// Most rungs a placement may use before it gives up (a ladder that long means the model's
 /// energy fluctuations are huge; the caller's budget decides).
 pub const MAX_RUNGS: usize = 400;
@@ -32,7 +35,8 @@ pub const MAX_RUNGS: usize = 400;
 /// short pilot chain (`pilot_sweeps` sweeps after as many to settle, continuing from the
 /// previous state) measures σ_E(β), a second one σ_E at the predicted next rung, and the
 /// next rung is Δβ = 1.63/σ̄ further (σ̄ their mean), which aims every neighbour swap at
-/// acceptance 0.25. Returns `None` past [`MAX_RUNGS`].
+/// acceptance 0.25. Then a trial run of the ladder splits every gap that swaps below 0.125
+/// (up to three rounds). Returns `None` past [`MAX_RUNGS`].
 pub fn place_ladder<R: Rng>(
     model: &SpinModel,
     beta_max: f64,
@@ -72,6 +76,29 @@ pub fn place_ladder<R: Rng>(
         let sigma_there = sigma_at(&mut chain, predicted, rng);
         let sigma = 0.5 * (sigma_here + sigma_there.max(sigma_here * 0.5));
         betas.push((beta + SPACING_TIMES_SIGMA / sigma).min(beta_max));
+    }
+    // The Gaussian rule misjudges small systems (few, discrete energy levels): run the
+    // ladder briefly and split every gap that swaps less than half the target.
+    for _ in 0..REFINE_ROUNDS {
+        let mut pt = Tempering::new(model, betas.clone(), false, rng);
+        for _ in 0..4 * pilot_sweeps {
+            pt.step(model, rng);
+        }
+        let acc = pt.swap_acceptance();
+        if acc.iter().all(|&a| a >= TARGET_SWAP_ACCEPTANCE / 2.0) {
+            break;
+        }
+        let mut refined = vec![betas[0]];
+        for (k, &a) in acc.iter().enumerate() {
+            if a < TARGET_SWAP_ACCEPTANCE / 2.0 {
+                refined.push(0.5 * (betas[k] + betas[k + 1]));
+            }
+            refined.push(betas[k + 1]);
+        }
+        if refined.len() > MAX_RUNGS {
+            return None;
+        }
+        betas = refined;
     }
     Some(betas)
 }

@@ -218,3 +218,93 @@ fn mbar_over_a_tempering_ladder_agrees_with_enumeration() {
         );
     }
 }
+
+/// The Monte Carlo τ analysis of a fitted model against the exact one (§5), on fitted 3×3
+/// models of both fit modes: τ*_rev, τ*_fwd, D at both optima, D_rev(1), D_fwd(1) and C(1)
+/// with the bootstrap's standard errors, z-scores over 50 seeds. The fit is fixed (one data
+/// draw per mode); only the Monte Carlo varies.
+#[test]
+fn mcmc_tau_estimates_agree_with_enumeration_on_fitted_3x3_models_of_both_modes() {
+    use common::compute::analyse;
+    use common::exact::sample_counts;
+    use common::fit::ising::{fit_mle, fit_paper, Enumerator, FitOptions, IsingData};
+    use common::mc::tau::{estimate, McOptions, TruthSide};
+    use common::model::ising::{IsingTruth, Pairs};
+    use common::tau::Landscape;
+
+    let (rows, cols, t) = (3, 3, 2.0);
+    let pairs = Pairs::new(rows * cols);
+    let truth = IsingTruth::new(rows, cols, t, &pairs);
+    let mut e_p = vec![0.0; 1 << pairs.n];
+    pairs.energies_into(&truth.couplings_over_t, &mut e_p);
+    let truth_model = SpinModel::from_pairs(&pairs, &truth.couplings_over_t);
+    let log_z_p = -e_p[0] - truth.log_p[0];
+    let p: Vec<f64> = truth.probabilities();
+    let opts_fit = FitOptions { l2: 0.01, max_iter: 15_000, rel_tol: 1e-5, coupling_cap: 20.0 };
+    for mode in ["mle", "paper"] {
+        let mut rng = ChaCha8Rng::seed_from_u64(42);
+        let data = IsingData::new(&pairs, sample_counts(&p, 60, &mut rng));
+        let mut en = Enumerator::new(pairs.clone());
+        let fit = match mode {
+            "mle" => fit_mle(&mut en, &data.pair_moments, opts_fit),
+            _ => fit_paper(&mut en, &data, opts_fit, &mut rng),
+        };
+        let mut e_q = vec![0.0; 1 << pairs.n];
+        pairs.energies_into(&fit.couplings, &mut e_q);
+        let exact =
+            analyse(&Landscape::from_states(e_q.clone(), truth.log_p.clone()), &[], (0.2, 5.0), None).summary;
+        assert!(
+            !exact.tau_rev_at_bound && !exact.tau_fwd_at_bound,
+            "{mode}: pick a cell with interior optima"
+        );
+        let side = TruthSide {
+            mean_model_energy: p.iter().zip(&e_q).map(|(p, e)| p * e).sum(),
+            mean_truth_energy: p.iter().zip(&e_p).map(|(p, e)| p * e).sum(),
+            log_z: log_z_p,
+        };
+        let q = SpinModel::from_pairs(&pairs, &fit.couplings);
+        let want = [
+            exact.tau_rev,
+            exact.tau_fwd,
+            exact.dkl_rev_opt,
+            exact.dkl_fwd_opt,
+            exact.dkl_rev_at_1,
+            exact.dkl_fwd_at_1,
+            exact.heat_capacity_at_1.unwrap(),
+        ];
+        let names = ["τ*_rev", "τ*_fwd", "D_rev(τ*)", "D_fwd(τ*)", "D_rev(1)", "D_fwd(1)", "C(1)"];
+        // Fewer resamples than the 200 of a reported cell: the test needs unbiased error
+        // bars, not precise ones, and runs 100 estimates.
+        let opts = McOptions { steps: 1_200, burn_in: 600, resamples: 30, ..McOptions::default() };
+        use rayon::prelude::*;
+        let runs: Vec<[f64; 7]> = (0..50u64)
+            .into_par_iter()
+            .map(|seed| {
+                let mut rng = ChaCha8Rng::seed_from_u64(9_000 + seed);
+                let r = estimate(&q, &|s: &[i8]| truth_model.energy(s), side, &opts, &mut rng);
+                assert!(r.ok, "{mode} seed {seed}: {:?}", r.note);
+                let got = [
+                    r.tau_rev,
+                    r.tau_fwd,
+                    r.dkl_rev_opt,
+                    r.dkl_fwd_opt,
+                    r.dkl_rev_at_1,
+                    r.dkl_fwd_at_1,
+                    r.heat_capacity_at_1,
+                ];
+                std::array::from_fn(|i| (got[i].value - want[i]) / got[i].se)
+            })
+            .collect();
+        let z: Vec<Vec<f64>> = (0..want.len()).map(|i| runs.iter().map(|r| r[i]).collect()).collect();
+        for (i, zs) in z.iter().enumerate() {
+            let (m, v) = mean_var(zs);
+            assert!(
+                m.abs() < 0.4 && (0.7..=1.4).contains(&v.sqrt()),
+                "{mode} {}: z mean {m:.3}, sd {:.3} (exact {})",
+                names[i],
+                v.sqrt(),
+                want[i]
+            );
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! τ*_rev, τ*_fwd and the divergences by Monte Carlo, with error bars (docs/spec.md §10).
+//!
+//! The fitted model q is sampled by parallel tempering on a ladder from β = 0 to 1/τ_lo, and
+//! MBAR turns the ladder into ln Z_q(β) and averages at every β in between. With the truth's
+//! side known — ⟨Ê⟩_p, ⟨E_p⟩_p and ln Z_p, from enumeration, Kaufman's formula or samples —
+//! (p ∝ e^{−E_p}, q_β ∝ e^{−βÊ}):
+//! - D_rev(β) = ⟨E_p⟩_q − β⟨Ê⟩_q − ln Z_q(β) + ln Z_p, with dD_rev/dβ = β Var_q(Ê) − Cov_q(Ê, E_p);
+//! - D_fwd(β) = β⟨Ê⟩_p + ln Z_q(β) − ⟨E_p⟩_p − ln Z_p, with dD_fwd/dβ = ⟨Ê⟩_p − ⟨Ê⟩_q;
+//! - C(β) = β² Var_q(Ê).
+//!
+//! τ* is where the derivative changes sign from − to + (in β), found by Brent's method on
+//! the reweighted curves — continuous, not a grid argmin; of several minima of D_rev the
+//! lowest. Error bars: the block bootstrap of [`super::mbar::bootstrap_se`], the roots found
+//! again in every resample.
+
+use rand::Rng;
+
+use super::mbar::{bootstrap_se, Mbar, Reweighted};
+use super::model::SpinModel;
+use super::stats::autocorrelation;
+use super::tempering::{place_ladder, Tempering};
+use crate::tau::brent_root;
+
+/// The truth's side of the divergences.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TruthSide {
+    /// ⟨Ê⟩_p: the fitted model's energy averaged over the truth.
+    pub mean_model_energy: f64,
+    /// ⟨E_p⟩_p.
+    pub mean_truth_energy: f64,
+    /// ln Z_p.
+    pub log_z: f64,
+}
+
+/// How long and how finely to sample.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct McOptions {
+    /// τ range [lo, hi] of the search (the ladder runs to β = 1/lo).
+    pub tau_bounds: (f64, f64),
+    /// PT steps recorded (after `burn_in`).
+    pub steps: usize,
+    /// PT steps discarded first.
+    pub burn_in: usize,
+    /// Sweeps per pilot run of the ladder placement.
+    pub pilot_sweeps: usize,
+    /// Bootstrap resamples (docs/spec.md §10: at least 200 for reported error bars).
+    pub resamples: usize,
+    /// Smallest acceptable neighbour swap acceptance.
+    pub min_swap_acceptance: f64,
+    /// Fewest acceptable round trips of the ladder.
+    pub min_round_trips: u64,
+}
+
+impl Default for McOptions {
+    fn default() -> Self {
+        McOptions {
+            tau_bounds: (0.2, 5.0),
+            steps: 4_000,
+            burn_in: 400,
+            pilot_sweeps: 100,
+            resamples: 200,
+            min_swap_acceptance: 0.1,
+            min_round_trips: 4,
+        }
+    }
+}
+
+/// A value with its standard error.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WithSe {
+    /// The estimate.
+    pub value: f64,
+    /// Its standard error.
+    pub se: f64,
+}
+
+/// The result of [`estimate`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct McTau {
+    /// τ*_rev.
+    pub tau_rev: WithSe,
+    /// τ*_fwd.
+    pub tau_fwd: WithSe,
+    /// D_rev at τ*_rev.
+    pub dkl_rev_opt: WithSe,
+    /// D_fwd at τ*_fwd.
+    pub dkl_fwd_opt: WithSe,
+    /// D_rev at τ = 1.
+    pub dkl_rev_at_1: WithSe,
+    /// D_fwd at τ = 1.
+    pub dkl_fwd_at_1: WithSe,
+    /// C at τ = 1.
+    pub heat_capacity_at_1: WithSe,
+    /// Whether τ*_rev / τ*_fwd sit at a bound of the search (no sign change inside).
+    pub at_bound: (bool, bool),
+    /// The ladder.
+    pub betas: Vec<f64>,
+    /// Smallest neighbour swap acceptance.
+    pub min_swap_acceptance: f64,
+    /// Completed round trips.
+    pub round_trips: u64,
+    /// Largest τ_int (in PT steps) of any rung's energy.
+    pub tau_int: f64,
+    /// Effective samples per rung at that τ_int.
+    pub ess: f64,
+    /// All diagnostics within their thresholds.
+    pub ok: bool,
+    /// Why not, when not.
+    pub note: Option<String>,
+}
+
+/// The curves at one β, from MBAR and the truth's side.
+struct At {
+    r: Reweighted,
+    beta: f64,
+}
+
+impl At {
+    fn d_rev(&self, t: &TruthSide) -> f64 {
+        self.r.mean_observable - self.beta * self.r.mean_energy - self.r.log_z + t.log_z
+    }
+    fn d_fwd(&self, t: &TruthSide) -> f64 {
+        self.beta * t.mean_model_energy + self.r.log_z - t.mean_truth_energy - t.log_z
+    }
+    fn slope_rev(&self) -> f64 {
+        self.beta * self.r.var_energy - self.r.cov_energy_observable
+    }
+    fn slope_fwd(&self, t: &TruthSide) -> f64 {
+        t.mean_model_energy - self.r.mean_energy
+    }
+}
+
+/// Points of the bracketing scan per decade of τ.
+const SCAN_PER_DECADE: f64 = 12.0;
+
+/// τ* (as β) of one divergence on the reweighted curves: (β*, at a bound).
+fn optimum(
+    m: &Mbar,
+    lo_beta: f64,
+    hi_beta: f64,
+    slope: &dyn Fn(&At) -> f64,
+    value: &dyn Fn(&At) -> f64,
+) -> (f64, bool) {
+    let at = |b: f64| At { r: m.at(b), beta: b };
+    let n = (((hi_beta / lo_beta).log10() * SCAN_PER_DECADE).ceil() as usize).max(8);
+    let grid: Vec<f64> =
+        (0..=n).map(|i| (lo_beta.ln() + (hi_beta / lo_beta).ln() * i as f64 / n as f64).exp()).collect();
+    let slopes: Vec<f64> = grid.iter().map(|&b| slope(&at(b))).collect();
+    let mut best: Option<(f64, f64)> = None;
+    for i in 0..n {
+        if slopes[i] < 0.0 && slopes[i + 1] >= 0.0 {
+            let u = brent_root(
+                |u| slope(&at(u.exp())),
+                grid[i].ln(),
+                grid[i + 1].ln(),
+                slopes[i],
+                slopes[i + 1],
+                1e-10,
+            );
+            let b = u.exp();
+            let v = value(&at(b));
+            if best.is_none_or(|(_, bv)| v < bv) {
+                best = Some((b, v));
+            }
+        }
+    }
+    match best {
+        Some((b, _)) => (b, false),
+        // No interior minimum: D is monotone in β over the range; the lower end wins.
+        None => {
+            let (vl, vh) = (value(&at(lo_beta)), value(&at(hi_beta)));
+            (if vl <= vh { lo_beta } else { hi_beta }, true)
+        }
+    }
+}
+
+/// The statistics every bootstrap resample recomputes.
+fn statistics(m: &Mbar, truth: &TruthSide, bounds: (f64, f64)) -> (Vec<f64>, (bool, bool)) {
+    let (lo_beta, hi_beta) = (1.0 / bounds.1, 1.0 / bounds.0);
+    let at = |b: f64| At { r: m.at(b), beta: b };
+    let (b_rev, rev_bound) = optimum(m, lo_beta, hi_beta, &|a| a.slope_rev(), &|a| a.d_rev(truth));
+    let (b_fwd, fwd_bound) = optimum(m, lo_beta, hi_beta, &|a| a.slope_fwd(truth), &|a| a.d_fwd(truth));
+    let one = at(1.0);
+    (
+        vec![
+            1.0 / b_rev,
+            1.0 / b_fwd,
+            at(b_rev).d_rev(truth),
+            at(b_fwd).d_fwd(truth),
+            one.d_rev(truth),
+            one.d_fwd(truth),
+            one.r.var_energy,
+        ],
+        (rev_bound, fwd_bound),
+    )
+}
+
+/// Estimate τ* and the divergences of the fitted model `q` against a truth whose energy of
+/// a configuration is `truth_energy` and whose side of the divergences is `truth`.
+pub fn estimate<R: Rng>(
+    q: &SpinModel,
+    truth_energy: &dyn Fn(&[i8]) -> f64,
+    truth: TruthSide,
+    opts: &McOptions,
+    rng: &mut R,
+) -> McTau {
+    let (lo, hi) = opts.tau_bounds;
+    assert!(0.0 < lo && lo < 1.0 && 1.0 < hi, "the τ range must contain 1");
+    let mut notes = Vec::new();
+    let betas = match place_ladder(q, 1.0 / lo, opts.pilot_sweeps, rng) {
+        Some(b) => b,
+        None => {
+            notes.push(format!("the ladder to β = {} needs more than the allowed rungs", 1.0 / lo));
+            vec![0.0, 1.0 / hi, 1.0, 1.0 / lo]
+        }
+    };
+    let mut pt = Tempering::new(q, betas.clone(), false, rng);
+    let k = betas.len();
+    let (mut es, mut obs) =
+        (vec![Vec::with_capacity(opts.steps); k], vec![Vec::with_capacity(opts.steps); k]);
+    for step in 0..opts.burn_in + opts.steps {
+        pt.step(q, rng);
+        if step >= opts.burn_in {
+            for (j, s) in pt.sample(truth_energy).into_iter().enumerate() {
+                es[j].push(s.energy);
+                obs[j].push(s.observable);
+            }
+        }
+    }
+    let acs: Vec<_> = es.iter().map(|s| autocorrelation(s)).collect();
+    let tau_int = acs.iter().map(|a| a.tau_int).fold(0.5, f64::max);
+    let ess = opts.steps as f64 / (2.0 * tau_int);
+    if acs.iter().any(|a| !a.converged) {
+        notes.push(format!("τ_int did not converge within {} steps (≥ {tau_int:.0})", opts.steps));
+    }
+    let min_swap = pt.swap_acceptance().into_iter().fold(f64::INFINITY, f64::min);
+    if min_swap < opts.min_swap_acceptance {
+        notes.push(format!("smallest swap acceptance {min_swap:.3} below {}", opts.min_swap_acceptance));
+    }
+    if pt.round_trips() < opts.min_round_trips {
+        notes.push(format!("{} round trips, fewer than {}", pt.round_trips(), opts.min_round_trips));
+    }
+    let log_z0 = q.len() as f64 * std::f64::consts::LN_2;
+    let block = (4.0 * tau_int).ceil() as usize;
+    let bounds = opts.tau_bounds;
+    let (est, se) = bootstrap_se(&betas, &es, &obs, log_z0, block, opts.resamples, rng, &|m| {
+        statistics(m, &truth, bounds).0
+    });
+    let point = Mbar::solve(&betas, &es, &obs, log_z0, None);
+    if !point.converged {
+        notes.push("MBAR did not converge".to_string());
+    }
+    let (_, at_bound) = statistics(&point, &truth, bounds);
+    let w = |i: usize| WithSe { value: est[i], se: se[i] };
+    McTau {
+        tau_rev: w(0),
+        tau_fwd: w(1),
+        dkl_rev_opt: w(2),
+        dkl_fwd_opt: w(3),
+        dkl_rev_at_1: w(4),
+        dkl_fwd_at_1: w(5),
+        heat_capacity_at_1: w(6),
+        at_bound,
+        betas,
+        min_swap_acceptance: min_swap,
+        round_trips: pt.round_trips(),
+        tau_int,
+        ess,
+        ok: notes.is_empty(),
+        note: (!notes.is_empty()).then(|| notes.join("; ")),
+    }
+}
