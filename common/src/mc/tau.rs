@@ -1,6 +1,7 @@
 //! τ*_rev, τ*_fwd and the divergences by Monte Carlo, with error bars (docs/spec.md §10).
 //!
-//! The fitted model q is sampled by parallel tempering on a ladder from β = 0 to 1/τ_lo, and
+//! The fitted model q is sampled by parallel tempering on a ladder from β = 0 to 1/τ_lo
+//! (heat-bath sweeps, plus Wolff moves when q has no field and no negative coupling), and
 //! MBAR turns the ladder into ln Z_q(β) and averages at every β in between. With the truth's
 //! side known — ⟨Ê⟩_p, ⟨E_p⟩_p and ln Z_p, from enumeration, Kaufman's formula or samples —
 //! (p ∝ e^{−E_p}, q_β ∝ e^{−βÊ}):
@@ -214,7 +215,9 @@ pub fn estimate<R: Rng>(
             vec![0.0, 1.0 / hi, 1.0, 1.0 / lo]
         }
     };
-    let mut pt = Tempering::new(q, betas.clone(), false, rng);
+    // Wolff moves wherever they are valid (no field, no antiferromagnetic bond): near and
+    // below a critical point single flips alone decorrelate too slowly.
+    let mut pt = Tempering::new(q, betas.clone(), q.is_ferromagnetic_without_field(), rng);
     let k = betas.len();
     let (mut es, mut obs) =
         (vec![Vec::with_capacity(opts.steps); k], vec![Vec::with_capacity(opts.steps); k]);
