@@ -209,6 +209,17 @@ impl Mbar {
     }
 }
 
+/// Which estimate a bootstrap statistic is asked for: the point estimate from all samples,
+/// or one resample (a statistic with inputs of its own, such as samples of the truth,
+/// resamples those too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resample {
+    /// All samples as they are.
+    Point,
+    /// A bootstrap resample.
+    Drawn,
+}
+
 /// Standard errors of `stat` (a vector of numbers computed from a solved [`Mbar`]) by a
 /// block bootstrap over PT steps: `energies[k][t]` is rung k at step t (every rung has the
 /// same steps); blocks of `block` consecutive steps are drawn with replacement, the same
@@ -222,13 +233,13 @@ pub fn bootstrap_se<R: Rng>(
     block: usize,
     resamples: usize,
     rng: &mut R,
-    stat: &dyn Fn(&Mbar) -> Vec<f64>,
+    stat: &mut dyn FnMut(&Mbar, Resample) -> Vec<f64>,
 ) -> (Vec<f64>, Vec<f64>) {
     let steps = energies[0].len();
     assert!(energies.iter().chain(observables).all(|s| s.len() == steps), "every rung has every step");
     let block = block.clamp(1, steps);
     let point = Mbar::solve(betas, energies, observables, log_z0, None);
-    let estimate = stat(&point);
+    let estimate = stat(&point, Resample::Point);
     let blocks = steps.div_ceil(block);
     let mut sums = vec![0.0; estimate.len()];
     let mut squares = vec![0.0; estimate.len()];
@@ -244,7 +255,7 @@ pub fn bootstrap_se<R: Rng>(
             }
         }
         let m = Mbar::solve(betas, &e_b, &a_b, log_z0, Some(point.free_energies()));
-        for (i, v) in stat(&m).into_iter().enumerate() {
+        for (i, v) in stat(&m, Resample::Drawn).into_iter().enumerate() {
             sums[i] += v;
             squares[i] += v * v;
         }

@@ -14,12 +14,15 @@
 //! lowest. Error bars: the block bootstrap of [`super::mbar::bootstrap_se`], the roots found
 //! again in every resample.
 
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 
-use super::mbar::{bootstrap_se, Mbar, Reweighted};
+use super::chain::Chain;
+use super::cluster::{wolff_step, WolffScratch};
+use super::mbar::{bootstrap_se, Mbar, Resample, Reweighted};
 use super::model::SpinModel;
-use super::stats::autocorrelation;
+use super::stats::{autocorrelation, estimate as series_estimate, Estimate};
 use super::tempering::{place_ladder, Tempering};
+use crate::model::kaufman;
 use crate::tau::brent_root;
 
 /// The truth's side of the divergences.
@@ -175,6 +178,18 @@ fn optimum(
     }
 }
 
+/// The mean of a block-bootstrap resample of `x` (blocks of `block` consecutive values).
+fn block_resampled_mean<R: Rng>(x: &[f64], block: usize, rng: &mut R) -> f64 {
+    let block = block.clamp(1, x.len());
+    let (mut sum, mut n) = (0.0, 0usize);
+    while n < x.len() {
+        let start = rng.random_range(0..=x.len() - block);
+        sum += x[start..start + block].iter().sum::<f64>();
+        n += block;
+    }
+    sum / n as f64
+}
+
 /// The statistics every bootstrap resample recomputes.
 fn statistics(m: &Mbar, truth: &TruthSide, bounds: (f64, f64)) -> (Vec<f64>, (bool, bool)) {
     let (lo_beta, hi_beta) = (1.0 / bounds.1, 1.0 / bounds.0);
@@ -196,12 +211,46 @@ fn statistics(m: &Mbar, truth: &TruthSide, bounds: (f64, f64)) -> (Vec<f64>, (bo
     )
 }
 
+/// The truth's side for the nearest-neighbour `rows`×`cols` torus at temperature `t`
+/// (sides ≥ 3): ln Z_p and ⟨E_p⟩_p from Kaufman's formula, ⟨Ê⟩_p of the fitted model `q`
+/// from a chain of the truth (a Metropolis sweep and a Wolff move per step, the first
+/// tenth discarded). Returns the side, the series of Ê over the kept steps (for
+/// [`estimate`] to resample) and its estimate with error bar; `None` for a side below 3.
+pub fn torus_truth_side<R: Rng>(
+    rows: u32,
+    cols: u32,
+    t: f64,
+    q: &SpinModel,
+    steps: usize,
+    rng: &mut R,
+) -> Option<(TruthSide, Vec<f64>, Estimate)> {
+    let log_z = kaufman::log_partition(rows, cols, t)?;
+    let mean_truth_energy = -kaufman::mean_log_weight(rows, cols, t)?;
+    let truth = SpinModel::torus(rows, cols, 1.0 / t);
+    let mut chain = Chain::random(&truth, 1.0, rng);
+    let mut scratch = WolffScratch::default();
+    let mut series = Vec::with_capacity(steps);
+    for step in 0..steps + steps / 10 {
+        chain.sweep(&truth, rng);
+        wolff_step(&mut chain, &truth, rng, &mut scratch);
+        if step >= steps / 10 {
+            series.push(q.energy(chain.spins()));
+        }
+    }
+    let est = series_estimate(&series);
+    Some((TruthSide { mean_model_energy: est.mean, mean_truth_energy, log_z }, series, est))
+}
+
 /// Estimate τ* and the divergences of the fitted model `q` against a truth whose energy of
-/// a configuration is `truth_energy` and whose side of the divergences is `truth`.
+/// a configuration is `truth_energy` and whose side of the divergences is `truth`. When
+/// ⟨Ê⟩_p comes from samples, pass their series as `truth_samples`: every bootstrap
+/// resample then resamples it too (in blocks of its own τ_int), so its noise is in the
+/// error bars.
 pub fn estimate<R: Rng>(
     q: &SpinModel,
     truth_energy: &dyn Fn(&[i8]) -> f64,
     truth: TruthSide,
+    truth_samples: Option<&[f64]>,
     opts: &McOptions,
     rng: &mut R,
 ) -> McTau {
@@ -246,9 +295,16 @@ pub fn estimate<R: Rng>(
     let log_z0 = q.len() as f64 * std::f64::consts::LN_2;
     let block = (4.0 * tau_int).ceil() as usize;
     let bounds = opts.tau_bounds;
-    let (est, se) = bootstrap_se(&betas, &es, &obs, log_z0, block, opts.resamples, rng, &|m| {
-        statistics(m, &truth, bounds).0
-    });
+    let truth_block = truth_samples.map_or(1, |s| (4.0 * autocorrelation(s).tau_int).ceil() as usize);
+    let mut side_rng = rand_chacha::ChaCha8Rng::seed_from_u64(rng.random());
+    let mut stat = |m: &Mbar, which: Resample| {
+        let mut side = truth;
+        if let (Some(series), Resample::Drawn) = (truth_samples, which) {
+            side.mean_model_energy = block_resampled_mean(series, truth_block, &mut side_rng);
+        }
+        statistics(m, &side, bounds).0
+    };
+    let (est, se) = bootstrap_se(&betas, &es, &obs, log_z0, block, opts.resamples, rng, &mut stat);
     let point = Mbar::solve(&betas, &es, &obs, log_z0, None);
     if !point.converged {
         notes.push("MBAR did not converge".to_string());

@@ -194,7 +194,7 @@ fn mbar_over_a_tempering_ladder_agrees_with_enumeration() {
         }
         let tau = es.iter().map(|s| autocorrelation(s).tau_int).fold(0.5, f64::max);
         let block = (4.0 * tau).ceil() as usize;
-        let stat = |m: &Mbar| -> Vec<f64> {
+        let mut stat = |m: &Mbar, _: common::mc::mbar::Resample| -> Vec<f64> {
             probes
                 .iter()
                 .flat_map(|&b| {
@@ -203,7 +203,7 @@ fn mbar_over_a_tempering_ladder_agrees_with_enumeration() {
                 })
                 .collect()
         };
-        let (est, se) = bootstrap_se(&betas, &es, &obs, log_z0, block, 50, &mut rng, &stat);
+        let (est, se) = bootstrap_se(&betas, &es, &obs, log_z0, block, 50, &mut rng, &mut stat);
         for i in 0..exact.len() {
             z[i].push((est[i] - exact[i]) / se[i]);
         }
@@ -281,7 +281,7 @@ fn mcmc_tau_estimates_agree_with_enumeration_on_fitted_3x3_models_of_both_modes(
             .into_par_iter()
             .map(|seed| {
                 let mut rng = ChaCha8Rng::seed_from_u64(9_000 + seed);
-                let r = estimate(&q, &|s: &[i8]| truth_model.energy(s), side, &opts, &mut rng);
+                let r = estimate(&q, &|s: &[i8]| truth_model.energy(s), side, None, &opts, &mut rng);
                 assert!(r.ok, "{mode} seed {seed}: {:?}", r.note);
                 let got = [
                     r.tau_rev,
@@ -340,7 +340,7 @@ fn the_rescaled_truth_on_large_tori_has_tau_star_c_and_kaufman_divergences() {
             ..McOptions::default()
         };
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let r = estimate(&q, &|s: &[i8]| truth.energy(s), side, &opts, &mut rng);
+        let r = estimate(&q, &|s: &[i8]| truth.energy(s), side, None, &opts, &mut rng);
         assert!(r.ok, "{l}x{l}: {:?}", r.note);
         // For a rescaled truth Ê = c·E_p, so the κ = C condition Cov_q(Ê, E_p) = β Var_q(Ê)
         // reads c Var = β c² Var: τ*_rev = c in every sample, with no spread at all.

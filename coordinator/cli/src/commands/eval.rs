@@ -1,6 +1,8 @@
 //! `taustar eval`: evaluate a given learned Ising model against a truth over τ, without
 //! fitting — for models trained elsewhere, and for checking the τ machinery on known cases
-//! (couplings c·J/T give τ*_rev = τ*_fwd = c exactly).
+//! (couplings c·J/T give τ*_rev = τ*_fwd = c exactly). `--eval exact` enumerates (up to 24
+//! spins); `--eval mcmc` estimates by parallel tempering and MBAR, with error bars, on any
+//! lattice with sides ≥ 3 (docs/spec.md §10).
 
 use anyhow::Context;
 use common::compute::eval_ising_model;
@@ -12,12 +14,13 @@ use super::table::{curve, emit, scalars};
 ///
 /// Example:
 ///   taustar eval --truth ising2d --lattice 3x3 --temperature 2.3 --couplings J.json --tau 0.5,1,2
+///   taustar eval --lattice 16x16 --temperature 2.5 --couplings J.json --eval mcmc --json
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Ground truth family (only ising2d can be evaluated against a coupling matrix).
     #[arg(long, value_parser = ["ising2d"], default_value = "ising2d")]
     pub truth: String,
-    /// Lattice size MxN (periodic), at most 24 spins.
+    /// Lattice size MxN (periodic): at most 24 spins with --eval exact, sides >= 3 with mcmc.
     #[arg(long, value_parser = parse_lattice)]
     pub lattice: (u32, u32),
     /// Truth temperature T > 0.
@@ -30,9 +33,25 @@ pub struct Args {
     /// Comma-separated τ values for the curve (default: 0.2..5 in 70 steps plus 1).
     #[arg(long, value_delimiter = ',')]
     pub tau: Vec<f64>,
-    /// Bounds LO:HI of the continuous τ* search.
-    #[arg(long, value_parser = parse_pair, default_value = "0.01:100")]
-    pub tau_bounds: (f64, f64),
+    /// Bounds LO:HI of the continuous τ* search [default: 0.01:100 exact, 0.2:5 mcmc — the
+    /// ladder runs to β = 1/LO, and its length grows with it].
+    #[arg(long, value_parser = parse_pair)]
+    pub tau_bounds: Option<(f64, f64)>,
+    /// How to evaluate: enumerate every state, or Monte Carlo with error bars.
+    #[arg(long, value_parser = ["exact", "mcmc"], default_value = "exact")]
+    pub eval: String,
+    /// mcmc: the random seed (the same seed gives the same numbers on any machine).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// mcmc: parallel-tempering steps recorded (each a sweep of every rung).
+    #[arg(long, default_value_t = 4_000)]
+    pub steps: usize,
+    /// mcmc: steps of the truth chain that estimate ⟨Ê⟩ under the truth.
+    #[arg(long, default_value_t = 20_000)]
+    pub truth_steps: usize,
+    /// mcmc: bootstrap resamples behind every standard error.
+    #[arg(long, default_value_t = 200)]
+    pub resamples: usize,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -45,7 +64,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let matrix: Vec<Vec<f64>> = serde_json::from_str(&text).with_context(|| {
         format!("--couplings {}: expected a JSON array of arrays of numbers", args.couplings.display())
     })?;
-    let settings = common::CellSettings { tau_bounds: args.tau_bounds, ..Default::default() };
+    if args.eval == "mcmc" {
+        return run_mcmc(&args, &matrix);
+    }
+    let settings =
+        common::CellSettings { tau_bounds: args.tau_bounds.unwrap_or((0.01, 100.0)), ..Default::default() };
     let taus = if args.tau.is_empty() { settings.tau_grid.values() } else { args.tau.clone() };
     let (rows, cols) = args.lattice;
     let report =
@@ -56,5 +79,61 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         let v = serde_json::to_value(&report).context("serialising the report")?;
         emit(&(scalars(&v) + &curve(&report.curve)))
+    }
+}
+
+/// `taustar eval --eval mcmc`: estimates with standard errors and the sampler's diagnostics.
+fn run_mcmc(args: &Args, matrix: &[Vec<f64>]) -> anyhow::Result<()> {
+    use common::mc::tau::McOptions;
+    if args.steps < 100 || args.resamples < 2 || args.truth_steps < 100 {
+        anyhow::bail!(
+            "invalid --steps {} / --truth-steps {} / --resamples {}: need at least 100, 100 and 2",
+            args.steps,
+            args.truth_steps,
+            args.resamples
+        );
+    }
+    if !args.tau.is_empty() {
+        anyhow::bail!("--tau: curves are not reported by --eval mcmc yet; leave it out");
+    }
+    let opts = McOptions {
+        tau_bounds: args.tau_bounds.unwrap_or((0.2, 5.0)),
+        steps: args.steps,
+        burn_in: args.steps / 10,
+        resamples: args.resamples,
+        ..McOptions::default()
+    };
+    let (rows, cols) = args.lattice;
+    let started = std::time::Instant::now();
+    let (r, truth) = common::compute::eval_ising_model_mcmc(
+        rows,
+        cols,
+        args.temperature,
+        matrix,
+        &opts,
+        args.truth_steps,
+        args.seed,
+    )
+    .map_err(flag_error)?;
+    let v = serde_json::json!({
+        "tau_rev": r.tau_rev.value, "tau_rev_se": r.tau_rev.se,
+        "tau_fwd": r.tau_fwd.value, "tau_fwd_se": r.tau_fwd.se,
+        "tau_rev_at_bound": r.at_bound.0, "tau_fwd_at_bound": r.at_bound.1,
+        "dkl_rev_opt": r.dkl_rev_opt.value, "dkl_rev_opt_se": r.dkl_rev_opt.se,
+        "dkl_fwd_opt": r.dkl_fwd_opt.value, "dkl_fwd_opt_se": r.dkl_fwd_opt.se,
+        "dkl_rev_at_1": r.dkl_rev_at_1.value, "dkl_rev_at_1_se": r.dkl_rev_at_1.se,
+        "dkl_fwd_at_1": r.dkl_fwd_at_1.value, "dkl_fwd_at_1_se": r.dkl_fwd_at_1.se,
+        "heat_capacity_at_1": r.heat_capacity_at_1.value, "heat_capacity_at_1_se": r.heat_capacity_at_1.se,
+        "mcmc_ok": r.ok, "mcmc_note": r.note,
+        "ladder_rungs": r.betas.len(), "min_swap_acceptance": r.min_swap_acceptance,
+        "round_trips": r.round_trips, "tau_int_steps": r.tau_int, "ess": r.ess,
+        "truth_mean_model_energy": truth.mean, "truth_mean_model_energy_se": truth.se,
+        "truth_tau_int_steps": truth.autocorrelation.tau_int,
+        "seconds": started.elapsed().as_secs_f64(),
+    });
+    if args.json {
+        emit(&(serde_json::to_string_pretty(&v).context("serialising the report")? + "\n"))
+    } else {
+        emit(&scalars(&v))
     }
 }

@@ -162,17 +162,67 @@ fn write_matrix(dir: &std::path::Path, m: &[Vec<f64>]) -> String {
 
 /// c·J/T on the 3×3 torus (each site has 4 neighbours, all distinct).
 fn scaled_truth(c: f64, t: f64) -> Vec<Vec<f64>> {
-    let mut m = vec![vec![0.0; 9]; 9];
-    for r in 0..3 {
-        for col in 0..3 {
-            let s = r * 3 + col;
-            for t_site in [r * 3 + (col + 1) % 3, ((r + 1) % 3) * 3 + col] {
+    scaled_torus(3, c, t)
+}
+
+/// c·J/T on the nearest-neighbour bonds of the l×l torus (l ≥ 3), as a dense matrix.
+fn scaled_torus(l: usize, c: f64, t: f64) -> Vec<Vec<f64>> {
+    let mut m = vec![vec![0.0; l * l]; l * l];
+    for r in 0..l {
+        for col in 0..l {
+            let s = r * l + col;
+            for t_site in [r * l + (col + 1) % l, ((r + 1) % l) * l + col] {
                 m[s][t_site] = c / t;
                 m[t_site][s] = c / t;
             }
         }
     }
     m
+}
+
+/// `taustar eval --eval mcmc` past enumeration (a 6×6 torus, 36 spins): the rescaled truth's
+/// τ*_fwd = c within its error bar, every estimate with a standard error, the diagnostics
+/// printed; a lattice without Kaufman's closed form is refused by name.
+#[test]
+fn eval_mcmc_gives_error_bars_and_diagnostics_past_enumeration() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = 1.2;
+    let path = write_matrix(dir.path(), &scaled_torus(6, c, 3.0));
+    let args = |lattice: &'static str| {
+        vec![
+            "eval",
+            "--lattice",
+            lattice,
+            "--temperature",
+            "3",
+            "--couplings",
+            &path,
+            "--eval",
+            "mcmc",
+            "--steps",
+            "1500",
+            "--truth-steps",
+            "4000",
+            "--resamples",
+            "40",
+            "--seed",
+            "3",
+            "--json",
+        ]
+    };
+    let v = json(&args("6x6"));
+    let (tau, se) = (v["tau_fwd"].as_f64().unwrap(), v["tau_fwd_se"].as_f64().unwrap());
+    assert!(se > 0.0 && (tau - c).abs() < 4.0 * se, "τ*_fwd = {tau} ± {se}, want {c}");
+    assert!((v["tau_rev"].as_f64().unwrap() - c).abs() < 1e-6, "{v}");
+    for k in ["dkl_rev_at_1_se", "dkl_fwd_at_1_se", "heat_capacity_at_1_se", "truth_mean_model_energy_se"] {
+        assert!(v[k].as_f64().unwrap() > 0.0, "{k} in {v}");
+    }
+    assert_eq!(v["mcmc_ok"], true, "{v}");
+    assert!(v["min_swap_acceptance"].as_f64().unwrap() > 0.1 && v["round_trips"].as_u64().unwrap() > 0);
+    let out = taustar(&args("2x18"));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("lattice") && err.contains("2x18") && err.contains(">= 3"), "{err}");
 }
 
 #[test]
