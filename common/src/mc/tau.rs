@@ -37,7 +37,7 @@ pub struct TruthSide {
 }
 
 /// How long and how finely to sample.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct McOptions {
     /// τ range [lo, hi] of the search (the ladder runs to β = 1/lo).
     pub tau_bounds: (f64, f64),
@@ -51,8 +51,15 @@ pub struct McOptions {
     pub resamples: usize,
     /// Smallest acceptable neighbour swap acceptance.
     pub min_swap_acceptance: f64,
-    /// Fewest acceptable round trips of the ladder.
+    /// Fewest acceptable round trips (all ladders together).
     pub min_round_trips: u64,
+    /// Independent ladders (each runs `steps / ladders` steps after its own burn-in); with
+    /// two or more, R̂ compares them.
+    pub ladders: usize,
+    /// Largest acceptable R̂.
+    pub max_r_hat: f64,
+    /// Use this ladder instead of placing one (tests of the diagnostics; expert use).
+    pub ladder: Option<Vec<f64>>,
 }
 
 impl Default for McOptions {
@@ -65,6 +72,9 @@ impl Default for McOptions {
             resamples: 200,
             min_swap_acceptance: 0.1,
             min_round_trips: 4,
+            ladders: 2,
+            max_r_hat: 1.05,
+            ladder: None,
         }
     }
 }
@@ -101,8 +111,11 @@ pub struct McTau {
     pub betas: Vec<f64>,
     /// Smallest neighbour swap acceptance.
     pub min_swap_acceptance: f64,
-    /// Completed round trips.
+    /// Completed round trips, summed over the ladders.
     pub round_trips: u64,
+    /// Largest Gelman–Rubin R̂ of any rung's energy across the independent ladders (1 with
+    /// one ladder).
+    pub r_hat: f64,
     /// Largest τ_int (in PT steps) of any rung's energy.
     pub tau_int: f64,
     /// Effective samples per rung at that τ_int.
@@ -176,6 +189,32 @@ fn optimum(
             (if vl <= vh { lo_beta } else { hi_beta }, true)
         }
     }
+}
+
+/// Gelman–Rubin R̂ of m ≥ 2 series of equal length: √(V̂/W) with W the mean within-series
+/// variance and V̂ = (n−1)/n W + B/n, B = n·Var(series means). 1 for a single series, or
+/// when every series is constant and they agree; ∞ when constant series disagree.
+pub fn gelman_rubin(series: &[&[f64]]) -> f64 {
+    let m = series.len();
+    let n = series.iter().map(|s| s.len()).min().unwrap_or(0);
+    if m < 2 || n < 2 {
+        return 1.0;
+    }
+    let stats: Vec<(f64, f64)> = series.iter().map(|s| super::stats::mean_var(&s[..n])).collect();
+    let nf = n as f64;
+    // Unbiased within-series variances.
+    let w = stats.iter().map(|&(_, v)| v * nf / (nf - 1.0)).sum::<f64>() / m as f64;
+    let grand = stats.iter().map(|&(mu, _)| mu).sum::<f64>() / m as f64;
+    let b = nf * stats.iter().map(|&(mu, _)| (mu - grand).powi(2)).sum::<f64>() / (m as f64 - 1.0);
+    let scale = grand.abs().max(1.0);
+    if w <= (super::stats::CONSTANT_RELATIVE_SPREAD * scale).powi(2) {
+        return if b <= (super::stats::CONSTANT_RELATIVE_SPREAD * scale).powi(2) * nf {
+            1.0
+        } else {
+            f64::INFINITY
+        };
+    }
+    (((nf - 1.0) / nf * w + b / nf) / w).sqrt()
 }
 
 /// The mean of a block-bootstrap resample of `x` (blocks of `block` consecutive values).
@@ -257,40 +296,64 @@ pub fn estimate<R: Rng>(
     let (lo, hi) = opts.tau_bounds;
     assert!(0.0 < lo && lo < 1.0 && 1.0 < hi, "the τ range must contain 1");
     let mut notes = Vec::new();
-    let betas = match place_ladder(q, 1.0 / lo, opts.pilot_sweeps, rng) {
+    let placed = match &opts.ladder {
+        Some(l) => Some(l.clone()),
+        None => place_ladder(q, 1.0 / lo, opts.pilot_sweeps, rng),
+    };
+    let betas = match placed {
         Some(b) => b,
         None => {
             notes.push(format!("the ladder to β = {} needs more than the allowed rungs", 1.0 / lo));
             vec![0.0, 1.0 / hi, 1.0, 1.0 / lo]
         }
     };
-    // Wolff moves wherever they are valid (no field, no antiferromagnetic bond): near and
-    // below a critical point single flips alone decorrelate too slowly.
-    let mut pt = Tempering::new(q, betas.clone(), q.is_ferromagnetic_without_field(), rng);
+    // `ladders` independent runs on the same ladder, each `steps / ladders` recorded steps;
+    // their series are concatenated per rung for MBAR, and compared for R̂.
     let k = betas.len();
+    let ladders = opts.ladders.max(1);
+    let per_ladder = (opts.steps / ladders).max(2);
     let (mut es, mut obs) =
         (vec![Vec::with_capacity(opts.steps); k], vec![Vec::with_capacity(opts.steps); k]);
-    for step in 0..opts.burn_in + opts.steps {
-        pt.step(q, rng);
-        if step >= opts.burn_in {
-            for (j, s) in pt.sample(truth_energy).into_iter().enumerate() {
-                es[j].push(s.energy);
-                obs[j].push(s.observable);
+    let mut runs: Vec<Vec<Vec<f64>>> = Vec::with_capacity(ladders);
+    let (mut min_swap, mut round_trips, mut tau_int, mut unconverged) = (f64::INFINITY, 0, 0.5f64, false);
+    for _ in 0..ladders {
+        // Wolff moves wherever they are valid (no field, no antiferromagnetic bond): near
+        // and below a critical point single flips alone decorrelate too slowly.
+        let mut pt = Tempering::new(q, betas.clone(), q.is_ferromagnetic_without_field(), rng);
+        let mut run = vec![Vec::with_capacity(per_ladder); k];
+        for step in 0..opts.burn_in + per_ladder {
+            pt.step(q, rng);
+            if step >= opts.burn_in {
+                for (j, s) in pt.sample(truth_energy).into_iter().enumerate() {
+                    run[j].push(s.energy);
+                    es[j].push(s.energy);
+                    obs[j].push(s.observable);
+                }
             }
         }
+        for a in run.iter().map(|s| autocorrelation(s)) {
+            tau_int = tau_int.max(a.tau_int);
+            unconverged |= !a.converged;
+        }
+        min_swap = pt.swap_acceptance().into_iter().fold(min_swap, f64::min);
+        round_trips += pt.round_trips();
+        runs.push(run);
     }
-    let acs: Vec<_> = es.iter().map(|s| autocorrelation(s)).collect();
-    let tau_int = acs.iter().map(|a| a.tau_int).fold(0.5, f64::max);
-    let ess = opts.steps as f64 / (2.0 * tau_int);
-    if acs.iter().any(|a| !a.converged) {
-        notes.push(format!("τ_int did not converge within {} steps (≥ {tau_int:.0})", opts.steps));
+    let ess = (per_ladder * ladders) as f64 / (2.0 * tau_int);
+    if unconverged {
+        notes.push(format!("τ_int did not converge within {per_ladder} steps per ladder (≥ {tau_int:.0})"));
     }
-    let min_swap = pt.swap_acceptance().into_iter().fold(f64::INFINITY, f64::min);
     if min_swap < opts.min_swap_acceptance {
         notes.push(format!("smallest swap acceptance {min_swap:.3} below {}", opts.min_swap_acceptance));
     }
-    if pt.round_trips() < opts.min_round_trips {
-        notes.push(format!("{} round trips, fewer than {}", pt.round_trips(), opts.min_round_trips));
+    if round_trips < opts.min_round_trips {
+        notes.push(format!("{round_trips} round trips, fewer than {}", opts.min_round_trips));
+    }
+    let r_hat = (0..k)
+        .map(|j| gelman_rubin(&runs.iter().map(|r| r[j].as_slice()).collect::<Vec<_>>()))
+        .fold(1.0, f64::max);
+    if ladders >= 2 && r_hat > opts.max_r_hat {
+        notes.push(format!("R̂ {r_hat:.3} over {ladders} ladders above {}", opts.max_r_hat));
     }
     let log_z0 = q.len() as f64 * std::f64::consts::LN_2;
     let block = (4.0 * tau_int).ceil() as usize;
@@ -322,7 +385,8 @@ pub fn estimate<R: Rng>(
         at_bound,
         betas,
         min_swap_acceptance: min_swap,
-        round_trips: pt.round_trips(),
+        round_trips,
+        r_hat,
         tau_int,
         ess,
         ok: notes.is_empty(),

@@ -361,3 +361,50 @@ fn the_rescaled_truth_on_large_tori_has_tau_star_c_and_kaufman_divergences() {
         assert!(n > 16.0);
     }
 }
+
+/// The diagnostics refuse what they should: a ladder with a gap, a budget too small for the
+/// correlations, and disagreeing ladders are reported with `ok = false` and the reason —
+/// never passed off as converged.
+#[test]
+fn a_sparse_ladder_or_a_small_budget_is_flagged_not_reported_as_converged() {
+    use common::mc::tau::{estimate, gelman_rubin, McOptions, TruthSide};
+    let (l, t, c) = (8u32, 3.0, 1.3);
+    let truth = SpinModel::torus(l, l, 1.0 / t);
+    let q = SpinModel::torus(l, l, c / t);
+    let bonds_mean = |theta: f64| theta * kaufman::mean_log_weight(l, l, theta).unwrap();
+    let side = TruthSide {
+        mean_model_energy: -(c / t) * bonds_mean(t),
+        mean_truth_energy: -(1.0 / t) * bonds_mean(t),
+        log_z: kaufman::log_partition(l, l, t).unwrap(),
+    };
+    let base = McOptions {
+        tau_bounds: (0.5, 3.0),
+        steps: 2_000,
+        burn_in: 200,
+        resamples: 20,
+        ..McOptions::default()
+    };
+    let run = |opts: &McOptions| {
+        let mut rng = ChaCha8Rng::seed_from_u64(8);
+        estimate(&q, &|s: &[i8]| truth.energy(s), side, None, opts, &mut rng)
+    };
+    let fine = run(&base);
+    assert!(fine.ok && fine.r_hat < 1.05, "{:?} R̂ {}", fine.note, fine.r_hat);
+    // β = 0 straight to β = 2 on 64 spins: no swap ever succeeds.
+    let sparse = run(&McOptions { ladder: Some(vec![0.0, 2.0]), ..base.clone() });
+    assert!(!sparse.ok);
+    assert!(sparse.note.as_deref().unwrap().contains("smallest swap acceptance"), "{:?}", sparse.note);
+    // Twenty steps: too few for round trips.
+    let short = run(&McOptions { steps: 20, burn_in: 0, ..base.clone() });
+    assert!(!short.ok);
+    assert!(short.note.as_deref().unwrap().contains("round trips"), "{:?}", short.note);
+    // R̂ itself: agreeing series near 1, shifted ones far from it, frozen disagreeing ones ∞.
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let a: Vec<f64> = (0..2000).map(|_| rng.random::<f64>()).collect();
+    let b: Vec<f64> = (0..2000).map(|_| rng.random::<f64>()).collect();
+    let shifted: Vec<f64> = b.iter().map(|x| x + 0.2).collect();
+    assert!(gelman_rubin(&[&a, &b]) < 1.01);
+    assert!(gelman_rubin(&[&a, &shifted]) > 1.05);
+    assert!(gelman_rubin(&[&[1.0; 10], &[2.0; 10]]).is_infinite());
+    assert_eq!(gelman_rubin(&[&[1.0; 10], &[1.0; 10]]), 1.0);
+}

@@ -126,7 +126,7 @@ fn run_mcmc(args: &Args, matrix: &[Vec<f64>]) -> anyhow::Result<()> {
         "heat_capacity_at_1": r.heat_capacity_at_1.value, "heat_capacity_at_1_se": r.heat_capacity_at_1.se,
         "mcmc_ok": r.ok, "mcmc_note": r.note,
         "ladder_rungs": r.betas.len(), "min_swap_acceptance": r.min_swap_acceptance,
-        "round_trips": r.round_trips, "tau_int_steps": r.tau_int, "ess": r.ess,
+        "round_trips": r.round_trips, "r_hat": r.r_hat, "tau_int_steps": r.tau_int, "ess": r.ess,
         "truth_mean_model_energy": truth.mean, "truth_mean_model_energy_se": truth.se,
         "truth_tau_int_steps": truth.autocorrelation.tau_int,
         "seconds": started.elapsed().as_secs_f64(),

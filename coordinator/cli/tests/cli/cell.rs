@@ -219,6 +219,7 @@ fn eval_mcmc_gives_error_bars_and_diagnostics_past_enumeration() {
     }
     assert_eq!(v["mcmc_ok"], true, "{v}");
     assert!(v["min_swap_acceptance"].as_f64().unwrap() > 0.1 && v["round_trips"].as_u64().unwrap() > 0);
+    assert!(v["r_hat"].as_f64().unwrap() < 1.05, "{v}");
     let out = taustar(&args("2x18"));
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
