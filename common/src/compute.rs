@@ -286,6 +286,10 @@ pub const MAX_MCMC_SPINS: u64 = 1 << 20;
 /// the model is sampled by parallel tempering and MBAR, the truth side comes from
 /// Kaufman's formula and `truth_steps` steps of a truth chain; everything carries a
 /// bootstrap standard error and the diagnostics say whether to trust it. Sides ≥ 3.
+/// `precision`: (target standard error of τ*, step budget) to run longer until it is met
+/// (see [`crate::mc::tau::estimate_to_precision`]). Returns the estimate, the truth side's
+/// ⟨Ê⟩_p with its error bar, and the PT steps of the last run.
+#[allow(clippy::too_many_arguments)]
 pub fn eval_ising_model_mcmc(
     rows: u32,
     cols: u32,
@@ -293,8 +297,9 @@ pub fn eval_ising_model_mcmc(
     couplings: &[Vec<f64>],
     opts: &crate::mc::tau::McOptions,
     truth_steps: usize,
+    precision: Option<(f64, usize)>,
     seed: u64,
-) -> Result<(crate::mc::tau::McTau, crate::mc::stats::Estimate), SpecError> {
+) -> Result<(crate::mc::tau::McTau, crate::mc::stats::Estimate, usize), SpecError> {
     use rand::SeedableRng;
     if rows < 3 || cols < 3 || u64::from(rows) * u64::from(cols) > MAX_MCMC_SPINS {
         return Err(SpecError::invalid(
@@ -333,8 +338,25 @@ pub fn eval_ising_model_mcmc(
                 )
             },
         )?;
+    if let Some((target, budget)) = precision {
+        if !(target.is_finite() && target > 0.0) {
+            return Err(SpecError::invalid("target_se", target, "must be a finite number > 0"));
+        }
+        let energy = |s: &[i8]| truth.energy(s);
+        let (r, steps) = crate::mc::tau::estimate_to_precision(
+            &q,
+            &energy,
+            side,
+            Some(&series),
+            opts,
+            target,
+            budget,
+            &mut rng,
+        );
+        return Ok((r, truth_estimate, steps));
+    }
     let r = crate::mc::tau::estimate(&q, &|s: &[i8]| truth.energy(s), side, Some(&series), opts, &mut rng);
-    Ok((r, truth_estimate))
+    Ok((r, truth_estimate, opts.steps))
 }
 
 /// Evaluate a given fully connected Ising model (an N×N symmetric coupling matrix with zero

@@ -14,6 +14,7 @@
 //! longer than the autocorrelation, and re-solving from the point estimate.
 
 use rand::Rng;
+use rayon::prelude::*;
 
 use crate::exact::exp_nonpos;
 
@@ -216,8 +217,8 @@ impl Mbar {
 pub enum Resample {
     /// All samples as they are.
     Point,
-    /// A bootstrap resample.
-    Drawn,
+    /// A bootstrap resample, with a seed for whatever else the statistic resamples.
+    Drawn(u64),
 }
 
 /// Standard errors of `stat` (a vector of numbers computed from a solved [`Mbar`]) by a
@@ -233,7 +234,7 @@ pub fn bootstrap_se<R: Rng>(
     block: usize,
     resamples: usize,
     rng: &mut R,
-    stat: &mut dyn FnMut(&Mbar, Resample) -> Vec<f64>,
+    stat: &(dyn Fn(&Mbar, Resample) -> Vec<f64> + Sync),
 ) -> (Vec<f64>, Vec<f64>) {
     let steps = energies[0].len();
     assert!(energies.iter().chain(observables).all(|s| s.len() == steps), "every rung has every step");
@@ -241,21 +242,30 @@ pub fn bootstrap_se<R: Rng>(
     let point = Mbar::solve(betas, energies, observables, log_z0, None);
     let estimate = stat(&point, Resample::Point);
     let blocks = steps.div_ceil(block);
+    // The draws come from `rng` in order, the resamples run in parallel, and their
+    // statistics are summed in order: the same numbers on any number of threads.
+    let draws: Vec<(Vec<usize>, u64)> = (0..resamples)
+        .map(|_| ((0..blocks).map(|_| rng.random_range(0..=steps - block)).collect(), rng.random()))
+        .collect();
+    let stats: Vec<Vec<f64>> = draws
+        .par_iter()
+        .map(|(starts, seed)| {
+            let (mut e_b, mut a_b) =
+                (vec![Vec::with_capacity(steps); betas.len()], vec![Vec::with_capacity(steps); betas.len()]);
+            for &start in starts {
+                for k in 0..betas.len() {
+                    e_b[k].extend_from_slice(&energies[k][start..start + block]);
+                    a_b[k].extend_from_slice(&observables[k][start..start + block]);
+                }
+            }
+            let m = Mbar::solve(betas, &e_b, &a_b, log_z0, Some(point.free_energies()));
+            stat(&m, Resample::Drawn(*seed))
+        })
+        .collect();
     let mut sums = vec![0.0; estimate.len()];
     let mut squares = vec![0.0; estimate.len()];
-    let (mut e_b, mut a_b) =
-        (vec![Vec::with_capacity(steps); betas.len()], vec![Vec::with_capacity(steps); betas.len()]);
-    for _ in 0..resamples {
-        e_b.iter_mut().chain(a_b.iter_mut()).for_each(Vec::clear);
-        for _ in 0..blocks {
-            let start = rng.random_range(0..=steps - block);
-            for k in 0..betas.len() {
-                e_b[k].extend_from_slice(&energies[k][start..start + block]);
-                a_b[k].extend_from_slice(&observables[k][start..start + block]);
-            }
-        }
-        let m = Mbar::solve(betas, &e_b, &a_b, log_z0, Some(point.free_energies()));
-        for (i, v) in stat(&m, Resample::Drawn).into_iter().enumerate() {
+    for v in stats {
+        for (i, v) in v.into_iter().enumerate() {
             sums[i] += v;
             squares[i] += v * v;
         }

@@ -250,6 +250,46 @@ fn statistics(m: &Mbar, truth: &TruthSide, bounds: (f64, f64)) -> (Vec<f64>, (bo
     )
 }
 
+/// [`estimate`] until the standard errors of τ*_rev and τ*_fwd are at most `target_se`:
+/// the steps double from `opts.steps` until they are, or until the next run would pass
+/// `max_steps`. Each run starts afresh from the generator's next state (deterministic; the
+/// total cost is below twice that of the last run). Returns the last estimate, whose note
+/// says when the target was missed. A τ* whose standard error is exactly 0 (an identity
+/// such as the rescaled truth's κ = C) meets any target.
+#[allow(clippy::too_many_arguments)]
+pub fn estimate_to_precision<R: Rng>(
+    q: &SpinModel,
+    truth_energy: &dyn Fn(&[i8]) -> f64,
+    truth: TruthSide,
+    truth_samples: Option<&[f64]>,
+    opts: &McOptions,
+    target_se: f64,
+    max_steps: usize,
+    rng: &mut R,
+) -> (McTau, usize) {
+    let mut opts = opts.clone();
+    loop {
+        let mut r = estimate(q, truth_energy, truth, truth_samples, &opts, rng);
+        let worst = r.tau_rev.se.max(r.tau_fwd.se);
+        if worst <= target_se {
+            return (r, opts.steps);
+        }
+        if opts.steps * 2 > max_steps {
+            let missed = format!(
+                "τ* standard error {worst:.3e} above the target {target_se:.3e} after {} steps (budget {max_steps})",
+                opts.steps
+            );
+            r.note = Some(match r.note.take() {
+                Some(n) => format!("{n}; {missed}"),
+                None => missed,
+            });
+            r.ok = false;
+            return (r, opts.steps);
+        }
+        opts.steps *= 2;
+    }
+}
+
 /// The truth's side for the nearest-neighbour `rows`×`cols` torus at temperature `t`
 /// (sides ≥ 3): ln Z_p and ⟨E_p⟩_p from Kaufman's formula, ⟨Ê⟩_p of the fitted model `q`
 /// from a chain of the truth (a Metropolis sweep and a Wolff move per step, the first
@@ -359,15 +399,15 @@ pub fn estimate<R: Rng>(
     let block = (4.0 * tau_int).ceil() as usize;
     let bounds = opts.tau_bounds;
     let truth_block = truth_samples.map_or(1, |s| (4.0 * autocorrelation(s).tau_int).ceil() as usize);
-    let mut side_rng = rand_chacha::ChaCha8Rng::seed_from_u64(rng.random());
-    let mut stat = |m: &Mbar, which: Resample| {
+    let stat = |m: &Mbar, which: Resample| {
         let mut side = truth;
-        if let (Some(series), Resample::Drawn) = (truth_samples, which) {
+        if let (Some(series), Resample::Drawn(seed)) = (truth_samples, which) {
+            let mut side_rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
             side.mean_model_energy = block_resampled_mean(series, truth_block, &mut side_rng);
         }
         statistics(m, &side, bounds).0
     };
-    let (est, se) = bootstrap_se(&betas, &es, &obs, log_z0, block, opts.resamples, rng, &mut stat);
+    let (est, se) = bootstrap_se(&betas, &es, &obs, log_z0, block, opts.resamples, rng, &stat);
     let point = Mbar::solve(&betas, &es, &obs, log_z0, None);
     if !point.converged {
         notes.push("MBAR did not converge".to_string());

@@ -194,7 +194,7 @@ fn mbar_over_a_tempering_ladder_agrees_with_enumeration() {
         }
         let tau = es.iter().map(|s| autocorrelation(s).tau_int).fold(0.5, f64::max);
         let block = (4.0 * tau).ceil() as usize;
-        let mut stat = |m: &Mbar, _: common::mc::mbar::Resample| -> Vec<f64> {
+        let stat = |m: &Mbar, _: common::mc::mbar::Resample| -> Vec<f64> {
             probes
                 .iter()
                 .flat_map(|&b| {
@@ -203,7 +203,7 @@ fn mbar_over_a_tempering_ladder_agrees_with_enumeration() {
                 })
                 .collect()
         };
-        let (est, se) = bootstrap_se(&betas, &es, &obs, log_z0, block, 50, &mut rng, &mut stat);
+        let (est, se) = bootstrap_se(&betas, &es, &obs, log_z0, block, 50, &mut rng, &stat);
         for i in 0..exact.len() {
             z[i].push((est[i] - exact[i]) / se[i]);
         }

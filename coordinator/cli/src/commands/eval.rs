@@ -52,6 +52,14 @@ pub struct Args {
     /// mcmc: bootstrap resamples behind every standard error.
     #[arg(long, default_value_t = 200)]
     pub resamples: usize,
+    /// mcmc: run longer (doubling --steps) until the standard errors of τ*_rev and τ*_fwd
+    /// are at most this, or --max-steps would be passed (then mcmc_ok is false and
+    /// mcmc_note says so).
+    #[arg(long)]
+    pub target_se: Option<f64>,
+    /// mcmc: the step budget of --target-se.
+    #[arg(long, default_value_t = 64_000)]
+    pub max_steps: usize,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -105,13 +113,15 @@ fn run_mcmc(args: &Args, matrix: &[Vec<f64>]) -> anyhow::Result<()> {
     };
     let (rows, cols) = args.lattice;
     let started = std::time::Instant::now();
-    let (r, truth) = common::compute::eval_ising_model_mcmc(
+    let precision = args.target_se.map(|t| (t, args.max_steps));
+    let (r, truth, steps) = common::compute::eval_ising_model_mcmc(
         rows,
         cols,
         args.temperature,
         matrix,
         &opts,
         args.truth_steps,
+        precision,
         args.seed,
     )
     .map_err(flag_error)?;
@@ -129,6 +139,7 @@ fn run_mcmc(args: &Args, matrix: &[Vec<f64>]) -> anyhow::Result<()> {
         "round_trips": r.round_trips, "r_hat": r.r_hat, "tau_int_steps": r.tau_int, "ess": r.ess,
         "truth_mean_model_energy": truth.mean, "truth_mean_model_energy_se": truth.se,
         "truth_tau_int_steps": truth.autocorrelation.tau_int,
+        "steps": steps, "target_se": args.target_se,
         "seconds": started.elapsed().as_secs_f64(),
     });
     if args.json {

@@ -220,6 +220,32 @@ fn eval_mcmc_gives_error_bars_and_diagnostics_past_enumeration() {
     assert_eq!(v["mcmc_ok"], true, "{v}");
     assert!(v["min_swap_acceptance"].as_f64().unwrap() > 0.1 && v["round_trips"].as_u64().unwrap() > 0);
     assert!(v["r_hat"].as_f64().unwrap() < 1.05, "{v}");
+    // The same seed gives the same numbers on one thread as on several.
+    let out = Command::new(env!("CARGO_BIN_EXE_taustar"))
+        .args(args("6x6"))
+        .env("RAYON_NUM_THREADS", "1")
+        .output()
+        .expect("run taustar");
+    let mut single: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let mut v = v;
+    for x in [&mut single, &mut v] {
+        x.as_object_mut().unwrap().remove("seconds");
+    }
+    assert_eq!(single, v);
+    // A precision target: met by running longer, or reported as missed within the budget.
+    let target = format!("{}", 0.75 * se);
+    let mut longer = args("6x6");
+    longer.extend(["--target-se", &target, "--max-steps", "6000"]);
+    let met = json(&longer);
+    let met_se = met["tau_fwd_se"].as_f64().unwrap().max(met["tau_rev_se"].as_f64().unwrap());
+    assert!(met["steps"].as_u64().unwrap() > 1500 && met_se <= 0.75 * se, "{met}");
+    assert_eq!(met["mcmc_ok"], true, "{met}");
+    let mut hopeless = args("6x6");
+    hopeless.extend(["--target-se", "1e-7", "--max-steps", "3000"]);
+    let missed = json(&hopeless);
+    assert_eq!(missed["mcmc_ok"], false);
+    assert_eq!(missed["steps"], 3000);
+    assert!(missed["mcmc_note"].as_str().unwrap().contains("above the target"), "{missed}");
     let out = taustar(&args("2x18"));
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
