@@ -60,6 +60,9 @@ pub struct McOptions {
     pub max_r_hat: f64,
     /// Use this ladder instead of placing one (tests of the diagnostics; expert use).
     pub ladder: Option<Vec<f64>>,
+    /// τ values of the reported curve; those outside `tau_bounds` (where the ladder has no
+    /// samples to reweight) are left out.
+    pub curve: Vec<f64>,
 }
 
 impl Default for McOptions {
@@ -75,6 +78,7 @@ impl Default for McOptions {
             ladders: 2,
             max_r_hat: 1.05,
             ladder: None,
+            curve: Vec::new(),
         }
     }
 }
@@ -105,6 +109,8 @@ pub struct McTau {
     pub dkl_fwd_at_1: WithSe,
     /// C at τ = 1.
     pub heat_capacity_at_1: WithSe,
+    /// The curve at [`McOptions::curve`]'s τ values inside the search range.
+    pub curve: Vec<McCurvePoint>,
     /// Whether τ*_rev / τ*_fwd sit at a bound of the search (no sign change inside).
     pub at_bound: (bool, bool),
     /// The ladder.
@@ -124,6 +130,25 @@ pub struct McTau {
     pub ok: bool,
     /// Why not, when not.
     pub note: Option<String>,
+}
+
+/// One τ of the curve, every value with its standard error.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct McCurvePoint {
+    /// τ.
+    pub tau: f64,
+    /// D(q_τ ‖ p).
+    pub dkl_rev: WithSe,
+    /// D(p ‖ q_τ).
+    pub dkl_fwd: WithSe,
+    /// S(q_τ).
+    pub entropy: WithSe,
+    /// ⟨Ê⟩_{q_τ}.
+    pub mean_energy: WithSe,
+    /// C(τ).
+    pub heat_capacity: WithSe,
+    /// κ(τ).
+    pub kappa: WithSe,
 }
 
 /// The curves at one β, from MBAR and the truth's side.
@@ -230,25 +255,38 @@ fn block_resampled_mean<R: Rng>(x: &[f64], block: usize, rng: &mut R) -> f64 {
 }
 
 /// The statistics every bootstrap resample recomputes.
-fn statistics(m: &Mbar, truth: &TruthSide, bounds: (f64, f64)) -> (Vec<f64>, (bool, bool)) {
+fn statistics(m: &Mbar, truth: &TruthSide, bounds: (f64, f64), curve: &[f64]) -> (Vec<f64>, (bool, bool)) {
     let (lo_beta, hi_beta) = (1.0 / bounds.1, 1.0 / bounds.0);
     let at = |b: f64| At { r: m.at(b), beta: b };
     let (b_rev, rev_bound) = optimum(m, lo_beta, hi_beta, &|a| a.slope_rev(), &|a| a.d_rev(truth));
     let (b_fwd, fwd_bound) = optimum(m, lo_beta, hi_beta, &|a| a.slope_fwd(truth), &|a| a.d_fwd(truth));
     let one = at(1.0);
-    (
-        vec![
-            1.0 / b_rev,
-            1.0 / b_fwd,
-            at(b_rev).d_rev(truth),
-            at(b_fwd).d_fwd(truth),
-            one.d_rev(truth),
-            one.d_fwd(truth),
-            one.r.var_energy,
-        ],
-        (rev_bound, fwd_bound),
-    )
+    let mut out = vec![
+        1.0 / b_rev,
+        1.0 / b_fwd,
+        at(b_rev).d_rev(truth),
+        at(b_fwd).d_fwd(truth),
+        one.d_rev(truth),
+        one.d_fwd(truth),
+        one.r.var_energy,
+    ];
+    for &tau in curve {
+        let a = at(1.0 / tau);
+        out.extend([
+            a.d_rev(truth),
+            a.d_fwd(truth),
+            a.beta * a.r.mean_energy + a.r.log_z,
+            a.r.mean_energy,
+            a.beta * a.beta * a.r.var_energy,
+            // κ = Cov(Ê/τ, −log p) = β Cov(Ê, E_p).
+            a.beta * a.r.cov_energy_observable,
+        ]);
+    }
+    (out, (rev_bound, fwd_bound))
 }
+
+/// Numbers of [`statistics`] before the curve's.
+const SCALARS: usize = 7;
 
 /// [`estimate`] until the standard errors of τ*_rev and τ*_fwd are at most `target_se`:
 /// the steps double from `opts.steps` until they are, or until the next run would pass
@@ -398,6 +436,7 @@ pub fn estimate<R: Rng>(
     let log_z0 = q.len() as f64 * std::f64::consts::LN_2;
     let block = (4.0 * tau_int).ceil() as usize;
     let bounds = opts.tau_bounds;
+    let curve: Vec<f64> = opts.curve.iter().copied().filter(|t| (lo..=hi).contains(t)).collect();
     let truth_block = truth_samples.map_or(1, |s| (4.0 * autocorrelation(s).tau_int).ceil() as usize);
     let stat = |m: &Mbar, which: Resample| {
         let mut side = truth;
@@ -405,15 +444,31 @@ pub fn estimate<R: Rng>(
             let mut side_rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
             side.mean_model_energy = block_resampled_mean(series, truth_block, &mut side_rng);
         }
-        statistics(m, &side, bounds).0
+        statistics(m, &side, bounds, &curve).0
     };
     let (est, se) = bootstrap_se(&betas, &es, &obs, log_z0, block, opts.resamples, rng, &stat);
     let point = Mbar::solve(&betas, &es, &obs, log_z0, None);
     if !point.converged {
         notes.push("MBAR did not converge".to_string());
     }
-    let (_, at_bound) = statistics(&point, &truth, bounds);
+    let (_, at_bound) = statistics(&point, &truth, bounds, &[]);
     let w = |i: usize| WithSe { value: est[i], se: se[i] };
+    let curve: Vec<McCurvePoint> = curve
+        .iter()
+        .enumerate()
+        .map(|(j, &tau)| {
+            let at = SCALARS + 6 * j;
+            McCurvePoint {
+                tau,
+                dkl_rev: w(at),
+                dkl_fwd: w(at + 1),
+                entropy: w(at + 2),
+                mean_energy: w(at + 3),
+                heat_capacity: w(at + 4),
+                kappa: w(at + 5),
+            }
+        })
+        .collect();
     McTau {
         tau_rev: w(0),
         tau_fwd: w(1),
@@ -422,6 +477,7 @@ pub fn estimate<R: Rng>(
         dkl_rev_at_1: w(4),
         dkl_fwd_at_1: w(5),
         heat_capacity_at_1: w(6),
+        curve,
         at_bound,
         betas,
         min_swap_acceptance: min_swap,

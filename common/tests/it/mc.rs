@@ -251,8 +251,8 @@ fn mcmc_tau_estimates_agree_with_enumeration_on_fitted_3x3_models_of_both_modes(
         };
         let mut e_q = vec![0.0; 1 << pairs.n];
         pairs.energies_into(&fit.couplings, &mut e_q);
-        let exact =
-            analyse(&Landscape::from_states(e_q.clone(), truth.log_p.clone()), &[], (0.2, 5.0), None).summary;
+        let land = Landscape::from_states(e_q.clone(), truth.log_p.clone());
+        let exact = analyse(&land, &[], (0.2, 5.0), None).summary;
         assert!(
             !exact.tau_rev_at_bound && !exact.tau_fwd_at_bound,
             "{mode}: pick a cell with interior optima"
@@ -263,7 +263,8 @@ fn mcmc_tau_estimates_agree_with_enumeration_on_fitted_3x3_models_of_both_modes(
             log_z: log_z_p,
         };
         let q = SpinModel::from_pairs(&pairs, &fit.couplings);
-        let want = [
+        let curve_taus = [0.5, 1.5];
+        let mut want = vec![
             exact.tau_rev,
             exact.tau_fwd,
             exact.dkl_rev_opt,
@@ -272,18 +273,32 @@ fn mcmc_tau_estimates_agree_with_enumeration_on_fitted_3x3_models_of_both_modes(
             exact.dkl_fwd_at_1,
             exact.heat_capacity_at_1.unwrap(),
         ];
-        let names = ["τ*_rev", "τ*_fwd", "D_rev(τ*)", "D_fwd(τ*)", "D_rev(1)", "D_fwd(1)", "C(1)"];
+        let mut names: Vec<String> =
+            ["τ*_rev", "τ*_fwd", "D_rev(τ*)", "D_fwd(τ*)", "D_rev(1)", "D_fwd(1)", "C(1)"]
+                .map(String::from)
+                .to_vec();
+        for tau in curve_taus {
+            let e = land.eval(tau);
+            want.extend([e.dkl_rev, e.dkl_fwd, e.heat_capacity, e.kappa]);
+            names.extend(["D_rev", "D_fwd", "C", "κ"].map(|n| format!("{n}({tau})")));
+        }
         // Fewer resamples than the 200 of a reported cell: the test needs unbiased error
         // bars, not precise ones, and runs 100 estimates.
-        let opts = McOptions { steps: 1_200, burn_in: 600, resamples: 30, ..McOptions::default() };
+        let opts = McOptions {
+            steps: 1_200,
+            burn_in: 600,
+            resamples: 30,
+            curve: curve_taus.to_vec(),
+            ..McOptions::default()
+        };
         use rayon::prelude::*;
-        let runs: Vec<[f64; 7]> = (0..50u64)
+        let runs: Vec<Vec<f64>> = (0..50u64)
             .into_par_iter()
             .map(|seed| {
                 let mut rng = ChaCha8Rng::seed_from_u64(9_000 + seed);
                 let r = estimate(&q, &|s: &[i8]| truth_model.energy(s), side, None, &opts, &mut rng);
                 assert!(r.ok, "{mode} seed {seed}: {:?}", r.note);
-                let got = [
+                let mut got = vec![
                     r.tau_rev,
                     r.tau_fwd,
                     r.dkl_rev_opt,
@@ -292,7 +307,11 @@ fn mcmc_tau_estimates_agree_with_enumeration_on_fitted_3x3_models_of_both_modes(
                     r.dkl_fwd_at_1,
                     r.heat_capacity_at_1,
                 ];
-                std::array::from_fn(|i| (got[i].value - want[i]) / got[i].se)
+                for p in &r.curve {
+                    got.extend([p.dkl_rev, p.dkl_fwd, p.heat_capacity, p.kappa]);
+                }
+                assert_eq!(got.len(), want.len());
+                got.iter().zip(&want).map(|(g, w)| (g.value - w) / g.se).collect()
             })
             .collect();
         let z: Vec<Vec<f64>> = (0..want.len()).map(|i| runs.iter().map(|r| r[i]).collect()).collect();
@@ -328,15 +347,22 @@ fn the_rescaled_truth_on_large_tori_has_tau_star_c_and_kaufman_divergences() {
             mean_truth_energy: -(1.0 / t) * bonds_mean(t),
             log_z: ln_z(t),
         };
-        // At β = 1: q is the torus at temperature T/c.
-        let s_q = bonds_mean(t / c);
-        let d_rev_1 = -(1.0 / t) * s_q + (c / t) * s_q - ln_z(t / c) + side.log_z;
-        let d_fwd_1 = side.mean_model_energy + ln_z(t / c) - side.mean_truth_energy - side.log_z;
+        // At β: q_β is the torus at temperature T/(cβ); ⟨E_p⟩ = −s/T and β⟨Ê⟩ = −βc s/T.
+        let d_rev = |beta: f64| {
+            let s_q = bonds_mean(t / (c * beta));
+            -(1.0 / t) * s_q + (beta * c / t) * s_q - ln_z(t / (c * beta)) + side.log_z
+        };
+        let d_fwd = |beta: f64| {
+            beta * side.mean_model_energy + ln_z(t / (c * beta)) - side.mean_truth_energy - side.log_z
+        };
+        let (d_rev_1, d_fwd_1) = (d_rev(1.0), d_fwd(1.0));
+        let curve_taus = [0.8, 1.0, 2.0];
         let opts = McOptions {
             tau_bounds: (0.5, 3.0),
             steps: 3_000,
             burn_in: 300,
             resamples: 60,
+            curve: curve_taus.to_vec(),
             ..McOptions::default()
         };
         let mut rng = ChaCha8Rng::seed_from_u64(seed);

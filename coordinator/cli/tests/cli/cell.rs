@@ -220,6 +220,10 @@ fn eval_mcmc_gives_error_bars_and_diagnostics_past_enumeration() {
     assert_eq!(v["mcmc_ok"], true, "{v}");
     assert!(v["min_swap_acceptance"].as_f64().unwrap() > 0.1 && v["round_trips"].as_u64().unwrap() > 0);
     assert!(v["r_hat"].as_f64().unwrap() < 1.05, "{v}");
+    // The default curve: the reporting grid inside the default bounds 0.2..5, with errors.
+    let curve = v["curve"].as_array().unwrap();
+    assert_eq!(curve.len(), 71, "{v}");
+    assert!(curve.iter().all(|p| p["dkl_rev_se"].as_f64().unwrap() > 0.0 && p["kappa_se"].is_number()));
     // The same seed gives the same numbers on one thread as on several.
     let out = Command::new(env!("CARGO_BIN_EXE_taustar"))
         .args(args("6x6"))
