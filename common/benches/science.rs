@@ -168,4 +168,10 @@ fn mc_sweep(c: &mut Criterion) {
         })
     });
     g.finish();
+    // Multispin coding: 64 replicas per sweep, so 64·N updates.
+    let mut g = c.benchmark_group("mc_sweep_64x64_Tc_multispin");
+    g.throughput(Throughput::Elements(64 * model.len() as u64));
+    let mut multi = common::mc::multispin::MultispinTorus::random(64, 64, 1.0 / beta, &mut rng);
+    g.bench_function("64_replicas", |b| b.iter(|| multi.sweep(&mut rng)));
+    g.finish();
 }

@@ -19,6 +19,7 @@ pub mod chain;
 pub mod cluster;
 pub mod mbar;
 pub mod model;
+pub mod multispin;
 pub mod stats;
 pub mod tau;
 pub mod tempering;

@@ -451,3 +451,39 @@ fn a_sparse_ladder_or_a_small_budget_is_flagged_not_reported_as_converged() {
     assert!(gelman_rubin(&[&[1.0; 10], &[2.0; 10]]).is_infinite());
     assert_eq!(gelman_rubin(&[&[1.0; 10], &[1.0; 10]]), 1.0);
 }
+
+/// Multispin coding against enumeration: 64 replicas of the 4×4 torus in one word per site,
+/// each replica a chain of its own; their ⟨E⟩ z-scores look standard normal at and above T_c.
+#[test]
+fn multispin_replicas_agree_with_enumeration() {
+    use common::mc::multispin::MultispinTorus;
+    for t in [2.269185314213022, 3.0] {
+        let model = SpinModel::torus(4, 4, 1.0 / t);
+        let (e_exact, _) = exact(&model, 1.0);
+        let mut rng = ChaCha8Rng::seed_from_u64(31);
+        let mut m = MultispinTorus::random(4, 4, t, &mut rng);
+        for _ in 0..500 {
+            m.sweep(&mut rng);
+        }
+        let mut series = vec![Vec::with_capacity(8_000); 64];
+        for _ in 0..8_000 {
+            m.sweep(&mut rng);
+            for (r, e) in m.energies().into_iter().enumerate() {
+                series[r].push(e);
+            }
+        }
+        let z: Vec<f64> = series
+            .iter()
+            .map(|s| {
+                let est = estimate(s);
+                (est.mean - e_exact) / est.se
+            })
+            .collect();
+        let (mz, vz) = mean_var(&z);
+        assert!(
+            mz.abs() < 0.4 && (0.7..=1.4).contains(&vz.sqrt()),
+            "T={t}: z mean {mz:.3}, sd {:.3}",
+            vz.sqrt()
+        );
+    }
+}
