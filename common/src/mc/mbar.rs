@@ -251,7 +251,7 @@ pub fn bootstrap_se<R: Rng>(
         .par_iter()
         .map(|(starts, seed)| {
             let (mut e_b, mut a_b) =
-                (vec![Vec::with_capacity(steps); betas.len()], vec![Vec::with_capacity(steps); betas.len()]);
+                (super::empty_series(betas.len(), steps), super::empty_series(betas.len(), steps));
             for &start in starts {
                 for k in 0..betas.len() {
                     e_b[k].extend_from_slice(&energies[k][start..start + block]);

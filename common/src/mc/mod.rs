@@ -23,3 +23,9 @@ pub mod multispin;
 pub mod stats;
 pub mod tau;
 pub mod tempering;
+
+/// `k` empty series, each with room for `capacity` values (`vec![Vec::with_capacity(c); k]`
+/// would give the room to the last one only).
+pub(crate) fn empty_series(k: usize, capacity: usize) -> Vec<Vec<f64>> {
+    (0..k).map(|_| Vec::with_capacity(capacity)).collect()
+}

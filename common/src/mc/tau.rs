@@ -390,15 +390,14 @@ pub fn estimate<R: Rng>(
     let k = betas.len();
     let ladders = opts.ladders.max(1);
     let per_ladder = (opts.steps / ladders).max(2);
-    let (mut es, mut obs) =
-        (vec![Vec::with_capacity(opts.steps); k], vec![Vec::with_capacity(opts.steps); k]);
+    let (mut es, mut obs) = (super::empty_series(k, opts.steps), super::empty_series(k, opts.steps));
     let mut runs: Vec<Vec<Vec<f64>>> = Vec::with_capacity(ladders);
     let (mut min_swap, mut round_trips, mut tau_int, mut unconverged) = (f64::INFINITY, 0, 0.5f64, false);
     for _ in 0..ladders {
         // Wolff moves wherever they are valid (no field, no antiferromagnetic bond): near
         // and below a critical point single flips alone decorrelate too slowly.
         let mut pt = Tempering::new(q, betas.clone(), q.is_ferromagnetic_without_field(), rng);
-        let mut run = vec![Vec::with_capacity(per_ladder); k];
+        let mut run = super::empty_series(k, per_ladder);
         for step in 0..opts.burn_in + per_ladder {
             pt.step(q, rng);
             if step >= opts.burn_in {

@@ -465,7 +465,7 @@ fn multispin_replicas_agree_with_enumeration() {
         for _ in 0..500 {
             m.sweep(&mut rng);
         }
-        let mut series = vec![Vec::with_capacity(8_000); 64];
+        let mut series: Vec<Vec<f64>> = (0..64).map(|_| Vec::with_capacity(8_000)).collect();
         for _ in 0..8_000 {
             m.sweep(&mut rng);
             for (r, e) in m.energies().into_iter().enumerate() {
