@@ -266,6 +266,8 @@ async fn run(
     let server = tls_server
         .unwrap_or_else(tonic::transport::Server::builder)
         .max_concurrent_streams(limits.max_streams_per_connection)
+        .initial_connection_window_size(Some(HTTP2_WINDOW_BYTES))
+        .initial_stream_window_size(Some(HTTP2_WINDOW_BYTES))
         .timeout(limits.request_timeout)
         .http2_keepalive_interval(Some(limits.keepalive_interval))
         .http2_keepalive_timeout(Some(limits.keepalive_timeout))
@@ -345,6 +347,15 @@ async fn drain(service: &CoordinatorService, grace: Duration) {
         tokio::time::sleep_until(deadline.min(tokio::time::Instant::now() + DRAIN_POLL)).await;
     }
 }
+
+/// HTTP/2 flow-control windows (per connection and per stream) of the server. hyper's
+/// default lets every worker's connection buffer about a megabyte of results in the server
+/// when commits fall behind; with 64 workers that was most of the coordinator's memory
+/// (peak RSS 160 MB at 10^6 cells with curves, 114 MB without). 256 KiB still holds ~60
+/// results of 4 KB per stream, and measured at 10^6 cells it halves the peak RSS (88 / 56
+/// MB) while committing more per second (22.4k / 80.0k, from 20.6k / 62.5k): workers are
+/// paced by the store instead of by memory.
+pub const HTTP2_WINDOW_BYTES: u32 = 256 * 1024;
 
 /// How often the drain checks whether any cell is still leased.
 const DRAIN_POLL: Duration = Duration::from_millis(100);
