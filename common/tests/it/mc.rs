@@ -220,11 +220,11 @@ fn mbar_over_a_tempering_ladder_agrees_with_enumeration() {
 }
 
 /// The Monte Carlo τ analysis of a fitted model against the exact one (§5), on fitted 3×3
-/// models of both fit modes: τ*_rev, τ*_fwd, D at both optima, D_rev(1), D_fwd(1) and C(1)
-/// with the bootstrap's standard errors, z-scores over 50 seeds. The fit is fixed (one data
-/// draw per mode); only the Monte Carlo varies.
+/// models of both fit modes and a fitted 4×4 model: τ*_rev, τ*_fwd, D at both optima,
+/// D_rev(1), D_fwd(1), C(1) and curve points, with the bootstrap's standard errors, z-scores
+/// over 50 seeds. The fit is fixed (one data draw per model); only the Monte Carlo varies.
 #[test]
-fn mcmc_tau_estimates_agree_with_enumeration_on_fitted_3x3_models_of_both_modes() {
+fn mcmc_tau_estimates_agree_with_enumeration_on_fitted_3x3_and_4x4_models() {
     use common::compute::analyse;
     use common::exact::sample_counts;
     use common::fit::ising::{fit_mle, fit_paper, Enumerator, FitOptions, IsingData};
@@ -232,16 +232,15 @@ fn mcmc_tau_estimates_agree_with_enumeration_on_fitted_3x3_models_of_both_modes(
     use common::model::ising::{IsingTruth, Pairs};
     use common::tau::Landscape;
 
-    let (rows, cols, t) = (3, 3, 2.0);
-    let pairs = Pairs::new(rows * cols);
-    let truth = IsingTruth::new(rows, cols, t, &pairs);
-    let mut e_p = vec![0.0; 1 << pairs.n];
-    pairs.energies_into(&truth.couplings_over_t, &mut e_p);
-    let truth_model = SpinModel::from_pairs(&pairs, &truth.couplings_over_t);
-    let log_z_p = -e_p[0] - truth.log_p[0];
-    let p: Vec<f64> = truth.probabilities();
-    let opts_fit = FitOptions { l2: 0.01, max_iter: 15_000, rel_tol: 1e-5, coupling_cap: 20.0 };
-    for mode in ["mle", "paper"] {
+    for (rows, cols, t, mode) in [(3, 3, 2.0, "mle"), (3, 3, 2.0, "paper"), (4, 4, 2.5, "mle")] {
+        let pairs = Pairs::new(rows * cols);
+        let truth = IsingTruth::new(rows, cols, t, &pairs);
+        let mut e_p = vec![0.0; 1 << pairs.n];
+        pairs.energies_into(&truth.couplings_over_t, &mut e_p);
+        let truth_model = SpinModel::from_pairs(&pairs, &truth.couplings_over_t);
+        let log_z_p = -e_p[0] - truth.log_p[0];
+        let p: Vec<f64> = truth.probabilities();
+        let opts_fit = FitOptions { l2: 0.01, max_iter: 15_000, rel_tol: 1e-5, coupling_cap: 20.0 };
         let mut rng = ChaCha8Rng::seed_from_u64(42);
         let data = IsingData::new(&pairs, sample_counts(&p, 60, &mut rng));
         let mut en = Enumerator::new(pairs.clone());
@@ -297,7 +296,7 @@ fn mcmc_tau_estimates_agree_with_enumeration_on_fitted_3x3_models_of_both_modes(
             .map(|seed| {
                 let mut rng = ChaCha8Rng::seed_from_u64(9_000 + seed);
                 let r = estimate(&q, &|s: &[i8]| truth_model.energy(s), side, None, &opts, &mut rng);
-                assert!(r.ok, "{mode} seed {seed}: {:?}", r.note);
+                assert!(r.ok, "{rows}x{cols} {mode} seed {seed}: {:?}", r.note);
                 let mut got = vec![
                     r.tau_rev,
                     r.tau_fwd,
@@ -319,7 +318,7 @@ fn mcmc_tau_estimates_agree_with_enumeration_on_fitted_3x3_models_of_both_modes(
             let (m, v) = mean_var(zs);
             assert!(
                 m.abs() < 0.4 && (0.7..=1.4).contains(&v.sqrt()),
-                "{mode} {}: z mean {m:.3}, sd {:.3} (exact {})",
+                "{rows}x{cols} {mode} {}: z mean {m:.3}, sd {:.3} (exact {})",
                 names[i],
                 v.sqrt(),
                 want[i]
