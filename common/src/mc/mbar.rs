@@ -222,12 +222,14 @@ pub enum Resample {
 }
 
 /// Standard errors of `stat` (a vector of numbers computed from a solved [`Mbar`]) by a
-/// block bootstrap over PT steps: `energies[k][t]` is rung k at step t (every rung has the
+/// block bootstrap over PT steps. `point` is the estimator solved from all of `energies` and
+/// `observables` (the caller keeps it: its convergence and its own statistics are needed
+/// anyway, so it is solved once); `energies[k][t]` is rung k at step t (every rung has the
 /// same steps); blocks of `block` consecutive steps are drawn with replacement, the same
 /// blocks for every rung, `resamples` times. Returns (point estimate, standard errors).
 #[allow(clippy::too_many_arguments)]
 pub fn bootstrap_se<R: Rng>(
-    betas: &[f64],
+    point: &Mbar,
     energies: &[Vec<f64>],
     observables: &[Vec<f64>],
     log_z0: f64,
@@ -239,8 +241,8 @@ pub fn bootstrap_se<R: Rng>(
     let steps = energies[0].len();
     assert!(energies.iter().chain(observables).all(|s| s.len() == steps), "every rung has every step");
     let block = block.clamp(1, steps);
-    let point = Mbar::solve(betas, energies, observables, log_z0, None);
-    let estimate = stat(&point, Resample::Point);
+    let betas = point.betas();
+    let estimate = stat(point, Resample::Point);
     let blocks = steps.div_ceil(block);
     // The draws come from `rng` in order, the resamples run in parallel, and their
     // statistics are summed in order: the same numbers on any number of threads.

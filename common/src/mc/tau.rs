@@ -445,11 +445,11 @@ pub fn estimate<R: Rng>(
         }
         statistics(m, &side, bounds, &curve).0
     };
-    let (est, se) = bootstrap_se(&betas, &es, &obs, log_z0, block, opts.resamples, rng, &stat);
     let point = Mbar::solve(&betas, &es, &obs, log_z0, None);
     if !point.converged {
         notes.push("MBAR did not converge".to_string());
     }
+    let (est, se) = bootstrap_se(&point, &es, &obs, log_z0, block, opts.resamples, rng, &stat);
     let (_, at_bound) = statistics(&point, &truth, bounds, &[]);
     let w = |i: usize| WithSe { value: est[i], se: se[i] };
     let curve: Vec<McCurvePoint> = curve
