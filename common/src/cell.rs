@@ -177,6 +177,118 @@ pub struct CellSettings {
     /// written before the key existed, which all kept their curves.
     #[serde(default)]
     pub curves: CurveOutput,
+    /// `[eval] method = "mcmc"`: evaluate τ by Monte Carlo with these settings (docs/spec.md
+    /// §10); `None` enumerates (`method = "exact"`, the default). Absent in settings written
+    /// before Monte Carlo existed, which were all exact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcmc: Option<McmcSettings>,
+}
+
+/// How a Monte Carlo cell samples (study table `[mcmc]`, docs/spec.md §10). Every count is
+/// per cell; the cell's random stream (its key) seeds every chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct McmcSettings {
+    /// Parallel-tempering steps recorded, all ladders together (each step sweeps every rung).
+    pub steps: u32,
+    /// Steps each ladder discards first.
+    pub burn_in: u32,
+    /// Sweeps per pilot run of the automatic ladder placement.
+    pub pilot_sweeps: u32,
+    /// Block-bootstrap resamples behind every standard error (at least 200).
+    pub resamples: u32,
+    /// Independent ladders; with two or more, R̂ compares them.
+    pub ladders: u32,
+    /// Run longer (doubling `steps`) until the standard errors of τ*_rev and τ*_fwd are at
+    /// most this, or `max_steps` would be passed (the cell is then reported with
+    /// `mcmc_ok = false`). `None`: one run of `steps`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_se: Option<f64>,
+    /// The step budget of `target_se`.
+    pub max_steps: u32,
+    /// Smallest acceptable neighbour swap acceptance.
+    pub min_swap_acceptance: f64,
+    /// Fewest acceptable ladder round trips (all ladders together).
+    pub min_round_trips: u32,
+    /// Largest acceptable Gelman–Rubin R̂ across the ladders.
+    pub max_r_hat: f64,
+}
+
+impl Default for McmcSettings {
+    fn default() -> Self {
+        McmcSettings {
+            steps: 4_000,
+            burn_in: 400,
+            pilot_sweeps: 100,
+            resamples: MIN_RESAMPLES,
+            ladders: 2,
+            target_se: None,
+            max_steps: 64_000,
+            min_swap_acceptance: 0.1,
+            min_round_trips: 4,
+            max_r_hat: 1.05,
+        }
+    }
+}
+
+/// Fewest bootstrap resamples a Monte Carlo cell may report error bars from (docs/spec.md §10).
+pub const MIN_RESAMPLES: u32 = 200;
+
+/// The τ* search bounds of a Monte Carlo study that does not set `tau.bounds`: the ladder
+/// runs to β = 1/lo and its length grows with ln(1/lo), so the exact default (0.01, 100)
+/// would cost ~3× the rungs for temperatures nobody samples at.
+pub const MCMC_DEFAULT_TAU_BOUNDS: (f64, f64) = (0.2, 5.0);
+
+impl McmcSettings {
+    /// Check every value; the error names the `mcmc.*` key.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        if self.steps < 100 {
+            return Err(SpecError::invalid("mcmc.steps", self.steps, "need at least 100 steps"));
+        }
+        if self.pilot_sweeps < 10 {
+            return Err(SpecError::invalid("mcmc.pilot_sweeps", self.pilot_sweeps, "need at least 10"));
+        }
+        if self.resamples < MIN_RESAMPLES {
+            return Err(SpecError::invalid(
+                "mcmc.resamples",
+                self.resamples,
+                format!("need at least {MIN_RESAMPLES} bootstrap resamples for a reported error bar"),
+            ));
+        }
+        if !(1..=16).contains(&self.ladders) {
+            return Err(SpecError::invalid("mcmc.ladders", self.ladders, "need 1 <= ladders <= 16"));
+        }
+        if self.ladders > 1 && self.steps / self.ladders < 50 {
+            return Err(SpecError::invalid(
+                "mcmc.steps",
+                self.steps,
+                format!("need at least 50 steps per ladder ({} ladders)", self.ladders),
+            ));
+        }
+        if let Some(t) = self.target_se {
+            if !(t.is_finite() && t > 0.0) {
+                return Err(SpecError::invalid("mcmc.target_se", t, "must be a finite number > 0"));
+            }
+        }
+        if self.max_steps < self.steps {
+            return Err(SpecError::invalid(
+                "mcmc.max_steps",
+                self.max_steps,
+                format!("the budget must be at least mcmc.steps = {}", self.steps),
+            ));
+        }
+        if !(0.0..1.0).contains(&self.min_swap_acceptance) {
+            return Err(SpecError::invalid(
+                "mcmc.min_swap_acceptance",
+                self.min_swap_acceptance,
+                "need 0 <= min_swap_acceptance < 1",
+            ));
+        }
+        if !(self.max_r_hat.is_finite() && self.max_r_hat >= 1.0) {
+            return Err(SpecError::invalid("mcmc.max_r_hat", self.max_r_hat, "need a finite number >= 1"));
+        }
+        Ok(())
+    }
 }
 
 /// Which results keep their τ curve (the reporting grid's D_rev, D_fwd, S, ⟨E⟩, C, κ).
@@ -260,6 +372,7 @@ impl Default for CellSettings {
             rel_tol: DEFAULT_REL_TOL,
             coupling_cap: 20.0,
             curves: CurveOutput::All,
+            mcmc: None,
         }
     }
 }
@@ -369,8 +482,8 @@ impl GridPoint {
                         format!("{rows}x{cols}"),
                         format!(
                             "{n} spins exceed the exact-enumeration limit of {MAX_ENUMERATED_SPINS} spins \
-                             (2^{MAX_ENUMERATED_SPINS} states); larger systems need a Monte Carlo sampler, \
-                             which is not yet available"
+                             (2^{MAX_ENUMERATED_SPINS} states), which the exact fit needs even when [eval] method = \"mcmc\" \
+                             evaluates τ by Monte Carlo; fits of larger lattices are not yet available"
                         ),
                     ));
                 }
@@ -450,6 +563,23 @@ impl CellSettings {
                 "must be a finite number > 0",
             ));
         }
+        if let Some(mcmc) = &self.mcmc {
+            mcmc.validate()?;
+            if !(lo < 1.0 && hi > 1.0) {
+                return Err(SpecError::invalid(
+                    "tau.bounds",
+                    format!("{lo}:{hi}"),
+                    "Monte Carlo evaluation needs lo < 1 < hi (the ladder is placed from β = 0 to 1/lo)",
+                ));
+            }
+            if self.curves == CurveOutput::Recompute {
+                return Err(SpecError::invalid(
+                    "tau.curves",
+                    "recompute",
+                    "a Monte Carlo cell is too costly to compute again for its curve; use \"all\" or \"none\"",
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -473,7 +603,17 @@ impl CellSpec {
     /// Validate the grid point and the settings.
     pub fn validate(&self) -> Result<(), SpecError> {
         self.point.validate()?;
-        self.settings.validate()
+        self.settings.validate()?;
+        if self.settings.mcmc.is_some() {
+            if let TruthSpec::TwoLevel { .. } = self.point.truth {
+                return Err(SpecError::invalid(
+                    "eval.method",
+                    "mcmc",
+                    "Monte Carlo evaluation applies to ising2d truths; a two-level cell is exact in microseconds",
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -528,8 +668,91 @@ pub struct CellResult {
     /// The Ising fit's diagnostics (Ising truths; all `None` otherwise).
     #[serde(flatten)]
     pub ising: IsingFitReport,
+    /// The Monte Carlo estimate's standard errors and diagnostics (cells evaluated with
+    /// `[eval] method = "mcmc"`; all `None` and empty for exact cells).
+    #[serde(flatten)]
+    pub mcmc: McmcReport,
     /// The τ curve on the reporting grid.
     pub curve: Vec<CurvePoint>,
+}
+
+/// What a Monte Carlo cell adds to its result (docs/spec.md §10): a standard error for
+/// every estimate, and the sampler's diagnostics. `mcmc_ok = false` says the numbers did
+/// not pass the thresholds (the reason is in `mcmc_note`): they are kept, never passed
+/// off as converged.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct McmcReport {
+    /// Standard error of τ*_rev.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tau_rev_se: Option<f64>,
+    /// Standard error of τ*_fwd.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tau_fwd_se: Option<f64>,
+    /// Standard error of D_rev(1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dkl_rev_at_1_se: Option<f64>,
+    /// Standard error of D_rev(τ*_rev).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dkl_rev_opt_se: Option<f64>,
+    /// Standard error of D_fwd(1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dkl_fwd_at_1_se: Option<f64>,
+    /// Standard error of D_fwd(τ*_fwd).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dkl_fwd_opt_se: Option<f64>,
+    /// Standard error of κ(1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kappa_at_1_se: Option<f64>,
+    /// Standard error of C(1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heat_capacity_at_1_se: Option<f64>,
+    /// Every diagnostic within its threshold (and the precision target met, if one was set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcmc_ok: Option<bool>,
+    /// Why not, when not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcmc_note: Option<String>,
+    /// Parallel-tempering steps of the reported run (all ladders together).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcmc_steps: Option<u64>,
+    /// Rungs of the β ladder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ladder_rungs: Option<u32>,
+    /// Smallest neighbour swap acceptance on the ladder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_swap_acceptance: Option<f64>,
+    /// Completed round trips β = 0 ↔ β_max, all ladders together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub round_trips: Option<u64>,
+    /// Largest Gelman–Rubin R̂ of any rung's energy across the independent ladders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub r_hat: Option<f64>,
+    /// Largest integrated autocorrelation time of any rung's energy, in PT steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tau_int: Option<f64>,
+    /// Effective samples per rung at that τ_int.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ess: Option<f64>,
+    /// Standard errors of the curve, point for point with [`CellResult::curve`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub curve_se: Vec<CurveSe>,
+}
+
+/// Standard errors of one curve point (its τ is that of the point it belongs to).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CurveSe {
+    /// Of D(q_τ ‖ p).
+    pub dkl_rev: f64,
+    /// Of D(p ‖ q_τ).
+    pub dkl_fwd: f64,
+    /// Of S(q_τ).
+    pub entropy: f64,
+    /// Of ⟨Ê⟩ under q_τ.
+    pub mean_energy: f64,
+    /// Of C(τ).
+    pub heat_capacity: f64,
+    /// Of κ(τ).
+    pub kappa: f64,
 }
 
 /// What the τ analysis of one fitted model yields (docs/spec.md §5). (`Default` is all

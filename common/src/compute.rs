@@ -4,13 +4,15 @@
 use serde::{Deserialize, Serialize};
 
 use crate::cell::{
-    CellResult, CellSettings, CellSpec, CurveOutput, CurvePoint, DataSize, FitMode, IsingFitReport,
-    TauSummary, TruthSpec, TwoLevelFitReport,
+    CellResult, CellSettings, CellSpec, CurveOutput, CurvePoint, CurveSe, DataSize, FitMode, IsingFitReport,
+    McmcReport, McmcSettings, TauSummary, TruthSpec, TwoLevelFitReport,
 };
 use crate::error::SpecError;
 use crate::exact::sample_counts;
 use crate::fit::ising::{fit_mle, fit_paper, Enumerator, FitOptions, IsingData};
 use crate::fit::two_level::fit_two_level;
+use crate::mc::model::SpinModel;
+use crate::mc::tau::{McOptions, McTau, TruthSide};
 use crate::model::ising::{IsingTruth, Pairs};
 use crate::model::two_level::TwoLevelTruth;
 use crate::tau::{heat_capacity_peak, optimise, variance_match, Divergence, Landscape, Scan};
@@ -178,7 +180,7 @@ fn two_level_cell(spec: &CellSpec, truth: TwoLevelTruth) -> Result<CellResult, S
         tau_rev_closed: rev_closed,
         tau_fwd_closed: fwd_closed,
     };
-    Ok(cell_result(spec, m, report, two_level, IsingFitReport::default()))
+    Ok(cell_result(spec, m, report, two_level, IsingFitReport::default(), McmcReport::default()))
 }
 
 fn ising_cell(spec: &CellSpec, rows: u32, cols: u32, temperature: f64) -> Result<CellResult, SpecError> {
@@ -200,9 +202,29 @@ fn ising_cell(spec: &CellSpec, rows: u32, cols: u32, temperature: f64) -> Result
     };
     let mut energy = vec![0.0; 1usize << pairs.n];
     pairs.energies_into(&fit.couplings, &mut energy);
-    let data_energy = data.energy_stats(&pairs, &fit.couplings);
-    let land = Landscape::from_states(energy, truth.log_p);
-    let report = analyse(&land, &reported_taus(&spec.settings), spec.settings.tau_bounds, Some(data_energy));
+    let (report, mcmc) = match &spec.settings.mcmc {
+        None => {
+            let data_energy = data.energy_stats(&pairs, &fit.couplings);
+            let land = Landscape::from_states(energy, truth.log_p);
+            let taus = reported_taus(&spec.settings);
+            (analyse(&land, &taus, spec.settings.tau_bounds, Some(data_energy)), McmcReport::default())
+        }
+        Some(mcmc) => {
+            // The truth side is exact (the lattice is enumerable: the fit needed it), so the
+            // error bars are those of sampling the fitted model alone.
+            let mut truth_energy = vec![0.0; 1usize << pairs.n];
+            pairs.energies_into(&truth.couplings_over_t, &mut truth_energy);
+            let side = TruthSide {
+                mean_model_energy: expectation(&truth.log_p, &energy),
+                mean_truth_energy: expectation(&truth.log_p, &truth_energy),
+                log_z: -truth_energy[0] - truth.log_p[0],
+            };
+            let q = SpinModel::from_pairs(&pairs, &fit.couplings);
+            let truth_model = SpinModel::from_pairs(&pairs, &truth.couplings_over_t);
+            let e_p = |s: &[i8]| truth_model.energy(s);
+            mcmc_analysis(&q, &e_p, side, None, mcmc, &spec.settings, &mut rng)
+        }
+    };
     let ising = IsingFitReport {
         fit_mode: Some(fit.mode),
         fit_iterations: Some(fit.iterations),
@@ -213,7 +235,126 @@ fn ising_cell(spec: &CellSpec, rows: u32, cols: u32, temperature: f64) -> Result
         fit_diverged: Some(fit.diverged),
         fit_note: fit.note,
     };
-    Ok(cell_result(spec, m, report, TwoLevelFitReport::default(), ising))
+    Ok(cell_result(spec, m, report, TwoLevelFitReport::default(), ising, mcmc))
+}
+
+/// E_p[f] = Σ_x p(x) f(x) over every state, p given by its logarithm.
+fn expectation(log_p: &[f64], f: &[f64]) -> f64 {
+    log_p.iter().zip(f).map(|(lp, v)| lp.exp() * v).sum()
+}
+
+/// The sampler options of a Monte Carlo cell: its `[mcmc]` settings, the τ* search bounds,
+/// and the τ of the curve it reports.
+pub fn mc_options(m: &McmcSettings, tau_bounds: (f64, f64), curve: Vec<f64>) -> McOptions {
+    McOptions {
+        tau_bounds,
+        steps: m.steps as usize,
+        burn_in: m.burn_in as usize,
+        pilot_sweeps: m.pilot_sweeps as usize,
+        resamples: m.resamples as usize,
+        min_swap_acceptance: m.min_swap_acceptance,
+        min_round_trips: u64::from(m.min_round_trips),
+        ladders: m.ladders as usize,
+        max_r_hat: m.max_r_hat,
+        ladder: None,
+        curve,
+    }
+}
+
+/// The τ analysis of a fitted model by Monte Carlo (docs/spec.md §10): the estimate (run
+/// to `target_se` when one is set) as a [`TauReport`] of point values, and its standard
+/// errors and diagnostics as a [`McmcReport`].
+pub fn mcmc_analysis<R: rand::Rng>(
+    q: &SpinModel,
+    truth_energy: &dyn Fn(&[i8]) -> f64,
+    side: TruthSide,
+    truth_samples: Option<&[f64]>,
+    mcmc: &McmcSettings,
+    settings: &CellSettings,
+    rng: &mut R,
+) -> (TauReport, McmcReport) {
+    let opts = mc_options(mcmc, settings.tau_bounds, reported_taus(settings));
+    let (r, steps) = match mcmc.target_se {
+        Some(target) => crate::mc::tau::estimate_to_precision(
+            q,
+            truth_energy,
+            side,
+            truth_samples,
+            &opts,
+            target,
+            mcmc.max_steps as usize,
+            rng,
+        ),
+        None => (crate::mc::tau::estimate(q, truth_energy, side, truth_samples, &opts, rng), opts.steps),
+    };
+    mcmc_reports(&r, steps)
+}
+
+/// Split a Monte Carlo estimate into the values a result shares with exact cells and the
+/// standard errors and diagnostics only Monte Carlo cells have.
+fn mcmc_reports(r: &McTau, steps: usize) -> (TauReport, McmcReport) {
+    let summary = TauSummary {
+        tau_rev: r.tau_rev.value,
+        tau_fwd: r.tau_fwd.value,
+        tau_rev_at_bound: r.at_bound.0,
+        tau_fwd_at_bound: r.at_bound.1,
+        dkl_rev_at_1: r.dkl_rev_at_1.value,
+        dkl_rev_opt: r.dkl_rev_opt.value,
+        dkl_fwd_at_1: r.dkl_fwd_at_1.value,
+        dkl_fwd_opt: r.dkl_fwd_opt.value,
+        // Truth-free diagnostics that need the whole exact landscape (or the data): not
+        // estimated by Monte Carlo.
+        tau_heat_peak: None,
+        tau_var: None,
+        kappa_at_1: Some(r.kappa_at_1.value),
+        heat_capacity_at_1: Some(r.heat_capacity_at_1.value),
+    };
+    let curve = r
+        .curve
+        .iter()
+        .map(|p| CurvePoint {
+            tau: p.tau,
+            dkl_rev: p.dkl_rev.value,
+            dkl_fwd: p.dkl_fwd.value,
+            entropy: p.entropy.value,
+            mean_energy: p.mean_energy.value,
+            heat_capacity: p.heat_capacity.value,
+            kappa: Some(p.kappa.value),
+        })
+        .collect();
+    let curve_se = r
+        .curve
+        .iter()
+        .map(|p| CurveSe {
+            dkl_rev: p.dkl_rev.se,
+            dkl_fwd: p.dkl_fwd.se,
+            entropy: p.entropy.se,
+            mean_energy: p.mean_energy.se,
+            heat_capacity: p.heat_capacity.se,
+            kappa: p.kappa.se,
+        })
+        .collect();
+    let report = McmcReport {
+        tau_rev_se: Some(r.tau_rev.se),
+        tau_fwd_se: Some(r.tau_fwd.se),
+        dkl_rev_at_1_se: Some(r.dkl_rev_at_1.se),
+        dkl_rev_opt_se: Some(r.dkl_rev_opt.se),
+        dkl_fwd_at_1_se: Some(r.dkl_fwd_at_1.se),
+        dkl_fwd_opt_se: Some(r.dkl_fwd_opt.se),
+        kappa_at_1_se: Some(r.kappa_at_1.se),
+        heat_capacity_at_1_se: Some(r.heat_capacity_at_1.se),
+        mcmc_ok: Some(r.ok),
+        mcmc_note: r.note.clone(),
+        mcmc_steps: Some(steps as u64),
+        ladder_rungs: Some(r.betas.len() as u32),
+        min_swap_acceptance: Some(r.min_swap_acceptance),
+        round_trips: Some(r.round_trips),
+        r_hat: Some(r.r_hat),
+        tau_int: Some(r.tau_int),
+        ess: Some(r.ess),
+        curve_se,
+    };
+    (TauReport { summary, curve }, report)
 }
 
 /// The τ values of the curve a result carries: the reporting grid, or none when the study
@@ -233,18 +374,16 @@ fn cell_result(
     report: TauReport,
     two_level: TwoLevelFitReport,
     ising: IsingFitReport,
+    mut mcmc: McmcReport,
 ) -> CellResult {
-    CellResult {
-        key: spec.key(),
-        samples,
-        tau: report.summary,
-        two_level,
-        ising,
-        curve: match spec.settings.curves {
-            CurveOutput::All => report.curve,
-            CurveOutput::None | CurveOutput::Recompute => Vec::new(),
-        },
-    }
+    let curve = match spec.settings.curves {
+        CurveOutput::All => report.curve,
+        CurveOutput::None | CurveOutput::Recompute => {
+            mcmc.curve_se.clear();
+            Vec::new()
+        }
+    };
+    CellResult { key: spec.key(), samples, tau: report.summary, two_level, ising, mcmc, curve }
 }
 
 /// Check that `couplings` is an N×N symmetric matrix of finite numbers with zero diagonal;

@@ -30,7 +30,7 @@ pub mod tau;
 
 pub use cell::{
     CellKey, CellResult, CellSettings, CellSpec, CurveOutput, DataSize, FitMode, FitSpec, FitStop, GridPoint,
-    IsingFitReport, TauSummary, TruthSpec, TwoLevelFitReport,
+    IsingFitReport, McmcReport, McmcSettings, TauSummary, TruthSpec, TwoLevelFitReport,
 };
 pub use compute::run_cell;
 pub use error::SpecError;

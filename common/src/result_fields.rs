@@ -164,9 +164,25 @@ macro_rules! opt_u32_field {
     };
 }
 
+/// A `u64` that may be absent.
+macro_rules! opt_u64_field {
+    ($name:literal, $($path:ident).+) => {
+        ResultField {
+            name: $name,
+            kind: FieldKind::Int,
+            temperature: false,
+            get: |r| FieldValue::Int(r.$($path).+),
+            set: |r, v| {
+                r.$($path).+ = int::<u64>(v)?;
+                Ok(())
+            },
+        }
+    };
+}
+
 /// Every scalar field of a [`CellResult`] (the key and the curve are not scalars), in the
 /// order of the `cells` export table and of the store's result columns.
-pub const RESULT_FIELDS: [ResultField; 26] = [
+pub const RESULT_FIELDS: [ResultField; 43] = [
     ResultField {
         name: "samples",
         kind: FieldKind::Int,
@@ -238,7 +254,51 @@ pub const RESULT_FIELDS: [ResultField; 26] = [
             Ok(())
         },
     },
+    // Monte Carlo cells only (schema 5).
+    opt_float_field!("tau_rev_se", false, mcmc.tau_rev_se),
+    opt_float_field!("tau_fwd_se", false, mcmc.tau_fwd_se),
+    opt_float_field!("dkl_rev_at_1_se", false, mcmc.dkl_rev_at_1_se),
+    opt_float_field!("dkl_rev_opt_se", false, mcmc.dkl_rev_opt_se),
+    opt_float_field!("dkl_fwd_at_1_se", false, mcmc.dkl_fwd_at_1_se),
+    opt_float_field!("dkl_fwd_opt_se", false, mcmc.dkl_fwd_opt_se),
+    opt_float_field!("kappa_at_1_se", false, mcmc.kappa_at_1_se),
+    opt_float_field!("heat_capacity_at_1_se", false, mcmc.heat_capacity_at_1_se),
+    ResultField {
+        name: "mcmc_ok",
+        kind: FieldKind::Bool,
+        temperature: false,
+        get: |r| FieldValue::Bool(r.mcmc.mcmc_ok),
+        set: |r, v| {
+            r.mcmc.mcmc_ok = boolean(v)?;
+            Ok(())
+        },
+    },
+    ResultField {
+        name: "mcmc_note",
+        kind: FieldKind::Str,
+        temperature: false,
+        get: |r| FieldValue::Str(r.mcmc.mcmc_note.as_deref()),
+        set: |r, v| {
+            r.mcmc.mcmc_note = text(v)?;
+            Ok(())
+        },
+    },
+    opt_u64_field!("mcmc_steps", mcmc.mcmc_steps),
+    opt_u32_field!("ladder_rungs", mcmc.ladder_rungs),
+    opt_float_field!("min_swap_acceptance", false, mcmc.min_swap_acceptance),
+    opt_u64_field!("round_trips", mcmc.round_trips),
+    opt_float_field!("r_hat", false, mcmc.r_hat),
+    opt_float_field!("tau_int", false, mcmc.tau_int),
+    opt_float_field!("ess", false, mcmc.ess),
 ];
+
+/// The fields that schema 5 of the store added (the Monte Carlo ones), by name.
+pub fn added_for_monte_carlo(name: &str) -> bool {
+    RESULT_FIELDS.iter().position(|f| f.name == name).is_some_and(|i| i >= FIRST_MONTE_CARLO_FIELD)
+}
+
+/// Index in [`RESULT_FIELDS`] of the first Monte Carlo field; every later field is one too.
+pub const FIRST_MONTE_CARLO_FIELD: usize = 26;
 
 /// The first scalar field in which `a` and `b` differ, with both values, or `None` when
 /// every field of [`RESULT_FIELDS`] is bit-identical (the curve is not compared). Used to
@@ -283,6 +343,27 @@ pub fn invalid_value(r: &CellResult) -> Option<String> {
             return Some(format!("{name} = NaN in curve point {i} (tau = {})", p.tau));
         }
     }
+    let se = &r.mcmc.curve_se;
+    if !se.is_empty() && se.len() != r.curve.len() {
+        return Some(format!(
+            "curve_se has {} points but the curve has {}: one standard error per point",
+            se.len(),
+            r.curve.len()
+        ));
+    }
+    for (i, p) in se.iter().enumerate() {
+        let vals = [
+            ("dkl_rev_se", p.dkl_rev),
+            ("dkl_fwd_se", p.dkl_fwd),
+            ("entropy_se", p.entropy),
+            ("mean_energy_se", p.mean_energy),
+            ("heat_capacity_se", p.heat_capacity),
+            ("kappa_se", p.kappa),
+        ];
+        if let Some((name, _)) = vals.iter().find(|(_, v)| v.is_nan()) {
+            return Some(format!("{name} = NaN in curve point {i}"));
+        }
+    }
     None
 }
 
@@ -308,21 +389,49 @@ mod tests {
         r.tau.tau_var = Some(1.0);
         r.tau.tau_heat_peak = Some(1.0);
         r.ising.fit_note = Some("n".into());
+        r.mcmc = full_mcmc_report();
         let json = serde_json::to_value(&r).unwrap();
         let mut keys: Vec<&str> = json
             .as_object()
             .unwrap()
             .keys()
             .map(String::as_str)
-            .filter(|k| *k != "key" && *k != "curve")
+            .filter(|k| *k != "key" && *k != "curve" && *k != "curve_se")
             .collect();
         keys.sort_unstable();
         assert_eq!(keys, names);
     }
 
+    /// A Monte Carlo report with every field set (and distinct values).
+    pub(crate) fn full_mcmc_report() -> crate::cell::McmcReport {
+        crate::cell::McmcReport {
+            tau_rev_se: Some(0.01),
+            tau_fwd_se: Some(0.02),
+            dkl_rev_at_1_se: Some(0.03),
+            dkl_rev_opt_se: Some(0.04),
+            dkl_fwd_at_1_se: Some(0.05),
+            dkl_fwd_opt_se: Some(0.06),
+            kappa_at_1_se: Some(0.07),
+            heat_capacity_at_1_se: Some(0.08),
+            mcmc_ok: Some(false),
+            mcmc_note: Some("R̂ 1.2 over 2 ladders above 1.05".into()),
+            mcmc_steps: Some(8_000),
+            ladder_rungs: Some(9),
+            min_swap_acceptance: Some(0.31),
+            round_trips: Some(17),
+            r_hat: Some(1.2),
+            tau_int: Some(3.5),
+            ess: Some(1_100.0),
+            curve_se: Vec::new(),
+        }
+    }
+
     #[test]
     fn set_after_get_round_trips_every_field() {
-        for r in [result(&ising_point(2.3, 54), 1, 0.8, 1.2), result(&two_level_point(4.0, 100), 2, 1.3, 0.9)]
+        let mut mc = result(&ising_point(2.3, 54), 3, 0.7, 1.1);
+        mc.mcmc = full_mcmc_report();
+        for r in
+            [result(&ising_point(2.3, 54), 1, 0.8, 1.2), result(&two_level_point(4.0, 100), 2, 1.3, 0.9), mc]
         {
             let mut back = r.clone();
             for f in &RESULT_FIELDS {

@@ -5,10 +5,10 @@
 //! [`ConvertError`] naming the field. The conversions are exact (f64 travels as `double`),
 //! so a result that crosses the wire is bit-identical to the one computed.
 
-use common::cell::{CurveOutput, CurvePoint, TauGrid};
+use common::cell::{CurveOutput, CurvePoint, CurveSe, TauGrid};
 use common::{
     CellKey, CellResult, CellSettings, CellSpec, DataSize, FitMode, FitSpec, FitStop, GridPoint,
-    IsingFitReport, TauSummary, TruthSpec, TwoLevelFitReport,
+    IsingFitReport, McmcReport, McmcSettings, TauSummary, TruthSpec, TwoLevelFitReport,
 };
 
 use crate::pb;
@@ -144,6 +144,18 @@ impl From<&CellSettings> for pb::CellSettings {
             coupling_cap: s.coupling_cap,
             omit_curves: !s.curves.stored(),
             rel_tol: s.rel_tol,
+            mcmc: s.mcmc.as_ref().map(|m| pb::McmcSettings {
+                steps: m.steps,
+                burn_in: m.burn_in,
+                pilot_sweeps: m.pilot_sweeps,
+                resamples: m.resamples,
+                ladders: m.ladders,
+                target_se: m.target_se,
+                max_steps: m.max_steps,
+                min_swap_acceptance: m.min_swap_acceptance,
+                min_round_trips: m.min_round_trips,
+                max_r_hat: m.max_r_hat,
+            }),
         }
     }
 }
@@ -157,6 +169,18 @@ impl From<pb::CellSettings> for CellSettings {
             rel_tol: s.rel_tol,
             coupling_cap: s.coupling_cap,
             curves: if s.omit_curves { CurveOutput::None } else { CurveOutput::All },
+            mcmc: s.mcmc.map(|m| McmcSettings {
+                steps: m.steps,
+                burn_in: m.burn_in,
+                pilot_sweeps: m.pilot_sweeps,
+                resamples: m.resamples,
+                ladders: m.ladders,
+                target_se: m.target_se,
+                max_steps: m.max_steps,
+                min_swap_acceptance: m.min_swap_acceptance,
+                min_round_trips: m.min_round_trips,
+                max_r_hat: m.max_r_hat,
+            }),
         }
     }
 }
@@ -243,6 +267,50 @@ fn curve_from_wire(c: &pb::Curve) -> Result<Vec<CurvePoint>, ConvertError> {
         .collect())
 }
 
+impl From<&[CurveSe]> for pb::CurveErrors {
+    fn from(se: &[CurveSe]) -> Self {
+        let column = |f: fn(&CurveSe) -> f64| se.iter().map(f).collect();
+        pb::CurveErrors {
+            dkl_rev: column(|p| p.dkl_rev),
+            dkl_fwd: column(|p| p.dkl_fwd),
+            entropy: column(|p| p.entropy),
+            mean_energy: column(|p| p.mean_energy),
+            heat_capacity: column(|p| p.heat_capacity),
+            kappa: column(|p| p.kappa),
+        }
+    }
+}
+
+/// The curve's standard errors from the wire: every column one entry per curve point
+/// (`points`), or all empty (an exact cell).
+fn curve_se_from_wire(c: Option<&pb::CurveErrors>, points: usize) -> Result<Vec<CurveSe>, ConvertError> {
+    let Some(c) = c else { return Ok(Vec::new()) };
+    let columns = [
+        ("CurveErrors.dkl_rev", &c.dkl_rev),
+        ("CurveErrors.dkl_fwd", &c.dkl_fwd),
+        ("CurveErrors.entropy", &c.entropy),
+        ("CurveErrors.mean_energy", &c.mean_energy),
+        ("CurveErrors.heat_capacity", &c.heat_capacity),
+        ("CurveErrors.kappa", &c.kappa),
+    ];
+    if columns.iter().all(|(_, column)| column.is_empty()) {
+        return Ok(Vec::new());
+    }
+    if let Some((field, column)) = columns.iter().find(|(_, column)| column.len() != points) {
+        return Err(ConvertError::CurveColumnLength { field, len: column.len(), points });
+    }
+    Ok((0..points)
+        .map(|i| CurveSe {
+            dkl_rev: c.dkl_rev[i],
+            dkl_fwd: c.dkl_fwd[i],
+            entropy: c.entropy[i],
+            mean_energy: c.mean_energy[i],
+            heat_capacity: c.heat_capacity[i],
+            kappa: c.kappa[i],
+        })
+        .collect())
+}
+
 /// A wire result's curve in whichever form it came: columns (protocol ≥ 3) or points (older
 /// payloads, e.g. quarantined ones). Both at once is ambiguous and refused.
 fn result_curve_from_wire(r: &pb::CellResult) -> Result<Vec<CurvePoint>, ConvertError> {
@@ -285,6 +353,24 @@ impl From<&CellResult> for pb::CellResult {
             kappa_at_1: r.tau.kappa_at_1,
             heat_capacity_at_1: r.tau.heat_capacity_at_1,
             fit_stop: r.ising.fit_stop.map(|s| fit_stop_to_wire(s) as i32),
+            tau_rev_se: r.mcmc.tau_rev_se,
+            tau_fwd_se: r.mcmc.tau_fwd_se,
+            dkl_rev_at_1_se: r.mcmc.dkl_rev_at_1_se,
+            dkl_rev_opt_se: r.mcmc.dkl_rev_opt_se,
+            dkl_fwd_at_1_se: r.mcmc.dkl_fwd_at_1_se,
+            dkl_fwd_opt_se: r.mcmc.dkl_fwd_opt_se,
+            kappa_at_1_se: r.mcmc.kappa_at_1_se,
+            heat_capacity_at_1_se: r.mcmc.heat_capacity_at_1_se,
+            mcmc_ok: r.mcmc.mcmc_ok,
+            mcmc_note: r.mcmc.mcmc_note.clone(),
+            mcmc_steps: r.mcmc.mcmc_steps,
+            ladder_rungs: r.mcmc.ladder_rungs,
+            min_swap_acceptance: r.mcmc.min_swap_acceptance,
+            round_trips: r.mcmc.round_trips,
+            r_hat: r.mcmc.r_hat,
+            tau_int: r.mcmc.tau_int,
+            ess: r.mcmc.ess,
+            curve_se: (!r.mcmc.curve_se.is_empty()).then(|| r.mcmc.curve_se.as_slice().into()),
         }
     }
 }
@@ -294,6 +380,7 @@ impl From<&CellResult> for pb::CellResult {
 impl TryFrom<&pb::CellResult> for CellResult {
     type Error = ConvertError;
     fn try_from(r: &pb::CellResult) -> Result<Self, ConvertError> {
+        let curve = result_curve_from_wire(r)?;
         Ok(CellResult {
             key: CellKey(r.key.clone()),
             samples: r.samples,
@@ -328,7 +415,27 @@ impl TryFrom<&pb::CellResult> for CellResult {
                 fit_diverged: r.fit_diverged,
                 fit_note: r.fit_note.clone(),
             },
-            curve: result_curve_from_wire(r)?,
+            mcmc: McmcReport {
+                tau_rev_se: r.tau_rev_se,
+                tau_fwd_se: r.tau_fwd_se,
+                dkl_rev_at_1_se: r.dkl_rev_at_1_se,
+                dkl_rev_opt_se: r.dkl_rev_opt_se,
+                dkl_fwd_at_1_se: r.dkl_fwd_at_1_se,
+                dkl_fwd_opt_se: r.dkl_fwd_opt_se,
+                kappa_at_1_se: r.kappa_at_1_se,
+                heat_capacity_at_1_se: r.heat_capacity_at_1_se,
+                mcmc_ok: r.mcmc_ok,
+                mcmc_note: r.mcmc_note.clone(),
+                mcmc_steps: r.mcmc_steps,
+                ladder_rungs: r.ladder_rungs,
+                min_swap_acceptance: r.min_swap_acceptance,
+                round_trips: r.round_trips,
+                r_hat: r.r_hat,
+                tau_int: r.tau_int,
+                ess: r.ess,
+                curve_se: curve_se_from_wire(r.curve_se.as_ref(), curve.len())?,
+            },
+            curve,
         })
     }
 }
@@ -393,9 +500,13 @@ mod tests {
         /// Every CellSpec survives the wire bit for bit (NaN payloads included).
         #[test]
         fn cell_spec_round_trips_bit_exactly(point in any_point(), seed in any::<u64>(), r in any::<u32>(),
-                                             from in any_f64(), count in any::<u32>(), omit in any::<bool>()) {
+                                             from in any_f64(), count in any::<u32>(), omit in any::<bool>(),
+                                             mc in proptest::option::of((any::<u32>(), any::<u32>(), proptest::option::of(any_f64()), any_f64()))) {
             let curves = if omit { CurveOutput::None } else { CurveOutput::All };
-            let settings = CellSettings { tau_grid: TauGrid { from, to: 5.0, count }, curves, ..CellSettings::default() };
+            let mcmc = mc.map(|(steps, ladders, target_se, max_r_hat)| McmcSettings {
+                steps, ladders, target_se, max_r_hat, burn_in: steps / 3, ..McmcSettings::default()
+            });
+            let settings = CellSettings { tau_grid: TauGrid { from, to: 5.0, count }, curves, mcmc, ..CellSettings::default() };
             let spec = CellSpec { study_seed: seed, point, replicate: r, settings };
             let back = CellSpec::try_from(pb::CellSpec::from(&spec)).unwrap();
             prop_assert_eq!(format!("{:?}", &back), format!("{:?}", &spec));
@@ -406,7 +517,7 @@ mod tests {
         #[test]
         fn cell_result_round_trips_bit_exactly(tau_rev in any_f64(), opt in proptest::option::of(any_f64()),
                                                n in proptest::option::of(any::<u32>()), curve_len in 0usize..5,
-                                               note in proptest::option::of(".{0,10}")) {
+                                               note in proptest::option::of(".{0,10}"), mc in any::<bool>()) {
             let curve = (0..curve_len).map(|i| CurvePoint { tau: i as f64, dkl_rev: tau_rev, dkl_fwd: 1.0,
                 entropy: -0.0, mean_energy: f64::MIN_POSITIVE, heat_capacity: 3.0, kappa: opt }).collect();
             let r = CellResult {
@@ -441,7 +552,32 @@ mod tests {
                     nll: opt,
                     coupling_max_abs: None,
                     fit_diverged: Some(true),
-                    fit_note: note,
+                    fit_note: note.clone(),
+                },
+                mcmc: if mc {
+                    McmcReport {
+                        tau_rev_se: Some(tau_rev),
+                        tau_fwd_se: opt,
+                        dkl_rev_at_1_se: Some(0.01),
+                        dkl_rev_opt_se: Some(-0.0),
+                        dkl_fwd_at_1_se: Some(f64::INFINITY),
+                        dkl_fwd_opt_se: opt,
+                        kappa_at_1_se: Some(0.3),
+                        heat_capacity_at_1_se: Some(0.4),
+                        mcmc_ok: Some(note.is_none()),
+                        mcmc_note: note.clone(),
+                        mcmc_steps: n.map(u64::from),
+                        ladder_rungs: n,
+                        min_swap_acceptance: opt,
+                        round_trips: Some(u64::MAX),
+                        r_hat: Some(f64::INFINITY),
+                        tau_int: Some(2.5),
+                        ess: opt,
+                        curve_se: (0..curve_len).map(|i| CurveSe { dkl_rev: i as f64, dkl_fwd: tau_rev, entropy: -0.0,
+                            mean_energy: 1.0, heat_capacity: f64::MIN_POSITIVE, kappa: 2.0 }).collect(),
+                    }
+                } else {
+                    McmcReport::default()
                 },
                 curve,
             };
@@ -488,6 +624,26 @@ mod tests {
         curve.kappa.clear();
         let r = pb::CellResult { curve: Some(curve), ..Default::default() };
         assert!(CellResult::try_from(&r).unwrap().curve.iter().all(|p| p.kappa.is_none()));
+    }
+
+    #[test]
+    fn a_short_curve_error_column_is_named() {
+        let mut se = pb::CurveErrors::from(
+            &[CurveSe {
+                dkl_rev: 1.0,
+                dkl_fwd: 1.0,
+                entropy: 1.0,
+                mean_energy: 1.0,
+                heat_capacity: 1.0,
+                kappa: 1.0,
+            }; 3][..],
+        );
+        se.kappa.pop();
+        let r = pb::CellResult { curve: Some(column_curve(3)), curve_se: Some(se), ..Default::default() };
+        assert_eq!(
+            CellResult::try_from(&r).unwrap_err(),
+            ConvertError::CurveColumnLength { field: "CurveErrors.kappa", len: 2, points: 3 }
+        );
     }
 
     #[test]

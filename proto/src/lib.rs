@@ -40,4 +40,8 @@ pub use convert::ConvertError;
 /// 4: `CellSettings.rel_tol` (the paper mode's stopping rule), `CellResult.kappa_at_1`,
 /// `heat_capacity_at_1`, `fit_stop`, and the curve's κ column; a version-3 worker would stop
 /// every paper-mode fit at its built-in tolerance and report no κ.
-pub const PROTOCOL_VERSION: u32 = 4;
+///
+/// 5: `CellSettings.mcmc` (Monte Carlo evaluation) and the result's standard errors,
+/// diagnostics and `curve_se`; a version-4 worker would evaluate a Monte Carlo study exactly
+/// and report no error bars.
+pub const PROTOCOL_VERSION: u32 = 5;

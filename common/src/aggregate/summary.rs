@@ -317,6 +317,7 @@ pub(crate) mod tests {
                 fit_diverged: (!two_level).then_some(false),
                 fit_note: None,
             },
+            mcmc: Default::default(),
             curve: vec![CurvePoint {
                 tau: 1.0,
                 dkl_rev: 0.5,

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 
 use super::stats::Stats;
 use super::summary::{Quantity, SummaryRow};
-use crate::cell::{fmt_f64, CellResult, CurvePoint, DataSize, GridPoint, TruthSpec};
+use crate::cell::{fmt_f64, CellResult, CurvePoint, CurveSe, DataSize, GridPoint, TruthSpec};
 use crate::result_fields::{FieldKind, FieldValue, RESULT_FIELDS};
 
 /// The type of a column.
@@ -426,14 +426,22 @@ pub fn curve_columns() -> Vec<Column> {
         ("mean_energy", Float),
         ("heat_capacity", Float),
         ("kappa", Float),
+        ("dkl_rev_se", Float),
+        ("dkl_fwd_se", Float),
+        ("entropy_se", Float),
+        ("mean_energy_se", Float),
+        ("heat_capacity_se", Float),
+        ("kappa_se", Float),
     ]
     .into_iter()
     .map(|(n, k)| Column::new(n, k))
     .collect()
 }
 
-/// One row of `curves.*`, aligned with [`curve_columns`].
-pub fn curve_row<'a>(key: &'a str, c: &CurvePoint) -> [Value<'a>; 8] {
+/// One row of `curves.*`, aligned with [`curve_columns`]; `se` holds the point's standard
+/// errors (Monte Carlo cells; the `*_se` columns are null for exact ones).
+pub fn curve_row<'a>(key: &'a str, c: &CurvePoint, se: Option<&CurveSe>) -> [Value<'a>; 14] {
+    let se = |f: fn(&CurveSe) -> f64| Value::float(se.map(f));
     [
         Value::Str(Cow::Borrowed(key)),
         Value::Float(c.tau),
@@ -443,6 +451,12 @@ pub fn curve_row<'a>(key: &'a str, c: &CurvePoint) -> [Value<'a>; 8] {
         Value::Float(c.mean_energy),
         Value::Float(c.heat_capacity),
         Value::float(c.kappa),
+        se(|e| e.dkl_rev),
+        se(|e| e.dkl_fwd),
+        se(|e| e.entropy),
+        se(|e| e.mean_energy),
+        se(|e| e.heat_capacity),
+        se(|e| e.kappa),
     ]
 }
 
@@ -537,7 +551,9 @@ mod tests {
             tau_rev tau_fwd tau_rev_at_bound tau_fwd_at_bound dkl_rev_at_1 dkl_rev_opt gain_rev dkl_fwd_at_1 \
             dkl_fwd_opt gain_fwd tau_heat_peak tau_var kappa_at_1 heat_capacity_at_1 low_states_hat gap_hat \
             overlap tau_rev_closed tau_fwd_closed fit_mode fit_iterations fit_stop grad_max_norm nll \
-            coupling_max_abs fit_diverged fit_note";
+            coupling_max_abs fit_diverged fit_note tau_rev_se tau_fwd_se dkl_rev_at_1_se dkl_rev_opt_se \
+            dkl_fwd_at_1_se dkl_fwd_opt_se kappa_at_1_se heat_capacity_at_1_se mcmc_ok mcmc_note mcmc_steps \
+            ladder_rungs min_swap_acceptance round_trips r_hat tau_int ess";
         assert_eq!(names, want.split_whitespace().collect::<Vec<_>>());
     }
 
@@ -552,8 +568,19 @@ mod tests {
             assert_row_matches(&cols, &row);
             assert_eq!(get(&cols, &row, "replicate"), &Value::Int(7));
             assert_eq!(get(&cols, &row, "gain_rev"), &Value::Float(r.tau.dkl_rev_at_1 - r.tau.dkl_rev_opt));
-            let crow = curve_row(&r.key.0, &r.curve[0]);
+            let crow = curve_row(&r.key.0, &r.curve[0], None);
             assert_row_matches(&curve_columns(), &crow);
+            let se = crate::cell::CurveSe {
+                dkl_rev: 0.1,
+                dkl_fwd: 0.2,
+                entropy: 0.3,
+                mean_energy: 0.4,
+                heat_capacity: 0.5,
+                kappa: 0.6,
+            };
+            let crow = curve_row(&r.key.0, &r.curve[0], Some(&se));
+            assert_row_matches(&curve_columns(), &crow);
+            assert_eq!(get(&curve_columns(), &crow, "heat_capacity_se"), &Value::Float(0.5));
         }
     }
 

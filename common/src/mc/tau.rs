@@ -109,6 +109,8 @@ pub struct McTau {
     pub dkl_fwd_at_1: WithSe,
     /// C at τ = 1.
     pub heat_capacity_at_1: WithSe,
+    /// κ at τ = 1 (κ(1) > C(1): D_rev falls when the model is cooled).
+    pub kappa_at_1: WithSe,
     /// The curve at [`McOptions::curve`]'s τ values inside the search range.
     pub curve: Vec<McCurvePoint>,
     /// Whether τ*_rev / τ*_fwd sit at a bound of the search (no sign change inside).
@@ -269,6 +271,7 @@ fn statistics(m: &Mbar, truth: &TruthSide, bounds: (f64, f64), curve: &[f64]) ->
         one.d_rev(truth),
         one.d_fwd(truth),
         one.r.var_energy,
+        one.r.cov_energy_observable,
     ];
     for &tau in curve {
         let a = at(1.0 / tau);
@@ -286,7 +289,7 @@ fn statistics(m: &Mbar, truth: &TruthSide, bounds: (f64, f64), curve: &[f64]) ->
 }
 
 /// Numbers of [`statistics`] before the curve's.
-const SCALARS: usize = 7;
+const SCALARS: usize = 8;
 
 /// [`estimate`] until the standard errors of τ*_rev and τ*_fwd are at most `target_se`:
 /// the steps double from `opts.steps` until they are, or until the next run would pass
@@ -476,6 +479,7 @@ pub fn estimate<R: Rng>(
         dkl_rev_at_1: w(4),
         dkl_fwd_at_1: w(5),
         heat_capacity_at_1: w(6),
+        kappa_at_1: w(7),
         curve,
         at_bound,
         betas,

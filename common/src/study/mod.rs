@@ -218,6 +218,24 @@ impl Study {
             CurveOutput::All => "",
             CurveOutput::None => ";tau.curves=none",
             CurveOutput::Recompute => ";tau.curves=recompute",
+        } + &match &s.mcmc {
+            // Absent for exact evaluation, so every store made before Monte Carlo still matches.
+            None => String::new(),
+            Some(m) => format!(
+                ";eval=mcmc;mcmc.steps={};mcmc.burn_in={};mcmc.pilot_sweeps={};mcmc.resamples={};\
+                 mcmc.ladders={};mcmc.target_se={};mcmc.max_steps={};mcmc.min_swap_acceptance={};\
+                 mcmc.min_round_trips={};mcmc.max_r_hat={}",
+                m.steps,
+                m.burn_in,
+                m.pilot_sweeps,
+                m.resamples,
+                m.ladders,
+                m.target_se.map_or("none".to_string(), fmt_f64),
+                m.max_steps,
+                fmt_f64(m.min_swap_acceptance),
+                m.min_round_trips,
+                fmt_f64(m.max_r_hat),
+            ),
         }
     }
 

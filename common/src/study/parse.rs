@@ -11,18 +11,35 @@ use super::axis::{axis_values, integer, number, Domain, Sourced};
 use super::error::{At, StudyError};
 use super::source::Doc;
 use super::{DefaultedSettings, Study, MAX_CELLS, MAX_GRID_POINTS};
-use crate::cell::{CellSettings, CurveOutput, DataSize, FitMode, FitSpec, GridPoint, TruthSpec};
+use crate::cell::{
+    CellSettings, CurveOutput, DataSize, FitMode, FitSpec, GridPoint, McmcSettings, TruthSpec,
+    MCMC_DEFAULT_TAU_BOUNDS,
+};
 use crate::error::SpecError;
 
 type Item<'i> = Spanned<DeValue<'i>>;
 
-const TOP_KEYS: &[&str] = &["name", "description", "seed", "replicates", "truth", "data", "fit", "tau"];
+const TOP_KEYS: &[&str] =
+    &["name", "description", "seed", "replicates", "truth", "data", "fit", "tau", "eval", "mcmc"];
 const TWO_LEVEL_KEYS: &[&str] = &["kind", "states", "low_states", "gap"];
 const ISING_KEYS: &[&str] = &["kind", "lattice", "temperature"];
 const DATA_KEYS: &[&str] = &["samples", "mu"];
 const FIT_KEYS: &[&str] = &["mode", "l2", "max_iter", "rel_tol", "coupling_cap"];
 const TAU_KEYS: &[&str] = &["grid", "bounds", "curves"];
 const TAU_GRID_KEYS: &[&str] = &["from", "to", "count"];
+const EVAL_KEYS: &[&str] = &["method"];
+const MCMC_KEYS: &[&str] = &[
+    "steps",
+    "burn_in",
+    "pilot_sweeps",
+    "resamples",
+    "ladders",
+    "target_se",
+    "max_steps",
+    "min_swap_acceptance",
+    "min_round_trips",
+    "max_r_hat",
+];
 const KINDS: &str = "expected \"two-level\" or \"ising2d\"";
 
 /// Where a grid point's value came from: the field name [`GridPoint::validate`] uses, the
@@ -86,7 +103,8 @@ pub(crate) fn parse_study(src: &str) -> Result<Study, StudyError> {
     let sizes = parse_data(&doc, data_item, data)?;
     let is_two_level = matches!(truths, TruthAxes::TwoLevel { .. });
     let (modes, l2s) = parse_fit_axes(&doc, fit, is_two_level)?;
-    let mut settings = parse_settings(&doc, fit, tau)?;
+    let eval = Eval { eval: optional_table(&doc, root, "eval")?, mcmc: optional_table(&doc, root, "mcmc")? };
+    let mut settings = parse_settings(&doc, fit, tau, eval, is_two_level)?;
     let has_fit_key = |k: &str| fit.is_some_and(|(_, t)| t.get(k).is_some());
     let defaulted = DefaultedSettings {
         max_iter: !has_fit_key("max_iter"),
@@ -480,13 +498,103 @@ fn parse_fit_axes(
     Ok((modes, l2s))
 }
 
+/// The `[eval]` and `[mcmc]` tables of a study file, if present.
+struct Eval<'a, 'i> {
+    eval: Option<(&'a Item<'i>, &'a DeTable<'i>)>,
+    mcmc: Option<(&'a Item<'i>, &'a DeTable<'i>)>,
+}
+
+/// `[eval] method` and the `[mcmc]` table: `None` for exact evaluation. Records the span of
+/// every key it reads, for errors found when the settings are validated.
+fn parse_eval(
+    doc: &Doc<'_>,
+    eval: Eval<'_, '_>,
+    is_two_level: bool,
+    spans: &mut Vec<(&'static str, Range<usize>)>,
+) -> Result<Option<McmcSettings>, StudyError> {
+    const METHODS: &str = "expected \"exact\" (enumerate every state, up to 24 spins) or \"mcmc\" \
+                           (Monte Carlo with error bars, docs/spec.md §10)";
+    let mut mcmc = false;
+    if let Some((_, table)) = eval.eval {
+        check_keys(doc, "eval", table, EVAL_KEYS)?;
+        if let Some(item) = table.get("method") {
+            mcmc = match item.get_ref().as_str() {
+                Some("exact") => false,
+                Some("mcmc") => true,
+                _ => return Err(doc.invalid("eval.method", &item.span(), METHODS)),
+            };
+            if mcmc && is_two_level {
+                return Err(doc.invalid(
+                    "eval.method",
+                    &item.span(),
+                    "Monte Carlo evaluation applies to ising2d truths; a two-level cell is exact in \
+                     microseconds (remove [eval])",
+                ));
+            }
+            spans.push(("eval.method", item.span()));
+        }
+    }
+    let Some((mcmc_item, table)) = eval.mcmc else {
+        return Ok(mcmc.then(McmcSettings::default));
+    };
+    if !mcmc {
+        return Err(doc.invalid(
+            "mcmc",
+            &mcmc_item.span(),
+            "the [mcmc] table configures Monte Carlo evaluation; add [eval] method = \"mcmc\" or remove it",
+        ));
+    }
+    check_keys(doc, "mcmc", table, MCMC_KEYS)?;
+    let mut m = McmcSettings::default();
+    let count = |key: &'static str, item: &Item<'_>| -> Result<u32, StudyError> {
+        let n = integer(doc, key, item)?;
+        u32::try_from(n).map_err(|_| doc.invalid(key, &item.span(), "need an integer 0 <= n < 2^32"))
+    };
+    for (key, field) in [
+        ("mcmc.steps", &mut m.steps),
+        ("mcmc.burn_in", &mut m.burn_in),
+        ("mcmc.pilot_sweeps", &mut m.pilot_sweeps),
+        ("mcmc.resamples", &mut m.resamples),
+        ("mcmc.ladders", &mut m.ladders),
+        ("mcmc.max_steps", &mut m.max_steps),
+        ("mcmc.min_round_trips", &mut m.min_round_trips),
+    ] {
+        if let Some(item) = table.get(&key["mcmc.".len()..]) {
+            *field = count(key, item)?;
+            spans.push((key, item.span()));
+        }
+    }
+    for (key, field) in
+        [("mcmc.min_swap_acceptance", &mut m.min_swap_acceptance), ("mcmc.max_r_hat", &mut m.max_r_hat)]
+    {
+        if let Some(item) = table.get(&key["mcmc.".len()..]) {
+            *field = number(doc, key, item)?;
+            spans.push((key, item.span()));
+        }
+    }
+    if let Some(item) = table.get("target_se") {
+        m.target_se = Some(number(doc, "mcmc.target_se", item)?);
+        spans.push(("mcmc.target_se", item.span()));
+    }
+    if table.get("burn_in").is_none() {
+        m.burn_in = m.steps / 10;
+    }
+    Ok(Some(m))
+}
+
 fn parse_settings(
     doc: &Doc<'_>,
     fit: Option<(&Item<'_>, &DeTable<'_>)>,
     tau: Option<(&Item<'_>, &DeTable<'_>)>,
+    eval: Eval<'_, '_>,
+    is_two_level: bool,
 ) -> Result<CellSettings, StudyError> {
     let mut settings = CellSettings::default();
     let mut spans: Vec<(&'static str, Range<usize>)> = Vec::new();
+    settings.mcmc = parse_eval(doc, eval, is_two_level, &mut spans)?;
+    if settings.mcmc.is_some() {
+        settings.tau_bounds = MCMC_DEFAULT_TAU_BOUNDS;
+    }
     if let Some((_, table)) = fit {
         if let Some(item) = table.get("max_iter") {
             let n = integer(doc, "fit.max_iter", item)?;
@@ -549,6 +657,7 @@ fn parse_settings(
                 Some("recompute") => CurveOutput::Recompute,
                 _ => return Err(doc.invalid("tau.curves", &item.span(), CURVES)),
             };
+            spans.push(("tau.curves", item.span()));
         }
     }
     if let Err(SpecError::Invalid { field, value, reason }) = settings.validate() {

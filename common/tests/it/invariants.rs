@@ -392,7 +392,20 @@ fn invalid_cells_are_errors_naming_the_field() {
     assert!(msg(two_level(10, 3, 1.0, 0, 0, 0)).contains("samples = 0"));
     assert!(msg(ising(3, 3, -1.0, 10, FitMode::Mle, 0.0, 0)).contains("temperature = -1"));
     let big = msg(ising(5, 5, 2.0, 10, FitMode::Mle, 0.0, 0));
-    assert!(big.contains("lattice = 5x5") && big.contains("24 spins") && big.contains("sampler"), "{big}");
+    assert!(big.contains("lattice = 5x5") && big.contains("24 spins") && big.contains("exact fit"), "{big}");
+    // Monte Carlo settings: on a two-level truth, and values out of range, name the key.
+    let mut mc = two_level(10, 3, 1.0, 10, 0, 0);
+    mc.settings.mcmc = Some(common::McmcSettings::default());
+    assert!(msg(mc).contains("eval.method = mcmc"));
+    let mut mc = ising(3, 3, 2.0, 10, FitMode::Mle, 0.0, 0);
+    mc.settings.mcmc = Some(common::McmcSettings { resamples: 50, ..Default::default() });
+    assert!(msg(mc.clone()).contains("mcmc.resamples = 50"));
+    mc.settings.mcmc = Some(common::McmcSettings::default());
+    mc.settings.tau_bounds = (1.5, 5.0);
+    assert!(msg(mc.clone()).contains("tau.bounds = 1.5:5"));
+    mc.settings.tau_bounds = (0.2, 5.0);
+    mc.settings.curves = common::CurveOutput::Recompute;
+    assert!(msg(mc).contains("tau.curves = recompute"));
 }
 
 proptest! {
@@ -430,4 +443,61 @@ proptest! {
         prop_assert!(res.ising.grad_max_norm.unwrap() <= 1e-8);
         prop_assert!(res.curve.iter().all(|p| p.dkl_rev >= 0.0 && p.dkl_fwd >= 0.0));
     }
+}
+
+/// A Monte Carlo cell (`[eval] method = "mcmc"`) is as deterministic as an exact one, carries
+/// a standard error for every estimate and a curve error for every curve point, and agrees
+/// with the exact cell of the same spec (same data, same fit) within its error bars.
+#[test]
+fn monte_carlo_cells_are_deterministic_carry_error_bars_and_agree_with_exact_ones() {
+    let mut exact = ising(3, 3, 2.5, 200, FitMode::Mle, 0.01, 0);
+    exact.settings.tau_bounds = (0.2, 5.0);
+    exact.settings.tau_grid = common::cell::TauGrid { from: 0.5, to: 2.0, count: 4 };
+    let mut mc = exact.clone();
+    mc.settings.mcmc = Some(common::McmcSettings { steps: 1_000, burn_in: 200, ..Default::default() });
+    let a = run_cell(&mc).unwrap();
+    let b = run_cell(&mc).unwrap();
+    assert_eq!(format!("{a:?}"), format!("{b:?}"), "bit-identical on a second run");
+    let e = run_cell(&exact).unwrap();
+    // Same data, same fit: the fit's report is the exact cell's.
+    assert_eq!(a.ising, e.ising);
+    assert_eq!(a.samples, e.samples);
+    assert_eq!(e.mcmc, common::McmcReport::default(), "an exact cell has no Monte Carlo part");
+    let m = &a.mcmc;
+    assert_eq!(m.mcmc_steps, Some(1_000));
+    assert!(m.ladder_rungs.unwrap() >= 3 && m.round_trips.unwrap() > 0 && m.ess.unwrap() > 0.0);
+    assert_eq!(a.curve.len(), e.curve.len());
+    assert_eq!(m.curve_se.len(), a.curve.len());
+    for (value, se, want, what) in [
+        (a.tau.tau_rev, m.tau_rev_se, e.tau.tau_rev, "tau_rev"),
+        (a.tau.dkl_rev_at_1, m.dkl_rev_at_1_se, e.tau.dkl_rev_at_1, "dkl_rev_at_1"),
+        (a.tau.dkl_fwd_at_1, m.dkl_fwd_at_1_se, e.tau.dkl_fwd_at_1, "dkl_fwd_at_1"),
+        (
+            a.tau.heat_capacity_at_1.unwrap(),
+            m.heat_capacity_at_1_se,
+            e.tau.heat_capacity_at_1.unwrap(),
+            "C(1)",
+        ),
+        (a.tau.kappa_at_1.unwrap(), m.kappa_at_1_se, e.tau.kappa_at_1.unwrap(), "kappa(1)"),
+    ] {
+        let se = se.unwrap();
+        assert!(se > 0.0 && ((value - want) / se).abs() < 4.0, "{what}: {value} ± {se}, exact {want}");
+    }
+    for ((p, s), q) in a.curve.iter().zip(&m.curve_se).zip(&e.curve) {
+        assert_eq!(p.tau.to_bits(), q.tau.to_bits());
+        assert!(
+            ((p.dkl_rev - q.dkl_rev) / s.dkl_rev).abs() < 4.0,
+            "D_rev({}) {} ± {} vs {}",
+            p.tau,
+            p.dkl_rev,
+            s.dkl_rev,
+            q.dkl_rev
+        );
+    }
+    // The JSON of a Monte Carlo result has the documented keys next to today's.
+    let json = serde_json::to_value(&a).unwrap();
+    for k in ["tau_rev_se", "tau_fwd_se", "mcmc_ok", "curve_se"] {
+        assert!(json.get(k).is_some(), "no {k} in {json}");
+    }
+    assert!(json.get("mcmc_note").is_none() == m.mcmc_ok.unwrap());
 }

@@ -102,6 +102,7 @@ fn trivial(spec: &CellSpec) -> CellResult {
             tau_fwd_closed: Some(0.9),
         },
         ising: IsingFitReport::default(),
+        mcmc: Default::default(),
         curve,
     }
 }

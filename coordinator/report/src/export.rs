@@ -120,8 +120,8 @@ pub fn export(
                 results = &completed;
             }
             for r in results {
-                for c in &r.curve {
-                    let values = curve_row(&r.key.0, c);
+                for (i, c) in r.curve.iter().enumerate() {
+                    let values = curve_row(&r.key.0, c, r.mcmc.curve_se.get(i));
                     for s in curves.iter_mut() {
                         s.write_row(&values)?;
                     }

@@ -20,18 +20,29 @@
 
 use std::sync::OnceLock;
 
-use common::cell::CurvePoint;
+use common::cell::{CurvePoint, CurveSe};
 use common::result_fields::{FieldKind, FieldValue, StoredValue, RESULT_FIELDS};
-use common::{CellKey, CellResult, IsingFitReport, TauSummary, TwoLevelFitReport};
+use common::{CellKey, CellResult, IsingFitReport, McmcReport, TauSummary, TwoLevelFitReport};
 use rusqlite::types::Value;
 use rusqlite::Row;
 
 /// The result columns besides the scalar fields: the curve BLOBs.
-const CURVE_COLUMNS: [&str; 2] = ["curve", "curve_kappa"];
+const CURVE_COLUMNS: [&str; 3] = ["curve", "curve_kappa", "curve_se"];
 
 /// Columns that schema 3 added; a store of schema 1 or 2 opened read-only (not yet
 /// migrated) reads them as NULL.
 pub const ADDED_IN_SCHEMA_3: [&str; 4] = ["kappa_at_1", "heat_capacity_at_1", "fit_stop", "curve_kappa"];
+
+/// Whether schema 5 added column `c`: the Monte Carlo fields of `RESULT_FIELDS` and the
+/// curve's standard errors. A store of an older schema opened read-only reads them as NULL.
+pub fn added_in_schema_5(c: &str) -> bool {
+    c == "curve_se" || common::result_fields::added_for_monte_carlo(c)
+}
+
+/// Whether column `c` is missing from a store of schema `version`.
+pub fn missing_in(version: u32, c: &str) -> bool {
+    (version < 3 && ADDED_IN_SCHEMA_3.contains(&c)) || (version < 5 && added_in_schema_5(c))
+}
 
 /// Every result column, in the order [`encode`] writes and [`decode_row`] reads them: the
 /// scalar fields of [`RESULT_FIELDS`], then the curve BLOBs.
@@ -42,13 +53,16 @@ pub fn column_names() -> impl Iterator<Item = &'static str> {
 /// The result columns to select from a store of schema `version` (each prefixed `r.`).
 pub fn result_columns(version: u32) -> &'static str {
     static CURRENT: OnceLock<String> = OnceLock::new();
+    static BEFORE_5: OnceLock<String> = OnceLock::new();
     static BEFORE_3: OnceLock<String> = OnceLock::new();
-    let (cell, old) = if version >= 3 { (&CURRENT, false) } else { (&BEFORE_3, true) };
+    let (cell, as_of) = match version {
+        5.. => (&CURRENT, 5),
+        3 | 4 => (&BEFORE_5, 3),
+        _ => (&BEFORE_3, 1),
+    };
     cell.get_or_init(|| {
         let cols: Vec<String> = column_names()
-            .map(
-                |c| if old && ADDED_IN_SCHEMA_3.contains(&c) { "NULL".to_string() } else { format!("r.{c}") },
-            )
+            .map(|c| if missing_in(as_of, c) { "NULL".to_string() } else { format!("r.{c}") })
             .collect();
         cols.join(", ")
     })
@@ -243,7 +257,7 @@ pub fn check_result(r: &CellResult) -> Result<(), String> {
 /// The parameters of [`insert_result`] for `cell_id`: the id, then [`column_names`] in order.
 /// `grid` is the study's τ grid (the curve's layout depends on it).
 pub fn encode(cell_id: i64, r: &CellResult, grid: &[f64]) -> Vec<Value> {
-    let mut v = Vec::with_capacity(RESULT_FIELDS.len() + 3);
+    let mut v = Vec::with_capacity(RESULT_FIELDS.len() + 4);
     v.push(Value::Integer(cell_id));
     for f in &RESULT_FIELDS {
         v.push(match (f.get)(r) {
@@ -259,7 +273,48 @@ pub fn encode(cell_id: i64, r: &CellResult, grid: &[f64]) -> Vec<Value> {
     let (curve, kappa) = encode_curve_columns(&r.curve, grid);
     v.push(curve);
     v.push(kappa);
+    v.push(if r.mcmc.curve_se.is_empty() {
+        Value::Null
+    } else {
+        Value::Blob(encode_curve_se(&r.mcmc.curve_se))
+    });
     v
+}
+
+/// Encode a curve's standard errors: for each point 6 little-endian f64 — those of D_rev,
+/// D_fwd, S, ⟨E⟩, C, κ — so 48 bytes a point, in the order of the curve's points.
+pub fn encode_curve_se(se: &[CurveSe]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(se.len() * CURVE_POINT_BYTES);
+    for p in se {
+        for x in [p.dkl_rev, p.dkl_fwd, p.entropy, p.mean_energy, p.heat_capacity, p.kappa] {
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+    out
+}
+
+/// Decode a `curve_se` BLOB for a curve of `points` points.
+pub fn decode_curve_se(blob: &[u8], points: usize) -> Result<Vec<CurveSe>, String> {
+    if blob.len() != points * CURVE_POINT_BYTES {
+        return Err(format!(
+            "BLOB of {} bytes for a curve of {points} points ({CURVE_POINT_BYTES} bytes each)",
+            blob.len()
+        ));
+    }
+    Ok(blob
+        .chunks_exact(CURVE_POINT_BYTES)
+        .map(|c| {
+            let f = |i: usize| f64_at(c, i);
+            CurveSe {
+                dkl_rev: f(0),
+                dkl_fwd: f(1),
+                entropy: f(2),
+                mean_energy: f(3),
+                heat_capacity: f(4),
+                kappa: f(5),
+            }
+        })
+        .collect())
 }
 
 /// Decode the [`result_columns`] starting at column `at` of `row`, for cell `key`; `grid` is
@@ -274,9 +329,14 @@ pub fn decode_row(
     let n = RESULT_FIELDS.len();
     let blob: Vec<u8> = row.get(at + n)?;
     let kappa: Option<Vec<u8>> = row.get(at + n + 1)?;
+    let se: Option<Vec<u8>> = row.get(at + n + 2)?;
     let curve = match decode_curve_columns(&blob, kappa.as_deref(), grid) {
         Ok(c) => c,
         Err(e) => return Ok(Err(format!("results.curve of {key}: {e}"))),
+    };
+    let curve_se = match se.map(|b| decode_curve_se(&b, curve.len())).transpose() {
+        Ok(se) => se.unwrap_or_default(),
+        Err(e) => return Ok(Err(format!("results.curve_se of {key}: {e}"))),
     };
     let mut r = CellResult {
         key: CellKey(key.to_string()),
@@ -284,6 +344,7 @@ pub fn decode_row(
         tau: TauSummary::default(),
         two_level: TwoLevelFitReport::default(),
         ising: IsingFitReport::default(),
+        mcmc: McmcReport { curve_se, ..McmcReport::default() },
         curve,
     };
     for (i, f) in RESULT_FIELDS.iter().enumerate() {

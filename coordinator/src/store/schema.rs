@@ -10,6 +10,10 @@
 //! - 4: `results.curve` may hold the grid layout (τ taken from the study's grid, κ inline;
 //!   see `codec`), which older readers would misread; no table changes, so migrating from 3
 //!   only records the version.
+//! - 5: results gain the Monte Carlo standard errors and diagnostics (`tau_rev_se`, …,
+//!   `mcmc_ok`, `mcmc_note`, …, the `common::result_fields` after `fit_note`) and
+//!   `curve_se`, the curve's standard errors (6 little-endian f64 per point); exact results
+//!   keep them NULL.
 //!
 //! A writer opening an older file migrates it in place, in one transaction ([`migrate`]),
 //! so a study started by an older taustar resumes under a newer one.
@@ -17,7 +21,7 @@
 use rusqlite::{Connection, OptionalExtension};
 
 /// Bumped on any change of the tables below; [`migrate`] brings older files forward.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// Oldest version [`migrate`] can bring forward (and read-only handles can read).
 pub const OLDEST_READABLE_VERSION: u32 = 1;
@@ -100,6 +104,9 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<Option<u32>> {
             ALTER TABLE results ADD COLUMN curve_kappa BLOB;
             ",
         )?;
+    }
+    if found <= 4 {
+        tx.execute_batch(&monte_carlo_columns("ALTER TABLE results ADD COLUMN ", ";"))?;
     }
     tx.execute("UPDATE meta SET value = ?1 WHERE key = 'schema_version'", [SCHEMA_VERSION.to_string()])?;
     tx.commit()?;
@@ -247,7 +254,8 @@ fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
             kappa_at_1       REAL,                   -- schema 3
             heat_capacity_at_1 REAL,                 -- schema 3
             fit_stop         TEXT,                   -- schema 3
-            curve_kappa      BLOB                    -- schema 3: 1 little-endian f64 per τ point
+            curve_kappa      BLOB,                   -- schema 3: 1 little-endian f64 per τ point
+            {mc}
         );
 
         CREATE TABLE IF NOT EXISTS workers (
@@ -266,8 +274,27 @@ fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
         INSERT OR IGNORE INTO counters(name, value) VALUES ('duplicates_ignored', 0), ('results_rejected', 0),
             ('results_quarantined', 0);
         {QUARANTINE_DDL}
-        "
+        ",
+        mc = monte_carlo_columns("", ",").trim_end().trim_end_matches(',')
     ))
+}
+
+/// The column definitions schema 5 added (Monte Carlo results), each as
+/// `<prefix><name> <type><suffix>`: the fields of `common::result_fields` from the first
+/// Monte Carlo one on, and `curve_se` (6 little-endian f64 per τ point).
+fn monte_carlo_columns(prefix: &str, suffix: &str) -> String {
+    use common::result_fields::{FieldKind, FIRST_MONTE_CARLO_FIELD, RESULT_FIELDS};
+    let mut out = String::new();
+    for f in &RESULT_FIELDS[FIRST_MONTE_CARLO_FIELD..] {
+        let ty = match f.kind {
+            FieldKind::Float => "REAL",
+            FieldKind::Int | FieldKind::Bool => "INTEGER",
+            FieldKind::Str => "TEXT",
+        };
+        out.push_str(&format!("{prefix}{} {ty}{suffix}\n", f.name));
+    }
+    out.push_str(&format!("{prefix}curve_se BLOB{suffix}\n"));
+    out
 }
 
 #[cfg(test)]

@@ -1,8 +1,10 @@
 //! Invariants of the study store, one test each.
 
-use common::cell::CurvePoint;
+use common::cell::{CurvePoint, CurveSe};
 use common::study::Study;
-use common::{CellKey, CellResult, CellSpec, FitStop, IsingFitReport, TauSummary, TwoLevelFitReport};
+use common::{
+    CellKey, CellResult, CellSpec, FitStop, IsingFitReport, McmcReport, TauSummary, TwoLevelFitReport,
+};
 use proptest::prelude::*;
 
 use super::codec::{decode_curve, decode_curve_columns, encode_curve, encode_curve_columns, GRID_CURVE_TAG};
@@ -49,7 +51,8 @@ fn synced(dir: &tempfile::TempDir, max_failures: u32) -> StudyStore {
     store
 }
 
-/// A made-up result for `spec` whose values depend on its key (distinct per cell).
+/// A made-up result for `spec` whose values depend on its key (distinct per cell); odd
+/// replicates carry a Monte Carlo part (standard errors, diagnostics, curve errors).
 pub(crate) fn fake_result(spec: &CellSpec) -> CellResult {
     let key = spec.key();
     let x = (key.0.len() as f64) * 0.01 + f64::from(spec.replicate);
@@ -87,6 +90,39 @@ pub(crate) fn fake_result(spec: &CellSpec) -> CellResult {
             fit_diverged: Some(false),
             fit_note: Some("note".into()),
         },
+        mcmc: if spec.replicate % 2 == 1 {
+            McmcReport {
+                tau_rev_se: Some(0.01 * x),
+                tau_fwd_se: Some(0.0),
+                dkl_rev_at_1_se: Some(1e-3),
+                dkl_rev_opt_se: Some(2e-3),
+                dkl_fwd_at_1_se: Some(3e-3),
+                dkl_fwd_opt_se: Some(f64::INFINITY),
+                kappa_at_1_se: Some(0.1),
+                heat_capacity_at_1_se: Some(0.2),
+                mcmc_ok: Some(false),
+                mcmc_note: Some(format!("R̂ {x} above 1.05")),
+                mcmc_steps: Some(4_000),
+                ladder_rungs: Some(7),
+                min_swap_acceptance: Some(0.25),
+                round_trips: Some(12),
+                r_hat: Some(f64::INFINITY),
+                tau_int: Some(1.5),
+                ess: Some(1_333.3),
+                curve_se: (0..5)
+                    .map(|i| CurveSe {
+                        dkl_rev: f64::from(i) * x,
+                        dkl_fwd: 1e-3,
+                        entropy: -0.0,
+                        mean_energy: 0.5,
+                        heat_capacity: f64::MIN_POSITIVE,
+                        kappa: 7.0,
+                    })
+                    .collect(),
+            }
+        } else {
+            McmcReport::default()
+        },
         curve: (0..5)
             .map(|i| CurvePoint {
                 tau: 0.5 + f64::from(i) * 0.1,
@@ -108,6 +144,7 @@ pub(crate) fn fake_legacy_result(spec: &CellSpec) -> CellResult {
     r.tau.heat_capacity_at_1 = None;
     r.ising.fit_stop = None;
     r.curve.iter_mut().for_each(|p| p.kappa = None);
+    r.mcmc = McmcReport::default();
     r
 }
 

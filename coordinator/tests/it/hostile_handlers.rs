@@ -104,6 +104,7 @@ fn fake_result(spec: &CellSpec) -> CellResult {
             tau_fwd_closed: None,
         },
         ising: IsingFitReport::default(),
+        mcmc: Default::default(),
         curve: vec![CurvePoint {
             tau: 1.0,
             dkl_rev: 0.1,

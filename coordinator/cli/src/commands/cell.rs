@@ -5,7 +5,7 @@
 
 use anyhow::{bail, Context};
 use clap::ValueEnum;
-use common::cell::{CellSettings, TauGrid};
+use common::cell::{CellSettings, McmcSettings, TauGrid, MCMC_DEFAULT_TAU_BOUNDS};
 use common::{run_cell, CellResult, CellSpec, DataSize, FitMode, FitSpec, GridPoint, SpecError, TruthSpec};
 
 use super::table::{curve, emit, scalars};
@@ -33,6 +33,7 @@ pub enum FitArg {
 /// Examples:
 ///   taustar cell --truth two-level --states 100 --low-states 20 --gap 6 --samples 200 --seed 1
 ///   taustar cell --truth ising2d --lattice 4x4 --temperature 2.3 --samples 100 --seed 1 --json
+///   taustar cell --truth ising2d --lattice 4x4 --temperature 2.5 --samples 60 --seed 1 --eval mcmc
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Ground truth family.
@@ -84,9 +85,10 @@ pub struct CommonArgs {
     /// Reporting grid of τ as FROM:TO:COUNT (evenly spaced; 1.0 is always added).
     #[arg(long, value_parser = parse_tau_grid, default_value = "0.2:5:70")]
     pub tau_grid: TauGrid,
-    /// Bounds LO:HI of the continuous τ* search.
-    #[arg(long, value_parser = parse_pair, default_value = "0.01:100")]
-    pub tau_bounds: (f64, f64),
+    /// Bounds LO:HI of the continuous τ* search [default: 0.01:100 exact, 0.2:5 mcmc — the
+    /// ladder runs to β = 1/LO, and its length grows with it].
+    #[arg(long, value_parser = parse_pair)]
+    pub tau_bounds: Option<(f64, f64)>,
     /// Iteration cap of the Ising fit: gradient steps in `paper` mode (the authors' Fig. 3
     /// sweep: 15 000), Newton steps in `mle` mode.
     #[arg(long, default_value_t = common::cell::DEFAULT_MAX_ITER)]
@@ -98,6 +100,35 @@ pub struct CommonArgs {
     /// `mle` with λ = 0: max|J| beyond which the MLE is declared non-existent.
     #[arg(long, default_value_t = 20.0)]
     pub coupling_cap: f64,
+    /// How to evaluate the fitted model over τ: enumerate every state, or Monte Carlo
+    /// (parallel tempering + MBAR) with a standard error on every number (Ising truths).
+    #[arg(long, value_enum, default_value = "exact")]
+    pub eval: EvalArg,
+    /// mcmc: parallel-tempering steps recorded (all ladders together).
+    #[arg(long, default_value_t = McmcSettings::default().steps, help_heading = "Monte Carlo (--eval mcmc)")]
+    pub mcmc_steps: u32,
+    /// mcmc: independent ladders (R̂ compares them when there are two or more).
+    #[arg(long, default_value_t = McmcSettings::default().ladders, help_heading = "Monte Carlo (--eval mcmc)")]
+    pub ladders: u32,
+    /// mcmc: bootstrap resamples behind every standard error (at least 200).
+    #[arg(long, default_value_t = McmcSettings::default().resamples, help_heading = "Monte Carlo (--eval mcmc)")]
+    pub resamples: u32,
+    /// mcmc: run longer (doubling the steps) until the standard errors of τ*_rev and τ*_fwd
+    /// are at most this, or --max-steps would be passed (then mcmc_ok is false).
+    #[arg(long, help_heading = "Monte Carlo (--eval mcmc)")]
+    pub target_se: Option<f64>,
+    /// mcmc: the step budget of --target-se.
+    #[arg(long, default_value_t = McmcSettings::default().max_steps, help_heading = "Monte Carlo (--eval mcmc)")]
+    pub max_steps: u32,
+}
+
+/// How a cell evaluates τ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum EvalArg {
+    /// Enumerate every state: exact numbers (up to 24 spins).
+    Exact,
+    /// Monte Carlo estimates with standard errors and convergence diagnostics.
+    Mcmc,
 }
 
 /// Parse `MxN`.
@@ -137,6 +168,9 @@ pub fn flag_error(e: SpecError) -> anyhow::Error {
         "fit.rel_tol" => "--rel-tol".to_string(),
         "fit.coupling_cap" => "--coupling-cap".to_string(),
         "fit.mode" => "--fit".to_string(),
+        "eval.method" => "--eval".to_string(),
+        "mcmc.steps" => "--mcmc-steps".to_string(),
+        other if other.starts_with("mcmc.") => format!("--{}", other["mcmc.".len()..].replace('_', "-")),
         other if other.starts_with("couplings") => format!("--couplings: entry {other}"),
         other => format!("--{}", other.replace('_', "-")),
     };
@@ -153,14 +187,25 @@ fn require<T>(v: Option<T>, flag: &str, truth: &str) -> anyhow::Result<T> {
 impl CommonArgs {
     /// Study-wide settings from the flags.
     pub fn settings(&self) -> CellSettings {
+        let mcmc = (self.eval == EvalArg::Mcmc).then(|| McmcSettings {
+            steps: self.mcmc_steps,
+            burn_in: self.mcmc_steps / 10,
+            ladders: self.ladders,
+            resamples: self.resamples,
+            target_se: self.target_se,
+            max_steps: self.max_steps,
+            ..McmcSettings::default()
+        });
+        let default_bounds = if mcmc.is_some() { MCMC_DEFAULT_TAU_BOUNDS } else { (0.01, 100.0) };
         CellSettings {
             tau_grid: self.tau_grid,
-            tau_bounds: self.tau_bounds,
+            tau_bounds: self.tau_bounds.unwrap_or(default_bounds),
             max_iter: self.max_iter,
             rel_tol: self.rel_tol,
             coupling_cap: self.coupling_cap,
             // One cell prints its curve; `tau.curves` is for studies of many.
             curves: common::CurveOutput::All,
+            mcmc,
         }
     }
 }
@@ -210,5 +255,5 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return emit(&(text + "\n"));
     }
     let v = serde_json::to_value(&result).context("serialising the result")?;
-    emit(&(scalars(&v) + &curve(&result.curve)))
+    emit(&(scalars(&v) + &curve(&result.curve, &result.mcmc.curve_se)))
 }

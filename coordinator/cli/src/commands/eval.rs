@@ -87,7 +87,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         emit(&(text + "\n"))
     } else {
         let v = serde_json::to_value(&report).context("serialising the report")?;
-        emit(&(scalars(&v) + &curve(&report.curve)))
+        emit(&(scalars(&v) + &curve(&report.curve, &[])))
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use common::cell::CurvePoint;
+use common::cell::{CurvePoint, CurveSe};
 use serde_json::Value;
 
 /// Write `text` to stdout; a reader that went away (broken pipe) is not an error.
@@ -21,7 +21,7 @@ pub fn scalars(v: &Value) -> String {
     if let Value::Object(map) = v {
         let width = map.keys().map(String::len).max().unwrap_or(0);
         for (k, val) in map {
-            if k == "curve" {
+            if k == "curve" || k == "curve_se" {
                 continue;
             }
             let shown = match val {
@@ -35,8 +35,30 @@ pub fn scalars(v: &Value) -> String {
     s
 }
 
-/// The τ curve as aligned columns.
-pub fn curve(curve: &[CurvePoint]) -> String {
+/// The τ curve as aligned columns; with standard errors (a Monte Carlo curve, `se` one per
+/// point) each of D_rev, D_fwd and C is followed by its own.
+pub fn curve(curve: &[CurvePoint], se: &[CurveSe]) -> String {
+    if !se.is_empty() && se.len() == curve.len() {
+        let mut s = format!(
+            "\n{:>9} {:>11} {:>9} {:>11} {:>9} {:>11} {:>11} {:>11} {:>9}\n",
+            "tau", "dkl_rev", "± s.e.", "dkl_fwd", "± s.e.", "entropy", "mean_energy", "heat_cap", "± s.e."
+        );
+        for (p, e) in curve.iter().zip(se) {
+            s.push_str(&format!(
+                "{:>9.4} {:>11.4e} {:>9.2e} {:>11.4e} {:>9.2e} {:>11.5} {:>11.5} {:>11.4e} {:>9.2e}\n",
+                p.tau,
+                p.dkl_rev,
+                e.dkl_rev,
+                p.dkl_fwd,
+                e.dkl_fwd,
+                p.entropy,
+                p.mean_energy,
+                p.heat_capacity,
+                e.heat_capacity
+            ));
+        }
+        return s;
+    }
     let mut s = format!(
         "\n{:>9} {:>13} {:>13} {:>11} {:>13} {:>13}\n",
         "tau", "dkl_rev", "dkl_fwd", "entropy", "mean_energy", "heat_capacity"

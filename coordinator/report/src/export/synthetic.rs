@@ -171,6 +171,7 @@ impl SyntheticSource {
                 fit_note: (!two_level && diverged)
                     .then(|| "max|J| passed the cap, still improving".to_string()),
             },
+            mcmc: Default::default(),
             curve,
         }
     }

@@ -40,8 +40,13 @@ fn expected(source: &dyn PointSource) -> (Vec<Row>, Vec<Row>, Vec<Row>) {
             let d = Descriptors::of(p);
             for r in rs {
                 c.push(table::cell_row(&row.point_key, &d, r).into_iter().map(owned).collect());
-                for cp in &r.curve {
-                    k.push(table::curve_row(&r.key.0, cp).into_iter().map(owned).collect());
+                for (i, cp) in r.curve.iter().enumerate() {
+                    k.push(
+                        table::curve_row(&r.key.0, cp, r.mcmc.curve_se.get(i))
+                            .into_iter()
+                            .map(owned)
+                            .collect(),
+                    );
                 }
             }
             Ok(())

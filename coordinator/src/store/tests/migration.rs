@@ -104,7 +104,7 @@ fn insert_v1_result(conn: &Connection, id: i64, r: &CellResult) {
     let mut cols = vec!["cell_id"];
     let mut vals = vec![];
     for (c, v) in std::iter::once("cell_id").chain(codec::column_names()).zip(codec::encode(id, r, &[])) {
-        if !codec::ADDED_IN_SCHEMA_3.contains(&c) {
+        if !codec::missing_in(1, c) {
             if c != "cell_id" {
                 cols.push(c);
             }
