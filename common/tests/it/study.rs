@@ -914,3 +914,77 @@ bounds = [0.01, 100.0]
     assert!(m.len() < 160, "log-spaced integers are deduplicated");
     assert_eq!(s.settings, CellSettings { curves: CurveOutput::Recompute, ..CellSettings::default() });
 }
+
+// ---------------------------------------------------------------- Monte Carlo evaluation
+
+fn ising_mc(extra: &str) -> String {
+    format!(
+        "name = \"mc\"\nseed = 3\n[truth]\nkind = \"ising2d\"\nlattice = [3, 3]\ntemperature = 2.5\n\
+         [data]\nsamples = 60\n{extra}"
+    )
+}
+
+#[test]
+fn eval_mcmc_takes_its_defaults_and_the_mcmc_table() {
+    let exact = parse(&ising_mc(""));
+    assert_eq!(exact.settings.mcmc, None);
+    assert_eq!(parse(&ising_mc("[eval]\nmethod = \"exact\"\n")).settings, exact.settings);
+    let mc = parse(&ising_mc("[eval]\nmethod = \"mcmc\"\n"));
+    assert_eq!(mc.settings.mcmc, Some(common::McmcSettings::default()));
+    assert_eq!(mc.settings.tau_bounds, common::cell::MCMC_DEFAULT_TAU_BOUNDS, "the ladder's default range");
+    assert_eq!(mc.settings.curves, CurveOutput::All);
+    assert_ne!(mc.settings_fingerprint(), exact.settings_fingerprint());
+    assert!(mc.settings_fingerprint().contains(";eval=mcmc;mcmc.steps=4000;"));
+    let tuned = parse(&ising_mc(
+        "[tau]\nbounds = [0.25, 4.0]\n[eval]\nmethod = \"mcmc\"\n[mcmc]\nsteps = 1000\nladders = 3\n\
+         target_se = 0.01\nmax_steps = 16000\nmax_r_hat = 1.1\n",
+    ));
+    let m = tuned.settings.mcmc.clone().unwrap();
+    assert_eq!(
+        (m.steps, m.burn_in, m.ladders, m.max_steps),
+        (1000, 100, 3, 16000),
+        "burn-in defaults to a tenth"
+    );
+    assert_eq!((m.target_se, m.max_r_hat), (Some(0.01), 1.1));
+    assert_eq!(tuned.settings.tau_bounds, (0.25, 4.0));
+    assert!(tuned.settings_fingerprint().contains("mcmc.target_se=0.01"));
+}
+
+#[test]
+fn eval_and_mcmc_errors_name_key_value_and_line() {
+    assert_error(&ising_mc("[eval]\nmethod = \"gibbs\"\n"), "eval.method", "gibbs", Some(10));
+    assert_error(&ising_mc("[mcmc]\nsteps = 100\n"), "mcmc", "[mcmc]", Some(9));
+    assert_error(
+        &ising_mc("[eval]\nmethod = \"mcmc\"\n[mcmc]\nresamples = 50\n"),
+        "mcmc.resamples",
+        "50",
+        Some(12),
+    );
+    assert_error(&ising_mc("[eval]\nmethod = \"mcmc\"\n[mcmc]\nsteps = -5\n"), "mcmc.steps", "-5", Some(12));
+    assert_error(&ising_mc("[eval]\nmethod = \"mcmc\"\n[mcmc]\nsweeps = 5\n"), "mcmc.sweeps", "5", Some(12));
+    assert_error(
+        &ising_mc("[eval]\nmethod = \"mcmc\"\n[mcmc]\nsteps = 1000\nmax_steps = 500\n"),
+        "mcmc.max_steps",
+        "500",
+        Some(13),
+    );
+    assert_error(
+        &ising_mc("[tau]\nbounds = [1.5, 4.0]\n[eval]\nmethod = \"mcmc\"\n"),
+        "tau.bounds",
+        "1.5:4",
+        Some(10),
+    );
+    assert_error(
+        &ising_mc("[tau]\ncurves = \"recompute\"\n[eval]\nmethod = \"mcmc\"\n"),
+        "tau.curves",
+        "recompute",
+        Some(10),
+    );
+    let e = assert_error(
+        &format!("{}[eval]\nmethod = \"mcmc\"\n", two_level("3", "40")),
+        "eval.method",
+        "mcmc",
+        Some(12),
+    );
+    assert!(e.to_string().contains("ising2d"), "{e}");
+}

@@ -135,3 +135,54 @@ fn recomputed_curves_are_the_stored_curves_and_a_tampered_store_is_refused() {
     ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// The column `name` of a CSV table, one string per row (empty for null).
+fn csv_column(text: &str, name: &str) -> Vec<String> {
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let i =
+        header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("no column {name} in {header:?}"));
+    lines.map(|l| l.split(',').nth(i).unwrap_or("").to_string()).collect()
+}
+
+/// A study with `[eval] method = "mcmc"` runs through the coordinator and local workers, and
+/// its tables carry the standard errors and diagnostics; each cell is the one `taustar cell
+/// --eval mcmc` computes from the same flags, bit for bit.
+#[test]
+fn a_monte_carlo_study_exports_error_bars_and_matches_taustar_cell() {
+    let dir = tempfile::tempdir().unwrap();
+    let study = "name = \"mc\"\nseed = 11\nreplicates = 2\n[truth]\nkind = \"ising2d\"\nlattice = [3, 3]\n\
+                 temperature = 2.5\n[data]\nsamples = [60, 200]\n[fit]\nl2 = 0.01\n\
+                 [tau]\ngrid = { from = 0.5, to = 2.0, count = 4 }\n[eval]\nmethod = \"mcmc\"\n\
+                 [mcmc]\nsteps = 400\n";
+    let export = run_and_export(dir.path(), "mc", study, "cells,curves");
+    let cells = std::fs::read_to_string(export.join("cells.csv")).unwrap();
+    assert_eq!(cells.lines().count(), 1 + 4);
+    for col in
+        ["tau_rev_se", "tau_fwd_se", "dkl_rev_at_1_se", "mcmc_ok", "r_hat", "round_trips", "ladder_rungs"]
+    {
+        let v = csv_column(&cells, col);
+        assert!(v.iter().all(|x| !x.is_empty()), "{col} is null in {v:?}");
+    }
+    assert!(csv_column(&cells, "tau_rev_se").iter().all(|x| x.parse::<f64>().unwrap() > 0.0));
+    let curves = std::fs::read_to_string(export.join("curves.csv")).unwrap();
+    assert_eq!(curves.lines().count(), 1 + 4 * 4, "4 cells × 4 τ (1 is on the grid)");
+    for col in ["dkl_rev_se", "dkl_fwd_se", "heat_capacity_se", "kappa_se"] {
+        assert!(csv_column(&curves, col).iter().all(|x| x.parse::<f64>().is_ok_and(|v| v >= 0.0)), "{col}");
+    }
+
+    let keys = csv_column(&cells, "key");
+    let i = keys.iter().position(|k| k.contains("samples=200") && k.ends_with(";r=1")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_taustar"))
+        .args(["cell", "--truth", "ising2d", "--lattice", "3x3", "--temperature", "2.5", "--samples", "200"])
+        .args(["--seed", "11", "--replicate", "1", "--l2", "0.01", "--tau-grid", "0.5:2:4"])
+        .args(["--eval", "mcmc", "--mcmc-steps", "400", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for col in ["tau_rev", "tau_rev_se", "tau_fwd_se", "dkl_fwd_at_1_se", "r_hat"] {
+        let stored: f64 = csv_column(&cells, col)[i].parse().unwrap();
+        assert_eq!(stored.to_bits(), json[col].as_f64().unwrap().to_bits(), "{col}");
+    }
+}
