@@ -733,6 +733,13 @@ pub struct McmcReport {
     /// Effective samples per rung at that τ_int.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ess: Option<f64>,
+    /// ln Z_q at the top of the ladder by MBAR minus the same by thermodynamic integration:
+    /// the cross-check of the partition function (a gap beyond its noise fails `mcmc_ok`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_z_ti_gap: Option<f64>,
+    /// Standard error of `log_z_ti_gap`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_z_ti_gap_se: Option<f64>,
     /// Standard errors of the curve, point for point with [`CellResult::curve`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub curve_se: Vec<CurveSe>,

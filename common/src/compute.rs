@@ -352,6 +352,8 @@ fn mcmc_reports(r: &McTau, steps: usize) -> (TauReport, McmcReport) {
         r_hat: Some(r.r_hat),
         tau_int: Some(r.tau_int),
         ess: Some(r.ess),
+        log_z_ti_gap: Some(r.log_z_ti_gap.value),
+        log_z_ti_gap_se: Some(r.log_z_ti_gap.se),
         curve_se,
     };
     (TauReport { summary, curve }, report)

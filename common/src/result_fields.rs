@@ -182,7 +182,7 @@ macro_rules! opt_u64_field {
 
 /// Every scalar field of a [`CellResult`] (the key and the curve are not scalars), in the
 /// order of the `cells` export table and of the store's result columns.
-pub const RESULT_FIELDS: [ResultField; 43] = [
+pub const RESULT_FIELDS: [ResultField; 45] = [
     ResultField {
         name: "samples",
         kind: FieldKind::Int,
@@ -290,6 +290,8 @@ pub const RESULT_FIELDS: [ResultField; 43] = [
     opt_float_field!("r_hat", false, mcmc.r_hat),
     opt_float_field!("tau_int", false, mcmc.tau_int),
     opt_float_field!("ess", false, mcmc.ess),
+    opt_float_field!("log_z_ti_gap", false, mcmc.log_z_ti_gap),
+    opt_float_field!("log_z_ti_gap_se", false, mcmc.log_z_ti_gap_se),
 ];
 
 /// The fields that schema 5 of the store added (the Monte Carlo ones), by name.
@@ -422,6 +424,8 @@ mod tests {
             r_hat: Some(1.2),
             tau_int: Some(3.5),
             ess: Some(1_100.0),
+            log_z_ti_gap: Some(-0.002),
+            log_z_ti_gap_se: Some(0.004),
             curve_se: Vec::new(),
         }
     }

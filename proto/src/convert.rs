@@ -370,6 +370,8 @@ impl From<&CellResult> for pb::CellResult {
             r_hat: r.mcmc.r_hat,
             tau_int: r.mcmc.tau_int,
             ess: r.mcmc.ess,
+            log_z_ti_gap: r.mcmc.log_z_ti_gap,
+            log_z_ti_gap_se: r.mcmc.log_z_ti_gap_se,
             curve_se: (!r.mcmc.curve_se.is_empty()).then(|| r.mcmc.curve_se.as_slice().into()),
         }
     }
@@ -433,6 +435,8 @@ impl TryFrom<&pb::CellResult> for CellResult {
                 r_hat: r.r_hat,
                 tau_int: r.tau_int,
                 ess: r.ess,
+                log_z_ti_gap: r.log_z_ti_gap,
+                log_z_ti_gap_se: r.log_z_ti_gap_se,
                 curve_se: curve_se_from_wire(r.curve_se.as_ref(), curve.len())?,
             },
             curve,
@@ -573,6 +577,8 @@ mod tests {
                         r_hat: Some(f64::INFINITY),
                         tau_int: Some(2.5),
                         ess: opt,
+                        log_z_ti_gap: Some(-0.0),
+                        log_z_ti_gap_se: opt,
                         curve_se: (0..curve_len).map(|i| CurveSe { dkl_rev: i as f64, dkl_fwd: tau_rev, entropy: -0.0,
                             mean_energy: 1.0, heat_capacity: f64::MIN_POSITIVE, kappa: 2.0 }).collect(),
                     }

@@ -221,7 +221,12 @@ pub enum Resample {
     Drawn(u64),
 }
 
-/// Standard errors of `stat` (a vector of numbers computed from a solved [`Mbar`]) by a
+/// A bootstrap statistic: numbers computed from a solved [`Mbar`], the per-rung energies it
+/// was solved from, and which estimate is being asked for.
+pub type Statistic<'a> = dyn Fn(&Mbar, &[Vec<f64>], Resample) -> Vec<f64> + Sync + 'a;
+
+/// Standard errors of `stat` (a vector of numbers computed from a solved [`Mbar`] and the
+/// per-rung energies it was solved from) by a
 /// block bootstrap over PT steps. `point` is the estimator solved from all of `energies` and
 /// `observables` (the caller keeps it: its convergence and its own statistics are needed
 /// anyway, so it is solved once); `energies[k][t]` is rung k at step t (every rung has the
@@ -236,13 +241,13 @@ pub fn bootstrap_se<R: Rng>(
     block: usize,
     resamples: usize,
     rng: &mut R,
-    stat: &(dyn Fn(&Mbar, Resample) -> Vec<f64> + Sync),
+    stat: &Statistic<'_>,
 ) -> (Vec<f64>, Vec<f64>) {
     let steps = energies[0].len();
     assert!(energies.iter().chain(observables).all(|s| s.len() == steps), "every rung has every step");
     let block = block.clamp(1, steps);
     let betas = point.betas();
-    let estimate = stat(point, Resample::Point);
+    let estimate = stat(point, energies, Resample::Point);
     let blocks = steps.div_ceil(block);
     // The draws come from `rng` in order, the resamples run in parallel, and their
     // statistics are summed in order: the same numbers on any number of threads.
@@ -261,7 +266,7 @@ pub fn bootstrap_se<R: Rng>(
                 }
             }
             let m = Mbar::solve(betas, &e_b, &a_b, log_z0, Some(point.free_energies()));
-            stat(&m, Resample::Drawn(*seed))
+            stat(&m, &e_b, Resample::Drawn(*seed))
         })
         .collect();
     let mut sums = vec![0.0; estimate.len()];

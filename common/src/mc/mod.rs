@@ -23,6 +23,7 @@ pub mod multispin;
 pub mod stats;
 pub mod tau;
 pub mod tempering;
+pub mod ti;
 
 /// `k` empty series, each with room for `capacity` values (`vec![Vec::with_capacity(c); k]`
 /// would give the room to the last one only).

@@ -111,6 +111,13 @@ pub struct McTau {
     pub heat_capacity_at_1: WithSe,
     /// κ at τ = 1 (κ(1) > C(1): D_rev falls when the model is cooled).
     pub kappa_at_1: WithSe,
+    /// ln Z_q at the top of the ladder by MBAR minus the same by thermodynamic integration
+    /// ([`super::ti`]): the cross-check of the partition function every D rests on. A gap
+    /// beyond its noise is a diagnostic failure.
+    pub log_z_ti_gap: WithSe,
+    /// The quadrature error estimate of the thermodynamic integration (|quintic − cubic|
+    /// Hermite rule, summed over the ladder's gaps).
+    pub log_z_ti_quadrature: f64,
     /// The curve at [`McOptions::curve`]'s τ values inside the search range.
     pub curve: Vec<McCurvePoint>,
     /// Whether τ*_rev / τ*_fwd sit at a bound of the search (no sign change inside).
@@ -173,6 +180,13 @@ impl At {
         t.mean_model_energy - self.r.mean_energy
     }
 }
+
+/// A TI cross-check fails when |MBAR − TI| exceeds this many standard errors, plus the
+/// quadrature's own error estimate (which the bootstrap does not see), plus
+/// [`TI_TOLERANCE_ABS`].
+const TI_TOLERANCE_SE: f64 = 5.0;
+/// See [`TI_TOLERANCE_SE`].
+const TI_TOLERANCE_ABS: f64 = 0.01;
 
 /// Points of the bracketing scan per decade of τ.
 const SCAN_PER_DECADE: f64 = 12.0;
@@ -440,13 +454,19 @@ pub fn estimate<R: Rng>(
     let bounds = opts.tau_bounds;
     let curve: Vec<f64> = opts.curve.iter().copied().filter(|t| (lo..=hi).contains(t)).collect();
     let truth_block = truth_samples.map_or(1, |s| (4.0 * autocorrelation(s).tau_int).ceil() as usize);
-    let stat = |m: &Mbar, which: Resample| {
+    let beta_max = betas[k - 1];
+    let stat = |m: &Mbar, energies: &[Vec<f64>], which: Resample| {
         let mut side = truth;
         if let (Some(series), Resample::Drawn(seed)) = (truth_samples, which) {
             let mut side_rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
             side.mean_model_energy = block_resampled_mean(series, truth_block, &mut side_rng);
         }
-        statistics(m, &side, bounds, &curve).0
+        let mut v = statistics(m, &side, bounds, &curve).0;
+        // The cross-check, last: ln Z_q(β_max) by MBAR minus by thermodynamic integration.
+        let (ti, quadrature) = super::ti::log_z_ladder(m.betas(), energies, log_z0);
+        v.push(m.at(beta_max).log_z - ti[k - 1]);
+        v.push(quadrature[k - 1]);
+        v
     };
     let point = Mbar::solve(&betas, &es, &obs, log_z0, None);
     if !point.converged {
@@ -455,6 +475,14 @@ pub fn estimate<R: Rng>(
     let (est, se) = bootstrap_se(&point, &es, &obs, log_z0, block, opts.resamples, rng, &stat);
     let (_, at_bound) = statistics(&point, &truth, bounds, &[]);
     let w = |i: usize| WithSe { value: est[i], se: se[i] };
+    let (ti_gap, quadrature) = (w(est.len() - 2), est[est.len() - 1]);
+    if ti_gap.value.abs() > TI_TOLERANCE_SE * ti_gap.se + quadrature + TI_TOLERANCE_ABS {
+        notes.push(format!(
+            "ln Z_q(β = {beta_max:.4}) by MBAR and by thermodynamic integration differ by {:.3e} ± {:.1e} \
+             (quadrature error ≤ {quadrature:.1e})",
+            ti_gap.value, ti_gap.se
+        ));
+    }
     let curve: Vec<McCurvePoint> = curve
         .iter()
         .enumerate()
@@ -480,6 +508,8 @@ pub fn estimate<R: Rng>(
         dkl_fwd_at_1: w(5),
         heat_capacity_at_1: w(6),
         kappa_at_1: w(7),
+        log_z_ti_gap: ti_gap,
+        log_z_ti_quadrature: quadrature,
         curve,
         at_bound,
         betas,

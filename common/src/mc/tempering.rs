@@ -47,12 +47,20 @@ pub fn place_ladder<R: Rng>(
     let mut betas = vec![0.0];
     let mut chain = Chain::random(model, 0.0, rng);
     let mut energies = Vec::with_capacity(pilot_sweeps);
+    // The pilots move like the production run: with Wolff moves wherever they are valid.
+    // Near a critical point single flips alone equilibrate too slowly for a 100-sweep pilot,
+    // which then sees too small a σ_E and leaves gaps that no swap crosses.
+    let cluster = model.is_ferromagnetic_without_field();
+    let mut scratch = WolffScratch::default();
     // σ_E at β from a pilot continuing the chain's state.
     let mut sigma_at = |chain: &mut Chain, beta: f64, rng: &mut R| {
         chain.beta = beta;
         energies.clear();
         for s in 0..2 * pilot_sweeps {
             chain.sweep_heat_bath(model, rng);
+            if cluster {
+                wolff_step(chain, model, rng, &mut scratch);
+            }
             if s >= pilot_sweeps {
                 energies.push(chain.energy());
             }
@@ -80,7 +88,7 @@ pub fn place_ladder<R: Rng>(
     // The Gaussian rule misjudges small systems (few, discrete energy levels): run the
     // ladder briefly and split every gap that swaps less than half the target.
     for _ in 0..REFINE_ROUNDS {
-        let mut pt = Tempering::new(model, betas.clone(), false, rng);
+        let mut pt = Tempering::new(model, betas.clone(), cluster, rng);
         for _ in 0..4 * pilot_sweeps {
             pt.step(model, rng);
         }

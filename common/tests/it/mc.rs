@@ -194,7 +194,7 @@ fn mbar_over_a_tempering_ladder_agrees_with_enumeration() {
         }
         let tau = es.iter().map(|s| autocorrelation(s).tau_int).fold(0.5, f64::max);
         let block = (4.0 * tau).ceil() as usize;
-        let stat = |m: &Mbar, _: common::mc::mbar::Resample| -> Vec<f64> {
+        let stat = |m: &Mbar, _: &[Vec<f64>], _: common::mc::mbar::Resample| -> Vec<f64> {
             probes
                 .iter()
                 .flat_map(|&b| {
@@ -234,7 +234,9 @@ fn mcmc_tau_estimates_agree_with_enumeration_on_fitted_3x3_and_4x4_models() {
     use common::model::ising::{IsingTruth, Pairs};
     use common::tau::Landscape;
 
-    for (rows, cols, t, mode) in [(3, 3, 2.0, "mle"), (3, 3, 2.0, "paper"), (4, 4, 2.5, "mle")] {
+    for (rows, cols, t, mode) in
+        [(3, 3, 2.0, "mle"), (3, 3, 2.0, "paper"), (4, 4, 2.5, "mle"), (4, 4, 2.5, "paper")]
+    {
         let pairs = Pairs::new(rows * cols);
         let truth = IsingTruth::new(rows, cols, t, &pairs);
         let mut e_p = vec![0.0; 1 << pairs.n];
@@ -404,6 +406,13 @@ fn the_rescaled_truth_on_8x8_and_16x16_has_tau_star_c_and_kaufman_divergences() 
 #[ignore = "long (32x32 Monte Carlo, ~1 min on 2 cores): cargo test -p taustar-common --test it -- --ignored"]
 fn the_rescaled_truth_on_32x32_has_tau_star_c_and_kaufman_divergences() {
     check_rescaled_torus(32, 3, 4_000);
+}
+
+/// The same on 64×64 (4 096 spins): several minutes on 2 cores; CI's `--ignored` step.
+#[test]
+#[ignore = "long (64x64 Monte Carlo, minutes on 2 cores): cargo test -p taustar-common --test it -- --ignored"]
+fn the_rescaled_truth_on_64x64_has_tau_star_c_and_kaufman_divergences() {
+    check_rescaled_torus(64, 4, 8_000);
 }
 
 /// The diagnostics refuse what they should: a ladder with a gap, a budget too small for the

@@ -691,6 +691,12 @@ fn the_quick_studies_are_small() {
     let qi = Study::from_path(&studies_dir().join("quick-ising.toml")).unwrap();
     assert_eq!(qi.cell_count(), 16);
     assert!(qi.grid_points().iter().all(|p| matches!(p.truth, TruthSpec::Ising2d { rows: 3, cols: 3, .. })));
+    // The Monte Carlo twin: the same grid points, hence the same keys, data and fits.
+    let mc = Study::from_path(&studies_dir().join("quick-ising-mcmc.toml")).unwrap();
+    assert_eq!(mc.grid_points(), qi.grid_points());
+    assert_eq!(mc.seed, qi.seed);
+    let m = mc.settings.mcmc.expect("evaluated by Monte Carlo");
+    assert_eq!((m.steps, m.target_se, m.max_steps), (2000, Some(0.02), 16000));
 }
 
 // ---------------------------------------------------------------- properties

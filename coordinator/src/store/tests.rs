@@ -109,6 +109,8 @@ pub(crate) fn fake_result(spec: &CellSpec) -> CellResult {
                 r_hat: Some(f64::INFINITY),
                 tau_int: Some(1.5),
                 ess: Some(1_333.3),
+                log_z_ti_gap: Some(0.004 * x),
+                log_z_ti_gap_se: Some(0.003),
                 curve_se: (0..5)
                     .map(|i| CurveSe {
                         dkl_rev: f64::from(i) * x,

@@ -143,6 +143,8 @@ fn run_mcmc(args: &Args, matrix: &[Vec<f64>]) -> anyhow::Result<()> {
         "mcmc_ok": r.ok, "mcmc_note": r.note,
         "ladder_rungs": r.betas.len(), "min_swap_acceptance": r.min_swap_acceptance,
         "round_trips": r.round_trips, "r_hat": r.r_hat, "tau_int_steps": r.tau_int, "ess": r.ess,
+        "log_z_ti_gap": r.log_z_ti_gap.value, "log_z_ti_gap_se": r.log_z_ti_gap.se,
+        "log_z_ti_quadrature": r.log_z_ti_quadrature,
         "truth_mean_model_energy": truth.mean, "truth_mean_model_energy_se": truth.se,
         "truth_tau_int_steps": truth.autocorrelation.tau_int,
         "steps": steps, "target_se": args.target_se,
