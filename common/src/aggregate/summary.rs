@@ -43,11 +43,16 @@ pub enum Quantity {
     HeatCapacityAt1,
     /// κ(1) − C(1) = dD_rev/dτ at τ = 1: positive says cool, negative says heat.
     KappaMinusC,
+    /// Monte Carlo cells: the standard error of τ*_rev within one cell (its mean over the
+    /// replicates says how much of their spread is sampling noise rather than data).
+    TauRevSe,
+    /// Monte Carlo cells: the standard error of τ*_fwd within one cell.
+    TauFwdSe,
 }
 
 impl Quantity {
     /// Every quantity, in column order.
-    pub const ALL: [Quantity; 17] = [
+    pub const ALL: [Quantity; 19] = [
         Quantity::TauRev,
         Quantity::TauFwd,
         Quantity::DklRevAt1,
@@ -65,6 +70,8 @@ impl Quantity {
         Quantity::KappaAt1,
         Quantity::HeatCapacityAt1,
         Quantity::KappaMinusC,
+        Quantity::TauRevSe,
+        Quantity::TauFwdSe,
     ];
 
     /// The column prefix.
@@ -87,6 +94,8 @@ impl Quantity {
             Quantity::KappaAt1 => "kappa_at_1",
             Quantity::HeatCapacityAt1 => "heat_capacity_at_1",
             Quantity::KappaMinusC => "kappa_minus_c",
+            Quantity::TauRevSe => "tau_rev_se",
+            Quantity::TauFwdSe => "tau_fwd_se",
         }
     }
 
@@ -122,6 +131,8 @@ impl Quantity {
             Quantity::KappaAt1 => r.tau.kappa_at_1,
             Quantity::HeatCapacityAt1 => r.tau.heat_capacity_at_1,
             Quantity::KappaMinusC => kappa_minus_c(r),
+            Quantity::TauRevSe => r.mcmc.tau_rev_se,
+            Quantity::TauFwdSe => r.mcmc.tau_fwd_se,
         }
     }
 }
@@ -169,6 +180,9 @@ pub struct SummaryRow {
     /// appendix's truth-aware reading at τ = 1 predicts the direction of the optimal change.
     /// `None` when no replicate reports κ (results stored before κ existed).
     pub frac_kappa_sign_agrees: Option<f64>,
+    /// Monte Carlo points: replicates whose estimate missed a diagnostic threshold
+    /// (`mcmc_ok = false`). `None` when no replicate was evaluated by Monte Carlo.
+    pub mcmc_not_ok: Option<u64>,
 }
 
 impl SummaryRow {
@@ -191,6 +205,8 @@ pub struct PointAggregator {
     fit_diverged: u64,
     kappa_sign_seen: u64,
     kappa_sign_agrees: u64,
+    mcmc_seen: u64,
+    mcmc_not_ok: u64,
 }
 
 impl PointAggregator {
@@ -206,6 +222,8 @@ impl PointAggregator {
             fit_diverged: 0,
             kappa_sign_seen: 0,
             kappa_sign_agrees: 0,
+            mcmc_seen: 0,
+            mcmc_not_ok: 0,
         }
     }
 
@@ -230,6 +248,10 @@ impl PointAggregator {
         self.tau_rev_at_bound += u64::from(r.tau.tau_rev_at_bound);
         self.tau_fwd_at_bound += u64::from(r.tau.tau_fwd_at_bound);
         self.fit_diverged += u64::from(r.ising.fit_diverged == Some(true));
+        if let Some(ok) = r.mcmc.mcmc_ok {
+            self.mcmc_seen += 1;
+            self.mcmc_not_ok += u64::from(!ok);
+        }
         if let Some(d) = kappa_minus_c(r) {
             self.kappa_sign_seen += 1;
             self.kappa_sign_agrees += u64::from(sign(d) == sign(1.0 - r.tau.tau_rev));
@@ -268,6 +290,7 @@ impl PointAggregator {
             fit_diverged,
             frac_kappa_sign_agrees: (self.kappa_sign_seen > 0)
                 .then(|| self.kappa_sign_agrees as f64 / self.kappa_sign_seen as f64),
+            mcmc_not_ok: (self.mcmc_seen > 0).then_some(self.mcmc_not_ok),
         }
     }
 }

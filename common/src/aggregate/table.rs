@@ -146,6 +146,7 @@ enum SummarySource {
     TauFwdAtBound,
     FitDiverged,
     FracKappaSignAgrees,
+    McmcNotOk,
     Stat(Quantity, &'static str),
 }
 
@@ -167,7 +168,7 @@ impl SummaryLayout {
     pub fn new() -> Self {
         use ColumnKind::*;
         use SummarySource as S;
-        let fixed: [(&'static str, ColumnKind, SummarySource); 17] = [
+        let fixed: [(&'static str, ColumnKind, SummarySource); 18] = [
             ("truth", Str, S::Truth),
             ("states", Int, S::States),
             ("low_states", Int, S::LowStates),
@@ -185,6 +186,7 @@ impl SummaryLayout {
             ("tau_fwd_at_bound", Int, S::TauFwdAtBound),
             ("fit_diverged", Int, S::FitDiverged),
             ("frac_kappa_sign_agrees", Float, S::FracKappaSignAgrees),
+            ("mcmc_not_ok", Int, S::McmcNotOk),
         ];
         let mut all: Vec<(Cow<'static, str>, ColumnKind, SummarySource)> =
             fixed.iter().map(|&(n, k, s)| (Cow::Borrowed(n), k, s)).collect();
@@ -238,6 +240,7 @@ impl SummaryLayout {
                 SummarySource::TauFwdAtBound => Value::int(Some(s.tau_fwd_at_bound)),
                 SummarySource::FitDiverged => Value::int(s.fit_diverged),
                 SummarySource::FracKappaSignAgrees => Value::float(s.frac_kappa_sign_agrees),
+                SummarySource::McmcNotOk => Value::int(s.mcmc_not_ok),
                 SummarySource::Stat(q, stat) => stat_value(s.stats(q), stat),
             })
             .collect()

@@ -78,11 +78,13 @@ pub fn plot_study(
             );
         }
         let values: Vec<String> = d.pairs().into_iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let monte_carlo = results.iter().any(|r| !r.mcmc.curve_se.is_empty());
         let fig = CurvesFigure {
             title: format!("{study}: divergence vs sampling temperature, {} replicates", results.len()),
             subtitle: format!(
-                "{}; dots: τ* of each replicate; dashed: τ = 1",
-                values.iter().filter(|v| !v.starts_with("truth=")).cloned().collect::<Vec<_>>().join(", ")
+                "{}; dots: τ* of each replicate; dashed: τ = 1{}",
+                values.iter().filter(|v| !v.starts_with("truth=")).cloned().collect::<Vec<_>>().join(", "),
+                if monte_carlo { "; bands and bars: ±1 s.e. (Monte Carlo)" } else { "" }
             ),
             results,
         };

@@ -155,7 +155,13 @@ fn a_monte_carlo_study_exports_error_bars_and_matches_taustar_cell() {
                  temperature = 2.5\n[data]\nsamples = [60, 200]\n[fit]\nl2 = 0.01\n\
                  [tau]\ngrid = { from = 0.5, to = 2.0, count = 4 }\n[eval]\nmethod = \"mcmc\"\n\
                  [mcmc]\nsteps = 400\n";
-    let export = run_and_export(dir.path(), "mc", study, "cells,curves");
+    let export = run_and_export(dir.path(), "mc", study, "summary,cells,curves");
+    let summary = std::fs::read_to_string(export.join("summary.csv")).unwrap();
+    assert_eq!(summary.lines().count(), 1 + 2);
+    let not_ok: Vec<u64> = csv_column(&summary, "mcmc_not_ok").iter().map(|x| x.parse().unwrap()).collect();
+    let se_mean: Vec<f64> =
+        csv_column(&summary, "tau_rev_se_mean").iter().map(|x| x.parse().unwrap()).collect();
+    assert!(se_mean.iter().all(|&x| x > 0.0), "{se_mean:?}");
     let cells = std::fs::read_to_string(export.join("cells.csv")).unwrap();
     assert_eq!(cells.lines().count(), 1 + 4);
     for col in
@@ -165,11 +171,30 @@ fn a_monte_carlo_study_exports_error_bars_and_matches_taustar_cell() {
         assert!(v.iter().all(|x| !x.is_empty()), "{col} is null in {v:?}");
     }
     assert!(csv_column(&cells, "tau_rev_se").iter().all(|x| x.parse::<f64>().unwrap() > 0.0));
+    let cells_not_ok = csv_column(&cells, "mcmc_ok").iter().filter(|x| *x == "false" || *x == "0").count();
+    assert_eq!(not_ok.iter().sum::<u64>() as usize, cells_not_ok, "the summary counts the flagged cells");
     let curves = std::fs::read_to_string(export.join("curves.csv")).unwrap();
     assert_eq!(curves.lines().count(), 1 + 4 * 4, "4 cells × 4 τ (1 is on the grid)");
     for col in ["dkl_rev_se", "dkl_fwd_se", "heat_capacity_se", "kappa_se"] {
         assert!(csv_column(&curves, col).iter().all(|x| x.parse::<f64>().is_ok_and(|v| v >= 0.0)), "{col}");
     }
+
+    // The point figure draws the curves with their error bands.
+    let plots = dir.path().join("mc-plots");
+    let db = dir.path().join("mc.db");
+    let out = taustar(&[
+        "plot".as_ref(),
+        "--db".as_ref(),
+        db.as_os_str(),
+        "--out".as_ref(),
+        plots.as_os_str(),
+        "--point".as_ref(),
+        "samples=200".as_ref(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(std::fs::read_dir(&plots).unwrap().filter_map(Result::ok).any(|e| {
+        e.file_name().to_string_lossy().starts_with("point__") && e.path().extension().unwrap() == "svg"
+    }));
 
     let keys = csv_column(&cells, "key");
     let i = keys.iter().position(|k| k.contains("samples=200") && k.ends_with(";r=1")).unwrap();

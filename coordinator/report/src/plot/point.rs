@@ -227,6 +227,19 @@ impl CurvesFigure {
         let mut outside = 0;
         for (i, r) in self.results.iter().enumerate() {
             let color = replicate_color(i);
+            // A Monte Carlo curve: its ±1 standard error as a band under the line.
+            let se = &r.mcmc.curve_se;
+            if !se.is_empty() && se.len() == r.curve.len() {
+                let s = |e: &common::cell::CurveSe| if reverse { e.dkl_rev } else { e.dkl_fwd };
+                let band = |sign: f64| {
+                    r.curve.iter().zip(se).map(move |(c, e)| (c.tau, (d(c) + sign * s(e)).max(floor)))
+                };
+                let outline: Vec<(f64, f64)> =
+                    band(1.0).chain(band(-1.0).collect::<Vec<_>>().into_iter().rev()).collect();
+                chart
+                    .draw_series(std::iter::once(Polygon::new(outline, color.mix(0.2).filled())))
+                    .map_err(err)?;
+            }
             chart
                 .draw_series(LineSeries::new(
                     r.curve.iter().map(|c| (c.tau, d(c).max(floor))),
@@ -234,6 +247,17 @@ impl CurvesFigure {
                 ))
                 .map_err(err)?;
             let (ts, ds) = opt(r);
+            let tau_se = if reverse { r.mcmc.tau_rev_se } else { r.mcmc.tau_fwd_se };
+            if let Some(e) = tau_se.filter(|e| *e > 0.0 && ts >= t0 && ts <= t1) {
+                // τ* ± its standard error.
+                let y = ds.max(floor);
+                chart
+                    .draw_series(std::iter::once(PathElement::new(
+                        vec![((ts - e).max(t0), y), ((ts + e).min(t1), y)],
+                        color.stroke_width(3),
+                    )))
+                    .map_err(err)?;
+            }
             if ts >= t0 && ts <= t1 {
                 chart
                     .draw_series(std::iter::once(Circle::new((ts, ds.max(floor)), 6, color.filled())))
