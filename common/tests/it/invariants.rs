@@ -458,6 +458,12 @@ fn monte_carlo_cells_are_deterministic_carry_error_bars_and_agree_with_exact_one
     let a = run_cell(&mc).unwrap();
     let b = run_cell(&mc).unwrap();
     assert_eq!(format!("{a:?}"), format!("{b:?}"), "bit-identical on a second run");
+    // … and on any number of threads (the bootstrap's resamples run in parallel).
+    for threads in [1, 3] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let c = pool.install(|| run_cell(&mc).unwrap());
+        assert_eq!(format!("{a:?}"), format!("{c:?}"), "bit-identical on {threads} threads");
+    }
     let e = run_cell(&exact).unwrap();
     // Same data, same fit: the fit's report is the exact cell's.
     assert_eq!(a.ising, e.ising);
