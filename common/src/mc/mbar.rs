@@ -38,6 +38,8 @@ pub struct Mbar {
     log_denom: Vec<f64>,
     /// f_k = −ln Z(β_k).
     f: Vec<f64>,
+    /// N_k, the samples of each rung.
+    samples_per_rung: Vec<f64>,
     /// Iterations the solve took.
     pub iterations: usize,
     /// Whether the solve reached its tolerance (a Newton step below 1e-10 in every f_k, or
@@ -58,6 +60,41 @@ pub struct Reweighted {
     pub mean_observable: f64,
     /// Cov_β(E, A).
     pub cov_energy_observable: f64,
+}
+
+/// The Hessian of MBAR's objective in f_1..f_{K−1} (f_0 pinned) and the column sums
+/// Σ_n W_ni, with W_ni = e^{f_i − β_i E_n − ln denom_n}:
+/// H_ij = δ_ij N_i Σ_n W_ni − N_i N_j Σ_n W_ni W_nj. The Newton step and the analytic
+/// variance both need it.
+fn hessian(
+    betas: &[f64],
+    f: &[f64],
+    energies: &[f64],
+    log_denom: &[f64],
+    n_k: &[f64],
+) -> (ndarray::Array2<f64>, Vec<f64>) {
+    let k = betas.len();
+    let mut colsum = vec![0.0; k];
+    let mut h = ndarray::Array2::<f64>::zeros((k - 1, k - 1));
+    let mut w = vec![0.0; k];
+    for (&e, &d) in energies.iter().zip(log_denom) {
+        for i in 0..k {
+            w[i] = exp_nonpos((f[i] - betas[i] * e - d).min(0.0));
+            colsum[i] += w[i];
+        }
+        for i in 1..k {
+            for j in 1..=i {
+                h[[i - 1, j - 1]] -= n_k[i] * n_k[j] * w[i] * w[j];
+            }
+        }
+    }
+    for i in 1..k {
+        h[[i - 1, i - 1]] += n_k[i] * colsum[i];
+        for j in 1..i {
+            h[[j - 1, i - 1]] = h[[i - 1, j - 1]];
+        }
+    }
+    (h, colsum)
 }
 
 /// Tolerance of the solve: the last Newton step, in each f_k.
@@ -113,28 +150,8 @@ impl Mbar {
         let mut a = objective(&f, &log_denom);
         while iterations < MAX_ITER {
             iterations += 1;
-            // W_ni = e^{f_i − β_i E_n − ln denom_n}; gradient N_i (Σ_n W_ni − 1), Hessian
-            // δ_ij N_i Σ_n W_ni − N_i N_j Σ_n W_ni W_nj. Newton on rungs 1..K.
-            let mut colsum = vec![0.0; k];
-            let mut h = ndarray::Array2::<f64>::zeros((k - 1, k - 1));
-            let mut w = vec![0.0; k];
-            for (&e, &d) in pooled_e.iter().zip(&log_denom) {
-                for i in 0..k {
-                    w[i] = exp_nonpos((f[i] - betas[i] * e - d).min(0.0));
-                    colsum[i] += w[i];
-                }
-                for i in 1..k {
-                    for j in 1..=i {
-                        h[[i - 1, j - 1]] -= n_k[i] * n_k[j] * w[i] * w[j];
-                    }
-                }
-            }
-            for i in 1..k {
-                h[[i - 1, i - 1]] += n_k[i] * colsum[i];
-                for j in 1..i {
-                    h[[j - 1, i - 1]] = h[[i - 1, j - 1]];
-                }
-            }
+            // Gradient N_i (Σ_n W_ni − 1) and Hessian; Newton on rungs 1..K.
+            let (h, colsum) = hessian(betas, &f, &pooled_e, &log_denom, &n_k);
             let g: Vec<f64> = (1..k).map(|i| n_k[i] * (colsum[i] - 1.0)).collect();
             let (step, _) = crate::fit::linalg::solve_spd_with_ridge(&h, &g);
             // Newton with backtracking: never accept a step that raises A.
@@ -172,9 +189,35 @@ impl Mbar {
             observables: pooled_a,
             log_denom,
             f,
+            samples_per_rung: n_k,
             iterations,
             converged,
         }
+    }
+
+    /// The asymptotic (analytic) variance of ln Z(β_k) − ln Z(0) at every rung k, for
+    /// samples that are `inefficiency` times as correlated as independent ones (2 τ_int):
+    /// the second opinion on the bootstrap (docs/spec.md §10).
+    ///
+    /// MBAR is the maximum-likelihood estimator of a reverse logistic regression (Geyer
+    /// 1994; Kong et al. 2003), whose objective's Hessian with f_0 pinned is
+    /// H_ij = δ_ij N_i Σ_n W_ni − N_i N_j Σ_n W_ni W_nj (i, j ≥ 1). The inverse Fisher
+    /// information overstates the variance because the N_k are fixed by design, not drawn;
+    /// the correction (equivalent to Shirts & Chodera's Θ = (WᵀW)⁺ − N formula) gives
+    /// Var(f_k − f_0) = (H⁻¹)_kk − 1/N_k − 1/N_0. Costs one pass over the samples (N·K²).
+    pub fn log_z_variance(&self, inefficiency: f64) -> Vec<f64> {
+        let k = self.betas.len();
+        let counts = &self.samples_per_rung;
+        let (h, _) = hessian(&self.betas, &self.f, &self.energies, &self.log_denom, counts);
+        let mut out = vec![0.0; k];
+        for i in 1..k {
+            let mut unit = vec![0.0; k - 1];
+            unit[i - 1] = 1.0;
+            let (x, _) = crate::fit::linalg::solve_spd_with_ridge(&h, &unit);
+            let v = x[i - 1] - 1.0 / counts[i] - 1.0 / counts[0];
+            out[i] = inefficiency * v.max(0.0);
+        }
+        out
     }
 
     /// f_k = −ln Z(β_k) of the ladder.

@@ -178,6 +178,7 @@ fn mbar_over_a_tempering_ladder_agrees_with_enumeration() {
     let names = ["ln Z", "<E>", "<E_p>", "Cov(E, E_p)"];
     let seeds = 50;
     let mut z = vec![Vec::new(); exact.len()];
+    let (mut z_analytic, mut se_ratio) = (Vec::new(), Vec::new());
     for seed in 0..seeds {
         let mut rng = ChaCha8Rng::seed_from_u64(500 + seed);
         let betas = place_ladder(&model, 1.6, 100, &mut rng).expect("a short ladder");
@@ -209,7 +210,23 @@ fn mbar_over_a_tempering_ladder_agrees_with_enumeration() {
         for i in 0..exact.len() {
             z[i].push((est[i] - exact[i]) / se[i]);
         }
+        // The analytic variance of ln Z at the top rung (β = 1.6, the last probe), with the
+        // samples' statistical inefficiency 2τ_int: the second opinion.
+        let var = point.log_z_variance(2.0 * tau);
+        let top = betas.len() - 1;
+        assert_eq!(betas[top], 1.6);
+        let ln_z_top = exact[4 * (probes.len() - 1)];
+        z_analytic.push((point.at(1.6).log_z - ln_z_top) / var[top].sqrt());
+        se_ratio.push(var[top].sqrt() / se[4 * (probes.len() - 1)]);
     }
+    let (m, v) = mean_var(&z_analytic);
+    assert!(
+        m.abs() < 0.4 && (0.6..=1.5).contains(&v.sqrt()),
+        "analytic ln Z(1.6): z mean {m:.3}, sd {:.3}",
+        v.sqrt()
+    );
+    let (ratio, _) = mean_var(&se_ratio);
+    assert!((0.6..=1.6).contains(&ratio), "analytic / bootstrap s.e. of ln Z(1.6): {ratio:.3}");
     for (i, zs) in z.iter().enumerate() {
         let (m, v) = mean_var(zs);
         let what = format!("β = {} {}", probes[i / 4], names[i % 4]);
