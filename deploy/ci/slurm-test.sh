@@ -128,6 +128,15 @@ wait_state() { # wait_state JOBID STATE TIMEOUT_S
     sleep 0.2
   done
 }
+wait_nodes_settled() { # wait_nodes_settled TIMEOUT_S: until no node is still completing a job.
+  # A requeued job released while its node is still COMPLETING (the old batch step winding
+  # down) can fail to launch (FAILED 1:0 within a second, nothing in its log).
+  local deadline=$((SECONDS + $1))
+  while sinfo -h -o %T | grep -qi comp; do
+    [ "$SECONDS" -lt "$deadline" ] || return 1
+    sleep 0.2
+  done
+}
 status() { "$TAUSTAR" status --db "$1" --json 2>/dev/null; }
 field() { # field JSON KEY
   python3 -c 'import json,sys; print(int(json.loads(sys.argv[1])[sys.argv[2]]))' "$1" "$2"
@@ -343,6 +352,7 @@ if wants 3; then
     scontrol requeue "$j"
     # A requeued job waits for a begin time; release it at once.
     wait_state "$j" PENDING 60 || true
+    wait_nodes_settled 60 || log "t3: a node is still completing after 60 s: $(sinfo -h -o '%N %T')"
     done1=$(field "$(status "$db")" cells_done)
     dbq snap "$db" "$WORK/t3.snap" >/dev/null || bad "t3: cannot snapshot $db"
     scontrol update JobId="$j" StartTime=now
@@ -350,6 +360,7 @@ if wants 3; then
     r=$(wait_final "$j" 240) || true
     log "job $j requeued at $done1 of $total cells: $r after $((SECONDS - t)) s"
     check "t3: the requeued job COMPLETED 0:0 (got $r)" test "$r" = "COMPLETED 0:0"
+    [ "$r" = "COMPLETED 0:0" ] || scontrol show job "$j" | sed 's/^/    /'
     check "t3: Slurm restarted it once (Restarts=$(job_field "$j" Restarts))" test "$(job_field "$j" Restarts)" -eq 1
     check "t3: the requeued start resumed the database (log has '(restart 1)' then 'resuming')" \
       awk '/\(restart 1\)/ {r = 1} r && /resuming/ {found = 1} END {exit !found}' "$WORK/t3-$j.out"
