@@ -14,8 +14,14 @@ use sha2::{Digest, Sha256};
 use crate::error::SpecError;
 
 /// Largest number of spins whose 2^N states are enumerated exactly. 2^24 states need
-/// ~128 MiB per array; beyond that a Monte Carlo sampler is required (not yet available).
+/// ~128 MiB per array; beyond that the data come from Markov chains, the fit is `plm` and
+/// the evaluation Monte Carlo.
 pub const MAX_ENUMERATED_SPINS: u32 = 24;
+
+/// Largest lattice a cell fits and samples: a fully connected model of N spins has
+/// N(N−1)/2 couplings (8·10^6 at 64×64) and its pseudo-likelihood fit reads every sample
+/// once per site and iteration.
+pub const MAX_SAMPLED_SPINS: u64 = 4_096;
 
 /// The ground truth p(x) of a cell (docs/spec.md §2).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,6 +66,9 @@ pub enum FitMode {
     Mle,
     /// The paper's plain gradient ascent with early stopping, for reproduction.
     Paper,
+    /// Pseudo-likelihood (docs/spec.md §10): no partition function, so any lattice size;
+    /// the fit of lattices past enumeration.
+    Plm,
 }
 
 impl FitMode {
@@ -68,6 +77,7 @@ impl FitMode {
         match self {
             FitMode::Mle => "mle",
             FitMode::Paper => "paper",
+            FitMode::Plm => "plm",
         }
     }
 }
@@ -78,7 +88,8 @@ impl std::str::FromStr for FitMode {
         match s {
             "mle" => Ok(FitMode::Mle),
             "paper" => Ok(FitMode::Paper),
-            other => Err(SpecError::invalid("fit.mode", other, "expected \"mle\" or \"paper\"")),
+            "plm" => Ok(FitMode::Plm),
+            other => Err(SpecError::invalid("fit.mode", other, "expected \"mle\", \"paper\" or \"plm\"")),
         }
     }
 }
@@ -212,6 +223,10 @@ pub struct McmcSettings {
     pub min_round_trips: u32,
     /// Largest acceptable Gelman–Rubin R̂ across the ladders.
     pub max_r_hat: f64,
+    /// Lattices past enumeration: steps of the truth chain that estimate ⟨Ê⟩ under the
+    /// truth (its ln Z and ⟨E⟩ come from Kaufman's formula). Unused while the truth is
+    /// enumerable.
+    pub truth_steps: u32,
 }
 
 impl Default for McmcSettings {
@@ -227,6 +242,7 @@ impl Default for McmcSettings {
             min_swap_acceptance: 0.1,
             min_round_trips: 4,
             max_r_hat: 1.05,
+            truth_steps: 20_000,
         }
     }
 }
@@ -283,6 +299,9 @@ impl McmcSettings {
                 self.min_swap_acceptance,
                 "need 0 <= min_swap_acceptance < 1",
             ));
+        }
+        if self.truth_steps < 100 {
+            return Err(SpecError::invalid("mcmc.truth_steps", self.truth_steps, "need at least 100 steps"));
         }
         if !(self.max_r_hat.is_finite() && self.max_r_hat >= 1.0) {
             return Err(SpecError::invalid("mcmc.max_r_hat", self.max_r_hat, "need a finite number >= 1"));
@@ -476,14 +495,25 @@ impl GridPoint {
                         "need at least 2 spins",
                     ));
                 }
-                if n > u64::from(MAX_ENUMERATED_SPINS) {
+                if n > u64::from(MAX_ENUMERATED_SPINS) && self.fit.mode != FitMode::Plm {
                     return Err(SpecError::invalid(
                         "lattice",
                         format!("{rows}x{cols}"),
                         format!(
                             "{n} spins exceed the exact-enumeration limit of {MAX_ENUMERATED_SPINS} spins \
-                             (2^{MAX_ENUMERATED_SPINS} states), which the exact fit needs even when [eval] method = \"mcmc\" \
-                             evaluates τ by Monte Carlo; fits of larger lattices are not yet available"
+                             (2^{MAX_ENUMERATED_SPINS} states), which the {} fit needs; fit larger lattices with \
+                             fit.mode = \"plm\" (and [eval] method = \"mcmc\")",
+                            self.fit.mode.as_str()
+                        ),
+                    ));
+                }
+                if n > u64::from(MAX_ENUMERATED_SPINS) && (*rows < 3 || *cols < 3 || n > MAX_SAMPLED_SPINS) {
+                    return Err(SpecError::invalid(
+                        "lattice",
+                        format!("{rows}x{cols}"),
+                        format!(
+                            "past enumeration the truth's ln Z comes from Kaufman's formula, which needs both \
+                             sides >= 3, and the fully connected fit at most {MAX_SAMPLED_SPINS} spins"
                         ),
                     ));
                 }
@@ -604,6 +634,19 @@ impl CellSpec {
     pub fn validate(&self) -> Result<(), SpecError> {
         self.point.validate()?;
         self.settings.validate()?;
+        if let TruthSpec::Ising2d { rows, cols, .. } = self.point.truth {
+            let n = u64::from(rows) * u64::from(cols);
+            if n > u64::from(MAX_ENUMERATED_SPINS) && self.settings.mcmc.is_none() {
+                return Err(SpecError::invalid(
+                    "eval.method",
+                    "exact",
+                    format!(
+                        "a {rows}x{cols} lattice ({n} spins) is past enumeration: evaluate it with \
+                         [eval] method = \"mcmc\""
+                    ),
+                ));
+            }
+        }
         if self.settings.mcmc.is_some() {
             if let TruthSpec::TwoLevel { .. } = self.point.truth {
                 return Err(SpecError::invalid(
@@ -847,4 +890,11 @@ pub struct IsingFitReport {
     /// why it diverged, or why it stopped early.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fit_note: Option<String>,
+    /// Lattices past enumeration: τ_int (in chain steps) of the truth chain that drew the
+    /// training data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_tau_int: Option<f64>,
+    /// Lattices past enumeration: steps between the kept training samples (⌈2 τ_int⌉).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_thinning: Option<u32>,
 }

@@ -10,10 +10,13 @@ use crate::cell::{
 use crate::error::SpecError;
 use crate::exact::sample_counts;
 use crate::fit::ising::{fit_mle, fit_paper, Enumerator, FitOptions, IsingData};
+use crate::fit::plm::{fit_plm, PlmOptions};
 use crate::fit::two_level::fit_two_level;
+use crate::mc::data::sample_chain;
 use crate::mc::model::SpinModel;
 use crate::mc::tau::{McOptions, McTau, TruthSide};
 use crate::model::ising::{IsingTruth, Pairs};
+use crate::model::kaufman;
 use crate::model::two_level::TwoLevelTruth;
 use crate::tau::{heat_capacity_peak, optimise, variance_match, Divergence, Landscape, Scan};
 
@@ -184,6 +187,9 @@ fn two_level_cell(spec: &CellSpec, truth: TwoLevelTruth) -> Result<CellResult, S
 }
 
 fn ising_cell(spec: &CellSpec, rows: u32, cols: u32, temperature: f64) -> Result<CellResult, SpecError> {
+    if rows * cols > crate::cell::MAX_ENUMERATED_SPINS {
+        return sampled_ising_cell(spec, rows, cols, temperature);
+    }
     let pairs = Pairs::new(rows * cols);
     let truth = IsingTruth::new(rows, cols, temperature, &pairs);
     let m = resolve_samples(spec.point.data, truth.entropy(), 1)?;
@@ -199,6 +205,30 @@ fn ising_cell(spec: &CellSpec, rows: u32, cols: u32, temperature: f64) -> Result
     let fit = match spec.point.fit.mode {
         FitMode::Mle => fit_mle(&mut en, &data.pair_moments, opts),
         FitMode::Paper => fit_paper(&mut en, &data, opts, &mut rng),
+        FitMode::Plm => {
+            // The drawn states, each once with its count as weight.
+            let n = pairs.n as usize;
+            let mut spins = Vec::with_capacity(data.states.len() * n);
+            for &(x, _) in &data.states {
+                spins.extend((0..n).map(|i| if (x >> i) & 1 == 0 { 1i8 } else { -1 }));
+            }
+            let weights: Vec<f64> = data.states.iter().map(|&(_, c)| c as f64).collect();
+            let plm = fit_plm(n, &spins, &weights, plm_options(spec));
+            // Enumerable: the fit's true NLL can be reported (log Z − Ĵ·⟨σσ⟩_data).
+            let nll = en.pass(&plm.couplings)
+                - plm.couplings.iter().zip(&data.pair_moments).map(|(j, m)| j * m).sum::<f64>();
+            crate::fit::ising::IsingFit {
+                mode: FitMode::Plm,
+                iterations: plm.iterations,
+                grad_max_norm: plm.grad_max_norm,
+                nll,
+                coupling_max_abs: plm.coupling_max_abs,
+                diverged: plm.diverged,
+                stop: plm.stop,
+                note: plm.note,
+                couplings: plm.couplings,
+            }
+        }
     };
     let mut energy = vec![0.0; 1usize << pairs.n];
     pairs.energies_into(&fit.couplings, &mut energy);
@@ -234,8 +264,87 @@ fn ising_cell(spec: &CellSpec, rows: u32, cols: u32, temperature: f64) -> Result
         coupling_max_abs: Some(fit.coupling_max_abs),
         fit_diverged: Some(fit.diverged),
         fit_note: fit.note,
+        data_tau_int: None,
+        data_thinning: None,
     };
     Ok(cell_result(spec, m, report, TwoLevelFitReport::default(), ising, mcmc))
+}
+
+/// Gradient tolerance of each site's pseudo-likelihood solve.
+const PLM_GRAD_TOL: f64 = 1e-7;
+
+fn plm_options(spec: &CellSpec) -> PlmOptions {
+    PlmOptions {
+        l2: spec.point.fit.l2,
+        max_iter: spec.settings.max_iter,
+        grad_tol: PLM_GRAD_TOL,
+        coupling_cap: spec.settings.coupling_cap,
+    }
+}
+
+/// Most spins × samples a sampled cell holds in memory (one byte each).
+pub const MAX_SAMPLED_BYTES: u64 = 1 << 30;
+
+/// A cell past enumeration (docs/spec.md §10): M samples from an equilibrated, thinned
+/// chain of the truth, a pseudo-likelihood fit, and the Monte Carlo evaluation against the
+/// truth's side from Kaufman's ln Z and ⟨E⟩ and a chain's ⟨Ê⟩_p. Validation guarantees
+/// `plm`, `[eval] method = "mcmc"` and sides ≥ 3.
+fn sampled_ising_cell(
+    spec: &CellSpec,
+    rows: u32,
+    cols: u32,
+    temperature: f64,
+) -> Result<CellResult, SpecError> {
+    let lattice = || format!("{rows}x{cols}");
+    let mcmc = spec.settings.mcmc.as_ref().ok_or_else(|| {
+        SpecError::invalid(
+            "eval.method",
+            "exact",
+            format!("a {} lattice needs [eval] method = \"mcmc\"", lattice()),
+        )
+    })?;
+    let closed = |v: Option<f64>| {
+        v.ok_or_else(|| {
+            SpecError::invalid("lattice", lattice(), "no closed-form ln Z for this lattice (sides >= 3)")
+        })
+    };
+    let log_z = closed(kaufman::log_partition(rows, cols, temperature))?;
+    let entropy = log_z - closed(kaufman::mean_log_weight(rows, cols, temperature))?;
+    let m = resolve_samples(spec.point.data, entropy, 1)?;
+    let n = (rows * cols) as usize;
+    if m.saturating_mul(n as u64) > MAX_SAMPLED_BYTES {
+        return Err(SpecError::invalid(
+            "samples",
+            m,
+            format!("{m} samples of {n} spins exceed the {MAX_SAMPLED_BYTES}-byte limit of one cell's data"),
+        ));
+    }
+    let mut rng = spec.rng();
+    let truth = SpinModel::torus(rows, cols, 1.0 / temperature);
+    let data = sample_chain(&truth, m as usize, &mut rng);
+    let plm = fit_plm(n, &data.spins, &vec![1.0; m as usize], plm_options(spec));
+    let q = SpinModel::from_pairs(&Pairs::new_without_masks(n as u32), &plm.couplings);
+    let (side, series, _) =
+        crate::mc::tau::torus_truth_side(rows, cols, temperature, &q, mcmc.truth_steps as usize, &mut rng)
+            .ok_or_else(|| {
+                SpecError::invalid("lattice", lattice(), "no closed-form ln Z for this lattice (sides >= 3)")
+            })?;
+    let e_p = |s: &[i8]| truth.energy(s);
+    let (report, mc) = mcmc_analysis(&q, &e_p, side, Some(&series), mcmc, &spec.settings, &mut rng);
+    let ising = IsingFitReport {
+        fit_mode: Some(FitMode::Plm),
+        fit_iterations: Some(plm.iterations),
+        fit_stop: Some(plm.stop),
+        grad_max_norm: Some(plm.grad_max_norm),
+        // The likelihood needs ln Z_q, which only the evaluation estimates.
+        nll: None,
+        coupling_max_abs: Some(plm.coupling_max_abs),
+        fit_diverged: Some(plm.diverged),
+        fit_note: plm.note,
+        data_tau_int: Some(data.tau_int),
+        data_thinning: Some(data.thinning),
+    };
+    Ok(cell_result(spec, m, report, TwoLevelFitReport::default(), ising, mc))
 }
 
 /// E_p[f] = Σ_x p(x) f(x) over every state, p given by its logarithm.

@@ -182,7 +182,7 @@ macro_rules! opt_u64_field {
 
 /// Every scalar field of a [`CellResult`] (the key and the curve are not scalars), in the
 /// order of the `cells` export table and of the store's result columns.
-pub const RESULT_FIELDS: [ResultField; 45] = [
+pub const RESULT_FIELDS: [ResultField; 47] = [
     ResultField {
         name: "samples",
         kind: FieldKind::Int,
@@ -292,6 +292,9 @@ pub const RESULT_FIELDS: [ResultField; 45] = [
     opt_float_field!("ess", false, mcmc.ess),
     opt_float_field!("log_z_ti_gap", false, mcmc.log_z_ti_gap),
     opt_float_field!("log_z_ti_gap_se", false, mcmc.log_z_ti_gap_se),
+    // Lattices past enumeration (schema 5 too).
+    opt_float_field!("data_tau_int", false, ising.data_tau_int),
+    opt_u32_field!("data_thinning", ising.data_thinning),
 ];
 
 /// The fields that schema 5 of the store added (the Monte Carlo ones), by name.
@@ -391,6 +394,8 @@ mod tests {
         r.tau.tau_var = Some(1.0);
         r.tau.tau_heat_peak = Some(1.0);
         r.ising.fit_note = Some("n".into());
+        r.ising.data_tau_int = Some(1.5);
+        r.ising.data_thinning = Some(3);
         r.mcmc = full_mcmc_report();
         let json = serde_json::to_value(&r).unwrap();
         let mut keys: Vec<&str> = json

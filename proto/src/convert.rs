@@ -56,6 +56,7 @@ fn fit_mode_to_wire(m: FitMode) -> pb::FitMode {
     match m {
         FitMode::Mle => pb::FitMode::Mle,
         FitMode::Paper => pb::FitMode::Paper,
+        FitMode::Plm => pb::FitMode::Plm,
     }
 }
 
@@ -63,6 +64,7 @@ fn fit_mode_from_wire(field: &'static str, raw: i32) -> Result<FitMode, ConvertE
     match pb::FitMode::try_from(raw) {
         Ok(pb::FitMode::Mle) => Ok(FitMode::Mle),
         Ok(pb::FitMode::Paper) => Ok(FitMode::Paper),
+        Ok(pb::FitMode::Plm) => Ok(FitMode::Plm),
         _ => Err(ConvertError::UnknownEnum { field, value: raw }),
     }
 }
@@ -155,6 +157,7 @@ impl From<&CellSettings> for pb::CellSettings {
                 min_swap_acceptance: m.min_swap_acceptance,
                 min_round_trips: m.min_round_trips,
                 max_r_hat: m.max_r_hat,
+                truth_steps: m.truth_steps,
             }),
         }
     }
@@ -180,6 +183,7 @@ impl From<pb::CellSettings> for CellSettings {
                 min_swap_acceptance: m.min_swap_acceptance,
                 min_round_trips: m.min_round_trips,
                 max_r_hat: m.max_r_hat,
+                truth_steps: m.truth_steps,
             }),
         }
     }
@@ -372,6 +376,8 @@ impl From<&CellResult> for pb::CellResult {
             ess: r.mcmc.ess,
             log_z_ti_gap: r.mcmc.log_z_ti_gap,
             log_z_ti_gap_se: r.mcmc.log_z_ti_gap_se,
+            data_tau_int: r.ising.data_tau_int,
+            data_thinning: r.ising.data_thinning,
             curve_se: (!r.mcmc.curve_se.is_empty()).then(|| r.mcmc.curve_se.as_slice().into()),
         }
     }
@@ -416,6 +422,8 @@ impl TryFrom<&pb::CellResult> for CellResult {
                 coupling_max_abs: r.coupling_max_abs,
                 fit_diverged: r.fit_diverged,
                 fit_note: r.fit_note.clone(),
+                data_tau_int: r.data_tau_int,
+                data_thinning: r.data_thinning,
             },
             mcmc: McmcReport {
                 tau_rev_se: r.tau_rev_se,
@@ -488,7 +496,7 @@ mod tests {
                 .prop_map(|(rows, cols, temperature)| TruthSpec::Ising2d { rows, cols, temperature }),
         ];
         let data = prop_oneof![any::<u64>().prop_map(DataSize::Samples), any_f64().prop_map(DataSize::Mu)];
-        let mode = prop_oneof![Just(FitMode::Mle), Just(FitMode::Paper)];
+        let mode = prop_oneof![Just(FitMode::Mle), Just(FitMode::Paper), Just(FitMode::Plm)];
         (truth, data, mode, any_f64()).prop_map(|(truth, data, mode, l2)| GridPoint {
             truth,
             data,
@@ -557,6 +565,8 @@ mod tests {
                     coupling_max_abs: None,
                     fit_diverged: Some(true),
                     fit_note: note.clone(),
+                    data_tau_int: opt,
+                    data_thinning: n,
                 },
                 mcmc: if mc {
                     McmcReport {

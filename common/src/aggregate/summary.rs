@@ -339,6 +339,8 @@ pub(crate) mod tests {
                 coupling_max_abs: (!two_level).then_some(0.4),
                 fit_diverged: (!two_level).then_some(false),
                 fit_note: None,
+                data_tau_int: None,
+                data_thinning: None,
             },
             mcmc: Default::default(),
             curve: vec![CurvePoint {

@@ -2,4 +2,5 @@
 
 pub mod ising;
 pub(crate) mod linalg;
+pub mod plm;
 pub mod two_level;

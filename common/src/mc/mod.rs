@@ -17,6 +17,7 @@
 
 pub mod chain;
 pub mod cluster;
+pub mod data;
 pub mod mbar;
 pub mod model;
 pub mod multispin;

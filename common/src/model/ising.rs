@@ -30,6 +30,18 @@ impl Pairs {
         Pairs { n, ij, mask }
     }
 
+    /// All N(N−1)/2 pairs of N spins, without the state masks (which exist only for
+    /// N ≤ 32, the enumerable sizes): for models that are sampled, not enumerated.
+    pub fn new_without_masks(n: u32) -> Self {
+        let mut ij = Vec::with_capacity((n as usize) * (n as usize).saturating_sub(1) / 2);
+        for i in 0..n {
+            for j in i + 1..n {
+                ij.push((i, j));
+            }
+        }
+        Pairs { n, ij, mask: Vec::new() }
+    }
+
     /// Number of pairs.
     pub fn len(&self) -> usize {
         self.ij.len()

@@ -224,7 +224,7 @@ impl Study {
             Some(m) => format!(
                 ";eval=mcmc;mcmc.steps={};mcmc.burn_in={};mcmc.pilot_sweeps={};mcmc.resamples={};\
                  mcmc.ladders={};mcmc.target_se={};mcmc.max_steps={};mcmc.min_swap_acceptance={};\
-                 mcmc.min_round_trips={};mcmc.max_r_hat={}",
+                 mcmc.min_round_trips={};mcmc.max_r_hat={}{}",
                 m.steps,
                 m.burn_in,
                 m.pilot_sweeps,
@@ -235,6 +235,12 @@ impl Study {
                 fmt_f64(m.min_swap_acceptance),
                 m.min_round_trips,
                 fmt_f64(m.max_r_hat),
+                // Absent for the default, which studies had before the key existed.
+                if m.truth_steps == crate::cell::McmcSettings::default().truth_steps {
+                    String::new()
+                } else {
+                    format!(";mcmc.truth_steps={}", m.truth_steps)
+                },
             ),
         }
     }

@@ -12,7 +12,7 @@ use super::error::{At, StudyError};
 use super::source::Doc;
 use super::{DefaultedSettings, Study, MAX_CELLS, MAX_GRID_POINTS};
 use crate::cell::{
-    CellSettings, CurveOutput, DataSize, FitMode, FitSpec, GridPoint, McmcSettings, TruthSpec,
+    CellSettings, CellSpec, CurveOutput, DataSize, FitMode, FitSpec, GridPoint, McmcSettings, TruthSpec,
     MCMC_DEFAULT_TAU_BOUNDS,
 };
 use crate::error::SpecError;
@@ -39,6 +39,7 @@ const MCMC_KEYS: &[&str] = &[
     "min_swap_acceptance",
     "min_round_trips",
     "max_r_hat",
+    "truth_steps",
 ];
 const KINDS: &str = "expected \"two-level\" or \"ising2d\"";
 
@@ -158,10 +159,12 @@ pub(crate) fn parse_study(src: &str) -> Result<Study, StudyError> {
                         data: size.value,
                         fit: FitSpec { mode: mode.value, l2: l2.value },
                     };
-                    if let Err(err) = point.validate() {
+                    let spec = CellSpec { study_seed: seed, point, replicate: 0, settings: settings.clone() };
+                    if let Err(err) = spec.point.validate().and_then(|()| spec.validate()) {
                         let locs = truth_locs.iter().chain(&size.loc).chain(&l2.loc).chain(&mode.loc);
                         return Err(locate(&doc, err, locs));
                     }
+                    let point = spec.point;
                     points.push(point);
                 }
             }
@@ -426,7 +429,7 @@ fn parse_data<'i>(
     }
 }
 
-const MODES: &str = "expected \"mle\" or \"paper\", or a list of them";
+const MODES: &str = "expected \"mle\", \"paper\" or \"plm\", or a list of them";
 
 type FitAxes = (Vec<Located<FitMode>>, Vec<Located<f64>>);
 
@@ -558,6 +561,7 @@ fn parse_eval(
         ("mcmc.ladders", &mut m.ladders),
         ("mcmc.max_steps", &mut m.max_steps),
         ("mcmc.min_round_trips", &mut m.min_round_trips),
+        ("mcmc.truth_steps", &mut m.truth_steps),
     ] {
         if let Some(item) = table.get(&key["mcmc.".len()..]) {
             *field = count(key, item)?;

@@ -392,7 +392,14 @@ fn invalid_cells_are_errors_naming_the_field() {
     assert!(msg(two_level(10, 3, 1.0, 0, 0, 0)).contains("samples = 0"));
     assert!(msg(ising(3, 3, -1.0, 10, FitMode::Mle, 0.0, 0)).contains("temperature = -1"));
     let big = msg(ising(5, 5, 2.0, 10, FitMode::Mle, 0.0, 0));
-    assert!(big.contains("lattice = 5x5") && big.contains("24 spins") && big.contains("exact fit"), "{big}");
+    assert!(big.contains("lattice = 5x5") && big.contains("24 spins") && big.contains("plm"), "{big}");
+    // Past enumeration: plm, Monte Carlo evaluation and Kaufman's sides ≥ 3 are required.
+    let big = msg(ising(5, 5, 2.0, 10, FitMode::Plm, 0.0, 0));
+    assert!(big.contains("eval.method = exact") && big.contains("mcmc"), "{big}");
+    let mut thin = ising(2, 13, 2.0, 10, FitMode::Plm, 0.0, 0);
+    thin.settings.mcmc = Some(common::McmcSettings::default());
+    thin.settings.tau_bounds = (0.2, 5.0);
+    assert!(msg(thin).contains("lattice = 2x13"));
     // Monte Carlo settings: on a two-level truth, and values out of range, name the key.
     let mut mc = two_level(10, 3, 1.0, 10, 0, 0);
     mc.settings.mcmc = Some(common::McmcSettings::default());
@@ -506,4 +513,29 @@ fn monte_carlo_cells_are_deterministic_carry_error_bars_and_agree_with_exact_one
         assert!(json.get(k).is_some(), "no {k} in {json}");
     }
     assert!(json.get("mcmc_note").is_none() == m.mcmc_ok.unwrap());
+}
+
+/// A cell past enumeration (6×6 = 36 spins): data from a thinned truth chain, a
+/// pseudo-likelihood fit, Monte Carlo evaluation against Kaufman's side. It is a pure
+/// function of its spec on any number of threads, reports how its data were drawn, and its
+/// numbers are finite and flagged as the diagnostics say.
+#[test]
+fn a_cell_past_enumeration_is_deterministic_and_reports_its_sampling() {
+    let mut spec = ising(6, 6, 2.5, 300, FitMode::Plm, 0.01, 2);
+    spec.settings.tau_bounds = (0.3, 4.0);
+    spec.settings.tau_grid = common::cell::TauGrid { from: 0.5, to: 2.0, count: 4 };
+    spec.settings.mcmc =
+        Some(common::McmcSettings { steps: 600, burn_in: 100, truth_steps: 2_000, ..Default::default() });
+    let a = run_cell(&spec).unwrap();
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let b = pool.install(|| run_cell(&spec).unwrap());
+        assert_eq!(format!("{a:?}"), format!("{b:?}"), "bit-identical on {threads} threads");
+    }
+    assert_eq!(a.ising.fit_mode, Some(FitMode::Plm));
+    assert!(a.ising.data_thinning.unwrap() >= 1 && a.ising.data_tau_int.unwrap() > 0.0);
+    assert_eq!(a.ising.nll, None, "no likelihood without ln Z_q");
+    assert!(a.mcmc.tau_rev_se.unwrap() > 0.0 && a.mcmc.tau_fwd_se.unwrap() > 0.0);
+    assert_eq!(a.curve.len(), 4);
+    assert_eq!(common::result_fields::invalid_value(&a), None);
 }

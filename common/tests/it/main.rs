@@ -5,5 +5,6 @@
 
 mod invariants;
 mod mc;
+mod plm;
 mod study;
 mod study_hostile;

@@ -994,3 +994,29 @@ fn eval_and_mcmc_errors_name_key_value_and_line() {
     );
     assert!(e.to_string().contains("ising2d"), "{e}");
 }
+
+#[test]
+fn lattices_past_enumeration_need_plm_and_monte_carlo() {
+    let big = |fit: &str, eval: &str| {
+        format!(
+            "name = \"big\"\nseed = 3\n[truth]\nkind = \"ising2d\"\nlattice = [[4, 4], [16, 16]]\n\
+             temperature = 2.5\n[data]\nsamples = 1000\n[fit]\n{fit}l2 = 0.01\n{eval}"
+        )
+    };
+    let s = parse(&big("mode = \"plm\"\n", "[eval]\nmethod = \"mcmc\"\n"));
+    assert_eq!(s.grid_points().len(), 2);
+    assert!(s.grid_points().iter().all(|p| p.fit.mode == FitMode::Plm));
+    // The default mle fit enumerates: the 16x16 lattice is refused at its line.
+    assert_error(&big("", "[eval]\nmethod = \"mcmc\"\n"), "truth.lattice", "16x16", Some(5));
+    // plm without Monte Carlo evaluation.
+    let e = Study::from_toml_str(&big("mode = \"plm\"\n", "")).unwrap_err();
+    assert_eq!(e.key(), Some("eval.method"), "{e}");
+    assert!(e.to_string().contains("16x16"), "{e}");
+    // A side of 2 has no Kaufman ln Z.
+    let thin =
+        big("mode = \"plm\"\n", "[eval]\nmethod = \"mcmc\"\n").replace("[[4, 4], [16, 16]]", "[2, 13]");
+    assert_error(&thin, "truth.lattice", "2x13", Some(5));
+    let mc = parse(&big("mode = \"plm\"\n", "[eval]\nmethod = \"mcmc\"\n[mcmc]\ntruth_steps = 5000\n"));
+    assert!(mc.settings_fingerprint().ends_with(";mcmc.truth_steps=5000"));
+    assert!(!s.settings_fingerprint().contains("truth_steps"), "the default leaves the fingerprint alone");
+}

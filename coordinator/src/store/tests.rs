@@ -89,6 +89,8 @@ pub(crate) fn fake_result(spec: &CellSpec) -> CellResult {
             coupling_max_abs: None,
             fit_diverged: Some(false),
             fit_note: Some("note".into()),
+            data_tau_int: None,
+            data_thinning: None,
         },
         mcmc: if spec.replicate % 2 == 1 {
             McmcReport {

@@ -26,6 +26,9 @@ pub enum FitArg {
     Mle,
     /// The paper's gradient ascent with early stopping (step 0.01; --rel-tol, --max-iter).
     Paper,
+    /// Pseudo-likelihood (per-site L-BFGS, symmetrised): any lattice size; past 24 spins
+    /// with --eval mcmc.
+    Plm,
 }
 
 /// Arguments of `taustar cell`.
@@ -48,7 +51,8 @@ pub struct Args {
     /// Two-level: energy gap Δ > 0.
     #[arg(long, allow_hyphen_values = true, help_heading = "Two-level truth")]
     pub gap: Option<f64>,
-    /// Ising: lattice size MxN (periodic), at most 24 spins (exact enumeration).
+    /// Ising: lattice size MxN (periodic): at most 24 spins with --fit mle/paper (exact
+    /// enumeration); larger with --fit plm --eval mcmc (sides >= 3).
     #[arg(long, value_parser = parse_lattice, help_heading = "Ising truth")]
     pub lattice: Option<(u32, u32)>,
     /// Ising: truth temperature T > 0 (T_c ≈ 2.269 for the infinite lattice).
@@ -117,6 +121,9 @@ pub struct CommonArgs {
     /// are at most this, or --max-steps would be passed (then mcmc_ok is false).
     #[arg(long, help_heading = "Monte Carlo (--eval mcmc)")]
     pub target_se: Option<f64>,
+    /// mcmc, lattices past 24 spins: steps of the truth chain behind ⟨Ê⟩ under the truth.
+    #[arg(long, default_value_t = McmcSettings::default().truth_steps, help_heading = "Monte Carlo (--eval mcmc)")]
+    pub truth_steps: u32,
     /// mcmc: the step budget of --target-se.
     #[arg(long, default_value_t = McmcSettings::default().max_steps, help_heading = "Monte Carlo (--eval mcmc)")]
     pub max_steps: u32,
@@ -194,6 +201,7 @@ impl CommonArgs {
             resamples: self.resamples,
             target_se: self.target_se,
             max_steps: self.max_steps,
+            truth_steps: self.truth_steps,
             ..McmcSettings::default()
         });
         let default_bounds = if mcmc.is_some() { MCMC_DEFAULT_TAU_BOUNDS } else { (0.01, 100.0) };
@@ -236,6 +244,7 @@ impl Args {
         let mode = match c.fit {
             FitArg::Mle => FitMode::Mle,
             FitArg::Paper => FitMode::Paper,
+            FitArg::Plm => FitMode::Plm,
         };
         Ok(CellSpec {
             study_seed: c.seed,

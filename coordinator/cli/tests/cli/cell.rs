@@ -146,7 +146,10 @@ fn bad_input_names_the_flag_and_value() {
     check(two_level_cell("10", "2", "-1", "5"), &["--gap", "-1"]);
     check(two_level_cell("10", "2", "1", "0"), &["--samples", "0"]);
     check(ising_cell("3x3", "0"), &["--temperature", "0"]);
-    check(ising_cell("6x6", "2"), &["--lattice", "6x6", "24 spins", "exact fit"]);
+    check(ising_cell("6x6", "2"), &["--lattice", "6x6", "24 spins", "plm"]);
+    let mut plm = ising_cell("6x6", "2");
+    plm.extend(["--fit".to_string(), "plm".to_string()]);
+    check(plm, &["--eval", "exact", "mcmc"]);
     check(ising_cell("4by4", "2"), &["--lattice", "4by4"]);
     assert_rejected(
         &["cell", "--truth", "two-level", "--states", "10", "--gap", "1", "--samples", "5", "--seed", "1"],

@@ -170,6 +170,8 @@ impl SyntheticSource {
                 fit_diverged: (!two_level).then_some(diverged),
                 fit_note: (!two_level && diverged)
                     .then(|| "max|J| passed the cap, still improving".to_string()),
+                data_tau_int: None,
+                data_thinning: None,
             },
             mcmc: Default::default(),
             curve,
