@@ -126,41 +126,45 @@ fn ln_2cosh(h: f64) -> f64 {
     a + (-2.0 * a).exp().ln_1p()
 }
 
-/// Value (penalised), unpenalised value, and gradient of site i's objective at `w`.
-fn evaluate(
+/// Site i's regression problem: the data (±1 as f64, sample by sample) and its weights.
+struct Problem<'a> {
     i: usize,
     n: usize,
-    x: &[f64],
-    weights: &[f64],
+    x: &'a [f64],
+    weights: &'a [f64],
     total: f64,
     l2: f64,
-    w: &[f64],
-    g: &mut [f64],
-) -> (f64, f64) {
-    g.iter_mut().for_each(|v| *v = 0.0);
-    let mut nll = 0.0;
-    for (row, &c) in x.chunks_exact(n).zip(weights) {
-        if c == 0.0 {
-            continue;
+}
+
+impl Problem<'_> {
+    /// Value (penalised), unpenalised value, and gradient (into `g`) at `w`.
+    fn evaluate(&self, w: &[f64], g: &mut [f64]) -> (f64, f64) {
+        let (i, n) = (self.i, self.n);
+        g.iter_mut().for_each(|v| *v = 0.0);
+        let mut nll = 0.0;
+        for (row, &c) in self.x.chunks_exact(n).zip(self.weights) {
+            if c == 0.0 {
+                continue;
+            }
+            let h: f64 = row.iter().zip(w).map(|(s, w)| s * w).sum();
+            let si = row[i];
+            nll += c * (ln_2cosh(h) - si * h);
+            // d/dw_j = (tanh h − σ_i) σ_j.
+            let r = c * (h.tanh() - si);
+            for (gj, &sj) in g.iter_mut().zip(row) {
+                *gj += r * sj;
+            }
         }
-        let h: f64 = row.iter().zip(w).map(|(s, w)| s * w).sum();
-        let si = row[i];
-        nll += c * (ln_2cosh(h) - si * h);
-        // d/dw_j = (tanh h − σ_i) σ_j.
-        let r = c * (h.tanh() - si);
-        for (gj, &sj) in g.iter_mut().zip(row) {
-            *gj += r * sj;
+        nll /= self.total;
+        let mut penalty = 0.0;
+        for j in 0..n {
+            g[j] = g[j] / self.total + 2.0 * self.l2 * w[j];
+            penalty += self.l2 * w[j] * w[j];
         }
+        // w_ii is not a parameter.
+        g[i] = 0.0;
+        (nll + penalty, nll)
     }
-    nll /= total;
-    let mut penalty = 0.0;
-    for j in 0..n {
-        g[j] = g[j] / total + 2.0 * l2 * w[j];
-        penalty += l2 * w[j] * w[j];
-    }
-    // w_ii is not a parameter.
-    g[i] = 0.0;
-    (nll + penalty, nll)
 }
 
 /// Pairs (s, y) L-BFGS keeps.
@@ -168,9 +172,10 @@ const MEMORY: usize = 10;
 
 /// Minimise site i's objective by L-BFGS with a backtracking (Armijo) line search.
 fn fit_site(i: usize, n: usize, x: &[f64], weights: &[f64], total: f64, opts: PlmOptions) -> SiteFit {
+    let problem = Problem { i, n, x, weights, total, l2: opts.l2 };
     let mut w = vec![0.0; n];
     let mut g = vec![0.0; n];
-    let (mut f, mut nll) = evaluate(i, n, x, weights, total, opts.l2, &w, &mut g);
+    let (mut f, mut nll) = problem.evaluate(&w, &mut g);
     let mut history: std::collections::VecDeque<(Vec<f64>, Vec<f64>, f64)> =
         std::collections::VecDeque::new();
     let (mut w_new, mut g_new) = (vec![0.0; n], vec![0.0; n]);
@@ -215,7 +220,7 @@ fn fit_site(i: usize, n: usize, x: &[f64], weights: &[f64], total: f64, opts: Pl
                 w_new[k] = w[k] + t * d[k];
             }
             w_new[i] = 0.0;
-            let (f_new, nll_new) = evaluate(i, n, x, weights, total, opts.l2, &w_new, &mut g_new);
+            let (f_new, nll_new) = problem.evaluate(&w_new, &mut g_new);
             if f_new <= f + 1e-4 * t * slope {
                 f = f_new;
                 nll = nll_new;
