@@ -26,6 +26,8 @@ const THROUGHPUT_WINDOW_MS: i64 = 60_000;
 /// settled within the window): bounded work per status call at any rate. At 20 000 cells/s
 /// that is the last 2.5 s.
 const THROUGHPUT_CELLS: i64 = 50_000;
+/// Fewest settled cells the throughput is measured over, however long ago they settled.
+const MIN_RATE_CELLS: i64 = 20;
 /// A worker seen within this window counts as active.
 const ACTIVE_WORKER_MS: i64 = 60_000;
 
@@ -83,6 +85,59 @@ pub struct CellRecord {
 }
 
 impl StudyStore {
+    /// Settled cells per second, from the cells settled in the last minute — but at least
+    /// the last [`MIN_RATE_CELLS`] (cells that take minutes leave a minute nearly empty) and
+    /// at most [`THROUGHPUT_CELLS`] (bounded work at any rate). With n cells settled since
+    /// t_first, the rate is (n − 1)/(now − t_first): the n − 1 intervals between them,
+    /// measured up to now, so it neither counts the first cell's own run (which began before
+    /// the span) nor freezes when the study stalls. 0 when nothing settled for
+    /// max(a minute, 10 mean intervals): the study is not progressing.
+    fn throughput(&self, now_ms: i64) -> Result<f64, StoreError> {
+        let since = now_ms - THROUGHPUT_WINDOW_MS;
+        let in_window: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM (SELECT 1 FROM cells WHERE finished_ms >= ?1 LIMIT ?2)",
+                [since, THROUGHPUT_CELLS],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))?;
+        let want = in_window.clamp(MIN_RATE_CELLS, THROUGHPUT_CELLS);
+        // The finish times of the latest settled cell and of the `want`-th latest (or the
+        // earliest, when fewer settled): two walks of the finish-time index.
+        let nth = |offset: i64| -> Result<Option<i64>, StoreError> {
+            self.conn
+                .query_row(
+                    "SELECT finished_ms FROM cells WHERE finished_ms IS NOT NULL \
+                     ORDER BY finished_ms DESC LIMIT 1 OFFSET ?1",
+                    [offset],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(|e| self.err(e))
+        };
+        let Some(last) = nth(0)? else { return Ok(0.0) };
+        let first = match nth(want - 1)? {
+            Some(t) => t,
+            None => self
+                .conn
+                .query_row("SELECT min(finished_ms) FROM cells WHERE finished_ms IS NOT NULL", [], |r| r.get(0))
+                .map_err(|e| self.err(e))?,
+        };
+        let n: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM cells WHERE finished_ms >= ?1", [first], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        if n < 2 {
+            return Ok(0.0);
+        }
+        let mean_interval = (last - first) as f64 / (n - 1) as f64;
+        if (now_ms - last) as f64 > (THROUGHPUT_WINDOW_MS as f64).max(10.0 * mean_interval) {
+            return Ok(0.0);
+        }
+        Ok((n - 1) as f64 / (((now_ms - first).max(1000)) as f64 / 1000.0))
+    }
+
     /// Counts by state, duplicates, throughput over the last minute (or the last
     /// [`THROUGHPUT_CELLS`] settled cells, if that is shorter) and ETA, as of `now_ms`.
     ///
@@ -119,35 +174,7 @@ impl StudyStore {
                 .map(|v| v.unwrap_or(0).max(0) as u64)
                 .map_err(|e| self.err(e))
         };
-        let since = now_ms - THROUGHPUT_WINDOW_MS;
-        // The finish time of the THROUGHPUT_CELLS-th latest cell in the window, if there are
-        // that many (a walk of that many index entries); otherwise count the window, which
-        // then holds fewer.
-        let kth: Option<i64> = self
-            .conn
-            .query_row(
-                "SELECT finished_ms FROM cells WHERE finished_ms >= ?1 ORDER BY finished_ms DESC \
-                 LIMIT 1 OFFSET ?2",
-                [since, THROUGHPUT_CELLS - 1],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.err(e))?;
-        let (recent, first_recent): (i64, Option<i64>) = match kth {
-            Some(t) => (THROUGHPUT_CELLS, Some(t)),
-            None => self
-                .conn
-                .query_row(
-                    "SELECT count(*), min(finished_ms) FROM cells WHERE finished_ms >= ?1",
-                    [since],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .map_err(|e| self.err(e))?,
-        };
-        let throughput = match first_recent {
-            Some(first) if recent > 0 => recent as f64 / (((now_ms - first).max(1000)) as f64 / 1000.0),
-            _ => 0.0,
-        };
+        let throughput = self.throughput(now_ms)?;
         let workers_active: i64 = self
             .conn
             .query_row(

@@ -617,3 +617,29 @@ proptest! {
         prop_assert!(decode_curve(&vec![0u8; len]).is_err());
     }
 }
+
+/// Cells that take a minute each: the rate comes from the last settled cells however long
+/// ago they settled (a one-minute window would hold one cell, and its rate and ETA be off by
+/// 2×), and a study that stops settling cells reads 0 and no ETA.
+#[test]
+fn throughput_and_eta_follow_cells_of_minutes_and_a_stalled_study_reads_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(&dir, 3);
+    let (s, def) = study(&TOML.replace("replicates = 2", "replicates = 10"));
+    store.sync_study(&def, s.cells()).unwrap();
+    let w = worker(&mut store, "slow");
+    let cells = store.lease(w, 40, 0, 1_000_000_000).unwrap().cells;
+    assert_eq!(cells.len(), 40);
+    let minute = 60_000;
+    for (k, cell) in cells.iter().take(25).enumerate() {
+        store.commit(&[(w, done(std::slice::from_ref(cell)))], (k as i64 + 1) * minute).unwrap();
+    }
+    let last = 25 * minute;
+    let st = store.status(last + minute / 2).unwrap();
+    let rate = 1.0 / 60.0;
+    assert!((st.throughput_per_s / rate - 1.0).abs() < 0.05, "{} cells/s, want {rate}", st.throughput_per_s);
+    let eta = st.eta_seconds.expect("an ETA");
+    assert!((eta / (15.0 * 60.0) - 1.0).abs() < 0.1, "ETA {eta} s for 15 cells of a minute");
+    let stalled = store.status(last + 11 * minute).unwrap();
+    assert_eq!((stalled.throughput_per_s, stalled.eta_seconds), (0.0, None));
+}
