@@ -124,7 +124,16 @@ fn two_level_cell(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, exact_pass, two_level_cell, two_level_parts, ising_cell, mc_sweep, mc_sweep_dense);
+criterion_group!(
+    benches,
+    exact_pass,
+    two_level_cell,
+    two_level_parts,
+    ising_cell,
+    mc_sweep,
+    mc_sweep_dense,
+    plm_fit
+);
 criterion_main!(benches);
 
 fn two_level_parts(c: &mut Criterion) {
@@ -214,5 +223,31 @@ fn mc_sweep_dense(c: &mut Criterion) {
             black_box(&local);
         })
     });
+    g.finish();
+}
+
+/// The pseudo-likelihood fit of a 16×16 torus (256 spins, 32 640 couplings) from M = 1000
+/// chain samples at T = 2.5, λ = 0.01, every site to a gradient of 1e-7: L-BFGS (what cells
+/// use) against steepest descent with the same Armijo line search (the straightforward
+/// method), in the same run. The iteration counts are printed.
+fn plm_fit(c: &mut Criterion) {
+    use common::fit::plm::{fit_plm, PlmOptions, DEFAULT_MEMORY};
+    use common::mc::model::SpinModel;
+    use rand::SeedableRng;
+    let model = SpinModel::torus(16, 16, 1.0 / 2.5);
+    let data = common::mc::data::sample_chain(&model, 1_000, &mut rand_chacha::ChaCha8Rng::seed_from_u64(3));
+    let weights = vec![1.0; 1_000];
+    let opts =
+        |memory| PlmOptions { l2: 0.01, max_iter: 100_000, grad_tol: 1e-7, coupling_cap: 20.0, memory };
+    let mut g = c.benchmark_group("plm_fit_16x16_M1000");
+    g.sample_size(10);
+    for (name, memory) in [("lbfgs", DEFAULT_MEMORY), ("steepest_descent", 0)] {
+        let fit = fit_plm(256, &data.spins, &weights, opts(memory));
+        eprintln!(
+            "plm_fit_16x16_M1000/{name}: at most {} iterations per site, {:?}",
+            fit.iterations, fit.stop
+        );
+        g.bench_function(name, |b| b.iter(|| fit_plm(256, black_box(&data.spins), &weights, opts(memory))));
+    }
     g.finish();
 }

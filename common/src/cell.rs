@@ -69,15 +69,24 @@ pub enum FitMode {
     /// Pseudo-likelihood (docs/spec.md §10): no partition function, so any lattice size;
     /// the fit of lattices past enumeration.
     Plm,
+    /// Boltzmann-machine learning (docs/spec.md §10): the likelihood's gradient from
+    /// persistent Markov chains, stopped at a Pearson target or a sweep budget; any lattice.
+    Bml,
 }
 
 impl FitMode {
+    /// Whether the fit works from samples alone (no partition function), so on any lattice.
+    pub fn samples(self) -> bool {
+        matches!(self, FitMode::Plm | FitMode::Bml)
+    }
+
     /// The name used in study files, keys and JSON.
     pub fn as_str(self) -> &'static str {
         match self {
             FitMode::Mle => "mle",
             FitMode::Paper => "paper",
             FitMode::Plm => "plm",
+            FitMode::Bml => "bml",
         }
     }
 }
@@ -89,7 +98,10 @@ impl std::str::FromStr for FitMode {
             "mle" => Ok(FitMode::Mle),
             "paper" => Ok(FitMode::Paper),
             "plm" => Ok(FitMode::Plm),
-            other => Err(SpecError::invalid("fit.mode", other, "expected \"mle\", \"paper\" or \"plm\"")),
+            "bml" => Ok(FitMode::Bml),
+            other => {
+                Err(SpecError::invalid("fit.mode", other, "expected \"mle\", \"paper\", \"plm\" or \"bml\""))
+            }
         }
     }
 }
@@ -102,8 +114,11 @@ pub enum FitStop {
     RelTol,
     /// `mle`: the gradient max-norm and the Newton step are below their tolerances.
     GradTol,
-    /// The iteration cap `max_iter` was reached first.
+    /// The iteration cap `max_iter` (or `bml`'s sweep budget) was reached first.
     MaxIter,
+    /// `bml`: the Pearson correlation of the model's and the data's connected correlations
+    /// reached its target.
+    Pearson,
     /// The fit ran away: the unregularised MLE does not exist, or the couplings became
     /// non-finite.
     Diverged,
@@ -117,6 +132,7 @@ impl FitStop {
             FitStop::GradTol => "grad_tol",
             FitStop::MaxIter => "max_iter",
             FitStop::Diverged => "diverged",
+            FitStop::Pearson => "pearson",
         }
     }
 }
@@ -129,10 +145,11 @@ impl std::str::FromStr for FitStop {
             "grad_tol" => Ok(FitStop::GradTol),
             "max_iter" => Ok(FitStop::MaxIter),
             "diverged" => Ok(FitStop::Diverged),
+            "pearson" => Ok(FitStop::Pearson),
             other => Err(SpecError::invalid(
                 "fit_stop",
                 other,
-                "expected \"rel_tol\", \"grad_tol\", \"max_iter\" or \"diverged\"",
+                "expected \"rel_tol\", \"grad_tol\", \"max_iter\", \"diverged\" or \"pearson\"",
             )),
         }
     }
@@ -193,6 +210,21 @@ pub struct CellSettings {
     /// before Monte Carlo existed, which were all exact.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mcmc: Option<McmcSettings>,
+    /// `bml`: stop when the Pearson correlation of the model's and the data's connected
+    /// correlations reaches this (study key `fit.pearson_target`; adabmDCA's 0.95).
+    #[serde(default = "default_pearson_target")]
+    pub pearson_target: f64,
+    /// `bml`: the sweep budget of each persistent chain (study key `fit.max_sweeps`).
+    #[serde(default = "default_max_sweeps")]
+    pub max_sweeps: u64,
+}
+
+fn default_pearson_target() -> f64 {
+    crate::fit::bml::DEFAULT_BML.pearson_target
+}
+
+fn default_max_sweeps() -> u64 {
+    crate::fit::bml::DEFAULT_BML.max_sweeps
 }
 
 /// How a Monte Carlo cell samples (study table `[mcmc]`, docs/spec.md §10). Every count is
@@ -392,6 +424,8 @@ impl Default for CellSettings {
             coupling_cap: 20.0,
             curves: CurveOutput::All,
             mcmc: None,
+            pearson_target: default_pearson_target(),
+            max_sweeps: default_max_sweeps(),
         }
     }
 }
@@ -495,14 +529,14 @@ impl GridPoint {
                         "need at least 2 spins",
                     ));
                 }
-                if n > u64::from(MAX_ENUMERATED_SPINS) && self.fit.mode != FitMode::Plm {
+                if n > u64::from(MAX_ENUMERATED_SPINS) && !self.fit.mode.samples() {
                     return Err(SpecError::invalid(
                         "lattice",
                         format!("{rows}x{cols}"),
                         format!(
                             "{n} spins exceed the exact-enumeration limit of {MAX_ENUMERATED_SPINS} spins \
                              (2^{MAX_ENUMERATED_SPINS} states), which the {} fit needs; fit larger lattices with \
-                             fit.mode = \"plm\" (and [eval] method = \"mcmc\")",
+                             fit.mode = \"plm\" or \"bml\" (and [eval] method = \"mcmc\")",
                             self.fit.mode.as_str()
                         ),
                     ));
@@ -592,6 +626,16 @@ impl CellSettings {
                 self.coupling_cap,
                 "must be a finite number > 0",
             ));
+        }
+        if !(self.pearson_target.is_finite() && self.pearson_target > 0.0 && self.pearson_target <= 1.0) {
+            return Err(SpecError::invalid(
+                "fit.pearson_target",
+                self.pearson_target,
+                "need 0 < pearson_target <= 1",
+            ));
+        }
+        if self.max_sweeps == 0 {
+            return Err(SpecError::invalid("fit.max_sweeps", self.max_sweeps, "must be >= 1"));
         }
         if let Some(mcmc) = &self.mcmc {
             mcmc.validate()?;
@@ -897,4 +941,8 @@ pub struct IsingFitReport {
     /// Lattices past enumeration: steps between the kept training samples (⌈2 τ_int⌉).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_thinning: Option<u32>,
+    /// `bml`: the Pearson correlation of the model's and the data's connected correlations
+    /// at the end (`fit_stop = "pearson"` when it reached `fit.pearson_target`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fit_pearson: Option<f64>,
 }

@@ -202,10 +202,11 @@ fn ising_cell(spec: &CellSpec, rows: u32, cols: u32, temperature: f64) -> Result
         rel_tol: spec.settings.rel_tol,
         coupling_cap: spec.settings.coupling_cap,
     };
+    let mut pearson = None;
     let fit = match spec.point.fit.mode {
         FitMode::Mle => fit_mle(&mut en, &data.pair_moments, opts),
         FitMode::Paper => fit_paper(&mut en, &data, opts, &mut rng),
-        FitMode::Plm => {
+        FitMode::Plm | FitMode::Bml => {
             // The drawn states, each once with its count as weight.
             let n = pairs.n as usize;
             let mut spins = Vec::with_capacity(data.states.len() * n);
@@ -213,20 +214,21 @@ fn ising_cell(spec: &CellSpec, rows: u32, cols: u32, temperature: f64) -> Result
                 spins.extend((0..n).map(|i| if (x >> i) & 1 == 0 { 1i8 } else { -1 }));
             }
             let weights: Vec<f64> = data.states.iter().map(|&(_, c)| c as f64).collect();
-            let plm = fit_plm(n, &spins, &weights, plm_options(spec));
+            let fit = fit_samples(spec, n, &spins, &weights, &mut rng);
+            pearson = fit.pearson;
             // Enumerable: the fit's true NLL can be reported (log Z − Ĵ·⟨σσ⟩_data).
-            let nll = en.pass(&plm.couplings)
-                - plm.couplings.iter().zip(&data.pair_moments).map(|(j, m)| j * m).sum::<f64>();
+            let nll = en.pass(&fit.couplings)
+                - fit.couplings.iter().zip(&data.pair_moments).map(|(j, m)| j * m).sum::<f64>();
             crate::fit::ising::IsingFit {
-                mode: FitMode::Plm,
-                iterations: plm.iterations,
-                grad_max_norm: plm.grad_max_norm,
+                mode: spec.point.fit.mode,
+                iterations: fit.iterations,
+                grad_max_norm: fit.grad_max_norm,
                 nll,
-                coupling_max_abs: plm.coupling_max_abs,
-                diverged: plm.diverged,
-                stop: plm.stop,
-                note: plm.note,
-                couplings: plm.couplings,
+                coupling_max_abs: fit.coupling_max_abs,
+                diverged: fit.diverged,
+                stop: fit.stop,
+                note: fit.note,
+                couplings: fit.couplings,
             }
         }
     };
@@ -266,8 +268,64 @@ fn ising_cell(spec: &CellSpec, rows: u32, cols: u32, temperature: f64) -> Result
         fit_note: fit.note,
         data_tau_int: None,
         data_thinning: None,
+        fit_pearson: pearson,
     };
     Ok(cell_result(spec, m, report, TwoLevelFitReport::default(), ising, mcmc))
+}
+
+/// A fit from samples (`plm` or `bml`): what a report needs of either.
+struct SampleFit {
+    couplings: Vec<f64>,
+    iterations: u32,
+    grad_max_norm: f64,
+    coupling_max_abs: f64,
+    diverged: bool,
+    stop: crate::cell::FitStop,
+    note: Option<String>,
+    /// `bml`: the Pearson correlation of connected correlations it ended at.
+    pearson: Option<f64>,
+}
+
+/// Fit `spins` (with `weights`) by the cell's sample-based fit mode (`plm` or `bml`).
+fn fit_samples<R: rand::Rng>(
+    spec: &CellSpec,
+    n: usize,
+    spins: &[i8],
+    weights: &[f64],
+    rng: &mut R,
+) -> SampleFit {
+    if spec.point.fit.mode == FitMode::Bml {
+        let (pair, mean) = crate::fit::bml::moments(n, spins, weights);
+        let opts = crate::fit::bml::BmlOptions {
+            l2: spec.point.fit.l2,
+            pearson_target: spec.settings.pearson_target,
+            max_sweeps: spec.settings.max_sweeps,
+            coupling_cap: spec.settings.coupling_cap,
+            ..crate::fit::bml::DEFAULT_BML
+        };
+        let b = crate::fit::bml::fit_bml(n, (&pair, &mean), opts, rng);
+        return SampleFit {
+            iterations: b.epochs,
+            grad_max_norm: b.grad_max_norm,
+            coupling_max_abs: b.coupling_max_abs,
+            diverged: b.diverged,
+            stop: b.stop,
+            note: b.note,
+            pearson: Some(b.pearson),
+            couplings: b.couplings,
+        };
+    }
+    let p = fit_plm(n, spins, weights, plm_options(spec));
+    SampleFit {
+        iterations: p.iterations,
+        grad_max_norm: p.grad_max_norm,
+        coupling_max_abs: p.coupling_max_abs,
+        diverged: p.diverged,
+        stop: p.stop,
+        note: p.note,
+        pearson: None,
+        couplings: p.couplings,
+    }
 }
 
 /// Gradient tolerance of each site's pseudo-likelihood solve.
@@ -279,6 +337,7 @@ fn plm_options(spec: &CellSpec) -> PlmOptions {
         max_iter: spec.settings.max_iter,
         grad_tol: PLM_GRAD_TOL,
         coupling_cap: spec.settings.coupling_cap,
+        memory: crate::fit::plm::DEFAULT_MEMORY,
     }
 }
 
@@ -322,8 +381,8 @@ fn sampled_ising_cell(
     let mut rng = spec.rng();
     let truth = SpinModel::torus(rows, cols, 1.0 / temperature);
     let data = sample_chain(&truth, m as usize, &mut rng);
-    let plm = fit_plm(n, &data.spins, &vec![1.0; m as usize], plm_options(spec));
-    let q = SpinModel::from_pairs(&Pairs::new_without_masks(n as u32), &plm.couplings);
+    let fit = fit_samples(spec, n, &data.spins, &vec![1.0; m as usize], &mut rng);
+    let q = SpinModel::from_pairs(&Pairs::new_without_masks(n as u32), &fit.couplings);
     let (side, series, _) =
         crate::mc::tau::torus_truth_side(rows, cols, temperature, &q, mcmc.truth_steps as usize, &mut rng)
             .ok_or_else(|| {
@@ -332,17 +391,18 @@ fn sampled_ising_cell(
     let e_p = |s: &[i8]| truth.energy(s);
     let (report, mc) = mcmc_analysis(&q, &e_p, side, Some(&series), mcmc, &spec.settings, &mut rng);
     let ising = IsingFitReport {
-        fit_mode: Some(FitMode::Plm),
-        fit_iterations: Some(plm.iterations),
-        fit_stop: Some(plm.stop),
-        grad_max_norm: Some(plm.grad_max_norm),
+        fit_mode: Some(spec.point.fit.mode),
+        fit_iterations: Some(fit.iterations),
+        fit_stop: Some(fit.stop),
+        grad_max_norm: Some(fit.grad_max_norm),
         // The likelihood needs ln Z_q, which only the evaluation estimates.
         nll: None,
-        coupling_max_abs: Some(plm.coupling_max_abs),
-        fit_diverged: Some(plm.diverged),
-        fit_note: plm.note,
+        coupling_max_abs: Some(fit.coupling_max_abs),
+        fit_diverged: Some(fit.diverged),
+        fit_note: fit.note,
         data_tau_int: Some(data.tau_int),
         data_thinning: Some(data.thinning),
+        fit_pearson: fit.pearson,
     };
     Ok(cell_result(spec, m, report, TwoLevelFitReport::default(), ising, mc))
 }

@@ -182,7 +182,7 @@ macro_rules! opt_u64_field {
 
 /// Every scalar field of a [`CellResult`] (the key and the curve are not scalars), in the
 /// order of the `cells` export table and of the store's result columns.
-pub const RESULT_FIELDS: [ResultField; 47] = [
+pub const RESULT_FIELDS: [ResultField; 48] = [
     ResultField {
         name: "samples",
         kind: FieldKind::Int,
@@ -295,6 +295,7 @@ pub const RESULT_FIELDS: [ResultField; 47] = [
     // Lattices past enumeration (schema 5 too).
     opt_float_field!("data_tau_int", false, ising.data_tau_int),
     opt_u32_field!("data_thinning", ising.data_thinning),
+    opt_float_field!("fit_pearson", false, ising.fit_pearson),
 ];
 
 /// The fields that schema 5 of the store added (the Monte Carlo ones), by name.
@@ -396,6 +397,7 @@ mod tests {
         r.ising.fit_note = Some("n".into());
         r.ising.data_tau_int = Some(1.5);
         r.ising.data_thinning = Some(3);
+        r.ising.fit_pearson = Some(0.96);
         r.mcmc = full_mcmc_report();
         let json = serde_json::to_value(&r).unwrap();
         let mut keys: Vec<&str> = json

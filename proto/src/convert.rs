@@ -57,6 +57,7 @@ fn fit_mode_to_wire(m: FitMode) -> pb::FitMode {
         FitMode::Mle => pb::FitMode::Mle,
         FitMode::Paper => pb::FitMode::Paper,
         FitMode::Plm => pb::FitMode::Plm,
+        FitMode::Bml => pb::FitMode::Bml,
     }
 }
 
@@ -65,6 +66,7 @@ fn fit_mode_from_wire(field: &'static str, raw: i32) -> Result<FitMode, ConvertE
         Ok(pb::FitMode::Mle) => Ok(FitMode::Mle),
         Ok(pb::FitMode::Paper) => Ok(FitMode::Paper),
         Ok(pb::FitMode::Plm) => Ok(FitMode::Plm),
+        Ok(pb::FitMode::Bml) => Ok(FitMode::Bml),
         _ => Err(ConvertError::UnknownEnum { field, value: raw }),
     }
 }
@@ -75,6 +77,7 @@ fn fit_stop_to_wire(s: FitStop) -> pb::FitStop {
         FitStop::GradTol => pb::FitStop::GradTol,
         FitStop::MaxIter => pb::FitStop::MaxIter,
         FitStop::Diverged => pb::FitStop::Diverged,
+        FitStop::Pearson => pb::FitStop::Pearson,
     }
 }
 
@@ -84,6 +87,7 @@ fn fit_stop_from_wire(field: &'static str, raw: i32) -> Result<FitStop, ConvertE
         Ok(pb::FitStop::GradTol) => Ok(FitStop::GradTol),
         Ok(pb::FitStop::MaxIter) => Ok(FitStop::MaxIter),
         Ok(pb::FitStop::Diverged) => Ok(FitStop::Diverged),
+        Ok(pb::FitStop::Pearson) => Ok(FitStop::Pearson),
         _ => Err(ConvertError::UnknownEnum { field, value: raw }),
     }
 }
@@ -146,6 +150,8 @@ impl From<&CellSettings> for pb::CellSettings {
             coupling_cap: s.coupling_cap,
             omit_curves: !s.curves.stored(),
             rel_tol: s.rel_tol,
+            pearson_target: s.pearson_target,
+            max_sweeps: s.max_sweeps,
             mcmc: s.mcmc.as_ref().map(|m| pb::McmcSettings {
                 steps: m.steps,
                 burn_in: m.burn_in,
@@ -172,6 +178,8 @@ impl From<pb::CellSettings> for CellSettings {
             rel_tol: s.rel_tol,
             coupling_cap: s.coupling_cap,
             curves: if s.omit_curves { CurveOutput::None } else { CurveOutput::All },
+            pearson_target: s.pearson_target,
+            max_sweeps: s.max_sweeps,
             mcmc: s.mcmc.map(|m| McmcSettings {
                 steps: m.steps,
                 burn_in: m.burn_in,
@@ -378,6 +386,7 @@ impl From<&CellResult> for pb::CellResult {
             log_z_ti_gap_se: r.mcmc.log_z_ti_gap_se,
             data_tau_int: r.ising.data_tau_int,
             data_thinning: r.ising.data_thinning,
+            fit_pearson: r.ising.fit_pearson,
             curve_se: (!r.mcmc.curve_se.is_empty()).then(|| r.mcmc.curve_se.as_slice().into()),
         }
     }
@@ -424,6 +433,7 @@ impl TryFrom<&pb::CellResult> for CellResult {
                 fit_note: r.fit_note.clone(),
                 data_tau_int: r.data_tau_int,
                 data_thinning: r.data_thinning,
+                fit_pearson: r.fit_pearson,
             },
             mcmc: McmcReport {
                 tau_rev_se: r.tau_rev_se,
@@ -496,7 +506,8 @@ mod tests {
                 .prop_map(|(rows, cols, temperature)| TruthSpec::Ising2d { rows, cols, temperature }),
         ];
         let data = prop_oneof![any::<u64>().prop_map(DataSize::Samples), any_f64().prop_map(DataSize::Mu)];
-        let mode = prop_oneof![Just(FitMode::Mle), Just(FitMode::Paper), Just(FitMode::Plm)];
+        let mode =
+            prop_oneof![Just(FitMode::Mle), Just(FitMode::Paper), Just(FitMode::Plm), Just(FitMode::Bml)];
         (truth, data, mode, any_f64()).prop_map(|(truth, data, mode, l2)| GridPoint {
             truth,
             data,
@@ -567,6 +578,7 @@ mod tests {
                     fit_note: note.clone(),
                     data_tau_int: opt,
                     data_thinning: n,
+                    fit_pearson: opt,
                 },
                 mcmc: if mc {
                     McmcReport {

@@ -341,6 +341,7 @@ pub(crate) mod tests {
                 fit_note: None,
                 data_tau_int: None,
                 data_thinning: None,
+                fit_pearson: None,
             },
             mcmc: Default::default(),
             curve: vec![CurvePoint {

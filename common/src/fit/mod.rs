@@ -1,5 +1,6 @@
 //! Maximum-likelihood fits of the learned families (docs/spec.md §4).
 
+pub mod bml;
 pub mod ising;
 pub(crate) mod linalg;
 pub mod plm;

@@ -27,7 +27,13 @@ pub struct PlmOptions {
     pub grad_tol: f64,
     /// A weight beyond this (in absolute value) is a divergence.
     pub coupling_cap: f64,
+    /// Correction pairs L-BFGS keeps ([`DEFAULT_MEMORY`]); 0 is steepest descent with the
+    /// same line search, the straightforward method the benchmark compares against.
+    pub memory: usize,
 }
+
+/// The L-BFGS memory cells use.
+pub const DEFAULT_MEMORY: usize = 10;
 
 /// The outcome of [`fit_plm`].
 #[derive(Debug, Clone, PartialEq)]
@@ -167,9 +173,6 @@ impl Problem<'_> {
     }
 }
 
-/// Pairs (s, y) L-BFGS keeps.
-const MEMORY: usize = 10;
-
 /// Minimise site i's objective by L-BFGS with a backtracking (Armijo) line search.
 fn fit_site(i: usize, n: usize, x: &[f64], weights: &[f64], total: f64, opts: PlmOptions) -> SiteFit {
     let problem = Problem { i, n, x, weights, total, l2: opts.l2 };
@@ -238,8 +241,8 @@ fn fit_site(i: usize, n: usize, x: &[f64], weights: &[f64], total: f64, opts: Pl
         let s: Vec<f64> = w_new.iter().zip(&w).map(|(a, b)| a - b).collect();
         let y: Vec<f64> = g_new.iter().zip(&g).map(|(a, b)| a - b).collect();
         let sy = dot(&s, &y);
-        if sy > 1e-300 {
-            if history.len() == MEMORY {
+        if sy > 1e-300 && opts.memory > 0 {
+            if history.len() == opts.memory {
                 history.pop_front();
             }
             history.push_back((s, y, 1.0 / sy));

@@ -218,6 +218,13 @@ impl Study {
             CurveOutput::All => "",
             CurveOutput::None => ";tau.curves=none",
             CurveOutput::Recompute => ";tau.curves=recompute",
+        } + &if (s.pearson_target, s.max_sweeps)
+            == (CellSettings::default().pearson_target, CellSettings::default().max_sweeps)
+        {
+            // Absent for the defaults, which studies had before the keys existed.
+            String::new()
+        } else {
+            format!(";fit.pearson_target={};fit.max_sweeps={}", fmt_f64(s.pearson_target), s.max_sweeps)
         } + &match &s.mcmc {
             // Absent for exact evaluation, so every store made before Monte Carlo still matches.
             None => String::new(),

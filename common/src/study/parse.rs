@@ -24,7 +24,8 @@ const TOP_KEYS: &[&str] =
 const TWO_LEVEL_KEYS: &[&str] = &["kind", "states", "low_states", "gap"];
 const ISING_KEYS: &[&str] = &["kind", "lattice", "temperature"];
 const DATA_KEYS: &[&str] = &["samples", "mu"];
-const FIT_KEYS: &[&str] = &["mode", "l2", "max_iter", "rel_tol", "coupling_cap"];
+const FIT_KEYS: &[&str] =
+    &["mode", "l2", "max_iter", "rel_tol", "coupling_cap", "pearson_target", "max_sweeps"];
 const TAU_KEYS: &[&str] = &["grid", "bounds", "curves"];
 const TAU_GRID_KEYS: &[&str] = &["from", "to", "count"];
 const EVAL_KEYS: &[&str] = &["method"];
@@ -429,7 +430,7 @@ fn parse_data<'i>(
     }
 }
 
-const MODES: &str = "expected \"mle\", \"paper\" or \"plm\", or a list of them";
+const MODES: &str = "expected \"mle\", \"paper\", \"plm\" or \"bml\", or a list of them";
 
 type FitAxes = (Vec<Located<FitMode>>, Vec<Located<f64>>);
 
@@ -614,6 +615,17 @@ fn parse_settings(
         if let Some(item) = table.get("coupling_cap") {
             settings.coupling_cap = number(doc, "fit.coupling_cap", item)?;
             spans.push(("fit.coupling_cap", item.span()));
+        }
+        if let Some(item) = table.get("pearson_target") {
+            settings.pearson_target = number(doc, "fit.pearson_target", item)?;
+            spans.push(("fit.pearson_target", item.span()));
+        }
+        if let Some(item) = table.get("max_sweeps") {
+            let n = integer(doc, "fit.max_sweeps", item)?;
+            settings.max_sweeps = u64::try_from(n).map_err(|_| {
+                doc.invalid("fit.max_sweeps", &item.span(), "need an integer max_sweeps >= 1")
+            })?;
+            spans.push(("fit.max_sweeps", item.span()));
         }
     }
     if let Some((_, table)) = tau {

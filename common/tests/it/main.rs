@@ -3,6 +3,7 @@
 //! One test binary for the whole directory (each file a module): one link instead of one
 //! per file, and shared helpers stay in one place.
 
+mod bml;
 mod invariants;
 mod mc;
 mod plm;

@@ -11,7 +11,13 @@ use common::model::ising::{torus_bonds, IsingTruth, Pairs};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-const OPTS: PlmOptions = PlmOptions { l2: 1e-4, max_iter: 1_000, grad_tol: 1e-7, coupling_cap: 20.0 };
+const OPTS: PlmOptions = PlmOptions {
+    l2: 1e-4,
+    max_iter: 1_000,
+    grad_tol: 1e-7,
+    coupling_cap: 20.0,
+    memory: common::fit::plm::DEFAULT_MEMORY,
+};
 
 /// J/T on the torus bonds, 0 elsewhere, in pair order.
 fn truth_couplings(pairs: &Pairs, rows: u32, cols: u32, t: f64) -> Vec<f64> {

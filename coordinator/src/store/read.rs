@@ -121,7 +121,9 @@ impl StudyStore {
             Some(t) => t,
             None => self
                 .conn
-                .query_row("SELECT min(finished_ms) FROM cells WHERE finished_ms IS NOT NULL", [], |r| r.get(0))
+                .query_row("SELECT min(finished_ms) FROM cells WHERE finished_ms IS NOT NULL", [], |r| {
+                    r.get(0)
+                })
                 .map_err(|e| self.err(e))?,
         };
         let n: i64 = self

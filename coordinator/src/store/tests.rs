@@ -91,6 +91,7 @@ pub(crate) fn fake_result(spec: &CellSpec) -> CellResult {
             fit_note: Some("note".into()),
             data_tau_int: None,
             data_thinning: None,
+            fit_pearson: None,
         },
         mcmc: if spec.replicate % 2 == 1 {
             McmcReport {

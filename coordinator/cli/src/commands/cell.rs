@@ -29,6 +29,9 @@ pub enum FitArg {
     /// Pseudo-likelihood (per-site L-BFGS, symmetrised): any lattice size; past 24 spins
     /// with --eval mcmc.
     Plm,
+    /// Boltzmann-machine learning (persistent chains; --pearson-target, --max-sweeps): any
+    /// lattice size; past 24 spins with --eval mcmc.
+    Bml,
 }
 
 /// Arguments of `taustar cell`.
@@ -104,6 +107,13 @@ pub struct CommonArgs {
     /// `mle` with λ = 0: max|J| beyond which the MLE is declared non-existent.
     #[arg(long, default_value_t = 20.0)]
     pub coupling_cap: f64,
+    /// `bml`: stop when the Pearson correlation of the model's and the data's connected
+    /// correlations reaches this.
+    #[arg(long, default_value_t = CellSettings::default().pearson_target)]
+    pub pearson_target: f64,
+    /// `bml`: sweep budget of each persistent chain.
+    #[arg(long, default_value_t = CellSettings::default().max_sweeps)]
+    pub max_sweeps: u64,
     /// How to evaluate the fitted model over τ: enumerate every state, or Monte Carlo
     /// (parallel tempering + MBAR) with a standard error on every number (Ising truths).
     #[arg(long, value_enum, default_value = "exact")]
@@ -214,6 +224,8 @@ impl CommonArgs {
             // One cell prints its curve; `tau.curves` is for studies of many.
             curves: common::CurveOutput::All,
             mcmc,
+            pearson_target: self.pearson_target,
+            max_sweeps: self.max_sweeps,
         }
     }
 }
@@ -245,6 +257,7 @@ impl Args {
             FitArg::Mle => FitMode::Mle,
             FitArg::Paper => FitMode::Paper,
             FitArg::Plm => FitMode::Plm,
+            FitArg::Bml => FitMode::Bml,
         };
         Ok(CellSpec {
             study_seed: c.seed,

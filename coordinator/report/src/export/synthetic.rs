@@ -172,6 +172,7 @@ impl SyntheticSource {
                     .then(|| "max|J| passed the cap, still improving".to_string()),
                 data_tau_int: None,
                 data_thinning: None,
+                fit_pearson: None,
             },
             mcmc: Default::default(),
             curve,
