@@ -33,6 +33,19 @@ fn taustar(args: &[&std::ffi::OsStr]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_taustar")).args(args).output().expect("run taustar")
 }
 
+/// `taustar plot --db DB --out OUT --point SELECTOR`.
+fn plot_point(db: &std::path::Path, out: &std::path::Path, selector: &str) -> std::process::Output {
+    taustar(&[
+        "plot".as_ref(),
+        "--db".as_ref(),
+        db.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--point".as_ref(),
+        selector.as_ref(),
+    ])
+}
+
 /// Run `study` (TOML text) into `dir/<name>.db` and export `tables` as CSV into
 /// `dir/<name>-export`; returns the export directory.
 fn run_and_export(dir: &std::path::Path, name: &str, study: &str, tables: &str) -> std::path::PathBuf {
@@ -87,15 +100,7 @@ fn recomputed_curves_are_the_stored_curves_and_a_tampered_store_is_refused() {
     assert_eq!(stored_curve_bytes, 0, "a recompute study stores no curve");
 
     let plots = dir.path().join("plots");
-    let out = taustar(&[
-        "plot".as_ref(),
-        "--db".as_ref(),
-        db.as_os_str(),
-        "--out".as_ref(),
-        plots.as_os_str(),
-        "--point".as_ref(),
-        "gap=7,samples=400".as_ref(),
-    ]);
+    let out = plot_point(&db, &plots, "gap=7,samples=400");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let point_png = std::fs::read_dir(&plots).unwrap().filter_map(Result::ok).find(|e| {
         e.file_name().to_string_lossy().starts_with("point__") && e.path().extension().unwrap() == "png"
@@ -182,15 +187,7 @@ fn a_monte_carlo_study_exports_error_bars_and_matches_taustar_cell() {
     // The point figure draws the curves with their error bands.
     let plots = dir.path().join("mc-plots");
     let db = dir.path().join("mc.db");
-    let out = taustar(&[
-        "plot".as_ref(),
-        "--db".as_ref(),
-        db.as_os_str(),
-        "--out".as_ref(),
-        plots.as_os_str(),
-        "--point".as_ref(),
-        "samples=200".as_ref(),
-    ]);
+    let out = plot_point(&db, &plots, "samples=200");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(std::fs::read_dir(&plots).unwrap().filter_map(Result::ok).any(|e| {
         e.file_name().to_string_lossy().starts_with("point__") && e.path().extension().unwrap() == "svg"
