@@ -32,7 +32,8 @@ fn main() {
         let (pair, mean) = moments(n, &data.spins, &vec![1.0; m]);
         fit_bml(n, (&pair, &mean), BmlOptions { l2, ..DEFAULT_BML }, &mut rng).couplings
     } else {
-        let opts = PlmOptions { l2, max_iter: 15_000, grad_tol: 1e-7, coupling_cap: 20.0, memory: DEFAULT_MEMORY };
+        let opts =
+            PlmOptions { l2, max_iter: 15_000, grad_tol: 1e-7, coupling_cap: 20.0, memory: DEFAULT_MEMORY };
         fit_plm(n, &data.spins, &vec![1.0; m], opts).couplings
     };
     let t_fit = t0.elapsed().as_secs_f64();
@@ -41,10 +42,15 @@ fn main() {
     let mcmc = McmcSettings::default();
     let t0 = Instant::now();
     let (side_p, series, _) =
-        common::mc::tau::torus_truth_side(side, side, t, &q, mcmc.truth_steps as usize, &mut rng).expect("sides >= 3");
+        common::mc::tau::torus_truth_side(side, side, t, &q, mcmc.truth_steps as usize, &mut rng)
+            .expect("sides >= 3");
     let t_truth = t0.elapsed().as_secs_f64();
 
-    let settings = CellSettings { tau_bounds: MCMC_DEFAULT_TAU_BOUNDS, mcmc: Some(mcmc.clone()), ..CellSettings::default() };
+    let settings = CellSettings {
+        tau_bounds: MCMC_DEFAULT_TAU_BOUNDS,
+        mcmc: Some(mcmc.clone()),
+        ..CellSettings::default()
+    };
     let t0 = Instant::now();
     let e_p = |s: &[i8]| truth.energy(s);
     let (report, mc) =
@@ -52,7 +58,11 @@ fn main() {
     let t_eval = t0.elapsed().as_secs_f64();
 
     let total = t_data + t_fit + t_truth + t_eval;
-    println!("{side}x{side}, M = {m}, {fit}: τ*_rev = {:.4} ± {:.4}", report.summary.tau_rev, mc.tau_rev_se.unwrap_or(f64::NAN));
+    println!(
+        "{side}x{side}, M = {m}, {fit}: τ*_rev = {:.4} ± {:.4}",
+        report.summary.tau_rev,
+        mc.tau_rev_se.unwrap_or(f64::NAN)
+    );
     for (what, s) in [
         ("data (truth chain, thinned)", t_data),
         ("fit", t_fit),

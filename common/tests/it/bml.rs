@@ -90,3 +90,28 @@ fn bml_flags_a_budget_too_small_and_a_pair_always_equal() {
         fit_bml(n, (&pair, &mean), BmlOptions { l2: 0.01, max_sweeps: 2_000, ..DEFAULT_BML }, &mut rng);
     assert!(!penalised.diverged, "{penalised:?}");
 }
+
+/// From 10^5 chain samples of an 8×8 truth (T = 3), run to its sweep budget, bml recovers
+/// J/T on the bonds and ~0 elsewhere within its chain noise. About a minute on 2 cores, so
+/// CI's `--ignored` step runs it.
+#[test]
+#[ignore = "long (bml on 8x8, ~1 min): cargo test -p taustar-common --test it -- --ignored"]
+fn bml_recovers_the_8x8_truth_from_chain_samples() {
+    use common::mc::data::sample_chain;
+    use common::mc::model::SpinModel;
+    use common::model::ising::torus_bonds;
+    let (l, t) = (8u32, 3.0);
+    let model = SpinModel::torus(l, l, 1.0 / t);
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let data = sample_chain(&model, 100_000, &mut rng);
+    let (pair, mean) = moments(64, &data.spins, &vec![1.0; 100_000]);
+    let fit =
+        fit_bml(64, (&pair, &mean), BmlOptions { l2: 1e-4, pearson_target: 1.0, ..DEFAULT_BML }, &mut rng);
+    assert!(!fit.diverged, "{fit:?}");
+    let pairs = Pairs::new_without_masks(64);
+    let bonds = torus_bonds(l, l);
+    let want: Vec<f64> = pairs.ij.iter().map(|ij| if bonds.contains(ij) { 1.0 / t } else { 0.0 }).collect();
+    let d = max_diff(&fit.couplings, &want);
+    eprintln!("8x8, M = 1e5: bml max |ΔJ| vs J/T {d:.4}, Pearson {:.4}, {} epochs", fit.pearson, fit.epochs);
+    assert!(d < 0.08, "bml vs J/T on 8x8: max |ΔJ| = {d}");
+}
