@@ -68,14 +68,7 @@ fn bml_flags_a_budget_too_small_and_a_pair_always_equal() {
     // A budget of 5 sweeps cannot reach 0.95 from J = 0 on correlated data.
     let mut rng = ChaCha8Rng::seed_from_u64(2);
     let n = 5;
-    let mut spins = Vec::new();
-    for _ in 0..400 {
-        let s0: i8 = if rand::Rng::random::<bool>(&mut rng) { 1 } else { -1 };
-        spins.extend([s0, s0]);
-        for _ in 2..n {
-            spins.push(if rand::Rng::random::<bool>(&mut rng) { 1 } else { -1 });
-        }
-    }
+    let spins = super::plm::pair_always_equal(n, 400, &mut rng);
     let (pair, mean) = moments(n, &spins, &vec![1.0; 400]);
     let short = fit_bml(n, (&pair, &mean), BmlOptions { l2: 0.01, max_sweeps: 5, ..DEFAULT_BML }, &mut rng);
     assert!(!short.reached && short.stop == FitStop::MaxIter, "{short:?}");

@@ -25,6 +25,21 @@ fn truth_couplings(pairs: &Pairs, rows: u32, cols: u32, t: f64) -> Vec<f64> {
     pairs.ij.iter().map(|ij| if bonds.contains(ij) { 1.0 / t } else { 0.0 }).collect()
 }
 
+/// `m` samples of `n` random spins except that spin 1 always equals spin 0: data for which
+/// the unregularised fits have no finite optimum.
+pub(crate) fn pair_always_equal(n: usize, m: usize, rng: &mut ChaCha8Rng) -> Vec<i8> {
+    let mut spin = || if rand::Rng::random::<bool>(rng) { 1i8 } else { -1 };
+    let mut spins = Vec::with_capacity(n * m);
+    for _ in 0..m {
+        let s0 = spin();
+        spins.extend([s0, s0]);
+        for _ in 2..n {
+            spins.push(spin());
+        }
+    }
+    spins
+}
+
 fn max_diff(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
 }
@@ -80,17 +95,8 @@ fn plm_recovers_the_8x8_truth_from_chain_samples() {
 #[test]
 fn plm_without_a_penalty_flags_a_pair_that_is_always_equal() {
     // Spins 0 and 1 always equal, the others random: site 0 is predicted perfectly.
-    let mut rng = ChaCha8Rng::seed_from_u64(3);
     let n = 5;
-    let mut spins = Vec::new();
-    for _ in 0..400 {
-        let s0: i8 = if rand::Rng::random::<bool>(&mut rng) { 1 } else { -1 };
-        spins.push(s0);
-        spins.push(s0);
-        for _ in 2..n {
-            spins.push(if rand::Rng::random::<bool>(&mut rng) { 1 } else { -1 });
-        }
-    }
+    let spins = pair_always_equal(n, 400, &mut ChaCha8Rng::seed_from_u64(3));
     let w = vec![1.0; 400];
     let free = fit_plm(n, &spins, &w, PlmOptions { l2: 0.0, ..OPTS });
     assert!(free.diverged, "{free:?}");
