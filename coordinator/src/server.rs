@@ -132,6 +132,9 @@ pub enum ServeError {
     /// The coordinator's task panicked or was cancelled.
     #[error("coordinator task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    /// The reflection service rejected the embedded descriptors (a build defect).
+    #[error("gRPC reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
 }
 
 /// A coordinator serving in the background.
@@ -261,8 +264,18 @@ async fn run(
         CoordinatorServer::new(service.clone())
             .max_decoding_message_size(limits.max_message_bytes)
             .max_encoding_message_size(limits.max_message_bytes),
-        auth,
+        auth.clone(),
     );
+    // Reflection (v1 and v1alpha, for grpcurl and grpcio-reflection of any age) behind the
+    // same token as the service: it describes the API, and an operator who may not call it
+    // has no need to browse it. Health stays open for probes.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(taustar_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = InterceptedService::new(reflection().build_v1()?, auth.clone());
+    let reflection_v1alpha = InterceptedService::new(reflection().build_v1alpha()?, auth);
     let server = tls_server
         .unwrap_or_else(tonic::transport::Server::builder)
         .max_concurrent_streams(limits.max_streams_per_connection)
@@ -272,6 +285,8 @@ async fn run(
         .http2_keepalive_interval(Some(limits.keepalive_interval))
         .http2_keepalive_timeout(Some(limits.keepalive_timeout))
         .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
         .add_service(grpc)
         .serve_with_incoming_shutdown(
             // TCP keepalive too, for a peer that vanished while no stream was open.

@@ -45,3 +45,8 @@ pub use convert::ConvertError;
 /// diagnostics and `curve_se`; a version-4 worker would evaluate a Monte Carlo study exactly
 /// and report no error bars.
 pub const PROTOCOL_VERSION: u32 = 5;
+
+/// The encoded `FileDescriptorSet` of `taustar.proto`: what gRPC reflection serves, so that
+/// `grpcurl` or a Python client can list the services and build the messages without the
+/// `.proto` file.
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/taustar_descriptor.bin"));
