@@ -109,7 +109,7 @@ import base64, sys, yaml
 docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
 secret = [d for d in docs if d["kind"] == "Secret"]
 cms = [d for d in docs if d["kind"] == "ConfigMap"]
-images = {c["image"] for d in docs if d["kind"] in ("StatefulSet", "Deployment")
+images = {c["image"] for d in docs if d["kind"] in ("StatefulSet", "Job")
           for c in d["spec"]["template"]["spec"]["containers"]}
 token = base64.b64decode(secret[0].get("data", {}).get("token", "")).decode() if len(secret) == 1 else None
 fails = []
@@ -154,10 +154,15 @@ def check(cond, what):
     checks.append((bool(cond), what))
 
 sts = by_kind.get("StatefulSet", [])
-dep = by_kind.get("Deployment", [])
-check(len(sts) == 1 and len(dep) == 1, f"one StatefulSet and one Deployment (got {len(sts)}, {len(dep)})")
+dep = by_kind.get("Job", [])
+check(len(sts) == 1 and len(dep) == 1, f"one StatefulSet and one worker Job (got {len(sts)}, {len(dep)})")
+check(not by_kind.get("Deployment"), "no Deployment: it would restart workers that exit 0 when the study is done")
 if sts and dep:
     s, w = sts[0], dep[0]
+    check("completions" not in w["spec"] and w["spec"].get("parallelism", 1) >= 1,
+          f"the worker Job is a work queue: parallelism {w['spec'].get('parallelism')}, no completions")
+    check(w["spec"]["template"]["spec"].get("restartPolicy") == "OnFailure",
+          "a crashed worker restarts in place, a finished one completes (restartPolicy OnFailure)")
     check(s["spec"]["replicas"] == 1, f"coordinator replicas == 1 (got {s['spec']['replicas']})")
     vct = s["spec"].get("volumeClaimTemplates", [])
     check(len(vct) == 1, f"coordinator has 1 PVC template (got {len(vct)})")
@@ -237,7 +242,7 @@ rendered, bin_dir, work = sys.argv[1:4]
 os.makedirs(f"{work}/data")
 docs = [d for d in yaml.safe_load_all(open(rendered)) if d]
 kind = lambda k: [d for d in docs if d["kind"] == k][0]
-sts, dep, cm = kind("StatefulSet"), kind("Deployment"), kind("ConfigMap")
+sts, dep, cm = kind("StatefulSet"), kind("Job"), kind("ConfigMap")
 cpod, wpod = sts["spec"]["template"]["spec"], dep["spec"]["template"]["spec"]
 coord, worker = cpod["containers"][0], wpod["containers"][0]
 results = []
@@ -289,7 +294,7 @@ try:
         check(st == health_pb2.HealthCheckResponse.SERVING,
               f"{probe} (service {svc!r}) answers SERVING (got {st})")
 
-    # The worker, with the Deployment's command, args and $(VAR) references expanded.
+    # The worker, with the Job's command, args and $(VAR) references expanded.
     wenv = {"POD_NAME": "taustar-worker-smoke-0", "TAUSTAR_THREADS": "1"}
     wargs = [re.sub(r"\$\((\w+)\)", lambda m: wenv[m.group(1)], a) for a in worker["args"]]
     wargs = [re.sub(r"http://[^/]+:\d+", f"http://127.0.0.1:{port}", a) if a.startswith("--coordinator") else a
