@@ -254,7 +254,7 @@ pub const RESULT_FIELDS: [ResultField; 48] = [
             Ok(())
         },
     },
-    // Monte Carlo cells only (schema 5).
+    // Schema 5 from here on: Monte Carlo cells first.
     opt_float_field!("tau_rev_se", false, mcmc.tau_rev_se),
     opt_float_field!("tau_fwd_se", false, mcmc.tau_fwd_se),
     opt_float_field!("dkl_rev_at_1_se", false, mcmc.dkl_rev_at_1_se),
@@ -298,13 +298,14 @@ pub const RESULT_FIELDS: [ResultField; 48] = [
     opt_float_field!("fit_pearson", false, ising.fit_pearson),
 ];
 
-/// The fields that schema 5 of the store added (the Monte Carlo ones), by name.
-pub fn added_for_monte_carlo(name: &str) -> bool {
-    RESULT_FIELDS.iter().position(|f| f.name == name).is_some_and(|i| i >= FIRST_MONTE_CARLO_FIELD)
+/// The fields that schema 5 of the store added, by name: the Monte Carlo estimate's and
+/// those of cells past enumeration (how the data were drawn, `bml`'s Pearson correlation).
+pub fn added_in_schema_5(name: &str) -> bool {
+    RESULT_FIELDS.iter().position(|f| f.name == name).is_some_and(|i| i >= FIRST_SCHEMA_5_FIELD)
 }
 
-/// Index in [`RESULT_FIELDS`] of the first Monte Carlo field; every later field is one too.
-pub const FIRST_MONTE_CARLO_FIELD: usize = 26;
+/// Index in [`RESULT_FIELDS`] of the first field schema 5 added; every later one is too.
+pub const FIRST_SCHEMA_5_FIELD: usize = 26;
 
 /// The first scalar field in which `a` and `b` differ, with both values, or `None` when
 /// every field of [`RESULT_FIELDS`] is bit-identical (the curve is not compared). Used to

@@ -36,7 +36,7 @@ pub const ADDED_IN_SCHEMA_3: [&str; 4] = ["kappa_at_1", "heat_capacity_at_1", "f
 /// Whether schema 5 added column `c`: the Monte Carlo fields of `RESULT_FIELDS` and the
 /// curve's standard errors. A store of an older schema opened read-only reads them as NULL.
 pub fn added_in_schema_5(c: &str) -> bool {
-    c == "curve_se" || common::result_fields::added_for_monte_carlo(c)
+    c == "curve_se" || common::result_fields::added_in_schema_5(c)
 }
 
 /// Whether column `c` is missing from a store of schema `version`.

@@ -12,8 +12,9 @@
 //!   only records the version.
 //! - 5: results gain the Monte Carlo standard errors and diagnostics (`tau_rev_se`, …,
 //!   `mcmc_ok`, `mcmc_note`, …, the `common::result_fields` after `fit_note`) and
-//!   `curve_se`, the curve's standard errors (6 little-endian f64 per point); exact results
-//!   keep them NULL.
+//!   `curve_se`, the curve's standard errors (6 little-endian f64 per point), and for cells
+//!   past enumeration `data_tau_int`, `data_thinning` and `fit_pearson`; exact results keep
+//!   them NULL.
 //!
 //! A writer opening an older file migrates it in place, in one transaction ([`migrate`]),
 //! so a study started by an older taustar resumes under a newer one.
@@ -283,9 +284,9 @@ fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
 /// `<prefix><name> <type><suffix>`: the fields of `common::result_fields` from the first
 /// Monte Carlo one on, and `curve_se` (6 little-endian f64 per τ point).
 fn monte_carlo_columns(prefix: &str, suffix: &str) -> String {
-    use common::result_fields::{FieldKind, FIRST_MONTE_CARLO_FIELD, RESULT_FIELDS};
+    use common::result_fields::{FieldKind, FIRST_SCHEMA_5_FIELD, RESULT_FIELDS};
     let mut out = String::new();
-    for f in &RESULT_FIELDS[FIRST_MONTE_CARLO_FIELD..] {
+    for f in &RESULT_FIELDS[FIRST_SCHEMA_5_FIELD..] {
         let ty = match f.kind {
             FieldKind::Float => "REAL",
             FieldKind::Int | FieldKind::Bool => "INTEGER",
