@@ -291,3 +291,39 @@ fn a_store_of_an_unknown_newer_version_is_refused_naming_the_versions() {
     let err = StudyStore::open_read_only(&path).err().unwrap().to_string();
     assert!(err.contains("schema version 9"), "{err}");
 }
+
+/// A damaged file is one clear error naming it — for the writer, for readers, and through
+/// the study's statistics — never a panic: garbage bytes, and a real store cut in half (what
+/// a full disk or a bad copy leaves).
+#[test]
+fn a_truncated_or_garbage_file_is_an_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.db");
+    std::fs::write(&garbage, b"this is not a taustar store, nor SQLite at all\n".repeat(100)).unwrap();
+    let truncated = dir.path().join("truncated.db");
+    {
+        let mut store = super::synced(&dir, 3);
+        let w = super::worker(&mut store, "a");
+        let cells = store.lease(w, 100, 0, 1000).unwrap().cells;
+        store.commit(&[(w, super::done(&cells))], 1).unwrap();
+        let src = store.path().to_path_buf();
+        drop(store);
+        let bytes = std::fs::read(&src).unwrap();
+        assert!(bytes.len() > 4096, "a real store to cut");
+        std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    }
+    for path in [&garbage, &truncated] {
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let outcomes = [
+            StudyStore::open(path, StoreConfig::default()).err().map(|e| e.to_string()),
+            StudyStore::open_read_only(path)
+                .and_then(|s| s.status(0).map(|_| ()))
+                .err()
+                .map(|e| e.to_string()),
+        ];
+        for (what, err) in ["writer", "reader"].iter().zip(outcomes) {
+            let err = err.unwrap_or_else(|| panic!("{what} opened the damaged {name}"));
+            assert!(err.contains(&name), "{what} error names the file: {err}");
+        }
+    }
+}
