@@ -242,7 +242,7 @@ fn ising_cell(spec: &CellSpec, rows: u32, cols: u32, temperature: f64) -> Result
             (analyse(&land, &taus, spec.settings.tau_bounds, Some(data_energy)), McmcReport::default())
         }
         Some(mcmc) => {
-            // The truth side is exact (the lattice is enumerable: the fit needed it), so the
+            // The truth side is exact (this path is for enumerable lattices), so the
             // error bars are those of sampling the fitted model alone.
             let mut truth_energy = vec![0.0; 1usize << pairs.n];
             pairs.energies_into(&truth.couplings_over_t, &mut truth_energy);
