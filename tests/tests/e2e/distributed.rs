@@ -191,6 +191,49 @@ fn a_worker_sent_sigterm_drains_hands_back_its_cells_and_exits_zero() {
 }
 
 #[test]
+fn a_hung_worker_loses_its_leases_and_its_late_results_are_ignored_as_duplicates() {
+    let _machine = shared_machine();
+    let s = Scratch::new();
+    let study = s.write("s.toml", &two_level_study("e2e-sigstop", 10, "[2.0, 4.0]", "[10, 30, 100]"));
+    let (db, log1, log2) = (s.path("s.db"), s.path("w1.keys"), s.path("w2.keys"));
+    let port = free_port();
+    // No --exit-when-done: the coordinator must still be there when the hung worker wakes.
+    let mut coord = start_coordinator(&s, "coordinator", &study, &db, port, &[]);
+    let mut w1 = start_worker(&s, "w1", port, 1, &log1, 300);
+    wait_until("w1 computed 2 cells", T, || computed(&log1).values().sum::<usize>() >= 2);
+    // Hung, not dead: its connection stays open, it answers no heartbeat and sends nothing.
+    w1.signal("STOP");
+    let stopped_at = computed(&log1);
+    let mut w2 = start_worker(&s, "w2", port, 1, &log2, 5);
+    wait_until("every cell is done", T, || field(&status(&db), "cells_done") == 60);
+    assert_eq!(computed(&log1), stopped_at, "a stopped process computes nothing");
+    let res = assert_complete(&db, 60);
+    let before_wake = status(&db);
+    // w2 computed the cells whose leases w1 lost (it held at least its running cell).
+    let w2_keys = computed(&log2);
+    assert!(total_attempts(&db, res.keys().cloned()) > 60, "w1's leases expired and were re-leased");
+    w1.signal("CONT");
+    // w1 finishes its running cell and sends every result it had not had acknowledged; all
+    // of them are for cells already done, so each one is counted as a duplicate and ignored.
+    let both = |w1: &BTreeSet<String>| w1.iter().filter(|k| w2_keys.contains_key(*k)).count() as u64;
+    wait_until("w1 exits after the study is done", T, || !w1.running());
+    let st = w1.wait(T);
+    assert!(st.success(), "the woken worker exits 0: {st}\n{}", w1.log_text());
+    let w1_keys: BTreeSet<String> = computed(&log1).into_keys().collect();
+    let late = both(&w1_keys);
+    assert!(late >= 1, "w1 computed a cell that w2 also computed: {w1_keys:?}");
+    let after = status(&db);
+    let ignored = field(&after, "duplicates_ignored") - field(&before_wake, "duplicates_ignored");
+    let rejected = field(&after, "results_rejected") - field(&before_wake, "results_rejected");
+    assert_eq!((ignored, rejected), (late, 0), "every late result ignored as a duplicate: {after}");
+    assert_eq!(results(&db), res, "late results changed no committed result");
+    // w2 exits once a lease call hears DONE; the coordinator must still answer until then.
+    assert!(w2.wait(T).success(), "w2 exit:\n{}", w2.log_text());
+    coord.signal("TERM");
+    assert!(coord.wait(T).success(), "coordinator exit:\n{}", coord.log_text());
+}
+
+#[test]
 fn taustar_run_completes_resumes_without_recomputing_and_status_reports_json() {
     let _machine = shared_machine();
     let s = Scratch::new();
