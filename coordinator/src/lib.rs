@@ -35,6 +35,7 @@
 pub mod auth;
 pub mod batch;
 pub mod clock;
+pub mod metrics;
 pub mod progress;
 pub mod server;
 pub mod service;

@@ -143,6 +143,8 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     /// Progress, refreshed every sweep (`None` until the first sweep).
     pub status: watch::Receiver<Option<StudyStatus>>,
+    /// The coordinator's metrics (serve them with [`crate::metrics::serve`]).
+    pub metrics: Arc<crate::metrics::Metrics>,
     join: JoinHandle<Result<StudyStatus, ServeError>>,
 }
 
@@ -196,6 +198,7 @@ pub async fn start_secured(
         task_done_tx.clone(),
     );
     let (status_tx, status_rx) = watch::channel(None);
+    let metrics = service.metrics().clone();
     let stop = Arc::new(Notify::new());
     let monitor = tokio::spawn(monitor(
         service.clone(),
@@ -220,7 +223,7 @@ pub async fn start_secured(
         monitor,
     ));
     tracing::info!(%addr, "coordinator listening");
-    Ok(RunningServer { addr, status: status_rx, join })
+    Ok(RunningServer { addr, status: status_rx, metrics, join })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -402,6 +405,7 @@ async fn monitor(
         match service.status().await {
             Ok(s) => {
                 service.set_finished(s.finished);
+                service.metrics().observe_status(&s);
                 if s.finished && config.exit_when_done {
                     let since = *done_since.get_or_insert_with(tokio::time::Instant::now);
                     if since.elapsed() >= config.linger {

@@ -157,7 +157,14 @@ impl CoordinatorService {
     /// Return expired leases to pending (the server's monitor calls this every sweep).
     pub async fn sweep_expired_leases(&self) -> Result<ExpiryReport, WriterError> {
         let clock = self.shared.store.clock();
-        self.shared.store.call(move |s| s.expire_leases(clock.now_ms())).await
+        let r = self.shared.store.call(move |s| s.expire_leases(clock.now_ms())).await?;
+        self.metrics().observe_lost_leases(r.returned + r.failed);
+        Ok(r)
+    }
+
+    /// The coordinator's metrics.
+    pub fn metrics(&self) -> &std::sync::Arc<crate::metrics::Metrics> {
+        self.shared.store.metrics()
     }
 
     /// The store writer.
@@ -262,6 +269,7 @@ impl pb::coordinator_server::Coordinator for CoordinatorService {
             .call(move |s| s.register_worker(prev, &name, cores, &version, clock.now_ms()))
             .await
             .map_err(to_status)?;
+        self.metrics().worker_seen(id, Some(&name_log));
         tracing::info!(worker = id, name = %name_log, cores, version = %version_log, "worker registered");
         Ok(Response::new(pb::RegisterReply {
             worker_id: id,
@@ -291,6 +299,7 @@ impl pb::coordinator_server::Coordinator for CoordinatorService {
         let clock = self.shared.store.clock();
         let lease = self.shared.config.lease;
         let worker = r.worker_id;
+        self.metrics().worker_seen(worker, None);
         let batch = self
             .shared
             .store
@@ -300,6 +309,7 @@ impl pb::coordinator_server::Coordinator for CoordinatorService {
             })
             .await
             .map_err(to_status)?;
+        self.metrics().observe_lost_leases(batch.expired.returned + batch.expired.failed);
         let state = match batch.state {
             LeaseState::Work => pb::lease_reply::State::Work,
             LeaseState::Wait => pb::lease_reply::State::Wait,
@@ -336,6 +346,7 @@ impl pb::coordinator_server::Coordinator for CoordinatorService {
         let mut close = shared.close_streams.subscribe();
         let reader_token = shared.task_done.upgrade();
         let forwarder_token = shared.task_done.upgrade();
+        let metrics = self.metrics().clone();
         tokio::spawn(async move {
             let _token = reader_token;
             // One stream carries one worker's results: the first upload names the worker.
@@ -380,6 +391,9 @@ impl pb::coordinator_server::Coordinator for CoordinatorService {
         tokio::spawn(async move {
             let _token = forwarder_token;
             while let Some(rep) = rep_rx.recv().await {
+                if let Ok(r) = &rep {
+                    metrics.observe_commit(r);
+                }
                 let msg = rep
                     .map(|r| pb::ResultAck {
                         cell_ids: r.settled,
@@ -411,6 +425,7 @@ impl pb::coordinator_server::Coordinator for CoordinatorService {
     ) -> Result<Response<pb::HeartbeatReply>, Status> {
         let r = req.into_inner();
         check_ids("HeartbeatRequest.cell_ids", r.cell_ids.len())?;
+        self.metrics().worker_seen(r.worker_id, None);
         let clock = self.shared.store.clock();
         let lease = self.shared.config.lease;
         let n = self

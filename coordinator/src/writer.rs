@@ -30,6 +30,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::clock::LeaseClock;
+use crate::metrics::Metrics;
 use crate::store::{CommitReport, StoreError, StudyStore, Upload};
 
 /// Most results committed in one transaction.
@@ -72,6 +73,7 @@ pub struct StoreHandle {
     calls: mpsc::Sender<Call>,
     commits: mpsc::Sender<Commit>,
     clock: LeaseClock,
+    metrics: Arc<Metrics>,
 }
 
 impl StoreHandle {
@@ -81,19 +83,26 @@ impl StoreHandle {
         let (calls, call_rx) = mpsc::channel(QUEUE);
         let (commits, commit_rx) = mpsc::channel(QUEUE);
         let checkpointer = Checkpointer::start(store.path());
+        let metrics = Arc::new(Metrics::default());
+        let task_metrics = metrics.clone();
         let task = tokio::spawn(async move {
-            let store = run(store, call_rx, commit_rx, clock).await;
+            let store = run(store, call_rx, commit_rx, clock, &task_metrics).await;
             // Dropping joins the thread, which may be mid-checkpoint (or waiting out a busy
             // timeout): not on a runtime thread.
             let _ = tokio::task::spawn_blocking(move || drop(checkpointer)).await;
             store
         });
-        (StoreHandle { calls, commits, clock }, task)
+        (StoreHandle { calls, commits, clock, metrics }, task)
     }
 
     /// The clock the writer stamps commits with.
     pub fn clock(&self) -> LeaseClock {
         self.clock
+    }
+
+    /// The coordinator's metrics (the writer records commit times and write failures).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// Run `f` on the store (on the blocking pool) and return its result.
@@ -107,7 +116,15 @@ impl StoreHandle {
             let _ = reply.send(f(store));
         });
         self.calls.send(job).await.map_err(|_| WriterError::Stopped)?;
-        rx.await.map_err(|_| WriterError::Stopped)?.map_err(WriterError::from)
+        let result = rx.await.map_err(|_| WriterError::Stopped)?;
+        // Every call writes (lease, heartbeat, register, release, sweep): a SQLite failure
+        // here is the store refusing writes (a full disk, an I/O error).
+        match &result {
+            Ok(_) => self.metrics.observe_write(true),
+            Err(StoreError::Sqlite { .. }) => self.metrics.observe_write(false),
+            Err(_) => {}
+        }
+        result.map_err(WriterError::from)
     }
 
     /// Queue `uploads` of `worker` for commit; the report arrives on `reply`. Returns once
@@ -127,6 +144,7 @@ async fn run(
     mut calls: mpsc::Receiver<Call>,
     mut commits: mpsc::Receiver<Commit>,
     clock: LeaseClock,
+    metrics: &Metrics,
 ) -> Option<StudyStore> {
     let (mut calls_open, mut commits_open) = (true, true);
     while calls_open || commits_open {
@@ -165,6 +183,7 @@ async fn run(
             }
         }
         let now = clock.now_ms();
+        let started = std::time::Instant::now();
         let joined = tokio::task::spawn_blocking(move || {
             let r = store.commit(&batch, now);
             (store, r)
@@ -178,6 +197,7 @@ async fn run(
             }
         };
         store = s;
+        metrics.observe_transaction(started.elapsed(), result.is_ok());
         match result {
             Ok(reports) => {
                 for (reply, rep) in replies.into_iter().zip(reports) {

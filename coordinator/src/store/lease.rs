@@ -31,6 +31,8 @@ pub struct LeaseBatch {
     pub state: LeaseState,
     /// `(cell id, spec)` of every leased cell; empty unless `state == Work`.
     pub cells: Vec<(u64, CellSpec)>,
+    /// Overdue leases this call expired first (only when nothing was pending).
+    pub expired: ExpiryReport,
 }
 
 /// What a lease-expiry sweep did.
@@ -97,17 +99,21 @@ impl StudyStore {
     ) -> Result<LeaseBatch, StoreError> {
         self.touch_worker(worker, now_ms)?;
         let mut cells = self.lease_pending(worker, max_cells, deadline_ms)?;
-        if cells.is_empty() && self.expire_leases(now_ms)?.returned > 0 {
-            cells = self.lease_pending(worker, max_cells, deadline_ms)?;
+        let mut expired = ExpiryReport::default();
+        if cells.is_empty() {
+            expired = self.expire_leases(now_ms)?;
+            if expired.returned > 0 {
+                cells = self.lease_pending(worker, max_cells, deadline_ms)?;
+            }
         }
         if !cells.is_empty() {
-            return Ok(LeaseBatch { state: LeaseState::Work, cells });
+            return Ok(LeaseBatch { state: LeaseState::Work, cells, expired });
         }
         let leased: bool = self
             .conn
             .query_row("SELECT EXISTS (SELECT 1 FROM cells WHERE state = ?1)", [state::LEASED], |r| r.get(0))
             .map_err(|e| self.err(e))?;
-        Ok(LeaseBatch { state: if leased { LeaseState::Wait } else { LeaseState::Done }, cells })
+        Ok(LeaseBatch { state: if leased { LeaseState::Wait } else { LeaseState::Done }, cells, expired })
     }
 
     fn lease_pending(

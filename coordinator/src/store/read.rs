@@ -32,7 +32,7 @@ const MIN_RATE_CELLS: i64 = 20;
 const ACTIVE_WORKER_MS: i64 = 60_000;
 
 /// Progress of a study (the JSON of `taustar status --json`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct StudyStatus {
     /// The study's name.
     pub study_name: String,

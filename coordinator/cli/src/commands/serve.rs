@@ -111,6 +111,15 @@ pub struct Args {
     /// cells and hand back the rest before the server closes.
     #[arg(long, value_name = "SECS", default_value_t = 15.0)]
     pub grace_secs: f64,
+    /// Serve Prometheus metrics (OpenMetrics text) at http://ADDR/metrics: cells by state,
+    /// results committed, duplicates, quarantined uploads, lost leases, store write errors,
+    /// commit latency, each worker's last call. Off by default; loopback only unless
+    /// --metrics-allow-remote (the endpoint has no token or TLS).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
+    /// Let --metrics-listen bind a non-loopback address (a Prometheus on the cluster network).
+    #[arg(long, requires = "metrics_listen")]
+    pub metrics_allow_remote: bool,
     #[command(flatten)]
     pub lease: LeaseArgs,
 }
@@ -138,6 +147,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Ok(addr) = args.listen.parse::<std::net::SocketAddr>() {
         coordinator::auth::check_bind(addr, &auth, mtls)?;
     }
+    if let Some(Ok(addr)) = args.metrics_listen.as_deref().map(str::parse::<std::net::SocketAddr>) {
+        coordinator::metrics::check_metrics_bind(addr, args.metrics_allow_remote)?;
+    }
     let mut loaded = study_file::load(&args.study)?;
     let db = args.db.clone().unwrap_or_else(|| study_file::default_db_path(&loaded.definition.name));
     let (store, _) = study_file::open_store(&mut loaded, &db, store_config)?;
@@ -149,6 +161,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on --listen {}", args.listen))?;
         let addr = listener.local_addr()?;
         coordinator::auth::check_bind(addr, &auth, mtls)?;
+        let metrics_listener = match &args.metrics_listen {
+            Some(m) => {
+                let l = tokio::net::TcpListener::bind(m)
+                    .await
+                    .with_context(|| format!("cannot listen on --metrics-listen {m}"))?;
+                coordinator::metrics::check_metrics_bind(l.local_addr()?, args.metrics_allow_remote)?;
+                Some(l)
+            }
+            None => None,
+        };
         if auth.requires_token() {
             tracing::info!("every coordinator call must carry the shared token");
         }
@@ -162,6 +184,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let security = server::Security { auth, tls: tls.map(|t| t.config) };
         let running =
             server::start_secured(store, listener, config, security, coordinator::shutdown::signal()).await?;
+        let metrics_task = match metrics_listener {
+            Some(l) => {
+                let maddr = l.local_addr()?;
+                tracing::info!(addr = %maddr, "metrics at http://{maddr}/metrics");
+                let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+                let task = tokio::spawn(coordinator::metrics::serve(running.metrics.clone(), l, async {
+                    let _ = stop_rx.await;
+                }));
+                Some((stop_tx, task))
+            }
+            None => None,
+        };
         if let Some(path) = &args.addr_file {
             write_atomically(path, &addr.to_string())
                 .with_context(|| format!("cannot write --addr-file {}", path.display()))?;
@@ -187,6 +221,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         });
         let last = running.wait().await?;
         logger.abort();
+        if let Some((stop, task)) = metrics_task {
+            let _ = stop.send(());
+            match task.await {
+                Ok(Err(e)) => tracing::warn!(error = %e, "the metrics listener failed"),
+                Err(e) => tracing::warn!(error = %e, "the metrics listener task failed"),
+                Ok(Ok(())) => {}
+            }
+        }
         println!(
             "{}: {} of {} cells done, {} failed, {} pending, {} leased",
             last.study_name,
