@@ -12,7 +12,8 @@
 //! | `taustar_results_quarantined_total` | counter | uploads kept in the quarantine table |
 //! | `taustar_leases_lost_total` | counter | leases that expired (their worker was lost or hung) |
 //! | `taustar_store_write_errors_total` | counter | store transactions that failed (disk full, I/O) |
-//! | `taustar_store_writable` | gauge | 1 while the last store write succeeded, 0 after a failure |
+//! | `taustar_store_writable` | gauge | 0 after a failed store write, 1 again after a commit of results succeeds |
+//! | `taustar_store_disk_free_bytes` | gauge | free space of the store's filesystem, each sweep |
 //! | `taustar_commit_duration_seconds` | histogram | one store transaction of queued results |
 //! | `taustar_worker_last_seen_timestamp_seconds{worker_id,name}` | gauge | last call of each worker |
 //!
@@ -83,6 +84,7 @@ pub struct Metrics {
     leases_lost: Counter,
     write_errors: Counter,
     writable: Gauge,
+    disk_free: Gauge,
     commit_seconds: Histogram,
     last_seen: Family<WorkerLabel, Gauge<f64, AtomicU64>>,
     worker_series_dropped: Counter,
@@ -152,8 +154,14 @@ impl Metrics {
         writable.set(1);
         registry.register(
             "store_writable",
-            "1 while the last write to the study store succeeded, 0 after a failed one",
+            "0 after a failed write to the study store (disk full, I/O error), 1 again once results commit",
             writable.clone(),
+        );
+        let disk_free = Gauge::default();
+        registry.register(
+            "store_disk_free_bytes",
+            "Bytes free on the filesystem holding the study store (commits stop when it is full)",
+            disk_free.clone(),
         );
         // 100 µs to ~26 s: a lone result commits in well under a millisecond on a local
         // disk; a batch of thousands on network storage takes seconds.
@@ -185,6 +193,7 @@ impl Metrics {
             leases_lost,
             write_errors,
             writable,
+            disk_free,
             commit_seconds,
             last_seen,
             worker_series_dropped,
@@ -203,6 +212,9 @@ impl Metrics {
         ] {
             self.cells.get_or_create(&StateLabel { state: state.into() }).set(n as i64);
         }
+        if let Some(free) = s.disk_free_bytes {
+            self.disk_free.set(i64::try_from(free).unwrap_or(i64::MAX));
+        }
     }
 
     /// Record one worker's commit report.
@@ -215,19 +227,19 @@ impl Metrics {
     }
 
     /// Record one store transaction of results: its duration, and whether it succeeded.
-    pub fn observe_transaction(&self, took: Duration, ok: bool) {
+    pub fn observe_transaction(&self, took: Duration, ok: bool) -> bool {
         self.commit_seconds.observe(took.as_secs_f64());
-        self.observe_write(ok);
+        self.observe_write(ok)
     }
 
-    /// Record whether a write to the store (any transaction) succeeded.
-    pub fn observe_write(&self, ok: bool) {
-        if ok {
-            self.writable.set(1);
-        } else {
+    /// Record whether a write to the store (any transaction) succeeded. Returns whether
+    /// the store's state changed (writable to failing or back), for a log line per change
+    /// instead of one per failed write.
+    pub fn observe_write(&self, ok: bool) -> bool {
+        if !ok {
             self.write_errors.inc();
-            self.writable.set(0);
         }
+        self.writable.set(i64::from(ok)) != i64::from(ok)
     }
 
     /// Record leases that expired.
@@ -368,11 +380,13 @@ mod tests {
     #[test]
     fn a_failed_write_clears_writable_until_the_next_success() {
         let m = Metrics::default();
-        m.observe_transaction(Duration::from_millis(1), false);
+        assert!(!m.observe_write(true), "writable from the start: no change");
+        assert!(m.observe_transaction(Duration::from_millis(1), false), "a change");
+        assert!(!m.observe_write(false), "still failing: no change");
         let t = m.render();
         assert_eq!(sample(&t, "taustar_store_writable"), Some(0.0));
-        assert_eq!(sample(&t, "taustar_store_write_errors_total"), Some(1.0));
-        m.observe_write(true);
+        assert_eq!(sample(&t, "taustar_store_write_errors_total"), Some(2.0));
+        assert!(m.observe_write(true), "recovered: a change");
         assert_eq!(sample(&m.render(), "taustar_store_writable"), Some(1.0));
     }
 

@@ -400,6 +400,8 @@ async fn monitor(
                 tracing::warn!(returned = r.returned, failed = r.failed, "expired leases swept");
             }
             Ok(_) => {}
+            // A full disk was logged once by the writer; every sweep fails until space is freed.
+            Err(e) if e.is_disk_full() => tracing::debug!(error = %e, "sweeping expired leases failed"),
             Err(e) => tracing::error!(error = %e, "sweeping expired leases failed"),
         }
         match service.status().await {

@@ -179,6 +179,11 @@ fn to_status(e: WriterError) -> Status {
             Status::not_found(e.to_string())
         }
         WriterError::Stopped => Status::unavailable(e.to_string()),
+        // Retryable once space is freed: workers keep their results and back off.
+        WriterError::Store(inner) if inner.is_disk_full() => Status::unavailable(format!(
+            "{e}: the coordinator cannot write to its study store until space is freed; keep \
+             computed results and retry"
+        )),
         WriterError::Store(_) => Status::internal(e.to_string()),
     }
 }
@@ -198,6 +203,7 @@ fn status_to_wire(s: &StudyStatus) -> pb::StudyStatus {
         eta_seconds: s.eta_seconds.unwrap_or(-1.0),
         workers_active: s.workers_active as u32,
         finished: s.finished,
+        disk_free_bytes: s.disk_free_bytes,
     }
 }
 

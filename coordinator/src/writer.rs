@@ -61,6 +61,13 @@ pub enum WriterError {
     Stopped,
 }
 
+impl WriterError {
+    /// Whether the store refused a write for lack of space (see [`StoreError::is_disk_full`]).
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, WriterError::Store(e) if e.is_disk_full())
+    }
+}
+
 impl From<StoreError> for WriterError {
     fn from(e: StoreError) -> Self {
         WriterError::Store(Arc::new(e))
@@ -119,10 +126,11 @@ impl StoreHandle {
         let result = rx.await.map_err(|_| WriterError::Stopped)?;
         // Every call writes (lease, heartbeat, register, release, sweep): a SQLite failure
         // here is the store refusing writes (a full disk, an I/O error).
-        match &result {
-            Ok(_) => self.metrics.observe_write(true),
-            Err(StoreError::Sqlite { .. }) => self.metrics.observe_write(false),
-            Err(_) => {}
+        // A small call can succeed on a full disk (its pages fit in WAL space already
+        // allocated) while every commit of results fails, so only a commit of results marks
+        // the store writable again; a failed call marks it failing.
+        if let Err(e @ StoreError::Sqlite { .. }) = &result {
+            log_store_state(self.metrics.observe_write(false), Some(e));
         }
         result.map_err(WriterError::from)
     }
@@ -197,7 +205,8 @@ async fn run(
             }
         };
         store = s;
-        metrics.observe_transaction(started.elapsed(), result.is_ok());
+        let changed = metrics.observe_transaction(started.elapsed(), result.is_ok());
+        log_store_state(changed, result.as_ref().err());
         match result {
             Ok(reports) => {
                 for (reply, rep) in replies.into_iter().zip(reports) {
@@ -205,7 +214,9 @@ async fn run(
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, "committing a batch of results failed");
+                // Logged once per change of state (log_store_state), not per batch: with the
+                // disk full every worker retries every few seconds.
+                tracing::debug!(error = %e, "committing a batch of results failed");
                 let e = WriterError::from(e);
                 for reply in replies {
                     let _ = reply.send(Err(e.clone()));
@@ -214,6 +225,24 @@ async fn run(
         }
     }
     Some(store)
+}
+
+/// Log a change of the store's writability: the first failed write (with why and what
+/// happens meanwhile) and the first success after failures.
+fn log_store_state(changed: bool, error: Option<&StoreError>) {
+    match (changed, error) {
+        (true, Some(e)) if e.is_disk_full() => tracing::error!(
+            error = %e,
+            "the study store's filesystem is full: nothing more is committed until space is freed; \
+             workers keep their computed results and retry, committed results are safe"
+        ),
+        (true, Some(e)) => tracing::error!(
+            error = %e,
+            "writing to the study store failed; workers keep their computed results and retry"
+        ),
+        (true, None) => tracing::info!("the study store is writable again; committing resumes"),
+        (false, _) => {}
+    }
 }
 
 /// Run one call on the blocking pool; `None` if it panicked (the writer stops).
@@ -241,6 +270,9 @@ async fn call(mut store: StudyStore, f: Call) -> Option<StudyStore> {
 /// writer out of it entirely was tried: the WAL grew to 650 MB, a RESTART starving behind
 /// the busy writer.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
+/// Failed checkpoints in a row per log line (one a minute at [`CHECKPOINT_EVERY`]).
+const CHECKPOINT_FAILURES_PER_LOG: u64 = 600;
 
 /// WAL frames (pages) above which the checkpointer makes the writer wait for a full
 /// checkpoint: 16 384 pages of 16 KiB = 256 MiB of WAL at most.
@@ -309,6 +341,7 @@ fn checkpoint_loop(conn: &rusqlite::Connection, stop: &AtomicBool) {
     let checkpoint = |mode: &str| -> rusqlite::Result<i64> {
         conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| r.get(1))
     };
+    let mut failures: u64 = 0;
     while !stop.load(Ordering::SeqCst) {
         std::thread::sleep(CHECKPOINT_EVERY);
         match checkpoint("PASSIVE") {
@@ -317,8 +350,15 @@ fn checkpoint_loop(conn: &rusqlite::Connection, stop: &AtomicBool) {
                     tracing::warn!(error = %e, frames, "WAL restart checkpoint failed");
                 }
             }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
+            Ok(_) => failures = 0,
+            // Every CHECKPOINT_EVERY while the disk is full: the first failure and then one
+            // line a minute, not ten a second.
+            Err(e) => {
+                if failures.is_multiple_of(CHECKPOINT_FAILURES_PER_LOG) {
+                    tracing::warn!(error = %e, failures = failures + 1, "WAL checkpoint failed");
+                }
+                failures += 1;
+            }
         }
     }
 }

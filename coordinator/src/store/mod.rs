@@ -50,7 +50,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 pub use commit::{CommitReport, Outcome, Upload};
 pub use lease::{LeaseBatch, LeaseState};
-pub use read::{CellRecord, StudyStatus};
+pub use read::{free_bytes, CellRecord, StudyStatus, LOW_DISK_BYTES};
 
 /// Cell states as stored in `cells.state`.
 pub mod state {
@@ -105,6 +105,18 @@ pub enum StoreError {
     /// A worker id the store does not know (the worker should register again).
     #[error("unknown worker id {0}; register again")]
     UnknownWorker(u64),
+}
+
+impl StoreError {
+    /// Whether SQLite refused a write for lack of space (`SQLITE_FULL`): freeing space on
+    /// the store's filesystem resolves it; retrying sooner does not.
+    pub fn is_disk_full(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Sqlite { error: rusqlite::Error::SqliteFailure(e, _), .. }
+                if e.code == rusqlite::ErrorCode::DiskFull
+        )
+    }
 }
 
 /// Everything the store needs to know about a study file besides its cells.

@@ -63,7 +63,15 @@ pub struct StudyStatus {
     pub workers_active: u64,
     /// Every cell is done or failed.
     pub finished: bool,
+    /// Bytes free (for unprivileged writers) on the filesystem holding the store; `None`
+    /// when it cannot be read. A store that fills its filesystem stops committing (nothing
+    /// is lost: workers keep their results and retry), so `status` shows this first.
+    pub disk_free_bytes: Option<u64>,
 }
+
+/// Below this many free bytes on the store's filesystem, `status` warns that commits fail
+/// or soon will (a result with curves is a few KB; a transaction of thousands is MBs).
+pub const LOW_DISK_BYTES: u64 = 16 << 20;
 
 /// One cell's bookkeeping (see [`StudyStore::cell_record`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,6 +216,7 @@ impl StudyStore {
             eta_seconds: eta,
             workers_active: workers_active as u64,
             finished: remaining == 0,
+            disk_free_bytes: free_bytes(&self.path),
         })
     }
 
@@ -304,4 +313,15 @@ impl StudyStore {
         }
         Ok(())
     }
+}
+
+/// Bytes available to unprivileged writers on the filesystem holding `db` (statvfs of its
+/// directory: the WAL and journal live beside the file).
+pub fn free_bytes(db: &std::path::Path) -> Option<u64> {
+    let dir = match db.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    let st = rustix::fs::statvfs(dir).ok()?;
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
 }

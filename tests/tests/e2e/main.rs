@@ -5,6 +5,7 @@
 
 mod auth;
 mod crash;
+mod disk_full;
 mod distributed;
 mod drain;
 mod faults;

@@ -14,7 +14,7 @@ pub struct Args {
     pub db: PathBuf,
     /// Print JSON (keys: study_name, cells_total, cells_pending, cells_leased, cells_done,
     /// cells_failed, duplicates_ignored, results_rejected, results_quarantined, throughput_per_s, eta_seconds,
-    /// workers_active, finished).
+    /// workers_active, finished, disk_free_bytes).
     #[arg(long)]
     pub json: bool,
 }
@@ -47,6 +47,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "eta          {}",
         if s.finished { "finished".to_string() } else { s.eta_seconds.map_or("unknown".into(), format_secs) }
     );
+    match s.disk_free_bytes {
+        Some(free) if free < coordinator::store::LOW_DISK_BYTES => println!(
+            "disk         FULL or nearly: {} free on the filesystem of {}: commits fail until space is \
+             freed (workers keep their computed results and retry; committed results are safe; the \
+             coordinator resumes by itself, or rerun the same command)",
+            format_bytes(free),
+            args.db.display()
+        ),
+        Some(free) => println!("disk         {} free on the store's filesystem", format_bytes(free)),
+        None => {}
+    }
     if s.cells_failed > 0 {
         let mut shown = 0;
         store.for_each_failed_cell(|key, failures, error| {
@@ -60,4 +71,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `n` bytes in binary units, three significant digits.
+fn format_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
 }
