@@ -6,7 +6,9 @@
 //! τ*_fwd over (log10 M, Δ) or (log10 M, T) with a diverging colour map centred on τ = 1 and
 //! the τ*_rev = 1 contour as the phase boundary; two-level studies also get Δ̂/Δ and
 //! n̂_g/n_g maps, Ising studies the fraction of diverged fits; every study the fraction of
-//! replicates with τ*_rev < 1. `--point` adds the D vs τ curves of one grid point.
+//! replicates with τ*_rev < 1; with several data sizes, τ*_rev and τ*_fwd against M with
+//! ±1 s.e. bars, one line per truth value ([`lines`]). `--point` adds the D vs τ curves of one
+//! grid point.
 
 use std::path::{Path, PathBuf};
 
@@ -17,6 +19,7 @@ use common::aggregate::{PointAggregator, SummaryRow};
 pub mod colormap;
 pub mod contour;
 pub mod heatmap;
+pub mod lines;
 pub mod maps;
 pub mod point;
 pub mod profile;

@@ -13,6 +13,7 @@ use common::aggregate::{Quantity, SummaryRow};
 use super::colormap::Scale;
 use super::contour::zero_contour;
 use super::heatmap::Heatmap;
+use super::lines::{Line, LinePoint, LinesFigure};
 use super::profile::{ProfileFigure, ProfilePoint};
 use super::render::render_png_and_svg;
 
@@ -22,6 +23,12 @@ pub const BOUNDARY_MIN_LN_OFFSET: f64 = 0.02;
 
 /// Pixel size of a map.
 pub const MAP_SIZE: (u32, u32) = (1000, 700);
+
+/// Most lines in the τ*-vs-M figure (its palette has ten colours).
+pub const MAX_LINES: usize = 10;
+
+/// Pixel size of the τ*-vs-M figure (two panels side by side).
+pub const LINES_SIZE: (u32, u32) = (1400, 650);
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Stat {
@@ -331,6 +338,59 @@ pub fn draw_maps(study: &str, rows: &[SummaryRow], out: &Path) -> anyhow::Result
                     points,
                 };
                 files.extend(render_png_and_svg(out, &format!("kappa_c_profile{suffix}"), MAP_SIZE, &fig)?);
+            }
+        }
+
+        // Several data sizes: τ* against M, one line per truth value, with error bars.
+        if xs.len() >= 2 {
+            let mut lines: Vec<Line> = ys
+                .iter()
+                .map(|y| Line {
+                    label: format!("{} = {y}", if truth == "ising2d" { "T" } else { "Δ" }),
+                    rev: Vec::new(),
+                    fwd: Vec::new(),
+                })
+                .collect();
+            for &i in idx {
+                let d = &descriptors[i];
+                let (Some((x, _)), Some(y)) = (x_of(d), y_of(d)) else { continue };
+                let Ok(line) = ys.binary_search_by(|v| v.total_cmp(&y)) else { continue };
+                let point = |q: Quantity| {
+                    let s = rows[i].stats(q);
+                    s.mean.map(|mean| LinePoint { x, mean, sem: s.sem.unwrap_or(0.0) })
+                };
+                lines[line].rev.extend(point(Quantity::TauRev));
+                lines[line].fwd.extend(point(Quantity::TauFwd));
+            }
+            for l in &mut lines {
+                l.rev.sort_by(|a, b| a.x.total_cmp(&b.x));
+                l.fwd.sort_by(|a, b| a.x.total_cmp(&b.x));
+            }
+            lines.retain(|l| !l.rev.is_empty() || !l.fwd.is_empty());
+            // More lines than distinguishable colours: evenly spaced truth values.
+            let all = lines.len();
+            if all > MAX_LINES {
+                let keep: Vec<usize> =
+                    (0..MAX_LINES).map(|k| (k * (all - 1) + (MAX_LINES - 1) / 2) / (MAX_LINES - 1)).collect();
+                lines =
+                    lines.into_iter().enumerate().filter(|(i, _)| keep.contains(i)).map(|(_, l)| l).collect();
+            }
+            let shown = if lines.len() < all {
+                format!("{} of {all} truth values; ", lines.len())
+            } else {
+                String::new()
+            };
+            if !lines.is_empty() {
+                let fig = LinesFigure {
+                    title: format!("{study}: optimal sampling temperature vs data size"),
+                    subtitle: format!(
+                        "{}; {shown}{reps_text} replicates per point; dashed: τ = 1 (below: cool, above: heat)",
+                        describe.join(", ")
+                    ),
+                    x_is_log10,
+                    lines,
+                };
+                files.extend(render_png_and_svg(out, &format!("tau_vs_samples{suffix}"), LINES_SIZE, &fig)?);
             }
         }
 

@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::path::Path;
 
+use super::maps::{LINES_SIZE, MAX_LINES};
 use super::point::PointSelector;
 use super::{maps::MAP_SIZE, plot_study, CURVES_SIZE};
 use crate::export::synthetic::SyntheticSource;
@@ -55,6 +56,7 @@ fn two_level_study_gets_tau_ratio_and_fraction_maps_as_valid_png_and_svg() {
         "gap_ratio_mean",
         "low_states_ratio_mean",
         "frac_tau_rev_below_1",
+        "tau_vs_samples",
     ] {
         assert!(
             names.contains(&format!("{stem}.png")) && names.contains(&format!("{stem}.svg")),
@@ -63,8 +65,14 @@ fn two_level_study_gets_tau_ratio_and_fraction_maps_as_valid_png_and_svg() {
     }
     assert!(!names.iter().any(|n| n.starts_with("fit_diverged")), "no divergence map for two-level");
     for f in &report.files {
-        let is_point = f.file_name().unwrap().to_string_lossy().starts_with("point__");
-        let size = if is_point { CURVES_SIZE } else { MAP_SIZE };
+        let name = f.file_name().unwrap().to_string_lossy();
+        let size = if name.starts_with("point__") {
+            CURVES_SIZE
+        } else if name.starts_with("tau_vs_samples") {
+            LINES_SIZE
+        } else {
+            MAP_SIZE
+        };
         if f.extension().unwrap() == "png" {
             let (dims, colours) = check_png(f);
             assert_eq!(dims, size, "{}", f.display());
@@ -88,13 +96,29 @@ fn ising_study_gets_a_divergence_map_and_l2_facets_get_separate_files() {
     let report = plot_study(&source, &dir, None).unwrap();
     let names: Vec<String> =
         report.files.iter().map(|f| f.file_name().unwrap().to_string_lossy().into_owned()).collect();
-    for stem in ["fit_diverged_frac__l2=0", "fit_diverged_frac__l2=0.01", "tau_rev_mean__l2=0.01"] {
+    for stem in [
+        "fit_diverged_frac__l2=0",
+        "fit_diverged_frac__l2=0.01",
+        "tau_rev_mean__l2=0.01",
+        "tau_vs_samples__l2=0",
+        "tau_vs_samples__l2=0.01",
+    ] {
         assert!(names.contains(&format!("{stem}.png")), "{stem}: {names:?}");
     }
     assert!(!names.iter().any(|n| n.starts_with("gap_ratio")), "no two-level maps for Ising");
     for f in report.files.iter().filter(|f| f.extension().unwrap() == "png") {
-        assert_eq!(check_png(f).0, MAP_SIZE);
+        let lines = f.file_name().unwrap().to_string_lossy().starts_with("tau_vs_samples");
+        let (dims, colours) = check_png(f);
+        assert_eq!(dims, if lines { LINES_SIZE } else { MAP_SIZE });
+        assert!(colours > 5, "{}: {colours} colours", f.display());
     }
+    // One line per temperature: the SVG legend names each of them.
+    let svg = std::fs::read_to_string(dir.join("tau_vs_samples__l2=0.svg")).unwrap();
+    // Fig. 3 has 31 temperatures: ten evenly spaced ones are drawn, from the first to the last.
+    let legend: Vec<&str> = svg.lines().map(str::trim).filter(|l| l.starts_with("T = ")).collect();
+    assert_eq!(legend.len(), 2 * MAX_LINES, "ten lines in both panels' legends: {legend:?}");
+    assert!(legend.contains(&"T = 2") && legend.contains(&"T = 5"), "the extremes are kept: {legend:?}");
+    assert!(svg.contains("10 of 31 truth values"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
