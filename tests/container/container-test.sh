@@ -220,15 +220,21 @@ if "${RUN[@]}" --network none -v "$STATE/study:/etc/taustar:ro" -v "$STATE/run-a
 else
   bad "taustar run in the container failed"
 fi
+# The tables in $2 are sane and bit-identical to the host's run of the same binaries.
+check_tables() {
+  local what=$1 dir=$2 msg f
+  if msg=$(tables_sane "$dir" 2>&1); then ok "$what tables: $msg"; else bad "$what tables: $msg"; fi
+  for f in summary.csv cells.csv; do
+    if cmp -s "$dir/$f" "$STATE/ref/quick-out/$f"; then
+      ok "$what $f is bit-identical to the host's run"
+    else
+      bad "$what $f differs from the host's run"
+    fi
+  done
+}
+
 OUT=$STATE/run-a/quick-out
-if msg=$(tables_sane "$OUT" 2>&1); then ok "a. tables: $msg"; else bad "a. tables: $msg"; fi
-for f in summary.csv cells.csv; do
-  if cmp -s "$OUT/$f" "$STATE/ref/quick-out/$f"; then
-    ok "a. $f is bit-identical to the host's run"
-  else
-    bad "a. $f differs from the host's run"
-  fi
-done
+check_tables "a." "$OUT"
 n_png=$(find "$OUT" -name '*.png' -size +1k | wc -l)
 n_pq=$(find "$OUT" -name '*.parquet' -size +1k | wc -l)
 if [ "$n_png" -ge 8 ] && [ "$n_pq" -eq 2 ]; then
@@ -322,14 +328,7 @@ fi
 
 if "${RUN[@]}" --network none -v "$STATE/run-b:/data" "$IMAGE" export --db /data/study.db \
   --out /data/export --tables summary,cells --format csv >"$STATE/logs/export.log" 2>&1; then
-  if msg=$(tables_sane "$STATE/run-b/export" 2>&1); then ok "b. exported tables: $msg"; else bad "b. exported tables: $msg"; fi
-  for f in summary.csv cells.csv; do
-    if cmp -s "$STATE/run-b/export/$f" "$STATE/ref/quick-out/$f"; then
-      ok "b. exported $f is bit-identical to the host's run"
-    else
-      bad "b. exported $f differs from the host's run"
-    fi
-  done
+  check_tables "b. exported" "$STATE/run-b/export"
 else
   bad "b. taustar export in a container failed"
 fi
