@@ -24,6 +24,7 @@ pub mod exact;
 pub mod fit;
 pub mod mc;
 pub mod model;
+pub mod potts;
 pub mod result_fields;
 pub mod study;
 pub mod tau;

@@ -7,5 +7,6 @@ mod bml;
 mod invariants;
 mod mc;
 mod plm;
+mod potts_formats;
 mod study;
 mod study_hostile;

@@ -1,0 +1,32 @@
+//! Potts models (docs/spec.md §10, "Potts truths"): q states per site, fields h_i(a) and
+//! couplings J_ij(a, b), E(s) = −Σ_i h_i(s_i) − Σ_{i<j} J_ij(s_i, s_j); the files they come
+//! from and the alignments they are fitted to.
+//!
+//! - [`alphabet`]: adabmDCA's protein, RNA and DNA alphabets (gap first) and custom ones.
+//! - [`params`]: [`PottsModel`], dense couplings with contiguous rows J_ij(a, ·) for samplers,
+//!   and the energy of a sequence.
+//! - [`adabmdca`]: adabmDCA's text format `J i j a b value` / `h i a value`, read streaming
+//!   and written as adabmDCA writes it.
+//! - [`msa`]: alignments from FASTA, A2M and Stockholm files, insert columns dropped.
+//! - [`weights`]: sequence reweighting at an identity threshold and M_eff.
+//! - [`enumerate`](mod@enumerate): exact ln Z and probabilities of models with few states, the oracle.
+//! - [`error`]: [`PottsError`], naming file, line, field and value.
+//!
+//! Which choices follow adabmDCA (github:spqb/adabmDCApy, adabmDCA.jl, adabmDCAc) and where
+//! we differ is documented in each module.
+
+pub mod adabmdca;
+pub mod alphabet;
+pub mod enumerate;
+pub mod error;
+pub mod msa;
+pub mod params;
+pub mod weights;
+
+pub use adabmdca::{read_params, read_params_file, write_params, write_params_file};
+pub use alphabet::Alphabet;
+pub use enumerate::{decode_state, enumerate, Enumeration};
+pub use error::PottsError;
+pub use msa::{read_alignment, read_alignment_file, Alignment, AlignmentFormat};
+pub use params::PottsModel;
+pub use weights::{reweight, SequenceWeights, DEFAULT_IDENTITY_THRESHOLD};
