@@ -5,6 +5,8 @@
 //! - [`alphabet`]: adabmDCA's protein, RNA and DNA alphabets (gap first) and custom ones.
 //! - [`params`]: [`PottsModel`], dense couplings with contiguous rows J_ij(a, ·) for samplers,
 //!   and the energy of a sequence.
+//! - [`chain`]: [`PottsChain`], single-site heat-bath sweeps with incrementally kept local
+//!   fields f_i(·) and energy.
 //! - [`adabmdca`]: adabmDCA's text format `J i j a b value` / `h i a value`, read streaming
 //!   and written as adabmDCA writes it.
 //! - [`msa`]: alignments from FASTA, A2M and Stockholm files, insert columns dropped.
@@ -17,6 +19,7 @@
 
 pub mod adabmdca;
 pub mod alphabet;
+pub mod chain;
 pub mod enumerate;
 pub mod error;
 pub mod msa;
@@ -25,6 +28,7 @@ pub mod weights;
 
 pub use adabmdca::{read_params, read_params_file, write_params, write_params_file};
 pub use alphabet::Alphabet;
+pub use chain::PottsChain;
 pub use enumerate::{decode_state, enumerate, Enumeration};
 pub use error::PottsError;
 pub use msa::{read_alignment, read_alignment_file, Alignment, AlignmentFormat};

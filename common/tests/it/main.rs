@@ -8,5 +8,6 @@ mod invariants;
 mod mc;
 mod plm;
 mod potts_formats;
+mod potts_mc;
 mod study;
 mod study_hostile;
