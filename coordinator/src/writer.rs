@@ -124,11 +124,11 @@ impl StoreHandle {
         });
         self.calls.send(job).await.map_err(|_| WriterError::Stopped)?;
         let result = rx.await.map_err(|_| WriterError::Stopped)?;
-        // Every call writes (lease, heartbeat, register, release, sweep): a SQLite failure
-        // here is the store refusing writes (a full disk, an I/O error).
-        // A small call can succeed on a full disk (its pages fit in WAL space already
-        // allocated) while every commit of results fails, so only a commit of results marks
-        // the store writable again; a failed call marks it failing.
+        // Every call writes (lease, heartbeat, register, release, sweep), so a SQLite failure
+        // here is the store refusing writes (a full disk, an I/O error) and marks it failing.
+        // A success does not mark it writable again: a small call can succeed on a full disk
+        // (its pages fit in WAL space already allocated) while every commit of results fails;
+        // only a commit of results does (in `run`).
         if let Err(e @ StoreError::Sqlite { .. }) = &result {
             log_store_state(self.metrics.observe_write(false), Some(e));
         }
