@@ -2,6 +2,8 @@
 
 pub mod bml;
 pub mod ising;
+pub mod lbfgs;
 pub(crate) mod linalg;
 pub mod plm;
+pub mod potts_plm;
 pub mod two_level;

@@ -15,6 +15,7 @@
 use rayon::prelude::*;
 
 use crate::cell::FitStop;
+use crate::fit::lbfgs::{minimize, LbfgsOptions, LbfgsStop};
 
 /// Settings of a pseudo-likelihood fit.
 #[derive(Debug, Clone, Copy)]
@@ -173,82 +174,23 @@ impl Problem<'_> {
     }
 }
 
-/// Minimise site i's objective by L-BFGS with a backtracking (Armijo) line search.
+/// Minimise site i's objective by the shared L-BFGS ([`crate::fit::lbfgs`]), w_ii pinned at 0.
 fn fit_site(i: usize, n: usize, x: &[f64], weights: &[f64], total: f64, opts: PlmOptions) -> SiteFit {
     let problem = Problem { i, n, x, weights, total, l2: opts.l2 };
     let mut w = vec![0.0; n];
-    let mut g = vec![0.0; n];
-    let (mut f, mut nll) = problem.evaluate(&w, &mut g);
-    let mut history: std::collections::VecDeque<(Vec<f64>, Vec<f64>, f64)> =
-        std::collections::VecDeque::new();
-    let (mut w_new, mut g_new) = (vec![0.0; n], vec![0.0; n]);
-    let mut iterations = 0;
-    let norm = |v: &[f64]| v.iter().fold(0.0, |m: f64, x| m.max(x.abs()));
-    let stop = loop {
-        if norm(&g) <= opts.grad_tol {
-            break FitStop::GradTol;
-        }
-        if norm(&w) > opts.coupling_cap {
-            break FitStop::Diverged;
-        }
-        if iterations >= opts.max_iter {
-            break FitStop::MaxIter;
-        }
-        iterations += 1;
-        // Two-loop recursion: d = −H·g.
-        let mut q = g.clone();
-        let mut alphas = Vec::with_capacity(history.len());
-        for (s, y, rho) in history.iter().rev() {
-            let a = rho * dot(s, &q);
-            q.iter_mut().zip(y).for_each(|(q, y)| *q -= a * y);
-            alphas.push(a);
-        }
-        let gamma = history.back().map_or(1.0, |(s, y, _)| dot(s, y) / dot(y, y));
-        q.iter_mut().for_each(|v| *v *= gamma);
-        for ((s, y, rho), a) in history.iter().zip(alphas.iter().rev()) {
-            let b = rho * dot(y, &q);
-            q.iter_mut().zip(s).for_each(|(q, s)| *q += (a - b) * s);
-        }
-        let mut d: Vec<f64> = q.iter().map(|v| -v).collect();
-        let mut slope = dot(&g, &d);
-        if slope >= 0.0 {
-            // Not a descent direction (round-off in a flat region): restart from the gradient.
-            history.clear();
-            d = g.iter().map(|v| -v).collect();
-            slope = dot(&g, &d);
-        }
-        let mut t = 1.0;
-        let accepted = loop {
-            for k in 0..n {
-                w_new[k] = w[k] + t * d[k];
-            }
-            w_new[i] = 0.0;
-            let (f_new, nll_new) = problem.evaluate(&w_new, &mut g_new);
-            if f_new <= f + 1e-4 * t * slope {
-                f = f_new;
-                nll = nll_new;
-                break true;
-            }
-            t *= 0.5;
-            if t < 1e-12 {
-                break false;
-            }
-        };
-        if !accepted {
-            // No decrease along a descent direction: the minimum, to round-off.
-            break FitStop::GradTol;
-        }
-        let s: Vec<f64> = w_new.iter().zip(&w).map(|(a, b)| a - b).collect();
-        let y: Vec<f64> = g_new.iter().zip(&g).map(|(a, b)| a - b).collect();
-        let sy = dot(&s, &y);
-        if sy > 1e-300 && opts.memory > 0 {
-            if history.len() == opts.memory {
-                history.pop_front();
-            }
-            history.push_back((s, y, 1.0 / sy));
-        }
-        std::mem::swap(&mut w, &mut w_new);
-        std::mem::swap(&mut g, &mut g_new);
+    let lbfgs = LbfgsOptions {
+        memory: opts.memory,
+        max_iter: opts.max_iter,
+        grad_tol: opts.grad_tol,
+        x_cap: opts.coupling_cap,
+    };
+    let report = minimize(&mut w, &[i], lbfgs, |w, g| problem.evaluate(w, g));
+    let nll = report.aux;
+    let stop = match report.stop {
+        // No decrease along a descent direction: the minimum, to round-off.
+        LbfgsStop::GradTol | LbfgsStop::NoDecrease => FitStop::GradTol,
+        LbfgsStop::XCap => FitStop::Diverged,
+        LbfgsStop::MaxIter => FitStop::MaxIter,
     };
     // Without a penalty a site the data predict perfectly has its optimum at infinity: the
     // loss and its gradient decay together like e^{−margin}, so the gradient test stops
@@ -259,13 +201,74 @@ fn fit_site(i: usize, n: usize, x: &[f64], weights: &[f64], total: f64, opts: Pl
     } else {
         stop
     };
-    SiteFit { grad_max_norm: norm(&g), w, iterations, nll, stop }
+    SiteFit { grad_max_norm: report.grad_max_norm, w, iterations: report.iterations, nll, stop }
 }
 
 /// A site whose unpenalised mean negative log-conditional falls below this is predicted
 /// perfectly by the others in the data (a separable logistic regression).
 const SEPARATED_NLL: f64 = 1e-5;
 
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    /// FNV-1a over the bits of everything a fit reports that is a number.
+    fn fingerprint(fits: &[PlmFit]) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |x: u64| {
+            for b in x.to_le_bytes() {
+                h ^= u64::from(b);
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+        };
+        for f in fits {
+            f.couplings.iter().for_each(|c| eat(c.to_bits()));
+            eat(u64::from(f.iterations));
+            eat(f.grad_max_norm.to_bits());
+            eat(f.pseudo_nll.to_bits());
+            eat(f.stop as u64);
+        }
+        h
+    }
+
+    /// Frozen results: a long study is resumed with this code, so any change to the arithmetic
+    /// of the fit (the order of a sum, the line search, the L-BFGS update) must show here
+    /// rather than silently shift couplings. The expected value was computed by the fit as it
+    /// was before its L-BFGS moved to [`crate::fit::lbfgs`]; change it only for a deliberate,
+    /// documented change of results.
+    #[test]
+    fn results_are_frozen_bit_for_bit() {
+        // 12 spins along a noisy chain (each copies its left neighbour with probability 3/4),
+        // 1 500 samples with weights 1, 2, 3.
+        let (n, m) = (12, 1_500);
+        let mut rng = ChaCha8Rng::seed_from_u64(2024);
+        let mut spins = Vec::with_capacity(n * m);
+        for _ in 0..m {
+            let mut s: i8 = if rng.random::<bool>() { 1 } else { -1 };
+            for _ in 0..n {
+                spins.push(s);
+                if rng.random::<f64>() < 0.25 {
+                    s = -s;
+                }
+            }
+        }
+        let weights: Vec<f64> = (0..m).map(|k| (1 + k % 3) as f64).collect();
+        let base = PlmOptions {
+            l2: 0.01,
+            max_iter: 1_000,
+            grad_tol: 1e-7,
+            coupling_cap: 20.0,
+            memory: DEFAULT_MEMORY,
+        };
+        let fits: Vec<PlmFit> =
+            [base, PlmOptions { l2: 0.0, ..base }, PlmOptions { memory: 0, max_iter: 30, ..base }]
+                .into_iter()
+                .map(|o| fit_plm(n, &spins, &weights, o))
+                .collect();
+        assert!(!fits[0].diverged && !fits[1].diverged && fits[2].stop == FitStop::MaxIter, "{fits:?}");
+        let got = fingerprint(&fits);
+        assert_eq!(got, 0x37f0_db93_8aa1_fcb1, "plm results changed: fingerprint {got:#018x}");
+    }
 }

@@ -5,6 +5,8 @@
 //! - [`alphabet`]: adabmDCA's protein, RNA and DNA alphabets (gap first) and custom ones.
 //! - [`params`]: [`PottsModel`], dense couplings with contiguous rows J_ij(a, ·) for samplers,
 //!   and the energy of a sequence.
+//! - [`gauge`]: the zero-sum gauge (Σ_a J_ij(a, b) = 0 = Σ_b J_ij(a, b), Σ_a h_i(a) = 0) that
+//!   fits report their models in; energy differences are unchanged by it.
 //! - [`chain`]: [`PottsChain`], single-site heat-bath sweeps with incrementally kept local
 //!   fields f_i(·) and energy.
 //! - [`adabmdca`]: adabmDCA's text format `J i j a b value` / `h i a value`, read streaming
@@ -22,6 +24,7 @@ pub mod alphabet;
 pub mod chain;
 pub mod enumerate;
 pub mod error;
+pub mod gauge;
 pub mod msa;
 pub mod params;
 pub mod weights;

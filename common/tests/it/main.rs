@@ -9,5 +9,6 @@ mod mc;
 mod plm;
 mod potts_formats;
 mod potts_mc;
+mod potts_plm;
 mod study;
 mod study_hostile;
