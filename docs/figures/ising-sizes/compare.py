@@ -10,6 +10,10 @@ taustar-common --example truth_entropy -- 4x4,8x8,16x16 1.5,2,2.27,2.5,3,3.5`), 
 - tau_vs_size.png: mean τ*_rev ± 1 s.e. against M / P, one panel per temperature, one line
   per lattice size.
 
+Where a study's cells.csv is there too, compare.csv also holds the mean τ*_rev and its s.e.
+over the replicates whose Monte Carlo evaluation passed its own diagnostics (`mcmc_ok`), and
+how many did: a flagged cell's τ* is not a result (README, large lattices).
+
 Usage (repository root): python3 docs/figures/ising-sizes/compare.py
 """
 
@@ -29,6 +33,21 @@ def main():
         for r in csv.DictReader(f):
             entropy[(r["lattice"], float(r["temperature"]))] = float(r["entropy"])
     out = []
+    ok_only = {}
+    for size in SIZES:
+        cells = os.path.join(ROOT, f"ising-{size}", "cells.csv")
+        if os.path.exists(cells):
+            with open(cells) as f:
+                groups = {}
+                for r in csv.DictReader(f):
+                    if r.get("mcmc_ok") in ("false", "0", "False"):
+                        continue
+                    key = (float(r["temperature"]), int(float(r["samples"])))
+                    groups.setdefault(key, []).append(float(r["tau_rev"]))
+            for key, v in groups.items():
+                mean = sum(v) / len(v)
+                sem = (sum((x - mean) ** 2 for x in v) / (len(v) - 1) / len(v)) ** 0.5 if len(v) > 1 else float("nan")
+                ok_only[(size,) + key] = (mean, sem, len(v))
     for size in SIZES:
         path = os.path.join(ROOT, f"ising-{size}", "summary.csv")
         if not os.path.exists(path):
@@ -63,6 +82,10 @@ def main():
                     "tau_fwd_at_bound": int(num("tau_fwd_at_bound")),
                     "mcmc_not_ok": int(num("mcmc_not_ok")) if r.get("mcmc_not_ok") else 0,
                 })
+                ok = ok_only.get((size, t, m))
+                out[-1]["tau_rev_ok_mean"] = ok[0] if ok else float("nan")
+                out[-1]["tau_rev_ok_sem"] = ok[1] if ok else float("nan")
+                out[-1]["replicates_ok"] = ok[2] if ok else (out[-1]["replicates"] if size == "4x4" else 0)
     out.sort(key=lambda r: (SIZES.index(r["lattice"]), r["temperature"], r["samples"]))
     with open(os.path.join(HERE, "compare.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(out[0].keys()))
