@@ -43,6 +43,7 @@ use std::path::Path;
 
 use super::alphabet::Alphabet;
 use super::error::{quote, PottsError};
+use super::msa::for_each_line;
 use super::params::{max_sites, PottsModel};
 
 /// Read a parameter file in adabmDCA's format (module docs) with the given alphabet.
@@ -53,23 +54,9 @@ pub fn read_params_file(path: &Path, alphabet: &Alphabet) -> Result<PottsModel, 
 }
 
 /// Read parameters in adabmDCA's format from `reader`; `file` names it in errors.
-pub fn read_params<R: BufRead>(
-    mut reader: R,
-    alphabet: &Alphabet,
-    file: &str,
-) -> Result<PottsModel, PottsError> {
+pub fn read_params<R: BufRead>(reader: R, alphabet: &Alphabet, file: &str) -> Result<PottsModel, PottsError> {
     let mut acc = Collected::new(alphabet.q(), file);
-    let mut buf = Vec::with_capacity(128);
-    let mut line: u64 = 0;
-    loop {
-        buf.clear();
-        let read = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|error| PottsError::Io { file: file.to_string(), error })?;
-        if read == 0 {
-            break;
-        }
-        line += 1;
+    for_each_line(reader, file, |line, text| {
         if line > u64::from(u32::MAX) {
             return Err(PottsError::Syntax {
                 file: file.to_string(),
@@ -77,8 +64,8 @@ pub fn read_params<R: BufRead>(
                 reason: "more than 2^32 - 1 lines: larger than any model this program holds".into(),
             });
         }
-        let mut fields = Fields::new(&buf);
-        let Some(tag) = fields.next() else { continue };
+        let mut fields = Fields::new(text);
+        let Some(tag) = fields.next() else { return Ok(()) };
         let at = Line { file, line, alphabet };
         match tag {
             b"J" => {
@@ -105,7 +92,8 @@ pub fn read_params<R: BufRead>(
                 ));
             }
         }
-    }
+        Ok(())
+    })?;
     acc.finish(alphabet)
 }
 

@@ -221,7 +221,7 @@ struct Raw {
 }
 
 /// Calls `each(line_number, line)` for every line, without its line terminator.
-fn for_each_line<R: BufRead>(
+pub(crate) fn for_each_line<R: BufRead>(
     mut reader: R,
     file: &str,
     mut each: impl FnMut(u64, &[u8]) -> Result<(), PottsError>,
