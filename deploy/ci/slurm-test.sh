@@ -59,13 +59,20 @@ cleanup() {
 trap cleanup EXIT
 
 ok() { PASS=$((PASS + 1)); echo "ok   - $*"; }
-bad() { FAIL=$((FAIL + 1)); echo "FAIL - $*"; }
+# Failed assertions are repeated at the end: CI shows only the tail of a long log.
+FAILED_LINES=()
+bad() { FAIL=$((FAIL + 1)); FAILED_LINES+=("$*"); echo "FAIL - $*"; }
+summary() {
+  echo "slurm-test: $PASS passed, $FAIL failed"
+  local f
+  for f in "${FAILED_LINES[@]}"; do echo "  failed: $f"; done
+}
 check() { # check DESCRIPTION COMMAND... : passes when the command succeeds
   local what=$1; shift
   if "$@"; then ok "$what"; else bad "$what"; fi
 }
 log() { echo "# [$(printf '%4d' $((SECONDS - T0)))s] $*"; }
-fatal() { bad "$*"; echo "slurm-test: $PASS passed, $FAIL failed"; exit 1; }
+fatal() { bad "$*"; summary; exit 1; }
 wants() { [ -z "${SLURM_TEST_ONLY:-}" ] || [[ " $SLURM_TEST_ONLY " == *" $1 "* ]]; }
 
 # ---- Slurm ----------------------------------------------------------------------------------
@@ -204,6 +211,7 @@ log "binaries: $BIN_DIR; work dir: $WORK"
 
 # ---- 1. a study runs to completion ----------------------------------------------------------
 if wants 1; then
+  F0=$FAIL # this test's logs are shown only when one of its own checks fails
   db="$WORK/t1/study.db"
   nodes=$(sinfo -h -N -o %N | sort -u | wc -l)
   if [ "$nodes" -ge 2 ]; then
@@ -236,7 +244,7 @@ if wants 1; then
   else
     bad "t1: cannot read the cells of $db"
   fi
-  [ "$FAIL" -eq 0 ] || show_log "$WORK/t1-$j.out"
+  [ "$FAIL" -eq "$F0" ] || show_log "$WORK/t1-$j.out"
 
   log "test 1b: resubmit the finished study"
   before=$(status "$db" || echo '{}')
@@ -283,6 +291,7 @@ fi
 
 # ---- 2. scancel mid-way, resubmit, resume ------------------------------------------------------
 if wants 2; then
+  F0=$FAIL # this test's logs are shown only when one of its own checks fails
   log "test 2: scancel a study mid-way and resubmit it"
   db="$WORK/t2/study.db"
   j=$(submit t2a 3 "$RESUME" "$db") || fatal "t2a: sbatch refused the job"
@@ -334,7 +343,7 @@ if wants 2; then
     else
       bad "t2: cannot read the cells of $db"
     fi
-    [ "$FAIL" -eq 0 ] || { show_log "$WORK/t2a-$j.out"; show_log "$WORK/t2b-$j2.out"; }
+    [ "$FAIL" -eq "$F0" ] || { show_log "$WORK/t2a-$j.out"; show_log "$WORK/t2b-$j2.out"; }
   else
     bad "t2: the first run never finished a cell"
     show_log "$WORK/t2a-$j.out"
@@ -343,6 +352,7 @@ fi
 
 # ---- 3. scontrol requeue mid-way ----------------------------------------------------------------
 if wants 3; then
+  F0=$FAIL # this test's logs are shown only when one of its own checks fails
   log "test 3: requeue a running study job"
   db="$WORK/t3/study.db"
   j=$(submit t3 3 "$RESUME" "$db") || fatal "t3: sbatch refused the job"
@@ -370,7 +380,7 @@ if wants 3; then
       test "$(field "$s" duplicates_ignored)" -eq 0
     check "t3: cells finished before the requeue were never leased again: $(dbq unchanged "$WORK/t3.snap" "$db")" \
       dbq unchanged "$WORK/t3.snap" "$db"
-    [ "$FAIL" -eq 0 ] || show_log "$WORK/t3-$j.out" 60
+    [ "$FAIL" -eq "$F0" ] || show_log "$WORK/t3-$j.out" 60
   else
     bad "t3: the job never finished a cell"
     show_log "$WORK/t3-$j.out"
@@ -379,6 +389,7 @@ fi
 
 # ---- 4. SIGTERM one worker mid-cell; attach a worker array to finish ------------------------------
 if wants 4; then
+  F0=$FAIL # this test's logs are shown only when one of its own checks fails
   log "test 4: SIGTERM the only worker mid-cell, then attach a worker array"
   db="$WORK/t4/study.db"
   j=$(submit t4 2 "$RESUME" "$db") || fatal "t4: sbatch refused the job"
@@ -420,7 +431,7 @@ if wants 4; then
       complete_and_clean "$s" t4
       check "t4: no duplicate result (duplicates_ignored = $(field "$s" duplicates_ignored))" \
         test "$(field "$s" duplicates_ignored)" -eq 0
-      [ "$FAIL" -eq 0 ] || { show_log "$WORK/t4-$j.out" 60; for f in "$WORK"/t4w-*.out; do show_log "$f"; done; }
+      [ "$FAIL" -eq "$F0" ] || { show_log "$WORK/t4-$j.out" 60; for f in "$WORK"/t4w-*.out; do show_log "$f"; done; }
     else
       bad "t4: could not find the worker's pid (scontrol listpids $j.0)"
       scontrol listpids "$j.0" || true
@@ -432,5 +443,5 @@ if wants 4; then
 fi
 
 log "total $((SECONDS - T0)) s"
-echo "slurm-test: $PASS passed, $FAIL failed"
+summary
 [ "$FAIL" -eq 0 ]
