@@ -9,6 +9,8 @@
 //!   and energy.
 //! - [`cluster`]: Wolff cluster moves for zero-field models with non-negative couplings (the
 //!   nearest-neighbour Ising truth near and below T_c, where single flips stall).
+//! - [`replica`]: what tempering needs of a model ([`replica::Ensemble`], [`replica::Replica`]),
+//!   for spins and for Potts sequences alike.
 //! - [`stats`]: the integrated autocorrelation time by Sokal's automatic window, the
 //!   effective sample size and the standard error of a correlated series' mean.
 //!
@@ -21,6 +23,7 @@ pub mod data;
 pub mod mbar;
 pub mod model;
 pub mod multispin;
+pub mod replica;
 pub mod stats;
 pub mod tau;
 pub mod tempering;

@@ -20,6 +20,7 @@ use super::chain::Chain;
 use super::cluster::{wolff_step, WolffScratch};
 use super::mbar::{bootstrap_se, Mbar, Resample, Reweighted};
 use super::model::SpinModel;
+use super::replica::{Ensemble, SpinEnsemble};
 use super::stats::{autocorrelation, estimate as series_estimate, Estimate};
 use super::tempering::{place_ladder, Tempering};
 use crate::model::kaufman;
@@ -312,9 +313,9 @@ const SCALARS: usize = 8;
 /// says when the target was missed. A τ* whose standard error is exactly 0 (an identity
 /// such as the rescaled truth's κ = C) meets any target.
 #[allow(clippy::too_many_arguments)]
-pub fn estimate_to_precision<R: Rng>(
-    q: &SpinModel,
-    truth_energy: &dyn Fn(&[i8]) -> f64,
+pub fn estimate_to_precision<E: Ensemble + ?Sized, R: Rng>(
+    q: &E,
+    truth_energy: &dyn Fn(&E::Config) -> f64,
     truth: TruthSide,
     truth_samples: Option<&[f64]>,
     opts: &McOptions,
@@ -324,7 +325,7 @@ pub fn estimate_to_precision<R: Rng>(
 ) -> (McTau, usize) {
     let mut opts = opts.clone();
     loop {
-        let mut r = estimate(q, truth_energy, truth, truth_samples, &opts, rng);
+        let mut r = estimate_ensemble(q, truth_energy, truth, truth_samples, &opts, rng);
         let worst = r.tau_rev.se.max(r.tau_fwd.se);
         if worst <= target_se {
             return (r, opts.steps);
@@ -375,25 +376,48 @@ pub fn torus_truth_side<R: Rng>(
     Some((TruthSide { mean_model_energy: est.mean, mean_truth_energy, log_z }, series, est))
 }
 
-/// Estimate τ* and the divergences of the fitted model `q` against a truth whose energy of
-/// a configuration is `truth_energy` and whose side of the divergences is `truth`. When
-/// ⟨Ê⟩_p comes from samples, pass their series as `truth_samples`: every bootstrap
-/// resample then resamples it too (in blocks of its own τ_int), so its noise is in the
-/// error bars.
-pub fn estimate<R: Rng>(
-    q: &SpinModel,
-    truth_energy: &dyn Fn(&[i8]) -> f64,
-    truth: TruthSide,
-    truth_samples: Option<&[f64]>,
+/// The samples of [`run_ladders`]: per rung, the energies and the observable at every
+/// recorded step (all ladders concatenated), what MBAR needs, and the convergence
+/// diagnostics of docs/spec.md §10 with the notes of those that failed.
+#[derive(Debug, Clone)]
+pub struct LadderRun {
+    /// The ladder (ascending from β = 0).
+    pub betas: Vec<f64>,
+    /// Per rung: E of the sampled model at every recorded step.
+    pub energies: Vec<Vec<f64>>,
+    /// Per rung: the observable at every recorded step.
+    pub observables: Vec<Vec<f64>>,
+    /// ln Z at β = 0 (ln of the number of configurations).
+    pub log_z0: f64,
+    /// Smallest neighbour swap acceptance.
+    pub min_swap_acceptance: f64,
+    /// Round trips, summed over the ladders.
+    pub round_trips: u64,
+    /// Largest R̂ of any rung's energy across the ladders (1 with one ladder).
+    pub r_hat: f64,
+    /// Largest τ_int (PT steps) of any rung's energy in any ladder.
+    pub tau_int: f64,
+    /// Effective samples per rung at that τ_int.
+    pub ess: f64,
+    /// Diagnostics that failed, in words.
+    pub notes: Vec<String>,
+}
+
+/// Place a ladder for `model` up to β = 1/τ_lo (or take `opts.ladder`) and run
+/// `opts.ladders` independent tempering runs on it, recording every rung's energy and
+/// `observable` after each ladder's burn-in; then check τ_int, swap acceptance, round
+/// trips and R̂ against `opts`.
+pub fn run_ladders<E: Ensemble + ?Sized, R: Rng>(
+    model: &E,
+    observable: &dyn Fn(&E::Config) -> f64,
     opts: &McOptions,
     rng: &mut R,
-) -> McTau {
+) -> LadderRun {
     let (lo, hi) = opts.tau_bounds;
-    assert!(0.0 < lo && lo < 1.0 && 1.0 < hi, "the τ range must contain 1");
     let mut notes = Vec::new();
     let placed = match &opts.ladder {
         Some(l) => Some(l.clone()),
-        None => place_ladder(q, 1.0 / lo, opts.pilot_sweeps, rng),
+        None => place_ladder(model, 1.0 / lo, opts.pilot_sweeps, rng),
     };
     let betas = match placed {
         Some(b) => b,
@@ -411,14 +435,12 @@ pub fn estimate<R: Rng>(
     let mut runs: Vec<Vec<Vec<f64>>> = Vec::with_capacity(ladders);
     let (mut min_swap, mut round_trips, mut tau_int, mut unconverged) = (f64::INFINITY, 0, 0.5f64, false);
     for _ in 0..ladders {
-        // Wolff moves wherever they are valid (no field, no antiferromagnetic bond): near
-        // and below a critical point single flips alone decorrelate too slowly.
-        let mut pt = Tempering::new(q, betas.clone(), q.is_ferromagnetic_without_field(), rng);
+        let mut pt = Tempering::new(model, betas.clone(), rng);
         let mut run = super::empty_series(k, per_ladder);
         for step in 0..opts.burn_in + per_ladder {
-            pt.step(q, rng);
+            pt.step(rng);
             if step >= opts.burn_in {
-                for (j, s) in pt.sample(truth_energy).into_iter().enumerate() {
+                for (j, s) in pt.sample(observable).into_iter().enumerate() {
                     run[j].push(s.energy);
                     es[j].push(s.energy);
                     obs[j].push(s.observable);
@@ -449,7 +471,63 @@ pub fn estimate<R: Rng>(
     if ladders >= 2 && r_hat > opts.max_r_hat {
         notes.push(format!("R̂ {r_hat:.3} over {ladders} ladders above {}", opts.max_r_hat));
     }
-    let log_z0 = q.len() as f64 * std::f64::consts::LN_2;
+    LadderRun {
+        betas,
+        energies: es,
+        observables: obs,
+        log_z0: model.log_configurations(),
+        min_swap_acceptance: min_swap,
+        round_trips,
+        r_hat,
+        tau_int,
+        ess,
+        notes,
+    }
+}
+
+/// Estimate τ* and the divergences of the fitted spin model `q` against a truth whose
+/// energy of a configuration is `truth_energy` ([`estimate_ensemble`] with the spin
+/// model's chains: heat-bath sweeps, plus Wolff moves wherever they are valid — near and
+/// below a critical point single flips alone decorrelate too slowly).
+pub fn estimate<R: Rng>(
+    q: &SpinModel,
+    truth_energy: &dyn Fn(&[i8]) -> f64,
+    truth: TruthSide,
+    truth_samples: Option<&[f64]>,
+    opts: &McOptions,
+    rng: &mut R,
+) -> McTau {
+    estimate_ensemble(&SpinEnsemble::new(q), truth_energy, truth, truth_samples, opts, rng)
+}
+
+/// Estimate τ* and the divergences of the fitted model `q` (spins or Potts) against a truth
+/// whose energy of a configuration is `truth_energy` and whose side of the divergences is
+/// `truth`. When ⟨Ê⟩_p comes from samples, pass their series as `truth_samples`: every
+/// bootstrap resample then resamples it too (in blocks of its own τ_int), so its noise is
+/// in the error bars.
+pub fn estimate_ensemble<E: Ensemble + ?Sized, R: Rng>(
+    q: &E,
+    truth_energy: &dyn Fn(&E::Config) -> f64,
+    truth: TruthSide,
+    truth_samples: Option<&[f64]>,
+    opts: &McOptions,
+    rng: &mut R,
+) -> McTau {
+    let (lo, hi) = opts.tau_bounds;
+    assert!(0.0 < lo && lo < 1.0 && 1.0 < hi, "the τ range must contain 1");
+    let LadderRun {
+        betas,
+        energies: es,
+        observables: obs,
+        log_z0,
+        min_swap_acceptance: min_swap,
+        round_trips,
+        r_hat,
+        tau_int,
+        ess,
+        mut notes,
+    } = run_ladders(q, truth_energy, opts, rng);
+    let k = betas.len();
     let block = (4.0 * tau_int).ceil() as usize;
     let bounds = opts.tau_bounds;
     let curve: Vec<f64> = opts.curve.iter().copied().filter(|t| (lo..=hi).contains(t)).collect();

@@ -11,9 +11,7 @@
 
 use rand::Rng;
 
-use super::chain::Chain;
-use super::cluster::{wolff_step, WolffScratch};
-use super::model::SpinModel;
+use super::replica::{Ensemble, Replica};
 use super::stats::mean_var;
 use crate::exact::exp_nonpos;
 
@@ -37,30 +35,26 @@ pub const MAX_RUNGS: usize = 400;
 /// next rung is Δβ = 1.63/σ̄ further (σ̄ their mean), which aims every neighbour swap at
 /// acceptance 0.25. Then a trial run of the ladder splits every gap that swaps below 0.125
 /// (up to three rounds). Returns `None` past [`MAX_RUNGS`].
-pub fn place_ladder<R: Rng>(
-    model: &SpinModel,
+pub fn place_ladder<E: Ensemble + ?Sized, R: Rng>(
+    model: &E,
     beta_max: f64,
     pilot_sweeps: usize,
     rng: &mut R,
 ) -> Option<Vec<f64>> {
     assert!(beta_max > 0.0 && pilot_sweeps >= 10, "a ladder needs β_max > 0 and a pilot of ≥ 10 sweeps");
     let mut betas = vec![0.0];
-    let mut chain = Chain::random(model, 0.0, rng);
+    // The pilots move like the production run (the ensemble's sweeps: with Wolff moves
+    // wherever they are valid for spins). Near a critical point single flips alone
+    // equilibrate too slowly for a 100-sweep pilot, which then sees too small a σ_E and
+    // leaves gaps that no swap crosses.
+    let mut chain = model.random_chain(0.0, rng);
     let mut energies = Vec::with_capacity(pilot_sweeps);
-    // The pilots move like the production run: with Wolff moves wherever they are valid.
-    // Near a critical point single flips alone equilibrate too slowly for a 100-sweep pilot,
-    // which then sees too small a σ_E and leaves gaps that no swap crosses.
-    let cluster = model.is_ferromagnetic_without_field();
-    let mut scratch = WolffScratch::default();
     // σ_E at β from a pilot continuing the chain's state.
-    let mut sigma_at = |chain: &mut Chain, beta: f64, rng: &mut R| {
-        chain.beta = beta;
+    let mut sigma_at = |chain: &mut E::Chain<'_>, beta: f64, rng: &mut R| {
+        chain.set_beta(beta);
         energies.clear();
         for s in 0..2 * pilot_sweeps {
-            chain.sweep_heat_bath(model, rng);
-            if cluster {
-                wolff_step(chain, model, rng, &mut scratch);
-            }
+            chain.sweep(rng);
             if s >= pilot_sweeps {
                 energies.push(chain.energy());
             }
@@ -88,9 +82,9 @@ pub fn place_ladder<R: Rng>(
     // The Gaussian rule misjudges small systems (few, discrete energy levels): run the
     // ladder briefly and split every gap that swaps less than half the target.
     for _ in 0..REFINE_ROUNDS {
-        let mut pt = Tempering::new(model, betas.clone(), cluster, rng);
+        let mut pt = Tempering::new(model, betas.clone(), rng);
         for _ in 0..4 * pilot_sweeps {
-            pt.step(model, rng);
+            pt.step(rng);
         }
         let acc = pt.swap_acceptance();
         if acc.iter().all(|&a| a >= TARGET_SWAP_ACCEPTANCE / 2.0) {
@@ -113,9 +107,9 @@ pub fn place_ladder<R: Rng>(
 
 /// Parallel tempering state: rung k holds a chain at `betas[k]`.
 #[derive(Debug)]
-pub struct Tempering {
+pub struct Tempering<C> {
     betas: Vec<f64>,
-    rungs: Vec<Chain>,
+    rungs: Vec<C>,
     /// The walker (configuration identity) at each rung.
     walker_at: Vec<usize>,
     /// Per walker: +1 heading up (last extreme seen: β = 0), −1 heading down, 0 neither yet.
@@ -124,8 +118,6 @@ pub struct Tempering {
     attempts: Vec<u64>,
     accepts: Vec<u64>,
     steps: u64,
-    cluster: bool,
-    scratch: WolffScratch,
 }
 
 /// Per-rung energies of one step, for MBAR: `energy[k]` is E of the configuration at rung k
@@ -138,15 +130,17 @@ pub struct RungSample {
     pub observable: f64,
 }
 
-impl Tempering {
-    /// Random starting configurations on `betas` (ascending, starting at 0). With `cluster`,
-    /// every sweep is followed by a Wolff move (the model must allow it).
-    pub fn new<R: Rng>(model: &SpinModel, betas: Vec<f64>, cluster: bool, rng: &mut R) -> Tempering {
+impl<C: Replica> Tempering<C> {
+    /// Random starting configurations of `model` on `betas` (ascending, starting at 0).
+    pub fn new<'a, E, R>(model: &'a E, betas: Vec<f64>, rng: &mut R) -> Tempering<C>
+    where
+        E: Ensemble<Chain<'a> = C> + ?Sized,
+        R: Rng,
+    {
         assert!(betas.len() >= 2 && betas[0] == 0.0, "a ladder starts at β = 0 and has ≥ 2 rungs");
         assert!(betas.windows(2).all(|w| w[0] < w[1]), "the ladder ascends");
-        assert!(!cluster || model.is_ferromagnetic_without_field(), "Wolff moves need zero fields and J ≥ 0");
         let k = betas.len();
-        let rungs = betas.iter().map(|&b| Chain::random(model, b, rng)).collect();
+        let rungs = betas.iter().map(|&b| model.random_chain(b, rng)).collect();
         Tempering {
             betas,
             rungs,
@@ -156,8 +150,6 @@ impl Tempering {
             attempts: vec![0; k - 1],
             accepts: vec![0; k - 1],
             steps: 0,
-            cluster,
-            scratch: WolffScratch::default(),
         }
     }
 
@@ -167,17 +159,14 @@ impl Tempering {
     }
 
     /// The chain at rung k.
-    pub fn rung(&self, k: usize) -> &Chain {
+    pub fn rung(&self, k: usize) -> &C {
         &self.rungs[k]
     }
 
-    /// One step: a sweep (and a Wolff move) at every rung, then one round of swaps.
-    pub fn step<R: Rng>(&mut self, model: &SpinModel, rng: &mut R) {
+    /// One step: a sweep at every rung, then one round of swaps.
+    pub fn step<R: Rng>(&mut self, rng: &mut R) {
         for chain in &mut self.rungs {
-            chain.sweep_heat_bath(model, rng);
-            if self.cluster {
-                wolff_step(chain, model, rng, &mut self.scratch);
-            }
+            chain.sweep(rng);
         }
         let first = (self.steps % 2) as usize;
         for k in (first..self.betas.len() - 1).step_by(2) {
@@ -188,8 +177,8 @@ impl Tempering {
                 self.accepts[k] += 1;
                 self.rungs.swap(k, k + 1);
                 // Configurations move; temperatures stay with the rungs.
-                self.rungs[k].beta = self.betas[k];
-                self.rungs[k + 1].beta = self.betas[k + 1];
+                self.rungs[k].set_beta(self.betas[k]);
+                self.rungs[k + 1].set_beta(self.betas[k + 1]);
                 self.walker_at.swap(k, k + 1);
             }
         }
@@ -204,10 +193,10 @@ impl Tempering {
     }
 
     /// The energy and `observable` of the configuration at every rung.
-    pub fn sample(&self, observable: &dyn Fn(&[i8]) -> f64) -> Vec<RungSample> {
+    pub fn sample(&self, observable: &dyn Fn(&C::Config) -> f64) -> Vec<RungSample> {
         self.rungs
             .iter()
-            .map(|c| RungSample { energy: c.energy(), observable: observable(c.spins()) })
+            .map(|c| RungSample { energy: c.energy(), observable: observable(c.config()) })
             .collect()
     }
 
@@ -228,6 +217,8 @@ impl Tempering {
 
 #[cfg(test)]
 mod tests {
+    use super::super::model::SpinModel;
+    use super::super::replica::SpinEnsemble;
     use super::*;
     use rand::SeedableRng;
 
@@ -236,12 +227,12 @@ mod tests {
         let model = SpinModel::torus(8, 8, 1.0);
         for seed in 0..6 {
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-            let betas = place_ladder(&model, 1.0 / 1.5, 200, &mut rng).unwrap();
+            let betas = place_ladder(&SpinEnsemble::new(&model), 1.0 / 1.5, 200, &mut rng).unwrap();
             assert!(betas.len() >= 4 && betas.len() < 40, "{betas:?}");
             assert_eq!(*betas.last().unwrap(), 1.0 / 1.5);
-            let mut pt = Tempering::new(&model, betas, false, &mut rng);
+            let mut pt = Tempering::new(&SpinEnsemble::with_cluster(&model, false), betas, &mut rng);
             for _ in 0..4000 {
-                pt.step(&model, &mut rng);
+                pt.step(&mut rng);
             }
             let acc = pt.swap_acceptance();
             // Aimed at 0.25; the last gap is clipped at β_max, so it may be easier.
@@ -250,8 +241,8 @@ mod tests {
             assert!(pt.round_trips() >= 5, "seed {seed}: {} round trips", pt.round_trips());
             // Every rung still holds a chain at its own β with a consistent energy.
             for (k, &b) in pt.betas().iter().enumerate() {
-                assert_eq!(pt.rung(k).beta, b);
-                assert!((pt.rung(k).energy() - model.energy(pt.rung(k).spins())).abs() < 1e-9);
+                assert_eq!(pt.rung(k).beta(), b);
+                assert!((pt.rung(k).energy() - model.energy(pt.rung(k).config())).abs() < 1e-9);
             }
         }
     }
@@ -260,9 +251,10 @@ mod tests {
     fn a_ladder_with_a_gap_shows_it_in_its_smallest_acceptance() {
         let model = SpinModel::torus(8, 8, 1.0);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
-        let mut pt = Tempering::new(&model, vec![0.0, 0.05, 0.1, 0.9], false, &mut rng);
+        let mut pt =
+            Tempering::new(&SpinEnsemble::with_cluster(&model, false), vec![0.0, 0.05, 0.1, 0.9], &mut rng);
         for _ in 0..2000 {
-            pt.step(&model, &mut rng);
+            pt.step(&mut rng);
         }
         let acc = pt.swap_acceptance();
         assert!(acc[2] < 0.01, "0.1 → 0.9 on 64 spins cannot swap: {acc:?}");

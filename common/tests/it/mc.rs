@@ -145,6 +145,7 @@ fn wolff_and_metropolis_on_16x16_agree_with_kaufman() {
 #[test]
 fn mbar_over_a_tempering_ladder_agrees_with_enumeration() {
     use common::mc::mbar::{bootstrap_se, Mbar};
+    use common::mc::replica::SpinEnsemble;
     use common::mc::stats::autocorrelation;
     use common::mc::tempering::{place_ladder, Tempering};
     use common::model::ising::{torus_bonds, Pairs};
@@ -181,11 +182,11 @@ fn mbar_over_a_tempering_ladder_agrees_with_enumeration() {
     let (mut z_analytic, mut se_ratio) = (Vec::new(), Vec::new());
     for seed in 0..seeds {
         let mut rng = ChaCha8Rng::seed_from_u64(500 + seed);
-        let betas = place_ladder(&model, 1.6, 100, &mut rng).expect("a short ladder");
-        let mut pt = Tempering::new(&model, betas.clone(), false, &mut rng);
+        let betas = place_ladder(&SpinEnsemble::new(&model), 1.6, 100, &mut rng).expect("a short ladder");
+        let mut pt = Tempering::new(&SpinEnsemble::with_cluster(&model, false), betas.clone(), &mut rng);
         let (mut es, mut obs) = (vec![Vec::new(); betas.len()], vec![Vec::new(); betas.len()]);
         for step in 0..1_300 {
-            pt.step(&model, &mut rng);
+            pt.step(&mut rng);
             if step >= 100 {
                 for (k, s) in pt.sample(&|spins: &[i8]| truth.energy(spins)).into_iter().enumerate() {
                     es[k].push(s.energy);
