@@ -14,6 +14,9 @@
 //! - [`msa`]: alignments from FASTA, A2M and Stockholm files, insert columns dropped.
 //! - [`weights`]: sequence reweighting at an identity threshold and M_eff.
 //! - [`enumerate`](mod@enumerate): exact ln Z and probabilities of models with few states, the oracle.
+//! - [`random`]: [`PottsRandomSpec`] and [`random_family`], seeded synthetic protein-like families
+//!   (truth kind `potts-random`): a backbone plus random long-range contacts, Gaussian couplings
+//!   on them, returned in the zero-sum gauge.
 //! - [`error`]: [`PottsError`], naming file, line, field and value.
 //!
 //! Which choices follow adabmDCA (github:spqb/adabmDCApy, adabmDCA.jl, adabmDCAc) and where
@@ -27,6 +30,7 @@ pub mod error;
 pub mod gauge;
 pub mod msa;
 pub mod params;
+pub mod random;
 pub mod weights;
 
 pub use adabmdca::{read_params, read_params_file, write_params, write_params_file};
@@ -36,4 +40,5 @@ pub use enumerate::{decode_state, enumerate, Enumeration};
 pub use error::PottsError;
 pub use msa::{read_alignment, read_alignment_file, Alignment, AlignmentFormat};
 pub use params::PottsModel;
+pub use random::{random_family, PottsRandomSpec};
 pub use weights::{reweight, SequenceWeights, DEFAULT_IDENTITY_THRESHOLD};
