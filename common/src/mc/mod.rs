@@ -11,6 +11,8 @@
 //!   nearest-neighbour Ising truth near and below T_c, where single flips stall).
 //! - [`replica`]: what tempering needs of a model ([`replica::Ensemble`], [`replica::Replica`]),
 //!   for spins and for Potts sequences alike.
+//! - [`curves`]: a model's own S, ⟨E⟩, C and held-out log-likelihood against τ, no truth
+//!   needed (`taustar diagnose`).
 //! - [`stats`]: the integrated autocorrelation time by Sokal's automatic window, the
 //!   effective sample size and the standard error of a correlated series' mean.
 //!
@@ -19,6 +21,7 @@
 
 pub mod chain;
 pub mod cluster;
+pub mod curves;
 pub mod data;
 pub mod mbar;
 pub mod model;

@@ -162,9 +162,9 @@ pub struct McCurvePoint {
 }
 
 /// The curves at one β, from MBAR and the truth's side.
-struct At {
-    r: Reweighted,
-    beta: f64,
+pub(super) struct At {
+    pub(super) r: Reweighted,
+    pub(super) beta: f64,
 }
 
 impl At {
@@ -193,7 +193,7 @@ const TI_TOLERANCE_ABS: f64 = 0.01;
 const SCAN_PER_DECADE: f64 = 12.0;
 
 /// τ* (as β) of one divergence on the reweighted curves: (β*, at a bound).
-fn optimum(
+pub(super) fn optimum(
     m: &Mbar,
     lo_beta: f64,
     hi_beta: f64,
@@ -260,7 +260,7 @@ pub fn gelman_rubin(series: &[&[f64]]) -> f64 {
 }
 
 /// The mean of a block-bootstrap resample of `x` (blocks of `block` consecutive values).
-fn block_resampled_mean<R: Rng>(x: &[f64], block: usize, rng: &mut R) -> f64 {
+pub(super) fn block_resampled_mean<R: Rng>(x: &[f64], block: usize, rng: &mut R) -> f64 {
     let block = block.clamp(1, x.len());
     let (mut sum, mut n) = (0.0, 0usize);
     while n < x.len() {

@@ -1,0 +1,226 @@
+//! A model's own temperature curves, with no truth: what `taustar diagnose` reports for a
+//! model a user already has (docs/spec.md §10, "diagnose").
+//!
+//! The model is sampled by parallel tempering on a ladder to β = 1/τ_lo ([`run_ladders`]),
+//! and MBAR gives, at any τ in the range (β = 1/τ, q_τ ∝ e^{−βE}):
+//! - ln Z(β), ⟨E⟩_τ, the entropy S(τ) = β⟨E⟩_τ + ln Z(β) and the heat capacity
+//!   C(τ) = β² Var_τ(E), whose peak marks where the model orders;
+//! - with held-out sequences of mean energy Ē_h, the held-out log-likelihood per sequence
+//!   ℓ(τ) = −βĒ_h − ln Z(β). Its derivative in β is ⟨E⟩_τ − Ē_h, so ℓ is concave in β and
+//!   its maximum is where ⟨E⟩_τ = Ē_h: the *energy-match* temperature. It is τ*_fwd with the
+//!   held-out sequences standing in for the truth — D(p‖q_τ) = −ℓ(τ) + const when the
+//!   held-out sequences are samples of p — so a model whose truth is known must give its
+//!   τ*_fwd back (tested).
+//!
+//! Every number carries a block-bootstrap standard error that resamples the ladder's series
+//! (in blocks of 4 τ_int) and the held-out energies (independently: they are separate
+//! sequences), and the ladder's convergence diagnostics come along.
+
+use rand::{Rng, SeedableRng};
+
+use super::mbar::{bootstrap_se, Mbar, Resample};
+use super::replica::Ensemble;
+use super::stats::mean_var;
+use super::tau::{block_resampled_mean, optimum, run_ladders, At, LadderRun, McOptions, WithSe};
+
+/// One τ of [`ModelCurves`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ModelCurvePoint {
+    /// τ.
+    pub tau: f64,
+    /// ln Z(1/τ).
+    pub log_z: WithSe,
+    /// ⟨E⟩_τ.
+    pub mean_energy: WithSe,
+    /// S(τ) = ⟨E⟩_τ/τ + ln Z.
+    pub entropy: WithSe,
+    /// C(τ) = Var_τ(E)/τ².
+    pub heat_capacity: WithSe,
+    /// ℓ(τ) = −Ē_h/τ − ln Z: the held-out log-likelihood per sequence (with held-out data).
+    pub heldout_log_likelihood: Option<WithSe>,
+}
+
+/// What [`model_curves`] reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelCurves {
+    /// The curve at the requested τ values inside the range.
+    pub points: Vec<ModelCurvePoint>,
+    /// τ of the largest C(τ) in the range, and C there.
+    pub heat_peak_tau: WithSe,
+    /// C at its peak.
+    pub heat_peak: WithSe,
+    /// Whether the peak sits at an end of the range (C still rising there).
+    pub heat_peak_at_bound: bool,
+    /// The held-out mean energy Ē_h and its standard error (independent sequences).
+    pub heldout_mean_energy: Option<WithSe>,
+    /// The energy-match τ (ℓ's maximum), when held-out energies were given.
+    pub energy_match_tau: Option<WithSe>,
+    /// Whether the energy-match τ sits at an end of the range (⟨E⟩_τ never reaches Ē_h).
+    pub energy_match_at_bound: bool,
+    /// The ladder.
+    pub betas: Vec<f64>,
+    /// Smallest neighbour swap acceptance.
+    pub min_swap_acceptance: f64,
+    /// Round trips, all ladders.
+    pub round_trips: u64,
+    /// Largest R̂ across the ladders.
+    pub r_hat: f64,
+    /// Largest τ_int (PT steps).
+    pub tau_int: f64,
+    /// Effective samples per rung.
+    pub ess: f64,
+    /// All diagnostics within their thresholds.
+    pub ok: bool,
+    /// Why not, when not.
+    pub note: Option<String>,
+}
+
+/// Points of the heat-capacity scan per decade of τ before the golden-section refinement.
+const PEAK_SCAN_PER_DECADE: f64 = 20.0;
+
+/// The curves of `model` at `taus` (those outside `opts.tau_bounds` are left out), and with
+/// `heldout_energies` (E of each held-out sequence under the model) the held-out
+/// log-likelihood and the energy-match τ. Deterministic in `rng`.
+pub fn model_curves<E: Ensemble + ?Sized, R: Rng>(
+    model: &E,
+    taus: &[f64],
+    heldout_energies: Option<&[f64]>,
+    opts: &McOptions,
+    rng: &mut R,
+) -> ModelCurves {
+    let (lo, hi) = opts.tau_bounds;
+    assert!(0.0 < lo && lo < hi, "a τ range lo < hi, not {lo}..{hi}");
+    let LadderRun {
+        betas,
+        energies: es,
+        observables: obs,
+        log_z0,
+        min_swap_acceptance,
+        round_trips,
+        r_hat,
+        tau_int,
+        ess,
+        mut notes,
+    } = run_ladders(model, &|_| 0.0, opts, rng);
+    let taus: Vec<f64> = taus.iter().copied().filter(|t| (lo..=hi).contains(t)).collect();
+    let heldout = heldout_energies.filter(|h| !h.is_empty());
+    let heldout_point = heldout.map(|h| mean_var(h).0);
+    let (lo_beta, hi_beta) = (1.0 / hi, 1.0 / lo);
+    let stat = |m: &Mbar, _: &[Vec<f64>], which: Resample| {
+        // Held-out sequences are independent draws: resampled one by one.
+        let e_h = match (heldout, which) {
+            (Some(h), Resample::Drawn(seed)) => {
+                Some(block_resampled_mean(h, 1, &mut rand_chacha::ChaCha8Rng::seed_from_u64(seed)))
+            }
+            _ => heldout_point,
+        };
+        let (peak_beta, peak, _) = heat_peak(m, lo_beta, hi_beta);
+        let mut v = vec![1.0 / peak_beta, peak];
+        if let Some(e_h) = e_h {
+            // ℓ's maximum: where the slope ⟨E⟩ − Ē_h of −ℓ in β turns from − to +.
+            let (b, _) = optimum(m, lo_beta, hi_beta, &|a: &At| e_h - a.r.mean_energy, &|a: &At| {
+                a.beta * e_h + a.r.log_z
+            });
+            v.extend([e_h, 1.0 / b]);
+        }
+        for &tau in &taus {
+            let beta = 1.0 / tau;
+            let r = m.at(beta);
+            v.extend([r.log_z, r.mean_energy, beta * r.mean_energy + r.log_z, beta * beta * r.var_energy]);
+            if let Some(e_h) = e_h {
+                v.push(-beta * e_h - r.log_z);
+            }
+        }
+        v
+    };
+    let point = Mbar::solve(&betas, &es, &obs, log_z0, None);
+    if !point.converged {
+        notes.push("MBAR did not converge".to_string());
+    }
+    let block = (4.0 * tau_int).ceil() as usize;
+    let (est, se) = bootstrap_se(&point, &es, &obs, log_z0, block, opts.resamples, rng, &stat);
+    let w = |i: usize| WithSe { value: est[i], se: se[i] };
+    let (_, _, heat_peak_at_bound) = heat_peak(&point, lo_beta, hi_beta);
+    let mut at = 2;
+    let (heldout_mean_energy, energy_match_tau, energy_match_at_bound) = match heldout_point {
+        Some(e_h) => {
+            let (_, bound) = optimum(&point, lo_beta, hi_beta, &|a: &At| e_h - a.r.mean_energy, &|a: &At| {
+                a.beta * e_h + a.r.log_z
+            });
+            at += 2;
+            (Some(w(2)), Some(w(3)), bound)
+        }
+        None => (None, None, false),
+    };
+    let per = if heldout.is_some() { 5 } else { 4 };
+    let points = taus
+        .iter()
+        .enumerate()
+        .map(|(j, &tau)| {
+            let i = at + per * j;
+            ModelCurvePoint {
+                tau,
+                log_z: w(i),
+                mean_energy: w(i + 1),
+                entropy: w(i + 2),
+                heat_capacity: w(i + 3),
+                heldout_log_likelihood: heldout.is_some().then(|| w(i + 4)),
+            }
+        })
+        .collect();
+    ModelCurves {
+        points,
+        heat_peak_tau: w(0),
+        heat_peak: w(1),
+        heat_peak_at_bound,
+        heldout_mean_energy,
+        energy_match_tau,
+        energy_match_at_bound,
+        betas,
+        min_swap_acceptance,
+        round_trips,
+        r_hat,
+        tau_int,
+        ess,
+        ok: notes.is_empty(),
+        note: (!notes.is_empty()).then(|| notes.join("; ")),
+    }
+}
+
+/// The β in [lo_beta, hi_beta] of the largest C = β² Var(E) on the reweighted curve: a
+/// log-spaced scan, then golden-section search between the scan's neighbours of its best
+/// point. Returns (β, C there, whether the peak is at an end of the range).
+fn heat_peak(m: &Mbar, lo_beta: f64, hi_beta: f64) -> (f64, f64, bool) {
+    let c = |u: f64| {
+        let b = u.exp();
+        b * b * m.at(b).var_energy
+    };
+    let (ul, uh) = (lo_beta.ln(), hi_beta.ln());
+    let n = (((hi_beta / lo_beta).log10() * PEAK_SCAN_PER_DECADE).ceil() as usize).max(16);
+    let grid: Vec<f64> = (0..=n).map(|i| ul + (uh - ul) * i as f64 / n as f64).collect();
+    let values: Vec<f64> = grid.iter().map(|&u| c(u)).collect();
+    let best = values.iter().enumerate().fold(0, |b, (i, &v)| if v > values[b] { i } else { b });
+    if best == 0 || best == n {
+        return (grid[best].exp(), values[best], true);
+    }
+    let (mut a, mut b) = (grid[best - 1], grid[best + 1]);
+    let g = (5f64.sqrt() - 1.0) / 2.0;
+    let (mut x1, mut x2) = (b - g * (b - a), a + g * (b - a));
+    let (mut f1, mut f2) = (c(x1), c(x2));
+    // 30 steps shrink the bracket (a tenth of a decade) by 0.618^30 ≈ 5e-7.
+    for _ in 0..30 {
+        if f1 > f2 {
+            b = x2;
+            (x2, f2) = (x1, f1);
+            x1 = b - g * (b - a);
+            f1 = c(x1);
+        } else {
+            a = x1;
+            (x1, f1) = (x2, f2);
+            x2 = a + g * (b - a);
+            f2 = c(x2);
+        }
+    }
+    let u = 0.5 * (a + b);
+    (u.exp(), c(u), false)
+}
