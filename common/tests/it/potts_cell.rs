@@ -1,0 +1,98 @@
+//! One Potts cell (sample, fit by pseudo-likelihood, τ* by tempering + MBAR) against
+//! enumeration: on a truth small enough to enumerate (N = 5 sites, q = 3, a `potts-random`
+//! family), each seed's fitted model is enumerated too, so the exact τ*_rev, τ*_fwd, ln Z_p
+//! and D at τ = 1 of *that* fit are known. Over seeds the z-scores (estimate − exact) / s.e.
+//! must look standard normal (|mean| < 0.6, standard deviation < 1.6 over 16 seeds), and
+//! the data's thinning must cover 2 τ_int.
+
+use common::mc::tau::McOptions;
+use common::potts::cell::{potts_cell, PottsCellOptions};
+use common::potts::{enumerate, random_family, PottsModel, PottsRandomSpec};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+const SEEDS: u64 = 16;
+const BOUNDS: (f64, f64) = (0.3, 4.0);
+
+/// (⟨E_p⟩_q, ⟨Ê⟩_q, ln Z_q) of the fitted model q at β, by enumeration; `e_p` is the truth's
+/// energy of every state in enumeration order.
+fn fit_at(fit: &PottsModel, beta: f64, e_p: &[f64]) -> (f64, f64, f64) {
+    let e = enumerate(fit, beta).unwrap();
+    let ep: f64 = e.probabilities.iter().zip(e_p).map(|(p, x)| p * x).sum();
+    let eq: f64 = e.probabilities.iter().zip(&e.energies).map(|(p, x)| p * x).sum();
+    (ep, eq, e.log_z)
+}
+
+/// Exact τ*_rev, τ*_fwd, D_rev(1), D_fwd(1) and ln Z_p of a fit against the truth.
+fn exact(truth: &PottsModel, fit: &PottsModel) -> [f64; 5] {
+    let p = enumerate(truth, 1.0).unwrap();
+    let e_p = &p.energies;
+    let model_e_under_p: f64 = {
+        let f = enumerate(fit, 1.0).unwrap();
+        p.probabilities.iter().zip(&f.energies).map(|(w, x)| w * x).sum()
+    };
+    let mean_truth: f64 = p.probabilities.iter().zip(e_p).map(|(w, x)| w * x).sum();
+    let d_rev = |b: f64| {
+        let (ep, eq, lz) = fit_at(fit, b, e_p);
+        ep - b * eq - lz + p.log_z
+    };
+    let d_fwd = |b: f64| {
+        let (_, _, lz) = fit_at(fit, b, e_p);
+        b * model_e_under_p + lz - mean_truth - p.log_z
+    };
+    let argmin = |d: &dyn Fn(f64) -> f64| {
+        let n = 1500;
+        let (lo, hi) = ((1.0 / BOUNDS.1).ln(), (1.0 / BOUNDS.0).ln());
+        let best = (0..=n)
+            .map(|i| (lo + (hi - lo) * i as f64 / n as f64).exp())
+            .map(|b| (b, d(b)))
+            .fold((0.0, f64::INFINITY), |x, y| if y.1 < x.1 { y } else { x });
+        1.0 / best.0
+    };
+    [argmin(&d_rev), argmin(&d_fwd), d_rev(1.0), d_fwd(1.0), p.log_z]
+}
+
+#[test]
+fn a_potts_cell_agrees_with_enumeration_of_its_own_fit() {
+    let spec = PottsRandomSpec {
+        sites: 5,
+        states: 3,
+        coupling_strength: 0.8,
+        field_strength: 0.8,
+        contact_fraction: 0.6,
+        seed: 3,
+    };
+    let truth = random_family(&spec).unwrap();
+    let opts = PottsCellOptions {
+        samples: 300,
+        mc: McOptions { tau_bounds: BOUNDS, steps: 3_000, burn_in: 300, ..McOptions::default() },
+        truth_steps: 6_000,
+        ..PottsCellOptions::default()
+    };
+    let names = ["τ*_rev", "τ*_fwd", "D_rev(1)", "D_fwd(1)", "ln Z_p"];
+    let mut z: Vec<Vec<f64>> = vec![Vec::new(); 5];
+    let mut failed = 0;
+    for seed in 0..SEEDS {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let cell = potts_cell(&truth, &opts, &mut rng).unwrap();
+        assert_eq!(cell.data.seqs.len(), 300 * 5);
+        assert!(f64::from(cell.data.thinning) >= 2.0 * cell.data.tau_int && cell.data.converged);
+        assert!(!cell.fit.diverged);
+        failed += usize::from(!cell.tau.ok);
+        let x = exact(&truth, &cell.fit.model);
+        let t = &cell.tau;
+        let got = [t.tau_rev, t.tau_fwd, t.dkl_rev_at_1, t.dkl_fwd_at_1, cell.log_z_truth];
+        for (k, (g, want)) in got.iter().zip(x).enumerate() {
+            assert!(g.se > 0.0 && g.se.is_finite(), "seed {seed}: {} s.e. {}", names[k], g.se);
+            z[k].push((g.value - want) / g.se);
+        }
+        assert!(cell.seconds.iter().all(|s| *s >= 0.0));
+    }
+    assert!(failed <= 2, "{failed} of {SEEDS} cells failed their diagnostics");
+    for (k, zs) in z.iter().enumerate() {
+        let m = zs.iter().sum::<f64>() / zs.len() as f64;
+        let sd = (zs.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (zs.len() - 1) as f64).sqrt();
+        eprintln!("{}: z mean {m:+.3}, sd {sd:.3}", names[k]);
+        assert!(m.abs() < 0.6 && sd < 1.6, "{}: z mean {m:.3}, sd {sd:.3}: {zs:?}", names[k]);
+    }
+}
