@@ -21,7 +21,9 @@ use rand::{Rng, SeedableRng};
 use super::mbar::{bootstrap_se, Mbar, Resample};
 use super::replica::Ensemble;
 use super::stats::mean_var;
-use super::tau::{block_resampled_mean, optimum, run_ladders, At, LadderRun, McOptions, WithSe};
+use super::tau::{
+    block_resampled_mean, optimum, run_ladders_reporting, At, LadderRun, McOptions, McProgress, WithSe,
+};
 
 /// One τ of [`ModelCurves`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -88,6 +90,19 @@ pub fn model_curves<E: Ensemble + ?Sized, R: Rng>(
     opts: &McOptions,
     rng: &mut R,
 ) -> ModelCurves {
+    model_curves_reporting(model, taus, heldout_energies, opts, rng, &mut |_| {})
+}
+
+/// [`model_curves`], telling `progress` where it is (for a progress bar; the numbers are
+/// the same).
+pub fn model_curves_reporting<E: Ensemble + ?Sized, R: Rng>(
+    model: &E,
+    taus: &[f64],
+    heldout_energies: Option<&[f64]>,
+    opts: &McOptions,
+    rng: &mut R,
+    progress: &mut dyn FnMut(McProgress),
+) -> ModelCurves {
     let (lo, hi) = opts.tau_bounds;
     assert!(0.0 < lo && lo < hi, "a τ range lo < hi, not {lo}..{hi}");
     let LadderRun {
@@ -101,7 +116,7 @@ pub fn model_curves<E: Ensemble + ?Sized, R: Rng>(
         tau_int,
         ess,
         mut notes,
-    } = run_ladders(model, &|_| 0.0, opts, rng);
+    } = run_ladders_reporting(model, &|_| 0.0, opts, rng, progress);
     let taus: Vec<f64> = taus.iter().copied().filter(|t| (lo..=hi).contains(t)).collect();
     let heldout = heldout_energies.filter(|h| !h.is_empty());
     let heldout_point = heldout.map(|h| mean_var(h).0);

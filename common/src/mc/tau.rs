@@ -413,6 +413,36 @@ pub fn run_ladders<E: Ensemble + ?Sized, R: Rng>(
     opts: &McOptions,
     rng: &mut R,
 ) -> LadderRun {
+    run_ladders_reporting(model, observable, opts, rng, &mut |_| {})
+}
+
+/// Where a long Monte Carlo run is, for a progress display (no effect on the numbers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum McProgress {
+    /// The ladder is placed, with this many rungs.
+    LadderPlaced {
+        /// Rungs.
+        rungs: usize,
+    },
+    /// Tempering steps done, all ladders together, of `total` (burn-in included).
+    Steps {
+        /// Steps done.
+        done: usize,
+        /// Steps in all.
+        total: usize,
+    },
+    /// Sampling is over; the bootstrap of the error bars runs.
+    Bootstrap,
+}
+
+/// [`run_ladders`], calling `progress` when the ladder is placed and every 100 steps.
+pub fn run_ladders_reporting<E: Ensemble + ?Sized, R: Rng>(
+    model: &E,
+    observable: &dyn Fn(&E::Config) -> f64,
+    opts: &McOptions,
+    rng: &mut R,
+    progress: &mut dyn FnMut(McProgress),
+) -> LadderRun {
     let (lo, hi) = opts.tau_bounds;
     let mut notes = Vec::new();
     let placed = match &opts.ladder {
@@ -434,11 +464,16 @@ pub fn run_ladders<E: Ensemble + ?Sized, R: Rng>(
     let (mut es, mut obs) = (super::empty_series(k, opts.steps), super::empty_series(k, opts.steps));
     let mut runs: Vec<Vec<Vec<f64>>> = Vec::with_capacity(ladders);
     let (mut min_swap, mut round_trips, mut tau_int, mut unconverged) = (f64::INFINITY, 0, 0.5f64, false);
-    for _ in 0..ladders {
+    progress(McProgress::LadderPlaced { rungs: k });
+    let total = ladders * (opts.burn_in + per_ladder);
+    for ladder in 0..ladders {
         let mut pt = Tempering::new(model, betas.clone(), rng);
         let mut run = super::empty_series(k, per_ladder);
         for step in 0..opts.burn_in + per_ladder {
             pt.step(rng);
+            if step % 100 == 99 {
+                progress(McProgress::Steps { done: ladder * (opts.burn_in + per_ladder) + step + 1, total });
+            }
             if step >= opts.burn_in {
                 for (j, s) in pt.sample(observable).into_iter().enumerate() {
                     run[j].push(s.energy);
@@ -471,6 +506,7 @@ pub fn run_ladders<E: Ensemble + ?Sized, R: Rng>(
     if ladders >= 2 && r_hat > opts.max_r_hat {
         notes.push(format!("R̂ {r_hat:.3} over {ladders} ladders above {}", opts.max_r_hat));
     }
+    progress(McProgress::Bootstrap);
     LadderRun {
         betas,
         energies: es,

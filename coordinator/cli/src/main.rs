@@ -30,6 +30,9 @@ enum Command {
     Cell(commands::cell::Args),
     /// Evaluate a given learned Ising model against a truth over τ, without fitting.
     Eval(commands::eval::Args),
+    /// Diagnose a Potts model you already have: S, <E>, C against τ, and with held-out
+    /// sequences the energy-match τ and the held-out log-likelihood (with error bars).
+    Diagnose(commands::diagnose::Args),
     /// Run a study on this machine: coordinator + local workers in one process (resumes).
     Run(commands::run::Args),
     /// Serve a study to remote workers over gRPC.
@@ -48,6 +51,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Cell(a) => commands::cell::run(a),
         Command::Eval(a) => commands::eval::run(a),
+        Command::Diagnose(a) => commands::diagnose::run(a),
         Command::Run(a) => commands::run::run(a),
         Command::Serve(a) => commands::serve::run(a),
         Command::Status(a) => commands::status::run(a),

@@ -18,6 +18,7 @@ use common::aggregate::{PointAggregator, SummaryRow};
 
 pub mod colormap;
 pub mod contour;
+pub mod diagnose;
 pub mod heatmap;
 pub mod lines;
 pub mod maps;

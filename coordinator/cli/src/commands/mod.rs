@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod cell;
+pub mod diagnose;
 pub mod eval;
 pub mod export;
 pub mod plot;

@@ -1,6 +1,7 @@
-//! Tests of the `taustar` binary as a process: `taustar cell` and `taustar run`.
+//! Tests of the `taustar` binary as a process: `taustar cell`, `taustar diagnose` and `taustar run`.
 //!
 //! One test binary for the directory (each file a module), so it links once.
 
 mod cell;
+mod diagnose;
 mod run;

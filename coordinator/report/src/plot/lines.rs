@@ -61,7 +61,7 @@ const PALETTE: [RGBColor; 10] = [
 
 /// `v` rounded to two significant digits, as an integer when ≥ 10 (tick labels of a log
 /// axis at arbitrary positions: 100, 160, 250 rather than 100, 158, 251).
-fn two_significant(v: f64) -> String {
+pub(super) fn two_significant(v: f64) -> String {
     if !(v.is_finite() && v > 0.0) {
         return format!("{v}");
     }

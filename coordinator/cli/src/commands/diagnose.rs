@@ -1,0 +1,363 @@
+//! `taustar diagnose`: the temperature curves of a Potts model a user already has (trained by
+//! adabmDCA, bmDCA, plmDCA or taustar), with standard errors — no truth needed
+//! (docs/spec.md §10, "diagnose").
+//!
+//! Sampled by parallel tempering and MBAR ([`common::mc::curves`]), it reports S(τ), ⟨E⟩(τ)
+//! and C(τ) with the heat-capacity peak (where the model orders: sampling well below it
+//! freezes the model into few sequences). Given held-out natural sequences, it adds the
+//! held-out log-likelihood per sequence ℓ(τ) and the *energy-match* τ, where the model's
+//! mean energy equals the held-out sequences' — ℓ's maximum, and τ*_fwd when the held-out
+//! sequences stand in for the unknown truth. That is the data-driven answer to "at what
+//! temperature should I sample this model?" for the forward (coverage) criterion.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use common::mc::curves::{model_curves_reporting, ModelCurves};
+use common::mc::tau::{McOptions, McProgress};
+use common::potts::{read_alignment_file, read_params_file, AlignmentFormat, Alphabet, PottsModel};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rand::SeedableRng;
+use report::plot::diagnose::{draw_diagnose, DiagnoseFigure, DiagnosePoint};
+
+use super::cell::parse_pair;
+use super::table::emit;
+
+/// Arguments of `taustar diagnose`.
+///
+/// Examples:
+///   taustar diagnose --model params.dat
+///   taustar diagnose --model params.dat --msa heldout.fasta --out diagnosis/
+///   taustar diagnose --model rna.dat --alphabet rna --msa test.sto --json
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The model, in adabmDCA's text format (`J i j a b value` / `h i a value`; a coupling
+    /// not listed is zero).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The model's alphabet: protein (-ACDEFGHIKLMNPQRSTVWY), rna (-ACGU), dna (-ACGT), or
+    /// the symbols themselves in state order.
+    #[arg(long, default_value = "protein")]
+    pub alphabet: String,
+    /// Held-out sequences (FASTA, A2M or Stockholm, aligned to the model's columns): adds
+    /// the held-out log-likelihood per sequence against τ and the energy-match τ.
+    #[arg(long)]
+    pub msa: Option<PathBuf>,
+    /// Format of --msa [default: from its extension (.sto/.stk Stockholm, .a2m A2M), else
+    /// FASTA].
+    #[arg(long, value_parser = ["fasta", "a2m", "stockholm"])]
+    pub msa_format: Option<String>,
+    /// Write diagnose.json, diagnose.png and diagnose.svg into this directory (created if
+    /// missing).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Comma-separated τ values of the reported curve [default: 25 log-spaced values over
+    /// --tau-bounds, plus 1].
+    #[arg(long, value_delimiter = ',')]
+    pub tau: Vec<f64>,
+    /// Range LO:HI of τ the ladder covers (it runs to β = 1/LO; its length grows with it).
+    #[arg(long, value_parser = parse_pair, default_value = "0.2:5")]
+    pub tau_bounds: (f64, f64),
+    /// The random seed (the same seed gives the same numbers on any machine).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Parallel-tempering steps recorded, all ladders together (each a sweep of every rung).
+    #[arg(long, default_value_t = 4_000)]
+    pub steps: usize,
+    /// Independent ladders (R̂ compares them when there are two or more).
+    #[arg(long, default_value_t = 2)]
+    pub ladders: usize,
+    /// Bootstrap resamples behind every standard error (at least 200).
+    #[arg(long, default_value_t = 200)]
+    pub resamples: usize,
+    /// Print the report as one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Run `taustar diagnose`.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let opts = options(&args)?;
+    let alphabet =
+        Alphabet::named(&args.alphabet).with_context(|| format!("--alphabet {}", args.alphabet))?;
+    let model = read_params_file(&args.model, &alphabet)?;
+    let heldout = match &args.msa {
+        Some(path) => Some(heldout_energies(&model, &alphabet, path, args.msa_format.as_deref())?),
+        None => None,
+    };
+    let taus = if args.tau.is_empty() { default_taus(args.tau_bounds) } else { args.tau.clone() };
+    let opts = McOptions { curve: taus.clone(), ..opts };
+    let started = Instant::now();
+    let curves = {
+        let bar = progress_bar();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(args.seed);
+        let c = model_curves_reporting(
+            &model,
+            &taus,
+            heldout.as_ref().map(|(e, _)| e.as_slice()),
+            &opts,
+            &mut rng,
+            &mut |p| match p {
+                McProgress::LadderPlaced { rungs } => {
+                    bar.set_message(format!("ladder of {rungs} rungs placed"))
+                }
+                McProgress::Steps { done, total } => {
+                    bar.set_length(total as u64);
+                    bar.set_position(done as u64);
+                }
+                McProgress::Bootstrap => bar.set_message("bootstrapping the error bars"),
+            },
+        );
+        bar.finish_and_clear();
+        c
+    };
+    let report =
+        to_json(&args, &model, heldout.as_ref().map(|(_, n)| *n), &curves, started.elapsed().as_secs_f64());
+    if let Some(dir) = &args.out {
+        write_outputs(dir, &report, &curves, &args)?;
+    }
+    if args.json {
+        emit(&(serde_json::to_string_pretty(&report).context("serialising the report")? + "\n"))
+    } else {
+        emit(&table(&model, &curves))
+    }
+}
+
+/// The Monte Carlo options from the flags; the error names the bad flag and value.
+fn options(args: &Args) -> anyhow::Result<McOptions> {
+    let (lo, hi) = args.tau_bounds;
+    if !(lo.is_finite() && hi.is_finite() && 0.0 < lo && lo < hi) {
+        anyhow::bail!("invalid --tau-bounds {lo}:{hi}: need 0 < LO < HI, both finite");
+    }
+    if let Some(t) = args.tau.iter().find(|t| !(t.is_finite() && **t > 0.0)) {
+        anyhow::bail!("invalid --tau {t}: every τ must be a finite number > 0");
+    }
+    if args.steps < 100 {
+        anyhow::bail!("invalid --steps {}: need at least 100", args.steps);
+    }
+    if args.ladders == 0 || args.ladders > args.steps / 50 {
+        anyhow::bail!("invalid --ladders {}: need 1 to --steps/50 = {}", args.ladders, args.steps / 50);
+    }
+    if args.resamples < common::cell::MIN_RESAMPLES as usize {
+        anyhow::bail!(
+            "invalid --resamples {}: need at least {}",
+            args.resamples,
+            common::cell::MIN_RESAMPLES
+        );
+    }
+    Ok(McOptions {
+        tau_bounds: args.tau_bounds,
+        steps: args.steps,
+        burn_in: args.steps / 10,
+        resamples: args.resamples,
+        ladders: args.ladders,
+        ..McOptions::default()
+    })
+}
+
+/// 25 log-spaced τ over the bounds, and τ = 1 (the model as trained) when inside.
+fn default_taus((lo, hi): (f64, f64)) -> Vec<f64> {
+    let mut t: Vec<f64> = (0..25).map(|i| lo * (hi / lo).powf(i as f64 / 24.0)).collect();
+    if (lo..=hi).contains(&1.0) && !t.contains(&1.0) {
+        t.push(1.0);
+        t.sort_by(f64::total_cmp);
+    }
+    t
+}
+
+/// The model energies of the held-out sequences, and their number. The alignment must have
+/// the model's length; its alphabet is the model's.
+fn heldout_energies(
+    model: &PottsModel,
+    alphabet: &Alphabet,
+    path: &Path,
+    format: Option<&str>,
+) -> anyhow::Result<(Vec<f64>, usize)> {
+    let format = match format {
+        Some(f) => AlignmentFormat::named(f)?,
+        None => AlignmentFormat::from_path(path).unwrap_or(AlignmentFormat::Fasta),
+    };
+    let msa = read_alignment_file(path, format, alphabet)?;
+    if msa.length() != model.n() {
+        anyhow::bail!(
+            "--msa {}: sequences of {} columns, but the model --model has {} sites",
+            path.display(),
+            msa.length(),
+            model.n()
+        );
+    }
+    let energies: Vec<f64> = msa.sequences().map(|s| model.energy(s)).collect();
+    Ok((energies, msa.num_sequences()))
+}
+
+/// A bar on a terminal; nothing otherwise (a batch job's stderr is a file).
+fn progress_bar() -> ProgressBar {
+    let target = if std::io::stderr().is_terminal() {
+        ProgressDrawTarget::stderr_with_hz(4)
+    } else {
+        ProgressDrawTarget::hidden()
+    };
+    let bar = ProgressBar::with_draw_target(Some(1), target);
+    if let Ok(style) =
+        ProgressStyle::with_template("[{elapsed_precise}] {wide_bar:.cyan/blue} {pos}/{len} steps  {msg}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message("placing the ladder");
+    bar
+}
+
+fn with_se(v: common::mc::tau::WithSe) -> serde_json::Value {
+    serde_json::json!({ "value": v.value, "se": v.se })
+}
+
+/// The report as JSON: inputs, results with standard errors, diagnostics, the curve.
+fn to_json(
+    args: &Args,
+    model: &PottsModel,
+    heldout: Option<usize>,
+    c: &ModelCurves,
+    seconds: f64,
+) -> serde_json::Value {
+    let curve: Vec<serde_json::Value> = c
+        .points
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "tau": p.tau,
+                "log_z": p.log_z.value, "log_z_se": p.log_z.se,
+                "mean_energy": p.mean_energy.value, "mean_energy_se": p.mean_energy.se,
+                "entropy": p.entropy.value, "entropy_se": p.entropy.se,
+                "heat_capacity": p.heat_capacity.value, "heat_capacity_se": p.heat_capacity.se,
+                "heldout_log_likelihood": p.heldout_log_likelihood.map(|l| l.value),
+                "heldout_log_likelihood_se": p.heldout_log_likelihood.map(|l| l.se),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "model": args.model.display().to_string(),
+        "sites": model.n(),
+        "states": model.q(),
+        "msa": args.msa.as_ref().map(|p| p.display().to_string()),
+        "heldout_sequences": heldout,
+        "seed": args.seed,
+        "steps": args.steps,
+        "tau_bounds": [args.tau_bounds.0, args.tau_bounds.1],
+        "heat_peak_tau": with_se(c.heat_peak_tau),
+        "heat_peak": with_se(c.heat_peak),
+        "heat_peak_at_bound": c.heat_peak_at_bound,
+        "heldout_mean_energy": c.heldout_mean_energy.map(with_se),
+        "energy_match_tau": c.energy_match_tau.map(with_se),
+        "energy_match_at_bound": c.energy_match_tau.map(|_| c.energy_match_at_bound),
+        "mcmc_ok": c.ok,
+        "mcmc_note": c.note,
+        "ladder_rungs": c.betas.len(),
+        "min_swap_acceptance": c.min_swap_acceptance,
+        "round_trips": c.round_trips,
+        "r_hat": c.r_hat,
+        "tau_int_steps": c.tau_int,
+        "ess": c.ess,
+        "seconds": seconds,
+        "curve": curve,
+    })
+}
+
+/// diagnose.json, diagnose.png and diagnose.svg in `dir`.
+fn write_outputs(dir: &Path, report: &serde_json::Value, c: &ModelCurves, args: &Args) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating --out {}", dir.display()))?;
+    let json = dir.join("diagnose.json");
+    std::fs::write(&json, serde_json::to_string_pretty(report)? + "\n")
+        .with_context(|| format!("writing {}", json.display()))?;
+    let name =
+        args.model.file_name().map_or_else(|| "model".to_string(), |n| n.to_string_lossy().into_owned());
+    let fig = DiagnoseFigure {
+        title: format!("taustar diagnose: {name}"),
+        subtitle: format!(
+            "N = {}, q = {}; {}{}",
+            report["sites"],
+            report["states"],
+            match report["heldout_sequences"].as_u64() {
+                Some(n) => format!("{n} held-out sequences; "),
+                None => String::new(),
+            },
+            if c.ok {
+                "diagnostics passed".to_string()
+            } else {
+                format!("DIAGNOSTICS FAILED: {}", c.note.as_deref().unwrap_or(""))
+            }
+        ),
+        points: c
+            .points
+            .iter()
+            .map(|p| DiagnosePoint {
+                tau: p.tau,
+                mean_energy: p.mean_energy.value,
+                mean_energy_se: p.mean_energy.se,
+                entropy: p.entropy.value,
+                entropy_se: p.entropy.se,
+                heat_capacity: p.heat_capacity.value,
+                heat_capacity_se: p.heat_capacity.se,
+                heldout_log_likelihood: p.heldout_log_likelihood.map(|l| (l.value, l.se)),
+            })
+            .collect(),
+        heat_peak_tau: (c.heat_peak_tau.value, c.heat_peak_tau.se),
+        heldout_mean_energy: c.heldout_mean_energy.map(|e| (e.value, e.se)),
+        energy_match_tau: c.energy_match_tau.map(|t| (t.value, t.se)),
+    };
+    for ext in ["png", "svg"] {
+        let path = dir.join(format!("diagnose.{ext}"));
+        draw_diagnose(&fig, &path).with_context(|| format!("drawing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// The human-readable report.
+fn table(model: &PottsModel, c: &ModelCurves) -> String {
+    let mut t = format!("model             N = {} sites, q = {} states\n", model.n(), model.q());
+    let pm = |w: common::mc::tau::WithSe| format!("{:.4} ± {:.4}", w.value, w.se);
+    t += &format!(
+        "heat peak         C = {} at τ = {}{}\n",
+        pm(c.heat_peak),
+        pm(c.heat_peak_tau),
+        if c.heat_peak_at_bound { " (at the range's end: widen --tau-bounds)" } else { "" }
+    );
+    if let (Some(e), Some(m)) = (c.heldout_mean_energy, c.energy_match_tau) {
+        t += &format!("held-out energy   {}\n", pm(e));
+        t += &format!(
+            "energy-match τ    {}{}\n",
+            pm(m),
+            if c.energy_match_at_bound { " (at the range's end: widen --tau-bounds)" } else { "" }
+        );
+    }
+    t += &format!(
+        "diagnostics       {}; {} rungs, smallest swap acceptance {:.3}, {} round trips, R̂ {:.3}, τ_int {:.1} steps\n",
+        if c.ok { "passed".to_string() } else { format!("FAILED: {}", c.note.as_deref().unwrap_or("")) },
+        c.betas.len(),
+        c.min_swap_acceptance,
+        c.round_trips,
+        c.r_hat,
+        c.tau_int
+    );
+    let heldout = c.heldout_mean_energy.is_some();
+    t += "\n       tau          <E>    ± s.e.          S    ± s.e.          C    ± s.e.";
+    t += if heldout { "   held-out ll    ± s.e.\n" } else { "\n" };
+    for p in &c.points {
+        t += &format!(
+            "{:>10.4} {:>12.4} {:>9.4} {:>10.4} {:>9.4} {:>10.4} {:>9.4}",
+            p.tau,
+            p.mean_energy.value,
+            p.mean_energy.se,
+            p.entropy.value,
+            p.entropy.se,
+            p.heat_capacity.value,
+            p.heat_capacity.se
+        );
+        if let Some(l) = p.heldout_log_likelihood {
+            t += &format!(" {:>13.4} {:>9.4}", l.value, l.se);
+        }
+        t += "\n";
+    }
+    t
+}
