@@ -126,6 +126,72 @@ impl Default for PottsCellOptions {
     }
 }
 
+/// The truth's side of the divergences for a fitted model (module docs), and what it rests on.
+#[derive(Debug, Clone)]
+pub struct PottsTruthSide {
+    /// What the τ estimator needs.
+    pub side: TruthSide,
+    /// Ê of the fit along the truth chain (the estimator resamples it).
+    pub series: Vec<f64>,
+    /// ⟨Ê⟩_p with its standard error.
+    pub mean_model_energy: Estimate,
+    /// ln Z_p with its bootstrap standard error.
+    pub log_z: WithSe,
+    /// Failed diagnostics of the truth's ladder.
+    pub notes: Vec<String>,
+}
+
+impl PottsTruthSide {
+    /// Fold the truth ladder's failed diagnostics into an estimate's.
+    pub fn mark(&self, tau: &mut McTau) {
+        if self.notes.is_empty() {
+            return;
+        }
+        let n = format!("the truth's ladder (ln Z_p): {}", self.notes.join("; "));
+        tau.note = Some(match tau.note.take() {
+            Some(t) => format!("{t}; {n}"),
+            None => n,
+        });
+        tau.ok = false;
+    }
+}
+
+/// ⟨Ê⟩_p and ⟨E_p⟩_p from an independent chain of the truth (`steps` sweeps after a tenth
+/// as many discarded), and ln Z_p by MBAR over the truth's own ladder from β = 0 to 1 (the
+/// ladder settings of `mc`).
+pub fn truth_side<R: Rng>(
+    truth: &PottsModel,
+    fit: &PottsModel,
+    steps: usize,
+    mc: &McOptions,
+    rng: &mut R,
+) -> Result<PottsTruthSide, PottsError> {
+    let mut chain = PottsChain::random(truth, 1.0, rng)?;
+    let (mut model_e, mut truth_e) = (Vec::with_capacity(steps), Vec::with_capacity(steps));
+    for step in 0..steps + steps / 10 {
+        chain.sweep(rng);
+        if step >= steps / 10 {
+            model_e.push(fit.energy(chain.state()));
+            truth_e.push(chain.energy());
+        }
+    }
+    let mean_model_energy = series_estimate(&model_e);
+    let truth_opts = McOptions { tau_bounds: (1.0, mc.tau_bounds.1), ladder: None, ..mc.clone() };
+    let run = run_ladders(truth, &|_| 0.0, &truth_opts, rng);
+    let point = Mbar::solve(&run.betas, &run.energies, &run.observables, run.log_z0, None);
+    let block = (4.0 * run.tau_int).ceil() as usize;
+    let stat = |m: &Mbar, _: &[Vec<f64>], _| vec![m.at(1.0).log_z];
+    let (lz, lz_se) =
+        bootstrap_se(&point, &run.energies, &run.observables, run.log_z0, block, mc.resamples, rng, &stat);
+    let log_z = WithSe { value: lz[0], se: lz_se[0] };
+    let side = TruthSide {
+        mean_model_energy: mean_model_energy.mean,
+        mean_truth_energy: series_estimate(&truth_e).mean,
+        log_z: log_z.value,
+    };
+    Ok(PottsTruthSide { side, series: model_e, mean_model_energy, log_z, notes: run.notes })
+}
+
 /// Run one cell against `truth` (module docs).
 pub fn potts_cell<R: Rng>(
     truth: &PottsModel,
@@ -138,56 +204,22 @@ pub fn potts_cell<R: Rng>(
     let weights = vec![1.0; opts.samples];
     let fit = fit_potts_plm(&data.seqs, truth.n(), truth.q(), &weights, opts.fit)?;
     let t2 = Instant::now();
-    // ⟨Ê⟩_p and ⟨E_p⟩_p from an independent chain of the truth (a tenth discarded).
-    let mut chain = PottsChain::random(truth, 1.0, rng)?;
-    let (mut model_e, mut truth_e) =
-        (Vec::with_capacity(opts.truth_steps), Vec::with_capacity(opts.truth_steps));
-    for step in 0..opts.truth_steps + opts.truth_steps / 10 {
-        chain.sweep(rng);
-        if step >= opts.truth_steps / 10 {
-            model_e.push(fit.model.energy(chain.state()));
-            truth_e.push(chain.energy());
-        }
-    }
-    let truth_mean_model_energy = series_estimate(&model_e);
-    // ln Z_p: the truth's own ladder from β = 0 to 1.
-    let truth_opts = McOptions { tau_bounds: (1.0, opts.mc.tau_bounds.1), ladder: None, ..opts.mc.clone() };
-    let run = run_ladders(truth, &|_| 0.0, &truth_opts, rng);
-    let point = Mbar::solve(&run.betas, &run.energies, &run.observables, run.log_z0, None);
-    let block = (4.0 * run.tau_int).ceil() as usize;
-    let stat = |m: &Mbar, _: &[Vec<f64>], _| vec![m.at(1.0).log_z];
-    let (lz, lz_se) = bootstrap_se(
-        &point,
-        &run.energies,
-        &run.observables,
-        run.log_z0,
-        block,
-        opts.mc.resamples,
+    let side = truth_side(truth, &fit.model, opts.truth_steps, &opts.mc, rng)?;
+    let mut tau = estimate_ensemble(
+        &fit.model,
+        &|s: &[u8]| truth.energy(s),
+        side.side,
+        Some(&side.series),
+        &opts.mc,
         rng,
-        &stat,
     );
-    let log_z_truth = WithSe { value: lz[0], se: lz_se[0] };
-    let side = TruthSide {
-        mean_model_energy: truth_mean_model_energy.mean,
-        mean_truth_energy: series_estimate(&truth_e).mean,
-        log_z: log_z_truth.value,
-    };
-    let mut tau =
-        estimate_ensemble(&fit.model, &|s: &[u8]| truth.energy(s), side, Some(&model_e), &opts.mc, rng);
-    if !run.notes.is_empty() {
-        let n = format!("the truth's ladder (ln Z_p): {}", run.notes.join("; "));
-        tau.note = Some(match tau.note.take() {
-            Some(t) => format!("{t}; {n}"),
-            None => n,
-        });
-        tau.ok = false;
-    }
+    side.mark(&mut tau);
     let t3 = Instant::now();
     Ok(PottsCell {
         data,
         fit,
-        truth_mean_model_energy,
-        log_z_truth,
+        truth_mean_model_energy: side.mean_model_energy,
+        log_z_truth: side.log_z,
         tau,
         seconds: [(t1 - t0).as_secs_f64(), (t2 - t1).as_secs_f64(), (t3 - t2).as_secs_f64()],
     })
