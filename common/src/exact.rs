@@ -3,7 +3,7 @@
 //!
 //! Spin states are the integers x ∈ [0, 2^N): bit i of x is 0 for σ_i = +1 and 1 for
 //! σ_i = −1. Then the parity χ_S(x) = Π_{i∈S} σ_i(x) = (−1)^{popcount(x & S)}, and the
-//! (unnormalised) Walsh–Hadamard transform H, with H[S][x] = χ_S(x), maps
+//! (unnormalised) Walsh–Hadamard transform H, with H\[S\]\[x\] = χ_S(x), maps
 //! - a coefficient vector c over subsets to the function Σ_S c_S χ_S(x) over states
 //!   (energies of a pairwise model are H applied to its couplings), and
 //! - a distribution q over states to all its parity moments ⟨χ_S⟩_q at once (second moments
@@ -124,7 +124,7 @@ pub fn exp_nonpos(x: f64) -> f64 {
     }
 }
 
-/// out[i] = e^{shift − e[i]} for every i (shift ≥ max of the e[i]'s negation range, so every
+/// out\[i\] = e^{shift − e\[i\]} for every i (shift ≥ max of the e\[i\]'s negation range, so every
 /// argument is ≤ 0), returning Σ out in [`sum4`] order. The hot loop of every exact pass.
 pub fn boltzmann_weights(energy: &[f64], shift: f64, out: &mut [f64]) -> f64 {
     exp_weights(energy, shift, out);

@@ -9,7 +9,7 @@
 //! 2. the service stops leasing (`DRAINING`) and health turns NOT_SERVING, but everything
 //!    else keeps working: workers stopped at the same moment commit the results they finish
 //!    and `Release` the cells they will not start. The drain ends as soon as no cell is
-//!    leased, or when the grace period is over ([`drain`]);
+//!    leased, or when the grace period is over (`drain`);
 //! 3. result streams stop reading, tonic stops accepting and closes connections; the server
 //!    waits for every stream task (the `task_done` channel closes when the last one ends);
 //! 4. the last store handle is dropped, the writer drains its queue, and the database closes.

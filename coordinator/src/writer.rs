@@ -15,7 +15,7 @@
 //! result is in that commit; the result is then refused (quarantined) and the cell computed
 //! again by its new holder. That costs one computation, never a wrong or double result.
 //!
-//! WAL checkpoints run beside the writer, not inside its commits ([`Checkpointer`]).
+//! WAL checkpoints run beside the writer, not inside its commits (`Checkpointer`).
 //!
 //! Shutdown: when the last [`StoreHandle`] is dropped, the task finishes the queued jobs,
 //! stops the checkpointer and returns the store; dropping it closes the connection (which

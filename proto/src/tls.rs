@@ -8,7 +8,7 @@
 //!
 //! Files are checked at the PEM level here; rustls (behind tonic's `tls-ring` feature: pure
 //! `ring`, no C toolchain) parses the DER when the configuration is built, which is also
-//! where a key that does not match its certificate is caught ([`check_client_config`]).
+//! where a key that does not match its certificate is caught (`check_client_config`).
 //!
 //! The same environment variables serve both sides (`TAUSTAR_TLS_CA`, `TAUSTAR_TLS_CERT`,
 //! `TAUSTAR_TLS_KEY`), because in a mutual-TLS cluster the CA is the same file for both and

@@ -36,7 +36,7 @@ pub struct WorkerConfig {
     pub drain_timeout: Duration,
     /// Shared token sent as `authorization: Bearer …` on every call (see [`auth`]).
     pub token: Option<auth::Token>,
-    /// TLS towards the coordinator (see [`tls`]); `None`: plain HTTP/2.
+    /// TLS towards the coordinator (see [`taustar_proto::tls`]); `None`: plain HTTP/2.
     pub tls: Option<tonic::transport::ClientTlsConfig>,
     /// Benchmark hook: called with the round-trip time of every successful `Lease` call
     /// (the coordinator's lease latency as a worker sees it).

@@ -42,7 +42,7 @@ struct Cli {
     /// Compute threads (default: all available cores).
     #[arg(long, env = "TAUSTAR_THREADS")]
     threads: Option<usize>,
-    /// Name shown by the coordinator (default: $HOSTNAME-<pid>).
+    /// Name shown by the coordinator (default: $HOSTNAME-PID).
     #[arg(long)]
     name: Option<String>,
     /// Give up after this many seconds without reaching the coordinator (default: never).

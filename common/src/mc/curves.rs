@@ -1,7 +1,7 @@
 //! A model's own temperature curves, with no truth: what `taustar diagnose` reports for a
 //! model a user already has (docs/spec.md §10, "diagnose").
 //!
-//! The model is sampled by parallel tempering on a ladder to β = 1/τ_lo ([`run_ladders`]),
+//! The model is sampled by parallel tempering on a ladder to β = 1/τ_lo ([`run_ladders`](super::tau::run_ladders)),
 //! and MBAR gives, at any τ in the range (β = 1/τ, q_τ ∝ e^{−βE}):
 //! - ln Z(β), ⟨E⟩_τ, the entropy S(τ) = β⟨E⟩_τ + ln Z(β) and the heat capacity
 //!   C(τ) = β² Var_τ(E), whose peak marks where the model orders;

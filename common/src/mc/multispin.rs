@@ -32,7 +32,7 @@ pub struct MultispinTorus {
 }
 
 /// A 64-bit mask whose bits are independently 1 with probability `p` ∈ [0, 1]: bit r is
-/// [U_r < p] for U_r uniform, compared with p's binary digits from the most significant,
+/// \[U_r < p\] for U_r uniform, compared with p's binary digits from the most significant,
 /// until every bit is decided (or p's 53 significant digits are used up).
 pub fn bernoulli_mask<R: Rng>(p: f64, rng: &mut R) -> u64 {
     bernoulli_bits(p, !0, rng)

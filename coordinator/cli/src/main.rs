@@ -30,7 +30,7 @@ enum Command {
     Cell(commands::cell::Args),
     /// Evaluate a given learned Ising model against a truth over τ, without fitting.
     Eval(commands::eval::Args),
-    /// Diagnose a Potts model you already have: S, <E>, C against τ, and with held-out
+    /// Diagnose a Potts model you already have: S, ⟨E⟩, C against τ, and with held-out
     /// sequences the energy-match τ and the held-out log-likelihood (with error bars).
     Diagnose(commands::diagnose::Args),
     /// Run a study on this machine: coordinator + local workers in one process (resumes).

@@ -1,4 +1,4 @@
-//! Committing uploaded outcomes: a pure decision per upload ([`verdict`]) and the loop that
+//! Committing uploaded outcomes: a pure decision per upload (`verdict`) and the loop that
 //! applies the decisions of a batch in one transaction ([`StudyStore::commit`]).
 //!
 //! Acceptance rule (DESIGN: never accept a result for a cell the worker did not lease): the

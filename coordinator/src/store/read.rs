@@ -95,7 +95,7 @@ pub struct CellRecord {
 impl StudyStore {
     /// Settled cells per second, from the cells settled in the last minute — but at least
     /// the last [`MIN_RATE_CELLS`] (cells that take minutes leave a minute nearly empty) and
-    /// at most [`THROUGHPUT_CELLS`] (bounded work at any rate). With n cells settled since
+    /// at most `THROUGHPUT_CELLS` (bounded work at any rate). With n cells settled since
     /// t_first, the rate is (n − 1)/(now − t_first): the n − 1 intervals between them,
     /// measured up to now, so it neither counts the first cell's own run (which began before
     /// the span) nor freezes when the study stalls. 0 when nothing settled for
@@ -149,7 +149,7 @@ impl StudyStore {
     }
 
     /// Counts by state, duplicates, throughput over the last minute (or the last
-    /// [`THROUGHPUT_CELLS`] settled cells, if that is shorter) and ETA, as of `now_ms`.
+    /// `THROUGHPUT_CELLS` settled cells, if that is shorter) and ETA, as of `now_ms`.
     ///
     /// Constant work at any study size: the counts come from the trigger-kept `cell_counts`
     /// table (a file no writer of this version opened yet is counted row by row).

@@ -17,7 +17,7 @@ use coordinator::{StudyStatus, StudyStore};
 pub struct Args {
     /// The study file (TOML). Running an extended file adds and computes only its new cells.
     pub study: PathBuf,
-    /// Study database (SQLite, created if missing) [default: <study name>.db in the current directory].
+    /// Study database (SQLite, created if missing) (default: STUDY_NAME.db in the current directory).
     #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
     /// Local compute threads [default: all available cores].

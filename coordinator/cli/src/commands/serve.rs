@@ -74,7 +74,7 @@ impl LeaseArgs {
 pub struct Args {
     /// The study file (TOML). Re-serving an extended file adds only its new cells.
     pub study: PathBuf,
-    /// Study database (SQLite, created if missing) [default: <study name>.db in the current directory].
+    /// Study database (SQLite, created if missing) (default: STUDY_NAME.db in the current directory).
     #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
     /// Address to listen on. Loopback only by default; 0.0.0.0:50051 accepts remote workers.

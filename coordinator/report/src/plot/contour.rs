@@ -5,7 +5,7 @@
 pub type Segment = ((f64, f64), (f64, f64));
 
 /// Segments of the contour f = 0 of `f` (row-major, `f[iy * xs.len() + ix]`) sampled at
-/// (xs[ix], ys[iy]). Squares with a missing corner are skipped; crossings are placed by
+/// (xs\[ix\], ys\[iy\]). Squares with a missing corner are skipped; crossings are placed by
 /// linear interpolation along the square's edges; a saddle (opposite corners on the same
 /// side) is resolved by the mean of the four corners.
 ///
