@@ -10,34 +10,15 @@
 use common::mc::curves::model_curves;
 use common::mc::tau::McOptions;
 use common::potts::{enumerate, PottsModel};
+
+use super::potts_mc::random_model;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, Normal};
 
 const SEEDS: u64 = 30;
 const HELDOUT: usize = 300;
 const TAU_TRUE: f64 = 0.8;
 const PROBES: [f64; 3] = [0.5, 1.0, 2.0];
-
-/// Fields and couplings drawn independently from N(0, σ²).
-fn random_model(n: usize, q: usize, sigma: f64, seed: u64) -> PottsModel {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let normal = Normal::new(0.0, sigma).unwrap();
-    let mut m = PottsModel::zeros(n, q).unwrap();
-    for i in 0..n {
-        for a in 0..q {
-            m.set_field(i, a, normal.sample(&mut rng));
-        }
-        for j in i + 1..n {
-            for a in 0..q {
-                for b in 0..q {
-                    m.set_coupling(i, j, a, b, normal.sample(&mut rng));
-                }
-            }
-        }
-    }
-    m
-}
 
 /// (ln Z, ⟨E⟩, S, C) at τ, exactly.
 fn exact_at(model: &PottsModel, tau: f64) -> [f64; 4] {

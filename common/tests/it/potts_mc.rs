@@ -17,7 +17,7 @@ const BURN_IN: usize = 200;
 const SWEEPS: usize = 4_000;
 
 /// Fields and couplings drawn independently from N(0, σ²), every coupling nonzero.
-fn random_model(n: usize, q: usize, sigma: f64, seed: u64) -> PottsModel {
+pub(crate) fn random_model(n: usize, q: usize, sigma: f64, seed: u64) -> PottsModel {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let normal = Normal::new(0.0, sigma).unwrap();
     let mut m = PottsModel::zeros(n, q).unwrap();
