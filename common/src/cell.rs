@@ -45,6 +45,47 @@ pub enum TruthSpec {
         /// Truth temperature T > 0.
         temperature: f64,
     },
+    /// A seeded synthetic protein-like Potts family (docs/spec.md §10, "Potts truths";
+    /// [`crate::potts::random`]): N sites of q states, a backbone plus random long-range
+    /// contacts, Gaussian couplings σ_J on them and fields σ_h, at temperature 1.
+    PottsRandom {
+        /// N, the number of sites.
+        sites: u32,
+        /// q, the states per site (21 for proteins).
+        states: u32,
+        /// σ_J of the couplings on contacts.
+        coupling_strength: f64,
+        /// σ_h of the fields.
+        field_strength: f64,
+        /// Fraction of pairs in contact.
+        contact_fraction: f64,
+        /// Which family (the study seed picks the data; this picks the truth).
+        family_seed: u64,
+    },
+}
+
+impl TruthSpec {
+    /// The `potts-random` family's spec; `None` for the other kinds.
+    pub fn potts_random(&self) -> Option<crate::potts::PottsRandomSpec> {
+        match *self {
+            TruthSpec::PottsRandom {
+                sites,
+                states,
+                coupling_strength,
+                field_strength,
+                contact_fraction,
+                family_seed,
+            } => Some(crate::potts::PottsRandomSpec {
+                sites: sites as usize,
+                states: states as usize,
+                coupling_strength,
+                field_strength,
+                contact_fraction,
+                seed: family_seed,
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// How the data size of a cell is given (docs/spec.md §3).
@@ -486,6 +527,20 @@ impl GridPoint {
             TruthSpec::Ising2d { rows, cols, temperature } => {
                 format!("ising2d;lattice={rows}x{cols};temperature={}", fmt_f64(*temperature))
             }
+            TruthSpec::PottsRandom {
+                sites,
+                states,
+                coupling_strength,
+                field_strength,
+                contact_fraction,
+                family_seed,
+            } => format!(
+                "potts-random;sites={sites};states={states};coupling_strength={};field_strength={};\
+                 contact_fraction={};family_seed={family_seed}",
+                fmt_f64(*coupling_strength),
+                fmt_f64(*field_strength),
+                fmt_f64(*contact_fraction)
+            ),
         };
         match self.data {
             DataSize::Samples(m) => k.push_str(&format!(";samples={m}")),
@@ -556,6 +611,34 @@ impl GridPoint {
                         "temperature",
                         temperature,
                         "must be a finite number > 0",
+                    ));
+                }
+            }
+            TruthSpec::PottsRandom { .. } => {
+                if let Some(spec) = self.truth.potts_random() {
+                    // Named by the study key (`contact_fraction`, not `potts-random.contact_fraction`)
+                    // so that a study file's error points at its line.
+                    spec.validate().map_err(|e| match e {
+                        crate::potts::PottsError::Setting { field, value, reason } => SpecError::invalid(
+                            field.strip_prefix("potts-random.").unwrap_or(field),
+                            value,
+                            reason,
+                        ),
+                        other => SpecError::invalid("truth", "potts-random", other.to_string()),
+                    })?;
+                }
+                if self.fit.mode != FitMode::Plm {
+                    return Err(SpecError::invalid(
+                        "fit.mode",
+                        self.fit.mode.as_str(),
+                        "a potts-random truth is fitted with fit.mode = \"plm\" (bml for Potts is not wired into cells yet)",
+                    ));
+                }
+                if let DataSize::Mu(mu) = self.data {
+                    return Err(SpecError::invalid(
+                        "mu",
+                        mu,
+                        "a potts-random truth's entropy has no closed form: give data.samples instead",
                     ));
                 }
             }
@@ -690,6 +773,13 @@ impl CellSpec {
                     ),
                 ));
             }
+        }
+        if self.settings.mcmc.is_none() && matches!(self.point.truth, TruthSpec::PottsRandom { .. }) {
+            return Err(SpecError::invalid(
+                "eval.method",
+                "exact",
+                "a potts-random truth is past enumeration: evaluate it with [eval] method = \"mcmc\"",
+            ));
         }
         if self.settings.mcmc.is_some() {
             if let TruthSpec::TwoLevel { .. } = self.point.truth {

@@ -14,6 +14,7 @@ use crate::fit::plm::{fit_plm, PlmOptions};
 use crate::fit::two_level::fit_two_level;
 use crate::mc::data::sample_chain;
 use crate::mc::model::SpinModel;
+use crate::mc::replica::Ensemble;
 use crate::mc::tau::{McOptions, McTau, TruthSide};
 use crate::model::ising::{IsingTruth, Pairs};
 use crate::model::kaufman;
@@ -117,6 +118,7 @@ pub fn compute_cell(spec: &CellSpec) -> Result<CellResult, SpecError> {
             two_level_cell(spec, TwoLevelTruth::new(states, low_states, gap))
         }
         TruthSpec::Ising2d { rows, cols, temperature } => ising_cell(spec, rows, cols, temperature),
+        TruthSpec::PottsRandom { .. } => potts_cell(spec),
     }
 }
 
@@ -407,6 +409,81 @@ fn sampled_ising_cell(
     Ok(cell_result(spec, m, report, TwoLevelFitReport::default(), ising, mc))
 }
 
+/// A cell on a `potts-random` truth (docs/spec.md §10): M sequences from an equilibrated,
+/// thinned chain of the truth, the Potts pseudo-likelihood fit with λ on fields and
+/// couplings, and the Monte Carlo evaluation against the truth's side from its own chain and
+/// ladder ([`crate::potts::cell::truth_side`]). Validation guarantees `plm` and
+/// `[eval] method = "mcmc"`.
+fn potts_cell(spec: &CellSpec) -> Result<CellResult, SpecError> {
+    let family = spec
+        .point
+        .truth
+        .potts_random()
+        .ok_or_else(|| SpecError::invalid("truth", spec.point.key(), "not a potts-random truth"))?;
+    let potts_err = |e: crate::potts::PottsError| SpecError::invalid("truth", "potts-random", e.to_string());
+    let mcmc = spec.settings.mcmc.as_ref().ok_or_else(|| {
+        SpecError::invalid("eval.method", "exact", "a potts-random truth needs [eval] method = \"mcmc\"")
+    })?;
+    let m = match spec.point.data {
+        DataSize::Samples(m) => m,
+        DataSize::Mu(mu) => {
+            return Err(SpecError::invalid(
+                "mu",
+                mu,
+                "a potts-random truth's entropy is not known in closed form: give data.samples instead",
+            ))
+        }
+    };
+    let (n, q) = (family.sites, family.states);
+    if m.saturating_mul(n as u64) > MAX_SAMPLED_BYTES || m > MAX_SAMPLES {
+        return Err(SpecError::invalid(
+            "samples",
+            m,
+            format!("{m} sequences of {n} sites exceed one cell's data limits"),
+        ));
+    }
+    let truth = crate::potts::random_family(&family).map_err(potts_err)?;
+    let mut rng = spec.rng();
+    let data = crate::potts::cell::sample_sequences(&truth, m as usize, &mut rng).map_err(potts_err)?;
+    let l2 = spec.point.fit.l2;
+    let opts = crate::fit::potts_plm::PottsPlmOptions {
+        l2_fields: l2,
+        l2_couplings: l2,
+        ..crate::fit::potts_plm::DEFAULT_POTTS_PLM
+    };
+    let fit = crate::fit::potts_plm::fit_potts_plm(&data.seqs, n, q, &vec![1.0; m as usize], opts)
+        .map_err(potts_err)?;
+    let mc = mc_options(mcmc, spec.settings.tau_bounds, reported_taus(&spec.settings));
+    let side = crate::potts::cell::truth_side(&truth, &fit.model, mcmc.truth_steps as usize, &mc, &mut rng)
+        .map_err(potts_err)?;
+    let (mut r, steps) = mcmc_estimate(
+        &fit.model,
+        &|s: &[u8]| truth.energy(s),
+        side.side,
+        Some(&side.series),
+        mcmc,
+        &spec.settings,
+        &mut rng,
+    );
+    side.mark(&mut r);
+    let (report, mc_report) = mcmc_reports(&r, steps);
+    let fit_report = IsingFitReport {
+        fit_mode: Some(spec.point.fit.mode),
+        fit_iterations: fit.sites.iter().map(|s| s.iterations).max(),
+        fit_stop: Some(fit.stop),
+        grad_max_norm: fit.sites.iter().map(|s| s.grad_max_norm).reduce(f64::max),
+        // The likelihood needs ln Z_q, which only the evaluation estimates.
+        nll: None,
+        coupling_max_abs: fit.model.couplings().iter().map(|c| c.abs()).reduce(f64::max),
+        fit_diverged: Some(fit.diverged),
+        fit_note: fit.note.clone(),
+        data_tau_int: Some(data.tau_int),
+        data_thinning: Some(data.thinning),
+        fit_pearson: None,
+    };
+    Ok(cell_result(spec, m, report, TwoLevelFitReport::default(), fit_report, mc_report))
+}
+
 /// E_p[f] = Σ_x p(x) f(x) over every state, p given by its logarithm.
 fn expectation(log_p: &[f64], f: &[f64]) -> f64 {
     log_p.iter().zip(f).map(|(lp, v)| lp.exp() * v).sum()
@@ -433,17 +510,32 @@ pub fn mc_options(m: &McmcSettings, tau_bounds: (f64, f64), curve: Vec<f64>) -> 
 /// The τ analysis of a fitted model by Monte Carlo (docs/spec.md §10): the estimate (run
 /// to `target_se` when one is set) as a [`TauReport`] of point values, and its standard
 /// errors and diagnostics as a [`McmcReport`].
-pub fn mcmc_analysis<R: rand::Rng>(
-    q: &SpinModel,
-    truth_energy: &dyn Fn(&[i8]) -> f64,
+pub fn mcmc_analysis<E: Ensemble + ?Sized, R: rand::Rng>(
+    q: &E,
+    truth_energy: &dyn Fn(&E::Config) -> f64,
     side: TruthSide,
     truth_samples: Option<&[f64]>,
     mcmc: &McmcSettings,
     settings: &CellSettings,
     rng: &mut R,
 ) -> (TauReport, McmcReport) {
+    let (r, steps) = mcmc_estimate(q, truth_energy, side, truth_samples, mcmc, settings, rng);
+    mcmc_reports(&r, steps)
+}
+
+/// The Monte Carlo estimate of a cell (run to `target_se` when one is set) and the steps
+/// it took.
+fn mcmc_estimate<E: Ensemble + ?Sized, R: rand::Rng>(
+    q: &E,
+    truth_energy: &dyn Fn(&E::Config) -> f64,
+    side: TruthSide,
+    truth_samples: Option<&[f64]>,
+    mcmc: &McmcSettings,
+    settings: &CellSettings,
+    rng: &mut R,
+) -> (McTau, usize) {
     let opts = mc_options(mcmc, settings.tau_bounds, reported_taus(settings));
-    let (r, steps) = match mcmc.target_se {
+    match mcmc.target_se {
         Some(target) => crate::mc::tau::estimate_to_precision(
             q,
             truth_energy,
@@ -454,9 +546,10 @@ pub fn mcmc_analysis<R: rand::Rng>(
             mcmc.max_steps as usize,
             rng,
         ),
-        None => (crate::mc::tau::estimate(q, truth_energy, side, truth_samples, &opts, rng), opts.steps),
-    };
-    mcmc_reports(&r, steps)
+        None => {
+            (crate::mc::tau::estimate_ensemble(q, truth_energy, side, truth_samples, &opts, rng), opts.steps)
+        }
+    }
 }
 
 /// Split a Monte Carlo estimate into the values a result shares with exact cells and the

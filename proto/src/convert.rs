@@ -101,6 +101,21 @@ impl From<&GridPoint> for pb::GridPoint {
             TruthSpec::Ising2d { rows, cols, temperature } => {
                 pb::grid_point::Truth::Ising2d(pb::Ising2dTruth { rows, cols, temperature })
             }
+            TruthSpec::PottsRandom {
+                sites,
+                states,
+                coupling_strength,
+                field_strength,
+                contact_fraction,
+                family_seed,
+            } => pb::grid_point::Truth::PottsRandom(pb::PottsRandomTruth {
+                sites,
+                states,
+                coupling_strength,
+                field_strength,
+                contact_fraction,
+                family_seed,
+            }),
         };
         let data = match p.data {
             DataSize::Samples(m) => pb::grid_point::Data::Samples(m),
@@ -124,6 +139,14 @@ impl TryFrom<pb::GridPoint> for GridPoint {
             pb::grid_point::Truth::Ising2d(t) => {
                 TruthSpec::Ising2d { rows: t.rows, cols: t.cols, temperature: t.temperature }
             }
+            pb::grid_point::Truth::PottsRandom(t) => TruthSpec::PottsRandom {
+                sites: t.sites,
+                states: t.states,
+                coupling_strength: t.coupling_strength,
+                field_strength: t.field_strength,
+                contact_fraction: t.contact_fraction,
+                family_seed: t.family_seed,
+            },
         };
         let data = match p.data.ok_or(ConvertError::Missing("GridPoint.data"))? {
             pb::grid_point::Data::Samples(m) => DataSize::Samples(m),
@@ -504,6 +527,18 @@ mod tests {
                 .prop_map(|(states, low_states, gap)| TruthSpec::TwoLevel { states, low_states, gap }),
             (any::<u32>(), any::<u32>(), any_f64())
                 .prop_map(|(rows, cols, temperature)| TruthSpec::Ising2d { rows, cols, temperature }),
+            (any::<u32>(), any::<u32>(), any_f64(), any_f64(), any_f64(), any::<u64>()).prop_map(
+                |(sites, states, coupling_strength, field_strength, contact_fraction, family_seed)| {
+                    TruthSpec::PottsRandom {
+                        sites,
+                        states,
+                        coupling_strength,
+                        field_strength,
+                        contact_fraction,
+                        family_seed,
+                    }
+                }
+            ),
         ];
         let data = prop_oneof![any::<u64>().prop_map(DataSize::Samples), any_f64().prop_map(DataSize::Mu)];
         let mode =

@@ -135,6 +135,8 @@ enum SummarySource {
     Gap,
     Lattice,
     Temperature,
+    Sites,
+    CouplingStrength,
     Samples,
     Mu,
     Fit,
@@ -168,7 +170,7 @@ impl SummaryLayout {
     pub fn new() -> Self {
         use ColumnKind::*;
         use SummarySource as S;
-        let fixed: [(&'static str, ColumnKind, SummarySource); 18] = [
+        let fixed: [(&'static str, ColumnKind, SummarySource); 20] = [
             ("truth", Str, S::Truth),
             ("states", Int, S::States),
             ("low_states", Int, S::LowStates),
@@ -187,6 +189,8 @@ impl SummaryLayout {
             ("fit_diverged", Int, S::FitDiverged),
             ("frac_kappa_sign_agrees", Float, S::FracKappaSignAgrees),
             ("mcmc_not_ok", Int, S::McmcNotOk),
+            ("sites", Int, S::Sites),
+            ("coupling_strength", Float, S::CouplingStrength),
         ];
         let mut all: Vec<(Cow<'static, str>, ColumnKind, SummarySource)> =
             fixed.iter().map(|&(n, k, s)| (Cow::Borrowed(n), k, s)).collect();
@@ -229,6 +233,8 @@ impl SummaryLayout {
                 SummarySource::Gap => Value::float(d.gap),
                 SummarySource::Lattice => d.lattice.clone().map_or(Value::Null, Value::str),
                 SummarySource::Temperature => Value::float(d.temperature),
+                SummarySource::Sites => Value::int(d.sites),
+                SummarySource::CouplingStrength => Value::float(d.coupling_strength),
                 SummarySource::Samples => Value::int(s.samples),
                 SummarySource::Mu => Value::float(d.mu),
                 SummarySource::Fit => Value::str(d.fit),
@@ -250,7 +256,7 @@ impl SummaryLayout {
 /// A grid point's swept values as table fields (null where the truth has no such field).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Descriptors {
-    /// `two-level` or `ising2d`.
+    /// `two-level`, `ising2d` or `potts-random`.
     pub truth: &'static str,
     /// N_s.
     pub states: Option<u64>,
@@ -262,6 +268,10 @@ pub struct Descriptors {
     pub lattice: Option<String>,
     /// T.
     pub temperature: Option<f64>,
+    /// N of a Potts truth.
+    pub sites: Option<u64>,
+    /// σ_J of a `potts-random` truth.
+    pub coupling_strength: Option<f64>,
     /// M as specified (None for μ-specified points).
     pub samples: Option<u64>,
     /// μ as specified.
@@ -282,6 +292,8 @@ impl Descriptors {
             gap: None,
             lattice: None,
             temperature: None,
+            sites: None,
+            coupling_strength: None,
             samples: None,
             mu: None,
             fit: p.fit.mode.as_str(),
@@ -298,6 +310,12 @@ impl Descriptors {
                 d.truth = "ising2d";
                 d.lattice = Some(format!("{rows}x{cols}"));
                 d.temperature = Some(*temperature);
+            }
+            TruthSpec::PottsRandom { sites, states, coupling_strength, .. } => {
+                d.truth = "potts-random";
+                d.sites = Some(u64::from(*sites));
+                d.states = Some(u64::from(*states));
+                d.coupling_strength = Some(*coupling_strength);
             }
         }
         match p.data {
@@ -326,6 +344,12 @@ impl Descriptors {
         if let Some(x) = self.temperature {
             v.push(("temperature", fmt_f64(x)));
         }
+        if let Some(x) = self.sites {
+            v.push(("sites", x.to_string()));
+        }
+        if let Some(x) = self.coupling_strength {
+            v.push(("coupling_strength", fmt_f64(x)));
+        }
         if let Some(x) = self.samples {
             v.push(("samples", x.to_string()));
         }
@@ -353,6 +377,8 @@ pub fn cell_columns() -> Vec<Column> {
         ("gap", Float),
         ("lattice", Str),
         ("temperature", Float),
+        ("sites", Int),
+        ("coupling_strength", Float),
         ("mu", Float),
         ("fit", Str),
         ("l2", Float),
@@ -397,6 +423,8 @@ pub fn cell_row<'a>(point_key: &'a str, d: &'a Descriptors, r: &'a CellResult) -
         Value::float(d.gap),
         d.lattice.as_deref().map_or(Value::Null, Value::str),
         Value::float(d.temperature),
+        Value::int(d.sites),
+        Value::float(d.coupling_strength),
         Value::float(d.mu),
         Value::str(d.fit),
         Value::Float(d.l2),
@@ -550,7 +578,7 @@ mod tests {
         // The `cells.*` schema is what users' scripts read: generated from RESULT_FIELDS, it
         // must stay this list (new fields go at the end of their part).
         let names: Vec<String> = cell_columns().iter().map(|c| c.name.to_string()).collect();
-        let want = "key point replicate truth states low_states gap lattice temperature mu fit l2 samples \
+        let want = "key point replicate truth states low_states gap lattice temperature sites coupling_strength mu fit l2 samples \
             tau_rev tau_fwd tau_rev_at_bound tau_fwd_at_bound dkl_rev_at_1 dkl_rev_opt gain_rev dkl_fwd_at_1 \
             dkl_fwd_opt gain_fwd tau_heat_peak tau_var kappa_at_1 heat_capacity_at_1 low_states_hat gap_hat \
             overlap tau_rev_closed tau_fwd_closed fit_mode fit_iterations fit_stop grad_max_norm nll \

@@ -23,6 +23,8 @@ const TOP_KEYS: &[&str] =
     &["name", "description", "seed", "replicates", "truth", "data", "fit", "tau", "eval", "mcmc"];
 const TWO_LEVEL_KEYS: &[&str] = &["kind", "states", "low_states", "gap"];
 const ISING_KEYS: &[&str] = &["kind", "lattice", "temperature"];
+const POTTS_RANDOM_KEYS: &[&str] =
+    &["kind", "sites", "states", "coupling_strength", "field_strength", "contact_fraction", "family_seed"];
 const DATA_KEYS: &[&str] = &["samples", "mu"];
 const FIT_KEYS: &[&str] =
     &["mode", "l2", "max_iter", "rel_tol", "coupling_cap", "pearson_target", "max_sweeps"];
@@ -42,7 +44,7 @@ const MCMC_KEYS: &[&str] = &[
     "max_r_hat",
     "truth_steps",
 ];
-const KINDS: &str = "expected \"two-level\" or \"ising2d\"";
+const KINDS: &str = "expected \"two-level\", \"ising2d\" or \"potts-random\"";
 
 /// Where a grid point's value came from: the field name [`GridPoint::validate`] uses, the
 /// key path in the study file, and the value's span.
@@ -264,8 +266,17 @@ fn parse_seed(doc: &Doc<'_>, root: &DeTable<'_>) -> Result<u64, StudyError> {
 
 /// The swept values of the truth, per kind.
 enum TruthAxes {
-    TwoLevel { states: Vec<Sourced<f64>>, lows: Vec<Sourced<f64>>, gaps: Vec<Sourced<f64>> },
-    Ising { lattices: Vec<Sourced<(u32, u32)>>, temperatures: Vec<Sourced<f64>> },
+    TwoLevel {
+        states: Vec<Sourced<f64>>,
+        lows: Vec<Sourced<f64>>,
+        gaps: Vec<Sourced<f64>>,
+    },
+    Ising {
+        lattices: Vec<Sourced<(u32, u32)>>,
+        temperatures: Vec<Sourced<f64>>,
+    },
+    /// sites, states, coupling_strength, field_strength, contact_fraction, family_seed.
+    PottsRandom([Vec<Sourced<f64>>; 6]),
 }
 
 impl TruthAxes {
@@ -276,6 +287,9 @@ impl TruthAxes {
             }
             TruthAxes::Ising { lattices, temperatures } => {
                 vec![("lattices", lattices.len()), ("temperatures", temperatures.len())]
+            }
+            TruthAxes::PottsRandom(axes) => {
+                POTTS_RANDOM_KEYS[1..].iter().zip(axes.iter()).map(|(k, a)| (*k, a.len())).collect()
             }
         }
     }
@@ -318,6 +332,37 @@ impl TruthAxes {
                     }
                 }
             }
+            TruthAxes::PottsRandom([sites, states, coupling, field, contacts, family]) => {
+                for n in sites {
+                    for q in states {
+                        for c in coupling {
+                            for h in field {
+                                for fr in contacts {
+                                    for fam in family {
+                                        let truth = TruthSpec::PottsRandom {
+                                            sites: n.value as u32,
+                                            states: q.value as u32,
+                                            coupling_strength: c.value,
+                                            field_strength: h.value,
+                                            contact_fraction: fr.value,
+                                            family_seed: fam.value as u64,
+                                        };
+                                        let locs = [
+                                            Loc::of("sites", "truth.sites", n),
+                                            Loc::of("states", "truth.states", q),
+                                            Loc::of("coupling_strength", "truth.coupling_strength", c),
+                                            Loc::of("field_strength", "truth.field_strength", h),
+                                            Loc::of("contact_fraction", "truth.contact_fraction", fr),
+                                            Loc::of("family_seed", "truth.family_seed", fam),
+                                        ];
+                                        f(truth, &locs)?;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -357,6 +402,45 @@ fn parse_truths<'i>(doc: &Doc<'_>, item: &Item<'i>, table: &DeTable<'i>) -> Resu
                     Domain::Real,
                 )?,
             })
+        }
+        "potts-random" => {
+            check_keys(doc, "truth", table, POTTS_RANDOM_KEYS)?;
+            let int32 = Domain::Integer { max: u64::from(u32::MAX) };
+            // Seeds beyond 2^53 would not survive the axis' f64 values exactly.
+            let seed = Domain::Integer { max: 1 << 53 };
+            Ok(TruthAxes::PottsRandom([
+                axis_values(doc, "truth.sites", req("sites", "N, the number of sites")?, int32)?,
+                axis_values(
+                    doc,
+                    "truth.states",
+                    req("states", "q, the states per site (21 for proteins)")?,
+                    int32,
+                )?,
+                axis_values(
+                    doc,
+                    "truth.coupling_strength",
+                    req("coupling_strength", "σ_J, the spread of the couplings on contacts")?,
+                    Domain::Real,
+                )?,
+                axis_values(
+                    doc,
+                    "truth.field_strength",
+                    req("field_strength", "σ_h, the spread of the fields")?,
+                    Domain::Real,
+                )?,
+                axis_values(
+                    doc,
+                    "truth.contact_fraction",
+                    req("contact_fraction", "the fraction of site pairs in contact, in (0, 1]")?,
+                    Domain::Real,
+                )?,
+                axis_values(
+                    doc,
+                    "truth.family_seed",
+                    req("family_seed", "which synthetic family (an integer)")?,
+                    seed,
+                )?,
+            ]))
         }
         _ => Err(doc.invalid("truth.kind", &kind_item.span(), KINDS)),
     }

@@ -29,6 +29,7 @@ fn gaps(study: &Study) -> Vec<f64> {
         .map(|p| match p.truth {
             TruthSpec::TwoLevel { gap, .. } => gap,
             TruthSpec::Ising2d { temperature, .. } => temperature,
+            TruthSpec::PottsRandom { coupling_strength, .. } => coupling_strength,
         })
         .collect();
     v.dedup();
@@ -1019,4 +1020,31 @@ fn lattices_past_enumeration_need_plm_and_monte_carlo() {
     let mc = parse(&big("mode = \"plm\"\n", "[eval]\nmethod = \"mcmc\"\n[mcmc]\ntruth_steps = 5000\n"));
     assert!(mc.settings_fingerprint().ends_with(";mcmc.truth_steps=5000"));
     assert!(!s.settings_fingerprint().contains("truth_steps"), "the default leaves the fingerprint alone");
+}
+
+#[test]
+fn the_potts_synthetic_study_sweeps_samples_of_one_family_and_refuses_bad_values_by_line() {
+    let s = Study::from_path(&studies_dir().join("potts-synthetic.toml")).unwrap();
+    assert_eq!(s.cell_count(), 5 * 5);
+    assert_eq!(samples(&s), [100, 316, 1000, 3162, 10000].into_iter().collect());
+    let k = keys(&s);
+    assert!(k.contains(
+        "potts-random;sites=50;states=21;coupling_strength=0.5;field_strength=1;contact_fraction=0.1;\
+         family_seed=1;samples=1000;fit=plm;l2=0.01;r=4"
+    ));
+    // Coupling strengths may be swept; every family value is a list or a number.
+    let src = "name = \"p\"\nseed = 1\n[truth]\nkind = \"potts-random\"\nsites = 8\nstates = 4\n\
+               coupling_strength = [0.5, 1.0]\nfield_strength = 1\ncontact_fraction = 0.3\nfamily_seed = [1, 2]\n\
+               [data]\nsamples = 100\n[fit]\nmode = \"plm\"\n[eval]\nmethod = \"mcmc\"\n";
+    assert_eq!(parse(src).grid_points().len(), 4);
+    for (from, to, line, key) in [
+        ("contact_fraction = 0.3", "contact_fraction = 0", 9, "truth.contact_fraction"),
+        ("states = 4", "states = 40", 6, "truth.states"),
+        ("sites = 8", "sites = 1", 5, "truth.sites"),
+        ("field_strength = 1", "field_strength = -1", 8, "truth.field_strength"),
+        ("family_seed = [1, 2]", "famly_seed = 1", 10, "famly_seed"),
+    ] {
+        let err = Study::from_toml_str(&src.replace(from, to)).unwrap_err().to_string();
+        assert!(err.contains(&format!("line {line}")) && err.contains(key), "{to}: {err}");
+    }
 }

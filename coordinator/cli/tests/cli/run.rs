@@ -208,3 +208,50 @@ fn a_monte_carlo_study_exports_error_bars_and_matches_taustar_cell() {
         assert_eq!(stored.to_bits(), json[col].as_f64().unwrap().to_bits(), "{col}");
     }
 }
+
+/// A `potts-random` study (docs/spec.md §10) runs through the coordinator and local workers:
+/// every cell done with standard errors and diagnostics, the truth's descriptors in the
+/// tables, τ* finite; a fit other than plm, an exact evaluation and μ-specified data are
+/// refused up front, naming the key.
+#[test]
+fn a_potts_random_study_runs_and_exports_its_descriptors() {
+    let dir = tempfile::tempdir().unwrap();
+    let truth = "[truth]\nkind = \"potts-random\"\nsites = 6\nstates = 3\ncoupling_strength = 0.6\n\
+                 field_strength = 0.8\ncontact_fraction = 0.5\nfamily_seed = 4\n";
+    let rest = "[data]\nsamples = [80, 400]\n[fit]\nmode = \"plm\"\nl2 = 0.01\n\
+                [tau]\ngrid = { from = 0.5, to = 2.0, count = 4 }\n[eval]\nmethod = \"mcmc\"\n\
+                [mcmc]\nsteps = 800\ntruth_steps = 2000\n";
+    let study = format!("name = \"potts\"\nseed = 5\nreplicates = 2\n{truth}{rest}");
+    let export = run_and_export(dir.path(), "potts", &study, "summary,cells");
+    let cells = std::fs::read_to_string(export.join("cells.csv")).unwrap();
+    assert_eq!(cells.lines().count(), 1 + 4);
+    assert!(csv_column(&cells, "truth").iter().all(|t| t == "potts-random"));
+    assert!(csv_column(&cells, "sites").iter().all(|t| t == "6"));
+    assert!(csv_column(&cells, "states").iter().all(|t| t == "3"));
+    assert!(csv_column(&cells, "coupling_strength").iter().all(|t| t == "0.6"));
+    for col in ["tau_rev", "tau_fwd", "tau_rev_se", "tau_fwd_se", "data_tau_int", "data_thinning", "r_hat"] {
+        let v = csv_column(&cells, col);
+        assert!(v.iter().all(|x| x.parse::<f64>().is_ok_and(f64::is_finite)), "{col}: {v:?}");
+    }
+    assert!(csv_column(&cells, "tau_rev_se").iter().all(|x| x.parse::<f64>().unwrap() > 0.0));
+    assert!(csv_column(&cells, "key")[0].starts_with("potts-random;sites=6;states=3;coupling_strength=0.6;"));
+    let summary = std::fs::read_to_string(export.join("summary.csv")).unwrap();
+    assert_eq!(summary.lines().count(), 1 + 2);
+
+    for (bad, want) in [
+        ("mode = \"plm\"", "mode = \"mle\""),
+        ("method = \"mcmc\"", "method = \"exact\""),
+        ("samples = [80, 400]", "mu = 0"),
+    ] {
+        let study = study.replace(bad, want);
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, &study).unwrap();
+        let db = dir.path().join("bad.db");
+        let out = taustar(&["run".as_ref(), file.as_os_str(), "--db".as_ref(), db.as_os_str()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && !err.contains("panicked"), "{want}: {err}");
+        let key = want.split(' ').next().unwrap();
+        assert!(err.contains(key), "{want}: stderr does not name {key}: {err}");
+        let _ = std::fs::remove_file(&db);
+    }
+}

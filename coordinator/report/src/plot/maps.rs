@@ -1,7 +1,7 @@
 //! Which phase-diagram maps a study gets, and how summaries become heatmap grids.
 //!
 //! The axes are the data size (x: log10 M, or μ) and the truth's swept parameter (y: Δ for
-//! two-level truths, T for Ising). Every other swept value (N_s, n_g, lattice, λ, fit mode)
+//! two-level truths, T for Ising, σ_J for `potts-random`). Every other swept value (N_s, n_g, lattice, λ, fit mode)
 //! makes a separate *facet*: its maps get a file-name suffix naming its values.
 
 use std::collections::BTreeMap;
@@ -166,7 +166,7 @@ fn x_of(d: &Descriptors) -> Option<(f64, bool)> {
 }
 
 fn y_of(d: &Descriptors) -> Option<f64> {
-    d.gap.or(d.temperature)
+    d.gap.or(d.temperature).or(d.coupling_strength)
 }
 
 /// The facet of a point: every descriptor but the two axes (and which kind of x it has).
@@ -174,7 +174,7 @@ fn facet_pairs(d: &Descriptors) -> Vec<(&'static str, String)> {
     let mut v: Vec<(&'static str, String)> = d
         .pairs()
         .into_iter()
-        .filter(|(k, _)| !matches!(*k, "samples" | "mu" | "gap" | "temperature"))
+        .filter(|(k, _)| !matches!(*k, "samples" | "mu" | "gap" | "temperature" | "coupling_strength"))
         .collect();
     v.push(("x", if d.samples.is_some() { "samples".into() } else { "mu".into() }));
     v
@@ -306,7 +306,11 @@ pub fn draw_maps(study: &str, rows: &[SummaryRow], out: &Path) -> anyhow::Result
         let reps_text = if rmin == rmax { format!("{rmin}") } else { format!("{rmin}–{rmax}") };
         let (x_desc, y_desc) = (
             if x_is_log10 { "M, number of samples (log scale)" } else { "μ = ln M − S(p)" },
-            if truth == "ising2d" { "T, truth temperature" } else { "Δ, energy gap of the truth" },
+            match truth {
+                "ising2d" => "T, truth temperature",
+                "potts-random" => "σ_J, coupling strength of the truth",
+                _ => "Δ, energy gap of the truth",
+            },
         );
 
         // One data size and several truth values (the appendix's studies): a heatmap would
@@ -346,7 +350,14 @@ pub fn draw_maps(study: &str, rows: &[SummaryRow], out: &Path) -> anyhow::Result
             let mut lines: Vec<Line> = ys
                 .iter()
                 .map(|y| Line {
-                    label: format!("{} = {y}", if truth == "ising2d" { "T" } else { "Δ" }),
+                    label: format!(
+                        "{} = {y}",
+                        match truth {
+                            "ising2d" => "T",
+                            "potts-random" => "σ_J",
+                            _ => "Δ",
+                        }
+                    ),
                     rev: Vec::new(),
                     fwd: Vec::new(),
                 })

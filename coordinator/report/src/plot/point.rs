@@ -14,8 +14,20 @@ use plotters::prelude::*;
 use super::render::{plot_err, Figure};
 
 /// Keys a selection may use (the grid-point descriptors).
-pub const KEYS: [&str; 10] =
-    ["truth", "states", "low_states", "gap", "lattice", "temperature", "samples", "mu", "fit", "l2"];
+pub const KEYS: [&str; 12] = [
+    "truth",
+    "states",
+    "low_states",
+    "gap",
+    "lattice",
+    "temperature",
+    "sites",
+    "coupling_strength",
+    "samples",
+    "mu",
+    "fit",
+    "l2",
+];
 
 /// A grid-point selection, e.g. `gap=6,samples=200` or `temperature=2.05,samples=71`.
 #[derive(Debug, Clone, PartialEq)]
