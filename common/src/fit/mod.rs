@@ -5,5 +5,6 @@ pub mod ising;
 pub mod lbfgs;
 pub(crate) mod linalg;
 pub mod plm;
+pub mod potts_bml;
 pub mod potts_plm;
 pub mod two_level;

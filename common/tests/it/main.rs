@@ -7,6 +7,7 @@ mod bml;
 mod invariants;
 mod mc;
 mod plm;
+mod potts_bml;
 mod potts_cell;
 mod potts_curves;
 mod potts_formats;
