@@ -627,11 +627,11 @@ impl GridPoint {
                         other => SpecError::invalid("truth", "potts-random", other.to_string()),
                     })?;
                 }
-                if self.fit.mode != FitMode::Plm {
+                if !self.fit.mode.samples() {
                     return Err(SpecError::invalid(
                         "fit.mode",
                         self.fit.mode.as_str(),
-                        "a potts-random truth is fitted with fit.mode = \"plm\" (bml for Potts is not wired into cells yet)",
+                        "a potts-random truth is past enumeration: fit it with fit.mode = \"plm\" or \"bml\"",
                     ));
                 }
                 if let DataSize::Mu(mu) = self.data {

@@ -445,14 +445,7 @@ fn potts_cell(spec: &CellSpec) -> Result<CellResult, SpecError> {
     let truth = crate::potts::random_family(&family).map_err(potts_err)?;
     let mut rng = spec.rng();
     let data = crate::potts::cell::sample_sequences(&truth, m as usize, &mut rng).map_err(potts_err)?;
-    let l2 = spec.point.fit.l2;
-    let opts = crate::fit::potts_plm::PottsPlmOptions {
-        l2_fields: l2,
-        l2_couplings: l2,
-        ..crate::fit::potts_plm::DEFAULT_POTTS_PLM
-    };
-    let fit = crate::fit::potts_plm::fit_potts_plm(&data.seqs, n, q, &vec![1.0; m as usize], opts)
-        .map_err(potts_err)?;
+    let fit = potts_fit(spec, &data.seqs, n, q, &mut rng).map_err(potts_err)?;
     let mc = mc_options(mcmc, spec.settings.tau_bounds, reported_taus(&spec.settings));
     let side = crate::potts::cell::truth_side(&truth, &fit.model, mcmc.truth_steps as usize, &mc, &mut rng)
         .map_err(potts_err)?;
@@ -467,21 +460,72 @@ fn potts_cell(spec: &CellSpec) -> Result<CellResult, SpecError> {
     );
     side.mark(&mut r);
     let (report, mc_report) = mcmc_reports(&r, steps);
-    let fit_report = IsingFitReport {
+    let fit_report =
+        IsingFitReport { data_tau_int: Some(data.tau_int), data_thinning: Some(data.thinning), ..fit.report };
+    Ok(cell_result(spec, m, report, TwoLevelFitReport::default(), fit_report, mc_report))
+}
+
+/// A Potts fit of a cell and its report (the fields a fit fills; the data's are the caller's).
+struct PottsCellFit {
+    model: crate::potts::PottsModel,
+    report: IsingFitReport,
+}
+
+/// The cell's Potts fit, by its mode: `plm` (λ on fields and couplings) or `bml` (the same
+/// penalty; `fit.pearson_target` and `fit.max_sweeps` as for Ising).
+fn potts_fit<R: rand::Rng>(
+    spec: &CellSpec,
+    seqs: &[u8],
+    n: usize,
+    q: usize,
+    rng: &mut R,
+) -> Result<PottsCellFit, crate::potts::PottsError> {
+    let l2 = spec.point.fit.l2;
+    let weights = vec![1.0; seqs.len() / n];
+    let base = IsingFitReport {
         fit_mode: Some(spec.point.fit.mode),
+        // The likelihood needs ln Z_q, which only the evaluation estimates.
+        nll: None,
+        ..IsingFitReport::default()
+    };
+    let max_abs = |m: &crate::potts::PottsModel| m.couplings().iter().map(|c| c.abs()).reduce(f64::max);
+    if spec.point.fit.mode == FitMode::Bml {
+        let opts = crate::fit::potts_bml::PottsBmlOptions {
+            l2_fields: l2,
+            l2_couplings: l2,
+            pearson_target: spec.settings.pearson_target,
+            max_sweeps: u64::from(spec.settings.max_sweeps),
+            ..crate::fit::potts_bml::DEFAULT_POTTS_BML
+        };
+        let fit = crate::fit::potts_bml::fit_potts_bml(seqs, n, q, &weights, opts, rng)?;
+        let report = IsingFitReport {
+            fit_iterations: Some(fit.epochs),
+            fit_stop: Some(fit.stop),
+            grad_max_norm: Some(fit.grad_max_norm),
+            coupling_max_abs: max_abs(&fit.model),
+            fit_diverged: Some(fit.diverged),
+            fit_note: fit.note.clone(),
+            fit_pearson: Some(fit.pearson),
+            ..base
+        };
+        return Ok(PottsCellFit { model: fit.model, report });
+    }
+    let opts = crate::fit::potts_plm::PottsPlmOptions {
+        l2_fields: l2,
+        l2_couplings: l2,
+        ..crate::fit::potts_plm::DEFAULT_POTTS_PLM
+    };
+    let fit = crate::fit::potts_plm::fit_potts_plm(seqs, n, q, &weights, opts)?;
+    let report = IsingFitReport {
         fit_iterations: fit.sites.iter().map(|s| s.iterations).max(),
         fit_stop: Some(fit.stop),
         grad_max_norm: fit.sites.iter().map(|s| s.grad_max_norm).reduce(f64::max),
-        // The likelihood needs ln Z_q, which only the evaluation estimates.
-        nll: None,
-        coupling_max_abs: fit.model.couplings().iter().map(|c| c.abs()).reduce(f64::max),
+        coupling_max_abs: max_abs(&fit.model),
         fit_diverged: Some(fit.diverged),
         fit_note: fit.note.clone(),
-        data_tau_int: Some(data.tau_int),
-        data_thinning: Some(data.thinning),
-        fit_pearson: None,
+        ..base
     };
-    Ok(cell_result(spec, m, report, TwoLevelFitReport::default(), fit_report, mc_report))
+    Ok(PottsCellFit { model: fit.model, report })
 }
 
 /// E_p[f] = Σ_x p(x) f(x) over every state, p given by its logarithm.

@@ -238,6 +238,16 @@ fn a_potts_random_study_runs_and_exports_its_descriptors() {
     let summary = std::fs::read_to_string(export.join("summary.csv")).unwrap();
     assert_eq!(summary.lines().count(), 1 + 2);
 
+    // The same study fitted by Boltzmann-machine learning: the Pearson stop is reported.
+    let bml =
+        study.replace("name = \"potts\"", "name = \"potts-bml\"").replace("mode = \"plm\"", "mode = \"bml\"");
+    let export = run_and_export(dir.path(), "potts-bml", &bml, "cells");
+    let cells = std::fs::read_to_string(export.join("cells.csv")).unwrap();
+    assert!(csv_column(&cells, "fit_mode").iter().all(|t| t == "bml"));
+    let pearson: Vec<f64> = csv_column(&cells, "fit_pearson").iter().map(|x| x.parse().unwrap()).collect();
+    assert!(pearson.iter().all(|&p| p > 0.5 && p <= 1.0), "{pearson:?}");
+    assert!(csv_column(&cells, "tau_rev").iter().all(|x| x.parse::<f64>().is_ok_and(f64::is_finite)));
+
     for (bad, want) in [
         ("mode = \"plm\"", "mode = \"mle\""),
         ("method = \"mcmc\"", "method = \"exact\""),
