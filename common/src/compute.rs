@@ -494,7 +494,7 @@ fn potts_fit<R: rand::Rng>(
             l2_fields: l2,
             l2_couplings: l2,
             pearson_target: spec.settings.pearson_target,
-            max_sweeps: u64::from(spec.settings.max_sweeps),
+            max_sweeps: spec.settings.max_sweeps,
             ..crate::fit::potts_bml::DEFAULT_POTTS_BML
         };
         let fit = crate::fit::potts_bml::fit_potts_bml(seqs, n, q, &weights, opts, rng)?;
