@@ -62,6 +62,22 @@ pub enum TruthSpec {
         /// Which family (the study seed picks the data; this picks the truth).
         family_seed: u64,
     },
+    /// A user's Potts model as the truth, in adabmDCA's text format (docs/spec.md §10): the
+    /// file is named by its content (SHA-256) in the key, so a cell's result always belongs
+    /// to the model it was computed from, wherever the file lives; workers read it from
+    /// `path` and refuse a file whose content changed.
+    PottsFile {
+        /// Where workers read the model (absolute once a study file is parsed).
+        path: String,
+        /// Its alphabet: `protein`, `rna`, `dna` or the symbols in state order.
+        alphabet: String,
+        /// N, read from the file when the study was parsed.
+        sites: u32,
+        /// q, the alphabet's size.
+        states: u32,
+        /// SHA-256 of the file's bytes, lower-case hex.
+        sha256: String,
+    },
 }
 
 impl TruthSpec {
@@ -527,6 +543,9 @@ impl GridPoint {
             TruthSpec::Ising2d { rows, cols, temperature } => {
                 format!("ising2d;lattice={rows}x{cols};temperature={}", fmt_f64(*temperature))
             }
+            TruthSpec::PottsFile { alphabet, sites, states, sha256, .. } => {
+                format!("potts-file;sha256={sha256};alphabet={alphabet};sites={sites};states={states}")
+            }
             TruthSpec::PottsRandom {
                 sites,
                 states,
@@ -611,6 +630,41 @@ impl GridPoint {
                         "temperature",
                         temperature,
                         "must be a finite number > 0",
+                    ));
+                }
+            }
+            TruthSpec::PottsFile { sites, states, sha256, alphabet, .. } => {
+                if *sites < 2 || !(2..=255).contains(states) {
+                    return Err(SpecError::invalid(
+                        "truth",
+                        format!("potts-file with {sites} sites of {states} states"),
+                        "need at least 2 sites and 2 to 255 states",
+                    ));
+                }
+                if sha256.len() != 64
+                    || !sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                {
+                    return Err(SpecError::invalid("sha256", sha256, "need 64 lower-case hex digits"));
+                }
+                if alphabet.is_empty() || alphabet.contains(';') {
+                    return Err(SpecError::invalid(
+                        "alphabet",
+                        alphabet,
+                        "need a name or the symbols, without `;`",
+                    ));
+                }
+                if !self.fit.mode.samples() {
+                    return Err(SpecError::invalid(
+                        "fit.mode",
+                        self.fit.mode.as_str(),
+                        "a potts-file truth is past enumeration: fit it with fit.mode = \"plm\" or \"bml\"",
+                    ));
+                }
+                if let DataSize::Mu(mu) = self.data {
+                    return Err(SpecError::invalid(
+                        "mu",
+                        mu,
+                        "a potts-file truth's entropy has no closed form: give data.samples instead",
                     ));
                 }
             }
@@ -774,11 +828,13 @@ impl CellSpec {
                 ));
             }
         }
-        if self.settings.mcmc.is_none() && matches!(self.point.truth, TruthSpec::PottsRandom { .. }) {
+        if self.settings.mcmc.is_none()
+            && matches!(self.point.truth, TruthSpec::PottsRandom { .. } | TruthSpec::PottsFile { .. })
+        {
             return Err(SpecError::invalid(
                 "eval.method",
                 "exact",
-                "a potts-random truth is past enumeration: evaluate it with [eval] method = \"mcmc\"",
+                "a Potts truth is past enumeration: evaluate it with [eval] method = \"mcmc\"",
             ));
         }
         if self.settings.mcmc.is_some() {

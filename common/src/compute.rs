@@ -118,7 +118,7 @@ pub fn compute_cell(spec: &CellSpec) -> Result<CellResult, SpecError> {
             two_level_cell(spec, TwoLevelTruth::new(states, low_states, gap))
         }
         TruthSpec::Ising2d { rows, cols, temperature } => ising_cell(spec, rows, cols, temperature),
-        TruthSpec::PottsRandom { .. } => potts_cell(spec),
+        TruthSpec::PottsRandom { .. } | TruthSpec::PottsFile { .. } => potts_cell(spec),
     }
 }
 
@@ -415,14 +415,21 @@ fn sampled_ising_cell(
 /// ladder ([`crate::potts::cell::truth_side`]). Validation guarantees `plm` and
 /// `[eval] method = "mcmc"`.
 fn potts_cell(spec: &CellSpec) -> Result<CellResult, SpecError> {
-    let family = spec
-        .point
-        .truth
-        .potts_random()
-        .ok_or_else(|| SpecError::invalid("truth", spec.point.key(), "not a potts-random truth"))?;
-    let potts_err = |e: crate::potts::PottsError| SpecError::invalid("truth", "potts-random", e.to_string());
+    let potts_err =
+        |e: crate::potts::PottsError| SpecError::invalid("truth", spec.point.key(), e.to_string());
+    let truth: std::sync::Arc<crate::potts::PottsModel> = match &spec.point.truth {
+        TruthSpec::PottsFile { path, alphabet, sha256, .. } => {
+            crate::potts::cell::load_truth_file(path, alphabet, sha256).map_err(potts_err)?
+        }
+        t => {
+            let family = t
+                .potts_random()
+                .ok_or_else(|| SpecError::invalid("truth", spec.point.key(), "not a Potts truth"))?;
+            std::sync::Arc::new(crate::potts::random_family(&family).map_err(potts_err)?)
+        }
+    };
     let mcmc = spec.settings.mcmc.as_ref().ok_or_else(|| {
-        SpecError::invalid("eval.method", "exact", "a potts-random truth needs [eval] method = \"mcmc\"")
+        SpecError::invalid("eval.method", "exact", "a Potts truth needs [eval] method = \"mcmc\"")
     })?;
     let m = match spec.point.data {
         DataSize::Samples(m) => m,
@@ -430,11 +437,11 @@ fn potts_cell(spec: &CellSpec) -> Result<CellResult, SpecError> {
             return Err(SpecError::invalid(
                 "mu",
                 mu,
-                "a potts-random truth's entropy is not known in closed form: give data.samples instead",
+                "a Potts truth's entropy is not known in closed form: give data.samples instead",
             ))
         }
     };
-    let (n, q) = (family.sites, family.states);
+    let (n, q) = (truth.n(), truth.q());
     if m.saturating_mul(n as u64) > MAX_SAMPLED_BYTES || m > MAX_SAMPLES {
         return Err(SpecError::invalid(
             "samples",
@@ -442,7 +449,6 @@ fn potts_cell(spec: &CellSpec) -> Result<CellResult, SpecError> {
             format!("{m} sequences of {n} sites exceed one cell's data limits"),
         ));
     }
-    let truth = crate::potts::random_family(&family).map_err(potts_err)?;
     let mut rng = spec.rng();
     let data = crate::potts::cell::sample_sequences(&truth, m as usize, &mut rng).map_err(potts_err)?;
     let fit = potts_fit(spec, &data.seqs, n, q, &mut rng).map_err(potts_err)?;

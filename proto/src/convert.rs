@@ -101,6 +101,15 @@ impl From<&GridPoint> for pb::GridPoint {
             TruthSpec::Ising2d { rows, cols, temperature } => {
                 pb::grid_point::Truth::Ising2d(pb::Ising2dTruth { rows, cols, temperature })
             }
+            TruthSpec::PottsFile { ref path, ref alphabet, sites, states, ref sha256 } => {
+                pb::grid_point::Truth::PottsFile(pb::PottsFileTruth {
+                    path: path.clone(),
+                    alphabet: alphabet.clone(),
+                    sites,
+                    states,
+                    sha256: sha256.clone(),
+                })
+            }
             TruthSpec::PottsRandom {
                 sites,
                 states,
@@ -139,6 +148,13 @@ impl TryFrom<pb::GridPoint> for GridPoint {
             pb::grid_point::Truth::Ising2d(t) => {
                 TruthSpec::Ising2d { rows: t.rows, cols: t.cols, temperature: t.temperature }
             }
+            pb::grid_point::Truth::PottsFile(t) => TruthSpec::PottsFile {
+                path: t.path,
+                alphabet: t.alphabet,
+                sites: t.sites,
+                states: t.states,
+                sha256: t.sha256,
+            },
             pb::grid_point::Truth::PottsRandom(t) => TruthSpec::PottsRandom {
                 sites: t.sites,
                 states: t.states,
@@ -537,6 +553,15 @@ mod tests {
                         contact_fraction,
                         family_seed,
                     }
+                }
+            ),
+            (".*", ".*", any::<u32>(), any::<u32>(), "[0-9a-f]{64}").prop_map(
+                |(path, alphabet, sites, states, sha256)| TruthSpec::PottsFile {
+                    path,
+                    alphabet,
+                    sites,
+                    states,
+                    sha256
                 }
             ),
         ];

@@ -117,7 +117,7 @@ proptest! {
                                                     with_settings in any::<bool>(), result in wire_result()) {
         let spec = pb::CellSpec {
             study_seed: 1,
-            point: with_point.then_some(point),
+            point: with_point.then(|| point.clone()),
             replicate: 0,
             settings: with_settings.then(pb::CellSettings::default),
         };

@@ -122,11 +122,15 @@ impl Quantity {
                 TruthSpec::TwoLevel { low_states, .. } => {
                     r.two_level.low_states_hat.map(|k| f64::from(k) / f64::from(*low_states))
                 }
-                TruthSpec::Ising2d { .. } | TruthSpec::PottsRandom { .. } => None,
+                TruthSpec::Ising2d { .. } | TruthSpec::PottsRandom { .. } | TruthSpec::PottsFile { .. } => {
+                    None
+                }
             },
             Quantity::GapRatio => match truth {
                 TruthSpec::TwoLevel { gap, .. } => r.two_level.gap_hat.map(|g| g / gap),
-                TruthSpec::Ising2d { .. } | TruthSpec::PottsRandom { .. } => None,
+                TruthSpec::Ising2d { .. } | TruthSpec::PottsRandom { .. } | TruthSpec::PottsFile { .. } => {
+                    None
+                }
             },
             Quantity::KappaAt1 => r.tau.kappa_at_1,
             Quantity::HeatCapacityAt1 => r.tau.heat_capacity_at_1,
@@ -275,7 +279,9 @@ impl PointAggregator {
             DataSize::Mu(_) => self.first_samples,
         };
         let fit_diverged = match self.point.truth {
-            TruthSpec::Ising2d { .. } | TruthSpec::PottsRandom { .. } => Some(self.fit_diverged),
+            TruthSpec::Ising2d { .. } | TruthSpec::PottsRandom { .. } | TruthSpec::PottsFile { .. } => {
+                Some(self.fit_diverged)
+            }
             TruthSpec::TwoLevel { .. } => None,
         };
         SummaryRow {

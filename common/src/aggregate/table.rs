@@ -256,7 +256,7 @@ impl SummaryLayout {
 /// A grid point's swept values as table fields (null where the truth has no such field).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Descriptors {
-    /// `two-level`, `ising2d` or `potts-random`.
+    /// `two-level`, `ising2d`, `potts-random` or `potts-file`.
     pub truth: &'static str,
     /// N_s.
     pub states: Option<u64>,
@@ -316,6 +316,11 @@ impl Descriptors {
                 d.sites = Some(u64::from(*sites));
                 d.states = Some(u64::from(*states));
                 d.coupling_strength = Some(*coupling_strength);
+            }
+            TruthSpec::PottsFile { sites, states, .. } => {
+                d.truth = "potts-file";
+                d.sites = Some(u64::from(*sites));
+                d.states = Some(u64::from(*states));
             }
         }
         match p.data {

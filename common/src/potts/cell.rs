@@ -14,6 +14,8 @@
 //!
 //! Everything comes from the generator it is handed, so a cell is a function of its seed.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use rand::Rng;
@@ -223,4 +225,37 @@ pub fn potts_cell<R: Rng>(
         tau,
         seconds: [(t1 - t0).as_secs_f64(), (t2 - t1).as_secs_f64(), (t3 - t2).as_secs_f64()],
     })
+}
+
+/// SHA-256 of a model file's bytes, lower-case hex: the name a `potts-file` truth has in cell
+/// keys, so results follow the model's content rather than its path.
+pub fn file_sha256(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The model of a `potts-file` truth: read from `path` with `alphabet`, its content checked
+/// against `sha256` (a file that changed since the study was made is refused, naming both
+/// digests), parsed once per process and shared — a protein model's file is tens of MB and
+/// every cell of a study needs it.
+pub fn load_truth_file(path: &str, alphabet: &str, sha256: &str) -> Result<Arc<PottsModel>, PottsError> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Arc<PottsModel>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    let key = format!("{sha256};{alphabet}");
+    if let Some(m) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(Arc::clone(m));
+    }
+    let bytes = std::fs::read(path).map_err(|error| PottsError::Io { file: path.to_string(), error })?;
+    let actual = file_sha256(&bytes);
+    if actual != sha256 {
+        return Err(PottsError::setting(
+            "potts-file.sha256",
+            &actual,
+            format!("the model file {path} is not the one the study was made with (sha256 {sha256})"),
+        ));
+    }
+    let alphabet = super::Alphabet::named(alphabet)?;
+    let model = Arc::new(super::read_params(std::io::Cursor::new(bytes), &alphabet, path)?);
+    cache.lock().unwrap_or_else(|e| e.into_inner()).insert(key, Arc::clone(&model));
+    Ok(model)
 }

@@ -93,16 +93,18 @@ pub struct DefaultedSettings {
 }
 
 impl Study {
-    /// Parse and expand a study file's text. Errors name the key, the value and the line.
+    /// Parse and expand a study file's text. Errors name the key, the value and the line. A
+    /// `potts-file` model is read relative to the current directory.
     pub fn from_toml_str(src: &str) -> Result<Study, StudyError> {
-        parse::parse_study(src)
+        parse::parse_study(src, None)
     }
 
-    /// Read and parse a study file; errors also name the file.
+    /// Read and parse a study file; errors also name the file. A `potts-file` model is read
+    /// relative to the study file's directory.
     pub fn from_path(path: &Path) -> Result<Study, StudyError> {
         let src = std::fs::read_to_string(path)
             .map_err(|error| StudyError::Read { path: path.to_path_buf(), error })?;
-        Study::from_toml_str(&src)
+        parse::parse_study(&src, path.parent())
             .map_err(|error| StudyError::InFile { path: path.to_path_buf(), error: Box::new(error) })
     }
 

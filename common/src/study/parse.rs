@@ -23,6 +23,7 @@ const TOP_KEYS: &[&str] =
     &["name", "description", "seed", "replicates", "truth", "data", "fit", "tau", "eval", "mcmc"];
 const TWO_LEVEL_KEYS: &[&str] = &["kind", "states", "low_states", "gap"];
 const ISING_KEYS: &[&str] = &["kind", "lattice", "temperature"];
+const POTTS_FILE_KEYS: &[&str] = &["kind", "model", "alphabet"];
 const POTTS_RANDOM_KEYS: &[&str] =
     &["kind", "sites", "states", "coupling_strength", "field_strength", "contact_fraction", "family_seed"];
 const DATA_KEYS: &[&str] = &["samples", "mu"];
@@ -44,7 +45,7 @@ const MCMC_KEYS: &[&str] = &[
     "max_r_hat",
     "truth_steps",
 ];
-const KINDS: &str = "expected \"two-level\", \"ising2d\" or \"potts-random\"";
+const KINDS: &str = "expected \"two-level\", \"ising2d\", \"potts-random\" or \"potts-file\"";
 
 /// Where a grid point's value came from: the field name [`GridPoint::validate`] uses, the
 /// key path in the study file, and the value's span.
@@ -69,7 +70,9 @@ struct Located<T> {
 }
 
 /// Parse and expand a study file.
-pub(crate) fn parse_study(src: &str) -> Result<Study, StudyError> {
+/// `base`: the directory relative paths in the file (a `potts-file` model) are read from; the
+/// current directory when `None`.
+pub(crate) fn parse_study(src: &str, base: Option<&std::path::Path>) -> Result<Study, StudyError> {
     let doc = Doc::new(src);
     let root = DeTable::parse(src).map_err(|e| doc.syntax(&e))?;
     let root = root.get_ref();
@@ -103,7 +106,7 @@ pub(crate) fn parse_study(src: &str) -> Result<Study, StudyError> {
     let fit = optional_table(&doc, root, "fit")?;
     let tau = optional_table(&doc, root, "tau")?;
 
-    let truths = parse_truths(&doc, truth_item, truth)?;
+    let truths = parse_truths(&doc, truth_item, truth, base)?;
     let sizes = parse_data(&doc, data_item, data)?;
     let is_two_level = matches!(truths, TruthAxes::TwoLevel { .. });
     let (modes, l2s) = parse_fit_axes(&doc, fit, is_two_level)?;
@@ -277,6 +280,8 @@ enum TruthAxes {
     },
     /// sites, states, coupling_strength, field_strength, contact_fraction, family_seed.
     PottsRandom([Vec<Sourced<f64>>; 6]),
+    /// One model file, read and named by its content.
+    PottsFile(TruthSpec),
 }
 
 impl TruthAxes {
@@ -291,6 +296,7 @@ impl TruthAxes {
             TruthAxes::PottsRandom(axes) => {
                 POTTS_RANDOM_KEYS[1..].iter().zip(axes.iter()).map(|(k, a)| (*k, a.len())).collect()
             }
+            TruthAxes::PottsFile(_) => vec![("model", 1)],
         }
     }
 
@@ -332,6 +338,7 @@ impl TruthAxes {
                     }
                 }
             }
+            TruthAxes::PottsFile(truth) => f(truth.clone(), &[])?,
             TruthAxes::PottsRandom([sites, states, coupling, field, contacts, family]) => {
                 for n in sites {
                     for q in states {
@@ -368,7 +375,12 @@ impl TruthAxes {
     }
 }
 
-fn parse_truths<'i>(doc: &Doc<'_>, item: &Item<'i>, table: &DeTable<'i>) -> Result<TruthAxes, StudyError> {
+fn parse_truths<'i>(
+    doc: &Doc<'_>,
+    item: &Item<'i>,
+    table: &DeTable<'i>,
+    base: Option<&std::path::Path>,
+) -> Result<TruthAxes, StudyError> {
     let span = item.span();
     let kind_item = table.get("kind").ok_or_else(|| doc.missing("truth.kind", Some(&span), KINDS))?;
     let kind =
@@ -441,6 +453,44 @@ fn parse_truths<'i>(doc: &Doc<'_>, item: &Item<'i>, table: &DeTable<'i>) -> Resu
                     seed,
                 )?,
             ]))
+        }
+        "potts-file" => {
+            check_keys(doc, "truth", table, POTTS_FILE_KEYS)?;
+            let model_item =
+                req("model", "the model file in adabmDCA's text format, relative to the study file")?;
+            let model = model_item.get_ref().as_str().ok_or_else(|| {
+                doc.invalid("truth.model", &model_item.span(), "expected a file name (a string)")
+            })?;
+            let alphabet = match table.get("alphabet") {
+                None => "protein",
+                Some(a) => a.get_ref().as_str().ok_or_else(|| {
+                    doc.invalid("truth.alphabet", &a.span(), "expected protein, rna, dna or the symbols")
+                })?,
+            };
+            let path = base.map_or_else(|| std::path::PathBuf::from(model), |b| b.join(model));
+            // Workers may run elsewhere: they get the absolute path and check the content.
+            let path = std::path::absolute(&path).unwrap_or(path);
+            let bad = |why: String| doc.invalid("truth.model", &model_item.span(), why);
+            let bytes =
+                std::fs::read(&path).map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
+            let letters = crate::potts::Alphabet::named(alphabet).map_err(|e| {
+                doc.invalid(
+                    "truth.alphabet",
+                    &table.get("alphabet").map_or(span.clone(), |a| a.span()),
+                    e.to_string(),
+                )
+            })?;
+            let shown = path.display().to_string();
+            let m = crate::potts::read_params(std::io::Cursor::new(&bytes), &letters, &shown)
+                .map_err(|e| bad(e.to_string()))?;
+            let to_u32 = |x: usize| u32::try_from(x).unwrap_or(u32::MAX);
+            Ok(TruthAxes::PottsFile(TruthSpec::PottsFile {
+                path: shown,
+                alphabet: alphabet.to_string(),
+                sites: to_u32(m.n()),
+                states: to_u32(m.q()),
+                sha256: crate::potts::cell::file_sha256(&bytes),
+            }))
         }
         _ => Err(doc.invalid("truth.kind", &kind_item.span(), KINDS)),
     }

@@ -96,3 +96,29 @@ fn a_potts_cell_agrees_with_enumeration_of_its_own_fit() {
         assert!(m.abs() < 0.6 && sd < 1.6, "{}: z mean {m:.3}, sd {sd:.3}: {zs:?}", names[k]);
     }
 }
+
+/// A `potts-file` truth is loaded only when its content is the one the study named.
+#[test]
+fn a_truth_file_is_checked_against_its_content_digest() {
+    use common::potts::cell::{file_sha256, load_truth_file};
+    use common::potts::{write_params_file, Alphabet};
+    let dir = std::env::temp_dir().join(format!("taustar-truth-file-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("m.dat");
+    let spec = PottsRandomSpec { sites: 4, states: 3, seed: 11, ..PottsRandomSpec::default() };
+    let model = random_family(&spec).unwrap();
+    write_params_file(&model, &Alphabet::new("ABC").unwrap(), &path).unwrap();
+    let sha = file_sha256(&std::fs::read(&path).unwrap());
+    let p = path.to_str().unwrap();
+    let wrong = "0".repeat(64);
+    let err = load_truth_file(p, "ABC", &wrong).unwrap_err().to_string();
+    assert!(err.contains(&sha) && err.contains(&wrong) && err.contains("m.dat"), "{err}");
+    let loaded = load_truth_file(p, "ABC", &sha).unwrap();
+    assert_eq!(loaded.n(), 4);
+    let s = [0u8, 1, 2, 1];
+    assert!((loaded.energy(&s) - model.energy(&s)).abs() < 1e-12);
+    let other = "1".repeat(64);
+    let err = load_truth_file(dir.join("gone.dat").to_str().unwrap(), "ABC", &other).unwrap_err().to_string();
+    assert!(err.contains("gone.dat"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

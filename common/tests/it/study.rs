@@ -30,6 +30,7 @@ fn gaps(study: &Study) -> Vec<f64> {
             TruthSpec::TwoLevel { gap, .. } => gap,
             TruthSpec::Ising2d { temperature, .. } => temperature,
             TruthSpec::PottsRandom { coupling_strength, .. } => coupling_strength,
+            TruthSpec::PottsFile { .. } => 0.0,
         })
         .collect();
     v.dedup();

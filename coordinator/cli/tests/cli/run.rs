@@ -265,3 +265,52 @@ fn a_potts_random_study_runs_and_exports_its_descriptors() {
         let _ = std::fs::remove_file(&db);
     }
 }
+
+/// A user's model as the truth (`kind = "potts-file"`): read relative to the study file,
+/// named in every key by its content's SHA-256, every cell computed; a missing file or a
+/// wrong alphabet is refused up front with the key and the line.
+#[test]
+fn a_potts_file_study_names_its_model_by_content() {
+    use common::potts::{random_family, write_params_file, Alphabet, PottsRandomSpec};
+    let dir = tempfile::tempdir().unwrap();
+    let spec = PottsRandomSpec {
+        sites: 5,
+        states: 3,
+        coupling_strength: 0.7,
+        field_strength: 0.8,
+        contact_fraction: 0.6,
+        seed: 9,
+    };
+    let model = dir.path().join("family.dat");
+    write_params_file(&random_family(&spec).unwrap(), &Alphabet::new("ABC").unwrap(), &model).unwrap();
+    let sha = common::potts::cell::file_sha256(&std::fs::read(&model).unwrap());
+    let study =
+        "name = \"pf\"\nseed = 3\nreplicates = 2\n[truth]\nkind = \"potts-file\"\nmodel = \"family.dat\"\n\
+                 alphabet = \"ABC\"\n[data]\nsamples = [80, 300]\n[fit]\nmode = \"plm\"\nl2 = 0.01\n\
+                 [tau]\ngrid = { from = 0.5, to = 2.0, count = 4 }\n[eval]\nmethod = \"mcmc\"\n\
+                 [mcmc]\nsteps = 800\ntruth_steps = 2000\n";
+    // From another working directory: the model is found next to the study file.
+    let export = run_and_export(dir.path(), "pf", study, "cells");
+    let cells = std::fs::read_to_string(export.join("cells.csv")).unwrap();
+    assert_eq!(cells.lines().count(), 1 + 4);
+    let want = format!("potts-file;sha256={sha};alphabet=ABC;sites=5;states=3;samples=");
+    assert!(csv_column(&cells, "key").iter().all(|k| k.starts_with(&want)), "{cells}");
+    assert!(csv_column(&cells, "truth").iter().all(|t| t == "potts-file"));
+    assert!(csv_column(&cells, "sites").iter().all(|t| t == "5"));
+    assert!(csv_column(&cells, "tau_rev_se").iter().all(|x| x.parse::<f64>().is_ok_and(|v| v > 0.0)));
+
+    for (from, to, want) in [
+        ("model = \"family.dat\"", "model = \"missing.dat\"", ["truth.model", "missing.dat", "line 6"]),
+        ("alphabet = \"ABC\"", "alphabet = \"rna\"", ["truth.model", "family.dat", "line 6"]),
+    ] {
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, study.replace(from, to)).unwrap();
+        let db = dir.path().join("bad.db");
+        let out = taustar(&["run".as_ref(), file.as_os_str(), "--db".as_ref(), db.as_os_str()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && !err.contains("panicked"), "{to}: {err}");
+        for w in want {
+            assert!(err.contains(w), "{to}: stderr lacks {w:?}: {err}");
+        }
+    }
+}
