@@ -10,7 +10,10 @@
 #   3.  requeue       `scontrol requeue` mid-way (same job id, same port): the job resumes;
 #   4.  worker drain  SIGTERM to the only worker while it holds leased cells: it exits 0, hands
 #                     back or finishes every cell (none left leased), and a worker-array job
-#                     attached with taustar-workers.sbatch finishes the study.
+#                     attached with taustar-workers.sbatch finishes the study;
+#   5.  diagnose      taustar-diagnose.sbatch diagnoses a Potts model file as a batch job: job
+#                     COMPLETED, diagnose.json/png/svg written, the diagnostics passed, and the
+#                     numbers those of `taustar diagnose` run here with the same flags.
 # Each assertion prints one "ok"/"FAIL" line with the numbers it compared; the last line is
 # "slurm-test: N passed, M failed". About 3 minutes on 2 cores.
 #
@@ -440,6 +443,50 @@ if wants 4; then
     bad "t4: the job never finished a cell"
     show_log "$WORK/t4-$j.out"
   fi
+fi
+
+# ---- 5. taustar diagnose as a batch job ---------------------------------------------------------
+if wants 5; then
+  F0=$FAIL # this test's logs are shown only when one of its own checks fails
+  log "test 5: diagnose a Potts model file with taustar-diagnose.sbatch"
+  mkdir -p "$WORK/t5"
+  # A 6-site, 3-letter model in adabmDCA's format (couplings ~ N(0, 0.6²), fields ~ N(0, 0.8²)).
+  python3 - "$WORK/t5/model.dat" <<'PY'
+import random
+import sys
+
+random.seed(5)
+n, letters = 6, "ABC"
+with open(sys.argv[1], "w") as f:
+    for i in range(n):
+        for j in range(i + 1, n):
+            for a in letters:
+                for b in letters:
+                    f.write(f"J {i} {j} {a} {b} {random.gauss(0, 0.6):.6f}\n")
+    for i in range(n):
+        for a in letters:
+            f.write(f"h {i} {a} {random.gauss(0, 0.8):.6f}\n")
+PY
+  flags=(--steps 1000 --tau "0.5,1,2" --seed 3)
+  j=$(sbatch --parsable --overcommit --cpus-per-task=1 --output="$WORK/t5-%j.out" \
+    --export="ALL,TAUSTAR_BIN_DIR=$BIN_DIR,TAUSTAR_ALPHABET=ABC" \
+    deploy/slurm/taustar-diagnose.sbatch "$WORK/t5/model.dat" "$WORK/t5/out" -- "${flags[@]}") ||
+    fatal "t5: sbatch refused the job"
+  j=${j%%;*}
+  echo "$j" >>"$WORK/jobs"
+  r=$(wait_final "$j" 120) || true
+  check "t5: the diagnose job COMPLETED 0:0 (got $r)" test "$r" = "COMPLETED 0:0"
+  for f in diagnose.json diagnose.png diagnose.svg; do
+    check "t5: $f written" test -s "$WORK/t5/out/$f"
+  done
+  check "t5: the diagnostics passed" grep -q '"mcmc_ok": true' "$WORK/t5/out/diagnose.json"
+  # The same flags here: the same numbers (the job log holds the table).
+  "$TAUSTAR" diagnose --model "$WORK/t5/model.dat" --alphabet ABC --out "$WORK/t5/here" "${flags[@]}" \
+    >/dev/null 2>&1 || bad "t5: taustar diagnose failed outside Slurm"
+  peak() { sed -n '/"heat_peak_tau"/,/}/p' "$1" | tr -d ' \n'; }
+  check "t5: the batch job's C peak is the local run's ($(peak "$WORK/t5/out/diagnose.json"))" \
+    test "$(peak "$WORK/t5/out/diagnose.json")" = "$(peak "$WORK/t5/here/diagnose.json")"
+  [ "$FAIL" -eq "$F0" ] || show_log "$WORK/t5-$j.out"
 fi
 
 log "total $((SECONDS - T0)) s"
