@@ -569,6 +569,26 @@ impl GridPoint {
         k
     }
 
+    /// The rules every Potts truth (`kind`) shares: past enumeration, so a fit from samples;
+    /// no closed-form entropy, so M rather than μ.
+    fn check_potts_fit_and_data(&self, kind: &str) -> Result<(), SpecError> {
+        if !self.fit.mode.samples() {
+            return Err(SpecError::invalid(
+                "fit.mode",
+                self.fit.mode.as_str(),
+                format!("a {kind} truth is past enumeration: fit it with fit.mode = \"plm\" or \"bml\""),
+            ));
+        }
+        if let DataSize::Mu(mu) = self.data {
+            return Err(SpecError::invalid(
+                "mu",
+                mu,
+                format!("a {kind} truth's entropy has no closed form: give data.samples instead"),
+            ));
+        }
+        Ok(())
+    }
+
     /// Check every value against its allowed range; the error names the field and value.
     pub fn validate(&self) -> Result<(), SpecError> {
         match &self.truth {
@@ -653,20 +673,7 @@ impl GridPoint {
                         "need a name or the symbols, without `;`",
                     ));
                 }
-                if !self.fit.mode.samples() {
-                    return Err(SpecError::invalid(
-                        "fit.mode",
-                        self.fit.mode.as_str(),
-                        "a potts-file truth is past enumeration: fit it with fit.mode = \"plm\" or \"bml\"",
-                    ));
-                }
-                if let DataSize::Mu(mu) = self.data {
-                    return Err(SpecError::invalid(
-                        "mu",
-                        mu,
-                        "a potts-file truth's entropy has no closed form: give data.samples instead",
-                    ));
-                }
+                self.check_potts_fit_and_data("potts-file")?;
             }
             TruthSpec::PottsRandom { .. } => {
                 if let Some(spec) = self.truth.potts_random() {
@@ -681,20 +688,7 @@ impl GridPoint {
                         other => SpecError::invalid("truth", "potts-random", other.to_string()),
                     })?;
                 }
-                if !self.fit.mode.samples() {
-                    return Err(SpecError::invalid(
-                        "fit.mode",
-                        self.fit.mode.as_str(),
-                        "a potts-random truth is past enumeration: fit it with fit.mode = \"plm\" or \"bml\"",
-                    ));
-                }
-                if let DataSize::Mu(mu) = self.data {
-                    return Err(SpecError::invalid(
-                        "mu",
-                        mu,
-                        "a potts-random truth's entropy has no closed form: give data.samples instead",
-                    ));
-                }
+                self.check_potts_fit_and_data("potts-random")?;
             }
         }
         match self.data {

@@ -501,24 +501,7 @@ fn check_data(seqs: &[u8], n: usize, q: usize, weights: &[f64]) -> Result<(), Po
             ),
         ));
     }
-    if let Some(k) = seqs.iter().position(|&a| a as usize >= q) {
-        return Err(PottsError::setting(
-            "alignment",
-            format!("state {} at sequence {}, site {}", seqs[k], k / n, k % n),
-            format!("states are 0..{q}"),
-        ));
-    }
-    if let Some(k) = weights.iter().position(|w| !(w.is_finite() && *w >= 0.0)) {
-        return Err(PottsError::setting(
-            "weights",
-            weights[k],
-            format!("weight {k} must be finite and >= 0"),
-        ));
-    }
-    let total: f64 = weights.iter().sum();
-    if !(total > 0.0 && total.is_finite()) {
-        return Err(PottsError::setting("weights", total, "the weights must have a positive, finite sum"));
-    }
+    crate::fit::potts_plm::check_states_and_weights(seqs, n, q, weights)?;
     Ok(())
 }
 

@@ -205,6 +205,35 @@ pub fn fit_potts_plm(
     })
 }
 
+/// Every state below q and every weight finite and ≥ 0 with a positive sum: the checks of an
+/// alignment both Potts fits share (the error names the sequence and site, or the weight).
+pub(crate) fn check_states_and_weights(
+    seqs: &[u8],
+    n: usize,
+    q: usize,
+    weights: &[f64],
+) -> Result<(), PottsError> {
+    if let Some(k) = seqs.iter().position(|&a| a as usize >= q) {
+        return Err(PottsError::setting(
+            "alignment",
+            format!("state {} at sequence {}, site {}", seqs[k], k / n, k % n),
+            format!("states are 0..{q}"),
+        ));
+    }
+    if let Some(k) = weights.iter().position(|w| !(w.is_finite() && *w >= 0.0)) {
+        return Err(PottsError::setting(
+            "weights",
+            weights[k],
+            format!("weight {k} must be finite and >= 0"),
+        ));
+    }
+    let total: f64 = weights.iter().sum();
+    if !(total > 0.0 && total.is_finite()) {
+        return Err(PottsError::setting("weights", total, "the weights must have a positive, finite sum"));
+    }
+    Ok(())
+}
+
 fn check_input(
     seqs: &[u8],
     n: usize,
@@ -225,24 +254,7 @@ fn check_input(
             format!("need {} sequences × {n} sites (one weight per sequence)", weights.len()),
         ));
     }
-    if let Some(k) = seqs.iter().position(|&a| a as usize >= q) {
-        return Err(PottsError::setting(
-            "alignment",
-            format!("state {} at sequence {}, site {}", seqs[k], k / n, k % n),
-            format!("states are 0..{q}"),
-        ));
-    }
-    if let Some(k) = weights.iter().position(|w| !(w.is_finite() && *w >= 0.0)) {
-        return Err(PottsError::setting(
-            "weights",
-            weights[k],
-            format!("weight {k} must be finite and >= 0"),
-        ));
-    }
-    let total: f64 = weights.iter().sum();
-    if !(total > 0.0 && total.is_finite()) {
-        return Err(PottsError::setting("weights", total, "the weights must have a positive, finite sum"));
-    }
+    check_states_and_weights(seqs, n, q, weights)?;
     for (field, v) in [("l2_fields", opts.l2_fields), ("l2_couplings", opts.l2_couplings)] {
         if !(v.is_finite() && v >= 0.0) {
             return Err(PottsError::setting(field, v, "a penalty must be finite and >= 0"));
