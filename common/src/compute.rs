@@ -409,11 +409,11 @@ fn sampled_ising_cell(
     Ok(cell_result(spec, m, report, TwoLevelFitReport::default(), ising, mc))
 }
 
-/// A cell on a `potts-random` truth (docs/spec.md §10): M sequences from an equilibrated,
-/// thinned chain of the truth, the Potts pseudo-likelihood fit with λ on fields and
-/// couplings, and the Monte Carlo evaluation against the truth's side from its own chain and
-/// ladder ([`crate::potts::cell::truth_side`]). Validation guarantees `plm` and
-/// `[eval] method = "mcmc"`.
+/// A cell on a Potts truth, `potts-random` or `potts-file` (docs/spec.md §10): M sequences
+/// from an equilibrated, thinned chain of the truth, the `plm` or `bml` fit with λ on fields
+/// and couplings, and the Monte Carlo evaluation against the truth's side from its own chain
+/// and ladder ([`crate::potts::cell::truth_side`]). Validation guarantees a fit from samples,
+/// `data.samples` and `[eval] method = "mcmc"`.
 fn potts_cell(spec: &CellSpec) -> Result<CellResult, SpecError> {
     let potts_err =
         |e: crate::potts::PottsError| SpecError::invalid("truth", spec.point.key(), e.to_string());
