@@ -120,10 +120,16 @@ pub fn connected_pearson(n: usize, a: (&[f64], &[f64]), b: (&[f64], &[f64])) -> 
         out
     };
     let (x, y) = (connected(a), connected(b));
+    pearson(&x, &y)
+}
+
+/// Pearson correlation of two equally long series (0 when either does not vary): the stop
+/// criterion of both Boltzmann-machine fits, on their connected correlations.
+pub fn pearson(x: &[f64], y: &[f64]) -> f64 {
     let len = x.len() as f64;
     let (mx, my) = (x.iter().sum::<f64>() / len, y.iter().sum::<f64>() / len);
     let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
-    for (p, q) in x.iter().zip(&y) {
+    for (p, q) in x.iter().zip(y) {
         sxy += (p - mx) * (q - my);
         sxx += (p - mx) * (p - mx);
         syy += (q - my) * (q - my);

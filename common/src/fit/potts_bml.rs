@@ -235,18 +235,7 @@ pub fn frequencies(seqs: &[u8], n: usize, q: usize, weights: &[f64]) -> Result<P
 pub fn connected_pearson(a: &PottsFrequencies, b: &PottsFrequencies) -> f64 {
     assert!(a.n == b.n && a.q == b.q, "frequencies of different shapes");
     let (x, y) = (a.connected(), b.connected());
-    let len = x.len() as f64;
-    let (mx, my) = (x.iter().sum::<f64>() / len, y.iter().sum::<f64>() / len);
-    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
-    for (p, q) in x.iter().zip(&y) {
-        sxy += (p - mx) * (q - my);
-        sxx += (p - mx) * (p - mx);
-        syy += (q - my) * (q - my);
-    }
-    if sxx == 0.0 || syy == 0.0 {
-        return 0.0;
-    }
-    sxy / (sxx * syy).sqrt()
+    crate::fit::bml::pearson(&x, &y)
 }
 
 /// Fit from `m` sequences of `n` sites with states below `q` (`seqs[m·n + i]` = s_i of
