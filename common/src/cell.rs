@@ -967,6 +967,18 @@ pub struct McmcReport {
     /// Standard error of `log_z_ti_gap`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_z_ti_gap_se: Option<f64>,
+    /// The lowest τ down to which every rung of the ladder passed its own diagnostics: the
+    /// lower τ bound when all did, higher when the cold end did not equilibrate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub equilibrated_tau_lo: Option<f64>,
+    /// When `mcmc_ok` is false: τ*_fwd from the equilibrated rungs alone, present when it
+    /// lies inside them — then it is the minimum over all τ (D_fwd is convex in 1/τ), and
+    /// can be used where `tau_fwd` cannot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tau_fwd_equilibrated: Option<f64>,
+    /// Standard error of `tau_fwd_equilibrated`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tau_fwd_equilibrated_se: Option<f64>,
     /// Standard errors of the curve, point for point with [`CellResult::curve`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub curve_se: Vec<CurveSe>,

@@ -666,6 +666,9 @@ fn mcmc_reports(r: &McTau, steps: usize) -> (TauReport, McmcReport) {
         ess: Some(r.ess),
         log_z_ti_gap: Some(r.log_z_ti_gap.value),
         log_z_ti_gap_se: Some(r.log_z_ti_gap.se),
+        equilibrated_tau_lo: r.equilibrated_tau_lo,
+        tau_fwd_equilibrated: r.tau_fwd_equilibrated.map(|t| t.value),
+        tau_fwd_equilibrated_se: r.tau_fwd_equilibrated.map(|t| t.se),
         curve_se,
     };
     (TauReport { summary, curve }, report)

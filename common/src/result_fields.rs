@@ -182,7 +182,7 @@ macro_rules! opt_u64_field {
 
 /// Every scalar field of a [`CellResult`] (the key and the curve are not scalars), in the
 /// order of the `cells` export table and of the store's result columns.
-pub const RESULT_FIELDS: [ResultField; 48] = [
+pub const RESULT_FIELDS: [ResultField; 51] = [
     ResultField {
         name: "samples",
         kind: FieldKind::Int,
@@ -296,16 +296,32 @@ pub const RESULT_FIELDS: [ResultField; 48] = [
     opt_float_field!("data_tau_int", false, ising.data_tau_int),
     opt_u32_field!("data_thinning", ising.data_thinning),
     opt_float_field!("fit_pearson", false, ising.fit_pearson),
+    // Schema 6: what a cell whose cold rungs did not equilibrate can still say.
+    opt_float_field!("equilibrated_tau_lo", true, mcmc.equilibrated_tau_lo),
+    opt_float_field!("tau_fwd_equilibrated", true, mcmc.tau_fwd_equilibrated),
+    opt_float_field!("tau_fwd_equilibrated_se", false, mcmc.tau_fwd_equilibrated_se),
 ];
 
 /// The fields that schema 5 of the store added, by name: the Monte Carlo estimate's and
 /// those of cells past enumeration (how the data were drawn, `bml`'s Pearson correlation).
 pub fn added_in_schema_5(name: &str) -> bool {
-    RESULT_FIELDS.iter().position(|f| f.name == name).is_some_and(|i| i >= FIRST_SCHEMA_5_FIELD)
+    RESULT_FIELDS
+        .iter()
+        .position(|f| f.name == name)
+        .is_some_and(|i| (FIRST_SCHEMA_5_FIELD..FIRST_SCHEMA_6_FIELD).contains(&i))
+}
+
+/// The fields that schema 6 of the store added, by name: how far down the ladder the
+/// chains equilibrated, and τ*_fwd from that part when the whole did not.
+pub fn added_in_schema_6(name: &str) -> bool {
+    RESULT_FIELDS.iter().position(|f| f.name == name).is_some_and(|i| i >= FIRST_SCHEMA_6_FIELD)
 }
 
 /// Index in [`RESULT_FIELDS`] of the first field schema 5 added; every later one is too.
 pub const FIRST_SCHEMA_5_FIELD: usize = 26;
+
+/// Index in [`RESULT_FIELDS`] of the first field schema 6 added; every later one is too.
+pub const FIRST_SCHEMA_6_FIELD: usize = FIRST_SCHEMA_5_FIELD + 22;
 
 /// The first scalar field in which `a` and `b` differ, with both values, or `None` when
 /// every field of [`RESULT_FIELDS`] is bit-identical (the curve is not compared). Used to
@@ -434,8 +450,21 @@ mod tests {
             ess: Some(1_100.0),
             log_z_ti_gap: Some(-0.002),
             log_z_ti_gap_se: Some(0.004),
+            equilibrated_tau_lo: Some(0.9),
+            tau_fwd_equilibrated: Some(1.3),
+            tau_fwd_equilibrated_se: Some(0.011),
             curve_se: Vec::new(),
         }
+    }
+
+    /// The schema boundaries name the fields the store's migrations add.
+    #[test]
+    fn the_schema_boundaries_fall_on_the_first_field_of_each_version() {
+        assert_eq!(RESULT_FIELDS[FIRST_SCHEMA_5_FIELD].name, "tau_rev_se");
+        assert_eq!(RESULT_FIELDS[FIRST_SCHEMA_6_FIELD].name, "equilibrated_tau_lo");
+        assert!(added_in_schema_5("fit_pearson") && !added_in_schema_5("equilibrated_tau_lo"));
+        assert!(added_in_schema_6("tau_fwd_equilibrated_se") && !added_in_schema_6("fit_pearson"));
+        assert!(!added_in_schema_5("tau_rev") && !added_in_schema_6("tau_rev"));
     }
 
     #[test]

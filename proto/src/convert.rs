@@ -426,6 +426,9 @@ impl From<&CellResult> for pb::CellResult {
             data_tau_int: r.ising.data_tau_int,
             data_thinning: r.ising.data_thinning,
             fit_pearson: r.ising.fit_pearson,
+            equilibrated_tau_lo: r.mcmc.equilibrated_tau_lo,
+            tau_fwd_equilibrated: r.mcmc.tau_fwd_equilibrated,
+            tau_fwd_equilibrated_se: r.mcmc.tau_fwd_equilibrated_se,
             curve_se: (!r.mcmc.curve_se.is_empty()).then(|| r.mcmc.curve_se.as_slice().into()),
         }
     }
@@ -494,6 +497,9 @@ impl TryFrom<&pb::CellResult> for CellResult {
                 ess: r.ess,
                 log_z_ti_gap: r.log_z_ti_gap,
                 log_z_ti_gap_se: r.log_z_ti_gap_se,
+                equilibrated_tau_lo: r.equilibrated_tau_lo,
+                tau_fwd_equilibrated: r.tau_fwd_equilibrated,
+                tau_fwd_equilibrated_se: r.tau_fwd_equilibrated_se,
                 curve_se: curve_se_from_wire(r.curve_se.as_ref(), curve.len())?,
             },
             curve,
@@ -661,6 +667,9 @@ mod tests {
                         ess: opt,
                         log_z_ti_gap: Some(-0.0),
                         log_z_ti_gap_se: opt,
+                        equilibrated_tau_lo: Some(0.7),
+                        tau_fwd_equilibrated: opt,
+                        tau_fwd_equilibrated_se: Some(-0.0),
                         curve_se: (0..curve_len).map(|i| CurveSe { dkl_rev: i as f64, dkl_fwd: tau_rev, entropy: -0.0,
                             mean_energy: 1.0, heat_capacity: f64::MIN_POSITIVE, kappa: 2.0 }).collect(),
                     }

@@ -44,7 +44,11 @@ pub use convert::ConvertError;
 /// 5: `CellSettings.mcmc` (Monte Carlo evaluation) and the result's standard errors,
 /// diagnostics and `curve_se`; a version-4 worker would evaluate a Monte Carlo study exactly
 /// and report no error bars.
-pub const PROTOCOL_VERSION: u32 = 5;
+///
+/// 6: `CellResult.equilibrated_tau_lo`, `tau_fwd_equilibrated` and its standard error; a
+/// version-5 worker would leave them out, so the same cell would read differently depending
+/// on which worker computed it.
+pub const PROTOCOL_VERSION: u32 = 6;
 
 /// The encoded `FileDescriptorSet` of `taustar.proto`: what gRPC reflection serves, so that
 /// `grpcurl` or a Python client can list the services and build the messages without the

@@ -48,11 +48,16 @@ pub enum Quantity {
     TauRevSe,
     /// Monte Carlo cells: the standard error of τ*_fwd within one cell.
     TauFwdSe,
+    /// Monte Carlo cells: τ*_fwd where it can be trusted — of every replicate that passed
+    /// its diagnostics, and from the equilibrated rungs (`tau_fwd_equilibrated`) of those
+    /// that did not, where it lies inside them. Its count says how many replicates that is;
+    /// the rest have no trustworthy τ*_fwd.
+    TauFwdTrusted,
 }
 
 impl Quantity {
     /// Every quantity, in column order.
-    pub const ALL: [Quantity; 19] = [
+    pub const ALL: [Quantity; 20] = [
         Quantity::TauRev,
         Quantity::TauFwd,
         Quantity::DklRevAt1,
@@ -72,6 +77,7 @@ impl Quantity {
         Quantity::KappaMinusC,
         Quantity::TauRevSe,
         Quantity::TauFwdSe,
+        Quantity::TauFwdTrusted,
     ];
 
     /// The column prefix.
@@ -96,6 +102,7 @@ impl Quantity {
             Quantity::KappaMinusC => "kappa_minus_c",
             Quantity::TauRevSe => "tau_rev_se",
             Quantity::TauFwdSe => "tau_fwd_se",
+            Quantity::TauFwdTrusted => "tau_fwd_trusted",
         }
     }
 
@@ -137,6 +144,10 @@ impl Quantity {
             Quantity::KappaMinusC => kappa_minus_c(r),
             Quantity::TauRevSe => r.mcmc.tau_rev_se,
             Quantity::TauFwdSe => r.mcmc.tau_fwd_se,
+            Quantity::TauFwdTrusted => match r.mcmc.mcmc_ok? {
+                true => Some(r.tau.tau_fwd),
+                false => r.mcmc.tau_fwd_equilibrated,
+            },
         }
     }
 }

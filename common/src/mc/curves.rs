@@ -71,6 +71,11 @@ pub struct ModelCurves {
     pub tau_int: f64,
     /// Effective samples per rung.
     pub ess: f64,
+    /// The lowest τ down to which every rung passed its own diagnostics (τ_int converged,
+    /// R̂ within bounds, swaps across every gap above it): the range's lower end when all
+    /// did; when the cold end did not equilibrate, the curves below it are not to be trusted.
+    /// `None` when not even the first rung above β = 0 passed.
+    pub equilibrated_tau_lo: Option<f64>,
     /// All diagnostics within their thresholds.
     pub ok: bool,
     /// Why not, when not.
@@ -115,7 +120,9 @@ pub fn model_curves_reporting<E: Ensemble + ?Sized, R: Rng>(
         r_hat,
         tau_int,
         ess,
+        equilibrated_rungs,
         mut notes,
+        ..
     } = run_ladders_reporting(model, &|_| 0.0, opts, rng, progress);
     let taus: Vec<f64> = taus.iter().copied().filter(|t| (lo..=hi).contains(t)).collect();
     let heldout = heldout_energies.filter(|h| !h.is_empty());
@@ -183,6 +190,7 @@ pub fn model_curves_reporting<E: Ensemble + ?Sized, R: Rng>(
             }
         })
         .collect();
+    let equilibrated_tau_lo = (equilibrated_rungs >= 2).then(|| 1.0 / betas[equilibrated_rungs - 1]);
     ModelCurves {
         points,
         heat_peak_tau: w(0),
@@ -197,6 +205,7 @@ pub fn model_curves_reporting<E: Ensemble + ?Sized, R: Rng>(
         r_hat,
         tau_int,
         ess,
+        equilibrated_tau_lo,
         ok: notes.is_empty(),
         note: (!notes.is_empty()).then(|| notes.join("; ")),
     }

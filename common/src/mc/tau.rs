@@ -136,6 +136,24 @@ pub struct McTau {
     pub tau_int: f64,
     /// Effective samples per rung at that τ_int.
     pub ess: f64,
+    /// The lowest τ down to which every rung passed on its own (τ_int converged, R̂ within
+    /// bounds, swaps across every gap above it): the search's lower bound when all passed,
+    /// higher when the cold end of the ladder did not equilibrate; `None` when not even the
+    /// first rung above β = 0 passed.
+    pub equilibrated_tau_lo: Option<f64>,
+    /// When the diagnostics failed: τ*_fwd from the equilibrated rungs alone (MBAR on them,
+    /// the search over [`McTau::equilibrated_tau_lo`], hi]), when it lies inside them.
+    ///
+    /// Why this can be trusted when the cell as a whole cannot: D_fwd(β) = β⟨Ê⟩_p +
+    /// ln Z_q(β) + const is convex in β (ln Z is), so a minimum inside [0, β_eq] is the
+    /// minimum over all β — and it needs only ln Z_q and ⟨Ê⟩_q up to β_eq, which the
+    /// equilibrated rungs give. D_rev has no such property (its minimum over the warm part
+    /// says nothing about the cold part), so τ*_rev gets no counterpart. `None` when the
+    /// diagnostics held (use `tau_fwd`), when every rung passed on its own (the failure was
+    /// the whole ladder's: round trips, the TI cross-check, the precision target), when the
+    /// equilibrated rungs fail their own TI cross-check, or when the minimum is not inside
+    /// the equilibrated range.
+    pub tau_fwd_equilibrated: Option<WithSe>,
     /// All diagnostics within their thresholds.
     pub ok: bool,
     /// Why not, when not.
@@ -346,6 +364,57 @@ pub fn estimate_to_precision<E: Ensemble + ?Sized, R: Rng>(
     }
 }
 
+/// τ*_fwd (with its bootstrap error) from the rungs of a ladder that passed their own
+/// diagnostics ([`McTau::tau_fwd_equilibrated`]): `None` for fewer than two rungs, a warm
+/// end that does not reach below `hi`, MBAR that does not converge, ln Z at the top of
+/// these rungs by MBAR and by thermodynamic integration disagreeing (the whole ladder's
+/// cross-check, on the part that is used), or a minimum at the edge of the equilibrated
+/// range.
+#[allow(clippy::too_many_arguments)]
+fn fwd_on_equilibrated_rungs(
+    betas: &[f64],
+    energies: &[Vec<f64>],
+    observables: &[Vec<f64>],
+    log_z0: f64,
+    rung_tau_int: &[f64],
+    hi: f64,
+    truth: &TruthSide,
+    truth_samples: Option<(&[f64], usize)>,
+    resamples: usize,
+) -> Option<WithSe> {
+    let (lo_beta, hi_beta) = (1.0 / hi, *betas.last()?);
+    if betas.len() < 2 || hi_beta <= lo_beta {
+        return None;
+    }
+    let point = Mbar::solve(betas, energies, observables, log_z0, None);
+    if !point.converged {
+        return None;
+    }
+    let fwd =
+        |m: &Mbar, side: &TruthSide| optimum(m, lo_beta, hi_beta, &|a| a.slope_fwd(side), &|a| a.d_fwd(side));
+    let (beta_star, at_bound) = fwd(&point, truth);
+    if at_bound {
+        return None;
+    }
+    let stat = |m: &Mbar, _: &[Vec<f64>], which: Resample| {
+        let mut side = *truth;
+        if let (Some((series, block)), Resample::Drawn(seed)) = (truth_samples, which) {
+            let mut side_rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            side.mean_model_energy = block_resampled_mean(series, block, &mut side_rng);
+        }
+        let (ti, quadrature) = super::ti::log_z_ladder(m.betas(), energies, log_z0);
+        vec![1.0 / fwd(m, &side).0, m.at(hi_beta).log_z - ti[ti.len() - 1], quadrature[quadrature.len() - 1]]
+    };
+    let block = (4.0 * rung_tau_int.iter().copied().fold(0.5, f64::max)).ceil() as usize;
+    // Its own generator, seeded by the estimate: the caller's stream stays as it was.
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(beta_star.to_bits());
+    let (est, se) = bootstrap_se(&point, energies, observables, log_z0, block, resamples, &mut rng, &stat);
+    if est[1].abs() > TI_TOLERANCE_SE * se[1] + est[2] + TI_TOLERANCE_ABS {
+        return None;
+    }
+    Some(WithSe { value: est[0], se: se[0] })
+}
+
 /// The truth's side for the nearest-neighbour `rows`×`cols` torus at temperature `t`
 /// (sides ≥ 3): ln Z_p and ⟨E_p⟩_p from Kaufman's formula, ⟨Ê⟩_p of the fitted model `q`
 /// from a chain of the truth (a Metropolis sweep and a Wolff move per step, the first
@@ -399,6 +468,14 @@ pub struct LadderRun {
     pub tau_int: f64,
     /// Effective samples per rung at that τ_int.
     pub ess: f64,
+    /// How many rungs from β = 0 up passed on their own: each one's τ_int converged in every
+    /// ladder and its R̂ is within bounds, and each gap between them swapped at least
+    /// `min_swap_acceptance`. All of them when every diagnostic held; fewer when the cold
+    /// end did not equilibrate (what [`estimate_ensemble`] can still say then: see
+    /// [`McTau::tau_fwd_equilibrated`]).
+    pub equilibrated_rungs: usize,
+    /// Per rung: the largest τ_int (PT steps) of its energy over the ladders.
+    pub rung_tau_int: Vec<f64>,
     /// Diagnostics that failed, in words.
     pub notes: Vec<String>,
 }
@@ -464,6 +541,9 @@ pub fn run_ladders_reporting<E: Ensemble + ?Sized, R: Rng>(
     let (mut es, mut obs) = (super::empty_series(k, opts.steps), super::empty_series(k, opts.steps));
     let mut runs: Vec<Vec<Vec<f64>>> = Vec::with_capacity(ladders);
     let (mut min_swap, mut round_trips, mut tau_int, mut unconverged) = (f64::INFINITY, 0, 0.5f64, false);
+    // Per rung: converged in every ladder; per gap: the smallest swap acceptance of any ladder.
+    let (mut rung_converged, mut rung_tau_int, mut gap_swap) =
+        (vec![true; k], vec![0.5f64; k], vec![f64::INFINITY; k.saturating_sub(1)]);
     progress(McProgress::LadderPlaced { rungs: k });
     let total = ladders * (opts.burn_in + per_ladder);
     for ladder in 0..ladders {
@@ -482,9 +562,14 @@ pub fn run_ladders_reporting<E: Ensemble + ?Sized, R: Rng>(
                 }
             }
         }
-        for a in run.iter().map(|s| autocorrelation(s)) {
+        for (j, a) in run.iter().map(|s| autocorrelation(s)).enumerate() {
             tau_int = tau_int.max(a.tau_int);
             unconverged |= !a.converged;
+            rung_converged[j] &= a.converged;
+            rung_tau_int[j] = rung_tau_int[j].max(a.tau_int);
+        }
+        for (g, a) in gap_swap.iter_mut().zip(pt.swap_acceptance()) {
+            *g = g.min(a);
         }
         min_swap = pt.swap_acceptance().into_iter().fold(min_swap, f64::min);
         round_trips += pt.round_trips();
@@ -500,9 +585,12 @@ pub fn run_ladders_reporting<E: Ensemble + ?Sized, R: Rng>(
     if round_trips < opts.min_round_trips {
         notes.push(format!("{round_trips} round trips, fewer than {}", opts.min_round_trips));
     }
-    let r_hat = (0..k)
-        .map(|j| gelman_rubin(&runs.iter().map(|r| r[j].as_slice()).collect::<Vec<_>>()))
-        .fold(1.0, f64::max);
+    let rung_r_hat: Vec<f64> =
+        (0..k).map(|j| gelman_rubin(&runs.iter().map(|r| r[j].as_slice()).collect::<Vec<_>>())).collect();
+    let r_hat = rung_r_hat.iter().copied().fold(1.0, f64::max);
+    let rung_passed: Vec<bool> =
+        (0..k).map(|j| rung_converged[j] && (ladders < 2 || rung_r_hat[j] <= opts.max_r_hat)).collect();
+    let equilibrated_rungs = equilibrated_prefix(&rung_passed, &gap_swap, opts.min_swap_acceptance);
     if ladders >= 2 && r_hat > opts.max_r_hat {
         notes.push(format!("R̂ {r_hat:.3} over {ladders} ladders above {}", opts.max_r_hat));
     }
@@ -517,8 +605,17 @@ pub fn run_ladders_reporting<E: Ensemble + ?Sized, R: Rng>(
         r_hat,
         tau_int,
         ess,
+        equilibrated_rungs,
+        rung_tau_int,
         notes,
     }
+}
+
+/// How many rungs from β = 0 up passed on their own (`rung_passed`: τ_int converged, R̂ within
+/// bounds) with every gap between them swapping at least `min_swap` (`gap_swap[j]`: between
+/// rungs j and j + 1) — the warm end of a ladder whose samples can be used as they are.
+pub fn equilibrated_prefix(rung_passed: &[bool], gap_swap: &[f64], min_swap: f64) -> usize {
+    (0..rung_passed.len()).take_while(|&j| rung_passed[j] && (j == 0 || gap_swap[j - 1] >= min_swap)).count()
 }
 
 /// Estimate τ* and the divergences of the fitted spin model `q` against a truth whose
@@ -561,6 +658,8 @@ pub fn estimate_ensemble<E: Ensemble + ?Sized, R: Rng>(
         r_hat,
         tau_int,
         ess,
+        equilibrated_rungs,
+        rung_tau_int,
         mut notes,
     } = run_ladders(q, truth_energy, opts, rng);
     let k = betas.len();
@@ -597,6 +696,26 @@ pub fn estimate_ensemble<E: Ensemble + ?Sized, R: Rng>(
             ti_gap.value, ti_gap.se
         ));
     }
+    // Last, so every number above is what it was before this existed (its bootstrap draws
+    // from its own generator, not `rng`).
+    // Only when the cold end failed: a failure of the whole ladder (round trips, the TI
+    // cross-check, the precision target) is not mended by leaving rungs out.
+    let tau_fwd_equilibrated = if notes.is_empty() || equilibrated_rungs == k {
+        None
+    } else {
+        fwd_on_equilibrated_rungs(
+            &betas[..equilibrated_rungs],
+            &es[..equilibrated_rungs],
+            &obs[..equilibrated_rungs],
+            log_z0,
+            &rung_tau_int[..equilibrated_rungs],
+            hi,
+            &truth,
+            truth_samples.map(|s| (s, truth_block)),
+            opts.resamples,
+        )
+    };
+    let equilibrated_tau_lo = (equilibrated_rungs >= 2).then(|| 1.0 / betas[equilibrated_rungs - 1]);
     let curve: Vec<McCurvePoint> = curve
         .iter()
         .enumerate()
@@ -632,7 +751,23 @@ pub fn estimate_ensemble<E: Ensemble + ?Sized, R: Rng>(
         r_hat,
         tau_int,
         ess,
+        equilibrated_tau_lo,
+        tau_fwd_equilibrated,
         ok: notes.is_empty(),
         note: (!notes.is_empty()).then(|| notes.join("; ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_equilibrated_prefix_stops_at_the_first_failed_rung_or_gap() {
+        use super::equilibrated_prefix as prefix;
+        assert_eq!(prefix(&[true; 4], &[0.3, 0.3, 0.3], 0.1), 4);
+        assert_eq!(prefix(&[true, true, false, true], &[0.3, 0.3, 0.3], 0.1), 2);
+        assert_eq!(prefix(&[true; 4], &[0.3, 0.05, 0.3], 0.1), 2, "a gap cuts the walk");
+        assert_eq!(prefix(&[true; 4], &[0.3, 0.3, 0.1], 0.1), 4, "the threshold itself passes");
+        assert_eq!(prefix(&[false, true], &[0.5], 0.1), 0);
+        assert_eq!(prefix(&[], &[], 0.1), 0);
     }
 }

@@ -515,3 +515,69 @@ fn multispin_replicas_agree_with_enumeration() {
         );
     }
 }
+
+/// A ladder whose cold end never equilibrates, against Kaufman: the rescaled 8×8 truth
+/// (Ĵ = c·J/T, so τ*_fwd = c exactly) on a placed ladder to τ = 1 (near the model's T_c)
+/// plus one rung at β = 40, frozen in a ground state that no swap from below reaches. The
+/// cell fails its diagnostics, the equilibrated range ends at τ = 1, and τ*_fwd from the
+/// equilibrated rungs alone agrees with c by z-scores over 30 seeds (its error bars are
+/// right, not only its value). Cut the ladder above τ*_fwd instead and no such estimate is
+/// offered.
+#[test]
+fn tau_fwd_from_the_equilibrated_rungs_agrees_with_kaufman_when_the_cold_end_fails() {
+    use common::mc::replica::SpinEnsemble;
+    use common::mc::tau::{estimate, McOptions, TruthSide};
+    use common::mc::tempering::place_ladder;
+
+    let (l, t, c) = (8u32, 3.0, 1.3);
+    let truth = SpinModel::torus(l, l, 1.0 / t);
+    let q = SpinModel::torus(l, l, c / t);
+    let bonds_mean = |theta: f64| theta * kaufman::mean_log_weight(l, l, theta).unwrap();
+    let side = TruthSide {
+        mean_model_energy: -(c / t) * bonds_mean(t),
+        mean_truth_energy: -(1.0 / t) * bonds_mean(t),
+        log_z: kaufman::log_partition(l, l, t).unwrap(),
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(42);
+    let mut ladder = place_ladder(&SpinEnsemble::new(&q), 1.0, 100, &mut rng).expect("a short ladder");
+    ladder.push(40.0);
+    let opts = McOptions {
+        tau_bounds: (1.0 / 40.0, 5.0),
+        steps: 1_200,
+        burn_in: 300,
+        resamples: 30,
+        ladder: Some(ladder.clone()),
+        ..McOptions::default()
+    };
+    let run = |opts: &McOptions, seed: u64| {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        estimate(&q, &|s: &[i8]| truth.energy(s), side, None, opts, &mut rng)
+    };
+    use rayon::prelude::*;
+    let z: Vec<f64> = (0..30u64)
+        .into_par_iter()
+        .map(|seed| {
+            let r = run(&opts, 7_000 + seed);
+            assert!(!r.ok && r.note.as_deref().unwrap_or("").contains("swap acceptance"), "{:?}", r.note);
+            let lo = r.equilibrated_tau_lo.expect("the warm end passed");
+            assert!((lo - 1.0).abs() < 1e-9, "equilibrated down to τ = 1, not {lo}");
+            let t = r.tau_fwd_equilibrated.expect("τ*_fwd lies inside the equilibrated range");
+            (t.value - c) / t.se
+        })
+        .collect();
+    let (m, v) = mean_var(&z);
+    assert!(m.abs() < 0.45 && (0.65..=1.45).contains(&v.sqrt()), "z mean {m:.3}, sd {:.3}", v.sqrt());
+
+    // Cut above τ*_fwd (β_max below 1/c): the minimum is not inside, so no estimate.
+    let warm: Vec<f64> = ladder.iter().copied().filter(|&b| b < 0.9 / c).chain([40.0]).collect();
+    let r = run(&McOptions { ladder: Some(warm), ..opts.clone() }, 3);
+    assert!(!r.ok);
+    assert!(r.equilibrated_tau_lo.is_some_and(|lo| lo > c), "{:?}", r.equilibrated_tau_lo);
+    assert_eq!(r.tau_fwd_equilibrated, None);
+
+    // A ladder that passes offers none either: `tau_fwd` is the estimate then.
+    let fine = run(&McOptions { ladder: None, tau_bounds: (0.5, 3.0), ..opts.clone() }, 4);
+    assert!(fine.ok, "{:?}", fine.note);
+    assert_eq!(fine.tau_fwd_equilibrated, None);
+    assert!((fine.equilibrated_tau_lo.unwrap() - 0.5).abs() < 1e-9);
+}

@@ -15,6 +15,9 @@
 //!   `curve_se`, the curve's standard errors (6 little-endian f64 per point), and for cells
 //!   past enumeration `data_tau_int`, `data_thinning` and `fit_pearson`; exact results keep
 //!   them NULL.
+//! - 6: results gain `equilibrated_tau_lo`, `tau_fwd_equilibrated` and
+//!   `tau_fwd_equilibrated_se` (how far down the ladder the chains equilibrated, and τ*_fwd
+//!   from that part when the whole did not); older rows keep them NULL.
 //!
 //! A writer opening an older file migrates it in place, in one transaction ([`migrate`]),
 //! so a study started by an older taustar resumes under a newer one.
@@ -22,7 +25,7 @@
 use rusqlite::{Connection, OptionalExtension};
 
 /// Bumped on any change of the tables below; [`migrate`] brings older files forward.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// Oldest version [`migrate`] can bring forward (and read-only handles can read).
 pub const OLDEST_READABLE_VERSION: u32 = 1;
@@ -108,6 +111,9 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<Option<u32>> {
     }
     if found <= 4 {
         tx.execute_batch(&monte_carlo_columns("ALTER TABLE results ADD COLUMN ", ";"))?;
+    }
+    if found <= 5 {
+        tx.execute_batch(&equilibrated_columns("ALTER TABLE results ADD COLUMN ", ";"))?;
     }
     tx.execute("UPDATE meta SET value = ?1 WHERE key = 'schema_version'", [SCHEMA_VERSION.to_string()])?;
     tx.commit()?;
@@ -276,17 +282,32 @@ fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
             ('results_quarantined', 0);
         {QUARANTINE_DDL}
         ",
-        mc = monte_carlo_columns("", ",").trim_end().trim_end_matches(',')
+        mc = (monte_carlo_columns("", ",") + &equilibrated_columns("", ",")).trim_end().trim_end_matches(',')
     ))
 }
 
 /// The column definitions schema 5 added (Monte Carlo results), each as
 /// `<prefix><name> <type><suffix>`: the fields of `common::result_fields` from the first
-/// Monte Carlo one on, and `curve_se` (6 little-endian f64 per τ point).
+/// Monte Carlo one to the last before schema 6, and `curve_se` (6 little-endian f64 per τ
+/// point).
 fn monte_carlo_columns(prefix: &str, suffix: &str) -> String {
-    use common::result_fields::{FieldKind, FIRST_SCHEMA_5_FIELD, RESULT_FIELDS};
+    use common::result_fields::{FIRST_SCHEMA_5_FIELD, FIRST_SCHEMA_6_FIELD};
+    field_columns(FIRST_SCHEMA_5_FIELD..FIRST_SCHEMA_6_FIELD, prefix, suffix)
+        + &format!("{prefix}curve_se BLOB{suffix}\n")
+}
+
+/// The column definitions schema 6 added: the fields of `common::result_fields` from the
+/// first schema-6 one on.
+fn equilibrated_columns(prefix: &str, suffix: &str) -> String {
+    use common::result_fields::{FIRST_SCHEMA_6_FIELD, RESULT_FIELDS};
+    field_columns(FIRST_SCHEMA_6_FIELD..RESULT_FIELDS.len(), prefix, suffix)
+}
+
+/// `<prefix><name> <type><suffix>` for the fields of `common::result_fields` in `range`.
+fn field_columns(range: std::ops::Range<usize>, prefix: &str, suffix: &str) -> String {
+    use common::result_fields::{FieldKind, RESULT_FIELDS};
     let mut out = String::new();
-    for f in &RESULT_FIELDS[FIRST_SCHEMA_5_FIELD..] {
+    for f in &RESULT_FIELDS[range] {
         let ty = match f.kind {
             FieldKind::Float => "REAL",
             FieldKind::Int | FieldKind::Bool => "INTEGER",
@@ -294,7 +315,6 @@ fn monte_carlo_columns(prefix: &str, suffix: &str) -> String {
         };
         out.push_str(&format!("{prefix}{} {ty}{suffix}\n", f.name));
     }
-    out.push_str(&format!("{prefix}curve_se BLOB{suffix}\n"));
     out
 }
 

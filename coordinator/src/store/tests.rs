@@ -114,6 +114,9 @@ pub(crate) fn fake_result(spec: &CellSpec) -> CellResult {
                 ess: Some(1_333.3),
                 log_z_ti_gap: Some(0.004 * x),
                 log_z_ti_gap_se: Some(0.003),
+                equilibrated_tau_lo: Some(0.9 + 0.01 * x),
+                tau_fwd_equilibrated: (spec.replicate % 4 == 1).then_some(1.2 + x),
+                tau_fwd_equilibrated_se: (spec.replicate % 4 == 1).then_some(0.004),
                 curve_se: (0..5)
                     .map(|i| CurveSe {
                         dkl_rev: f64::from(i) * x,

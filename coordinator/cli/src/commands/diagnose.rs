@@ -253,6 +253,7 @@ fn to_json(
         "energy_match_at_bound": c.energy_match_tau.map(|_| c.energy_match_at_bound),
         "mcmc_ok": c.ok,
         "mcmc_note": c.note,
+        "equilibrated_tau_lo": c.equilibrated_tau_lo,
         "ladder_rungs": c.betas.len(),
         "min_swap_acceptance": c.min_swap_acceptance,
         "round_trips": c.round_trips,
@@ -340,6 +341,14 @@ fn table(model: &PottsModel, c: &ModelCurves) -> String {
         c.r_hat,
         c.tau_int
     );
+    if !c.ok {
+        t += &match c.equilibrated_tau_lo {
+            Some(lo) => format!(
+                "equilibrated      every rung down to τ = {lo:.4} passed on its own: trust the curves above it only\n"
+            ),
+            None => "equilibrated      no rung passed on its own: trust none of the curves\n".to_string(),
+        };
+    }
     let heldout = c.heldout_mean_energy.is_some();
     t += "\n       tau          <E>    ± s.e.          S    ± s.e.          C    ± s.e.";
     t += if heldout { "   held-out ll    ± s.e.\n" } else { "\n" };

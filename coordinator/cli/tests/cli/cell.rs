@@ -221,6 +221,9 @@ fn eval_mcmc_gives_error_bars_and_diagnostics_past_enumeration() {
         assert!(v[k].as_f64().unwrap() > 0.0, "{k} in {v}");
     }
     assert_eq!(v["mcmc_ok"], true, "{v}");
+    // Passed as a whole: equilibrated down to the lower bound, and no partial τ*_fwd.
+    assert!((v["equilibrated_tau_lo"].as_f64().unwrap() - 0.2).abs() < 1e-9, "{v}");
+    assert!(v.get("tau_fwd_equilibrated").is_none_or(|t| t.is_null()), "{v}");
     assert!(v["min_swap_acceptance"].as_f64().unwrap() > 0.1 && v["round_trips"].as_u64().unwrap() > 0);
     assert!(v["r_hat"].as_f64().unwrap() < 1.05, "{v}");
     // The default curve: the reporting grid inside the default bounds 0.2..5, with errors.

@@ -88,6 +88,8 @@ fn the_energy_match_tau_of_a_model_with_a_known_truth_is_its_tau_fwd() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["mcmc_ok"], true, "{v}");
+    // Every rung passed, so the equilibrated range is the whole range.
+    assert!((v["equilibrated_tau_lo"].as_f64().unwrap() - 0.3).abs() < 1e-9, "{v}");
     assert_eq!(
         (v["sites"].as_u64(), v["states"].as_u64(), v["heldout_sequences"].as_u64()),
         (Some(6), Some(3), Some(400))

@@ -327,3 +327,57 @@ fn a_truncated_or_garbage_file_is_an_error_naming_the_file() {
         }
     }
 }
+
+/// Schema 5 → 6: a store made before `equilibrated_tau_lo` and `tau_fwd_equilibrated` (the
+/// current layout with those columns dropped and the version set back) reads them as absent
+/// and everything else bit for bit; opened for writing it gains the columns, keeps its
+/// results, and stores the new fields of results committed from then on.
+#[test]
+fn a_version_5_store_reads_without_the_equilibrated_fields_and_gains_them_when_opened_for_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = synced(&dir, 3);
+    let path = store.path().to_path_buf();
+    let a = worker(&mut store, "a");
+    let cells = store.lease(a, 2, 0, 1000).unwrap().cells;
+    store.commit(&[(a, done(&cells))], 1).unwrap();
+    drop(store);
+    let conn = Connection::open(&path).unwrap();
+    for c in ["equilibrated_tau_lo", "tau_fwd_equilibrated", "tau_fwd_equilibrated_se"] {
+        conn.execute_batch(&format!("ALTER TABLE results DROP COLUMN {c};")).unwrap();
+    }
+    conn.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'", []).unwrap();
+    drop(conn);
+    let without = |r: &CellResult| {
+        let mut r = r.clone();
+        r.mcmc.equilibrated_tau_lo = None;
+        r.mcmc.tau_fwd_equilibrated = None;
+        r.mcmc.tau_fwd_equilibrated_se = None;
+        r
+    };
+    let ro = StudyStore::open_read_only(&path).unwrap();
+    for (_, spec) in &cells {
+        let got = ro.result_by_key(&spec.key().0).unwrap().unwrap();
+        assert_eq!(format!("{got:?}"), format!("{:?}", without(&fake_result(spec))));
+    }
+    drop(ro);
+
+    let mut store = StudyStore::open(&path, StoreConfig::default()).unwrap();
+    let version: String = store
+        .conn
+        .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, "6");
+    for (_, spec) in &cells {
+        let got = store.result_by_key(&spec.key().0).unwrap().unwrap();
+        assert_eq!(format!("{got:?}"), format!("{:?}", without(&fake_result(spec))));
+    }
+    let b = worker(&mut store, "b");
+    let rest = store.lease(b, 100, 2, 1000).unwrap().cells;
+    store.commit(&[(b, done(&rest))], 3).unwrap();
+    let with_fields = rest.iter().filter(|(_, s)| fake_result(s).mcmc.tau_fwd_equilibrated.is_some()).count();
+    assert!(with_fields > 0, "the fake results exercise the new fields");
+    for (_, spec) in &rest {
+        let got = store.result_by_key(&spec.key().0).unwrap().unwrap();
+        assert_eq!(format!("{got:?}"), format!("{:?}", fake_result(spec)));
+    }
+}
