@@ -453,6 +453,27 @@ pub(crate) mod tests {
         assert_eq!(PointAggregator::summarize(&p, &none).frac_kappa_sign_agrees, None);
     }
 
+    /// The trusted τ*_fwd of a Monte Carlo point: passed replicates' τ*_fwd, flagged ones'
+    /// τ*_fwd from the equilibrated rungs where it exists, nothing for the rest; exact
+    /// points have none (their τ*_fwd is the statistic).
+    #[test]
+    fn trusted_tau_fwd_takes_passed_cells_and_equilibrated_estimates_only() {
+        let p = ising_point(2.5, 316);
+        let mut rs: Vec<CellResult> = (0..4).map(|i| result(&p, i, 1.0, 2.0 + f64::from(i))).collect();
+        let exact = PointAggregator::summarize(&p, &rs);
+        assert_eq!(exact.stats(Quantity::TauFwdTrusted).count, 0);
+        for (i, r) in rs.iter_mut().enumerate() {
+            r.mcmc.mcmc_ok = Some(i == 0);
+        }
+        rs[1].mcmc.tau_fwd_equilibrated = Some(2.5);
+        let row = PointAggregator::summarize(&p, &rs);
+        let t = row.stats(Quantity::TauFwdTrusted);
+        assert_eq!(t.count, 2, "replicate 0 passed, 1 has an equilibrated estimate, 2 and 3 neither");
+        assert_eq!(t.mean, Some((2.0 + 2.5) / 2.0));
+        assert_eq!(row.stats(Quantity::TauFwd).count, 4);
+        assert_eq!(row.mcmc_not_ok, Some(3));
+    }
+
     #[test]
     fn ising_point_counts_diverged_fits_and_has_no_two_level_statistics() {
         let p = ising_point(2.05, 50);

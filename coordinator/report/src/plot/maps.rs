@@ -72,7 +72,7 @@ fn fraction_diverged(r: &SummaryRow) -> Option<f64> {
     r.fit_diverged.filter(|_| r.replicates > 0).map(|d| d as f64 / r.replicates as f64)
 }
 
-const MAPS: [MapKind; 9] = [
+const MAPS: [MapKind; 10] = [
     MapKind {
         stem: "tau_rev_mean",
         title: "mean τ*_rev (reverse KL optimum)",
@@ -107,6 +107,15 @@ const MAPS: [MapKind; 9] = [
         scale: MapScale::AroundOne,
         bar: "τ*_fwd (log scale)",
         boundary: Boundary::TauRev(Stat::Median),
+        only: None,
+    },
+    MapKind {
+        stem: "tau_fwd_trusted_mean",
+        title: "mean trusted τ*_fwd (Monte Carlo: passed, or from the equilibrated rungs)",
+        value: |r| r.stats(Quantity::TauFwdTrusted).mean,
+        scale: MapScale::AroundOne,
+        bar: "τ*_fwd (log scale)",
+        boundary: Boundary::TauRev(Stat::Mean),
         only: None,
     },
     MapKind {
