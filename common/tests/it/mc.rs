@@ -349,23 +349,30 @@ fn mcmc_tau_estimates_agree_with_enumeration_on_fitted_3x3_and_4x4_models() {
     }
 }
 
+/// The rescaled truth Ĵ = c·J/T on the l×l torus (τ* = c exactly): the truth, the model
+/// and the truth's side of the divergences from Kaufman's formula.
+fn rescaled_torus(l: u32, t: f64, c: f64) -> (SpinModel, SpinModel, common::mc::tau::TruthSide) {
+    // ⟨Σ_bonds σσ⟩ at temperature θ.
+    let bonds_mean = |theta: f64| theta * kaufman::mean_log_weight(l, l, theta).unwrap();
+    let side = common::mc::tau::TruthSide {
+        mean_model_energy: -(c / t) * bonds_mean(t),
+        mean_truth_energy: -(1.0 / t) * bonds_mean(t),
+        log_z: kaufman::log_partition(l, l, t).unwrap(),
+    };
+    (SpinModel::torus(l, l, 1.0 / t), SpinModel::torus(l, l, c / t), side)
+}
+
 /// Past enumeration, against Kaufman: the rescaled truth Ĵ = c·J/T on an l×l torus has
 /// τ*_rev = τ*_fwd = c exactly (q at τ = c is the truth), and its whole D(τ) follows from two
 /// Kaufman partition functions (docs/spec.md §10, anchor (b)). Checks τ*, D at τ = 1 and the
 /// curve at three τ against them, each within 3 standard errors.
 fn check_rescaled_torus(l: u32, seed: u64, steps: usize) {
-    use common::mc::tau::{estimate, McOptions, TruthSide};
+    use common::mc::tau::{estimate, McOptions};
     let (t, c) = (3.0, 1.3);
-    let truth = SpinModel::torus(l, l, 1.0 / t);
-    let q = SpinModel::torus(l, l, c / t);
+    let (truth, q, side) = rescaled_torus(l, t, c);
     // ⟨Σ_bonds σσ⟩ at temperature θ, from Kaufman.
     let bonds_mean = |theta: f64| theta * kaufman::mean_log_weight(l, l, theta).unwrap();
     let ln_z = |theta: f64| kaufman::log_partition(l, l, theta).unwrap();
-    let side = TruthSide {
-        mean_model_energy: -(c / t) * bonds_mean(t),
-        mean_truth_energy: -(1.0 / t) * bonds_mean(t),
-        log_z: ln_z(t),
-    };
     // At β: q_β is the torus at temperature T/(cβ); ⟨E_p⟩ = −s/T and β⟨Ê⟩ = −βc s/T.
     let d_rev = |beta: f64| {
         let s_q = bonds_mean(t / (c * beta));
@@ -438,16 +445,8 @@ fn the_rescaled_truth_on_64x64_has_tau_star_c_and_kaufman_divergences() {
 /// never passed off as converged.
 #[test]
 fn a_sparse_ladder_or_a_small_budget_is_flagged_not_reported_as_converged() {
-    use common::mc::tau::{estimate, gelman_rubin, McOptions, TruthSide};
-    let (l, t, c) = (8u32, 3.0, 1.3);
-    let truth = SpinModel::torus(l, l, 1.0 / t);
-    let q = SpinModel::torus(l, l, c / t);
-    let bonds_mean = |theta: f64| theta * kaufman::mean_log_weight(l, l, theta).unwrap();
-    let side = TruthSide {
-        mean_model_energy: -(c / t) * bonds_mean(t),
-        mean_truth_energy: -(1.0 / t) * bonds_mean(t),
-        log_z: kaufman::log_partition(l, l, t).unwrap(),
-    };
+    use common::mc::tau::{estimate, gelman_rubin, McOptions};
+    let (truth, q, side) = rescaled_torus(8, 3.0, 1.3);
     let base = McOptions {
         tau_bounds: (0.5, 3.0),
         steps: 2_000,
@@ -526,18 +525,11 @@ fn multispin_replicas_agree_with_enumeration() {
 #[test]
 fn tau_fwd_from_the_equilibrated_rungs_agrees_with_kaufman_when_the_cold_end_fails() {
     use common::mc::replica::SpinEnsemble;
-    use common::mc::tau::{estimate, McOptions, TruthSide};
+    use common::mc::tau::{estimate, McOptions};
     use common::mc::tempering::place_ladder;
 
-    let (l, t, c) = (8u32, 3.0, 1.3);
-    let truth = SpinModel::torus(l, l, 1.0 / t);
-    let q = SpinModel::torus(l, l, c / t);
-    let bonds_mean = |theta: f64| theta * kaufman::mean_log_weight(l, l, theta).unwrap();
-    let side = TruthSide {
-        mean_model_energy: -(c / t) * bonds_mean(t),
-        mean_truth_energy: -(1.0 / t) * bonds_mean(t),
-        log_z: kaufman::log_partition(l, l, t).unwrap(),
-    };
+    let c = 1.3;
+    let (truth, q, side) = rescaled_torus(8, 3.0, c);
     let mut rng = ChaCha8Rng::seed_from_u64(42);
     let mut ladder = place_ladder(&SpinEnsemble::new(&q), 1.0, 100, &mut rng).expect("a short ladder");
     ladder.push(40.0);
