@@ -111,7 +111,7 @@ const MAPS: [MapKind; 10] = [
     },
     MapKind {
         stem: "tau_fwd_trusted_mean",
-        title: "mean trusted τ*_fwd (Monte Carlo: passed, or from the equilibrated rungs)",
+        title: "mean trusted τ*_fwd (passed, or from equilibrated rungs)",
         value: |r| r.stats(Quantity::TauFwdTrusted).mean,
         scale: MapScale::AroundOne,
         bar: "τ*_fwd (log scale)",
