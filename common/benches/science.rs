@@ -4,12 +4,12 @@
 //! (b) a full 4×4 Ising cell (M = 100, T = 2.3) in `mle` and in `paper` mode;
 //! (c) a two-level cell (N_s = 100).
 
-use common::cell::{CellSettings, CellSpec, DataSize, FitMode, FitSpec, GridPoint, TruthSpec};
-use common::fit::ising::Enumerator;
-use common::model::ising::Pairs;
-use common::run_cell;
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
+use taustar_common::cell::{CellSettings, CellSpec, DataSize, FitMode, FitSpec, GridPoint, TruthSpec};
+use taustar_common::run_cell;
+use taustar_science::fit::ising::Enumerator;
+use taustar_science::model::ising::Pairs;
 
 /// The obvious loop: for every state, its energy from all pairs, its weight, and its
 /// contribution to every second moment.
@@ -48,7 +48,7 @@ fn exact_pass(c: &mut Criterion) {
     g.bench_function("walsh_hadamard", |b| b.iter(|| en.pass(black_box(&j))));
     // Its parts, to see where the time goes.
     let mut buf: Vec<f64> = (0..1 << 16).map(|i| (i as f64 * 1e-5).sin()).collect();
-    g.bench_function("part_one_transform", |b| b.iter(|| common::exact::wht(black_box(&mut buf))));
+    g.bench_function("part_one_transform", |b| b.iter(|| taustar_science::exact::wht(black_box(&mut buf))));
     let mut out = vec![0.0; buf.len()];
     g.bench_function("part_exponentials_libm", |b| {
         b.iter(|| {
@@ -60,7 +60,7 @@ fn exact_pass(c: &mut Criterion) {
     g.bench_function("part_exponentials_exp_nonpos", |b| {
         b.iter(|| {
             for (o, &v) in out.iter_mut().zip(black_box(&buf)) {
-                *o = common::exact::exp_nonpos(-v.abs());
+                *o = taustar_science::exact::exp_nonpos(-v.abs());
             }
         })
     });
@@ -118,7 +118,7 @@ fn two_level_cell(c: &mut Criterion) {
         b.iter(|| {
             r += 1;
             let mut s = spec(r % 50);
-            s.settings.curves = common::CurveOutput::Recompute;
+            s.settings.curves = taustar_common::CurveOutput::Recompute;
             run_cell(&s)
         })
     });
@@ -137,14 +137,14 @@ criterion_group!(
 criterion_main!(benches);
 
 fn two_level_parts(c: &mut Criterion) {
-    use common::tau::{Landscape, Scan};
+    use taustar_science::tau::{Landscape, Scan};
     let land =
         Landscape::new(vec![19.0, 1.0, 1.0, 79.0], vec![0.0, 6.5, 0.0, 6.5], vec![-3.0, -3.0, -9.0, -9.0]);
-    let taus = common::cell::TauGrid { from: 0.2, to: 5.0, count: 70 }.values();
+    let taus = taustar_common::cell::TauGrid { from: 0.2, to: 5.0, count: 70 }.values();
     c.bench_function("part_two_level_eval", |b| b.iter(|| land.eval(black_box(0.7))));
     c.bench_function("part_two_level_scan", |b| b.iter(|| Scan::new(&land, (0.01, 100.0))));
     c.bench_function("part_two_level_analyse", |b| {
-        b.iter(|| common::compute::analyse(&land, &taus, (0.01, 100.0), Some((0.1, 0.5))))
+        b.iter(|| taustar_common::compute::analyse(&land, &taus, (0.01, 100.0), Some((0.1, 0.5))))
     });
 }
 
@@ -153,10 +153,10 @@ fn two_level_parts(c: &mut Criterion) {
 /// libm's exp at every proposal), same model, same run. Criterion's throughput is in
 /// updates per second (Melem/s ÷ 1000 = updates per ns).
 fn mc_sweep(c: &mut Criterion) {
-    use common::mc::chain::Chain;
-    use common::mc::model::SpinModel;
     use criterion::Throughput;
     use rand::{Rng, SeedableRng};
+    use taustar_science::mc::chain::Chain;
+    use taustar_science::mc::model::SpinModel;
     let model = SpinModel::torus(64, 64, 1.0);
     let beta = (1.0 + 2f64.sqrt()).ln() / 2.0;
     let mut g = c.benchmark_group("mc_sweep_64x64_Tc");
@@ -180,7 +180,7 @@ fn mc_sweep(c: &mut Criterion) {
     // Multispin coding: 64 replicas per sweep, so 64·N updates.
     let mut g = c.benchmark_group("mc_sweep_64x64_Tc_multispin");
     g.throughput(Throughput::Elements(64 * model.len() as u64));
-    let mut multi = common::mc::multispin::MultispinTorus::random(64, 64, 1.0 / beta, &mut rng);
+    let mut multi = taustar_science::mc::multispin::MultispinTorus::random(64, 64, 1.0 / beta, &mut rng);
     g.bench_function("64_replicas", |b| b.iter(|| multi.sweep(&mut rng)));
     g.finish();
 }
@@ -192,11 +192,11 @@ fn mc_sweep(c: &mut Criterion) {
 /// acceptance a is at memory speed when its time ≈ a × that of `axpy_all_rows` (the
 /// acceptance is printed). Throughput in updates (N per iteration).
 fn mc_sweep_dense(c: &mut Criterion) {
-    use common::mc::chain::Chain;
-    use common::mc::model::SpinModel;
-    use common::model::ising::Pairs;
     use criterion::Throughput;
     use rand::{Rng, SeedableRng};
+    use taustar_science::mc::chain::Chain;
+    use taustar_science::mc::model::SpinModel;
+    use taustar_science::model::ising::Pairs;
     let n = 256;
     let pairs = Pairs::new(n);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
@@ -231,11 +231,15 @@ fn mc_sweep_dense(c: &mut Criterion) {
 /// use) against steepest descent with the same Armijo line search (the straightforward
 /// method), in the same run. The iteration counts are printed.
 fn plm_fit(c: &mut Criterion) {
-    use common::fit::plm::{fit_plm, PlmOptions, DEFAULT_MEMORY};
-    use common::mc::model::SpinModel;
     use rand::SeedableRng;
+    use taustar_science::fit::plm::{fit_plm, PlmOptions, DEFAULT_MEMORY};
+    use taustar_science::mc::model::SpinModel;
     let model = SpinModel::torus(16, 16, 1.0 / 2.5);
-    let data = common::mc::data::sample_chain(&model, 1_000, &mut rand_chacha::ChaCha8Rng::seed_from_u64(3));
+    let data = taustar_science::mc::data::sample_chain(
+        &model,
+        1_000,
+        &mut rand_chacha::ChaCha8Rng::seed_from_u64(3),
+    );
     let weights = vec![1.0; 1_000];
     let opts =
         |memory| PlmOptions { l2: 0.01, max_iter: 100_000, grad_tol: 1e-7, coupling_cap: 20.0, memory };

@@ -6,12 +6,12 @@
 
 use std::time::Instant;
 
-use common::cell::{CellSettings, McmcSettings, MCMC_DEFAULT_TAU_BOUNDS};
-use common::fit::bml::{fit_bml, moments, BmlOptions, DEFAULT_BML};
-use common::fit::plm::{fit_plm, PlmOptions, DEFAULT_MEMORY};
-use common::mc::model::SpinModel;
-use common::model::ising::Pairs;
 use rand::SeedableRng;
+use taustar_common::cell::{CellSettings, McmcSettings, MCMC_DEFAULT_TAU_BOUNDS};
+use taustar_science::fit::bml::{fit_bml, moments, BmlOptions, DEFAULT_BML};
+use taustar_science::fit::plm::{fit_plm, PlmOptions, DEFAULT_MEMORY};
+use taustar_science::mc::model::SpinModel;
+use taustar_science::model::ising::Pairs;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -24,7 +24,7 @@ fn main() {
     let truth = SpinModel::torus(side, side, 1.0 / t);
 
     let t0 = Instant::now();
-    let data = common::mc::data::sample_chain(&truth, m, &mut rng);
+    let data = taustar_science::mc::data::sample_chain(&truth, m, &mut rng);
     let t_data = t0.elapsed().as_secs_f64();
 
     let t0 = Instant::now();
@@ -42,7 +42,7 @@ fn main() {
     let mcmc = McmcSettings::default();
     let t0 = Instant::now();
     let (side_p, series, _) =
-        common::mc::tau::torus_truth_side(side, side, t, &q, mcmc.truth_steps as usize, &mut rng)
+        taustar_science::mc::tau::torus_truth_side(side, side, t, &q, mcmc.truth_steps as usize, &mut rng)
             .expect("sides >= 3");
     let t_truth = t0.elapsed().as_secs_f64();
 
@@ -54,7 +54,7 @@ fn main() {
     let t0 = Instant::now();
     let e_p = |s: &[i8]| truth.energy(s);
     let (report, mc) =
-        common::compute::mcmc_analysis(&q, &e_p, side_p, Some(&series), &mcmc, &settings, &mut rng);
+        taustar_common::compute::mcmc_analysis(&q, &e_p, side_p, Some(&series), &mcmc, &settings, &mut rng);
     let t_eval = t0.elapsed().as_secs_f64();
 
     let total = t_data + t_fit + t_truth + t_eval;

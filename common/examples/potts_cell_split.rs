@@ -11,10 +11,10 @@
 
 use std::io::Write;
 
-use common::potts::cell::{potts_cell, sample_sequences, PottsCellOptions};
-use common::potts::{random_family, write_params_file, Alphabet, PottsRandomSpec};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use taustar_common::potts_cell::{potts_cell, sample_sequences, PottsCellOptions};
+use taustar_science::potts::{random_family, write_params_file, Alphabet, PottsRandomSpec};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);

@@ -4,7 +4,7 @@
 //!
 //! cargo run --release -p taustar-common --example truth_entropy -- 4x4,8x8,16x16 1.5,2,2.27,2.5,3,3.5
 
-use common::model::kaufman;
+use taustar_science::model::kaufman;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::SpecError;
+pub use taustar_science::fit::{FitMode, FitStop};
+pub use taustar_science::tau::CurvePoint;
 
 /// Largest number of spins whose 2^N states are enumerated exactly. 2^24 states need
 /// ~128 MiB per array; beyond that the data come from Markov chains, the fit is `plm` and
@@ -46,7 +48,7 @@ pub enum TruthSpec {
         temperature: f64,
     },
     /// A seeded synthetic protein-like Potts family (docs/spec.md §10, "Potts truths";
-    /// [`crate::potts::random`]): N sites of q states, a backbone plus random long-range
+    /// [`taustar_science::potts::random`]): N sites of q states, a backbone plus random long-range
     /// contacts, Gaussian couplings σ_J on them and fields σ_h, at temperature 1.
     PottsRandom {
         /// N, the number of sites.
@@ -82,7 +84,7 @@ pub enum TruthSpec {
 
 impl TruthSpec {
     /// The `potts-random` family's spec; `None` for the other kinds.
-    pub fn potts_random(&self) -> Option<crate::potts::PottsRandomSpec> {
+    pub fn potts_random(&self) -> Option<taustar_science::potts::PottsRandomSpec> {
         match *self {
             TruthSpec::PottsRandom {
                 sites,
@@ -91,7 +93,7 @@ impl TruthSpec {
                 field_strength,
                 contact_fraction,
                 family_seed,
-            } => Some(crate::potts::PottsRandomSpec {
+            } => Some(taustar_science::potts::PottsRandomSpec {
                 sites: sites as usize,
                 states: states as usize,
                 coupling_strength,
@@ -112,104 +114,6 @@ pub enum DataSize {
     Samples(u64),
     /// Entropy-normalised μ: M = round(exp(μ + S(p))).
     Mu(f64),
-}
-
-/// Which fitting procedure an Ising cell uses (docs/spec.md §4.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum FitMode {
-    /// Converged (penalised) maximum likelihood; non-existence is detected and flagged.
-    #[default]
-    Mle,
-    /// The paper's plain gradient ascent with early stopping, for reproduction.
-    Paper,
-    /// Pseudo-likelihood (docs/spec.md §10): no partition function, so any lattice size;
-    /// the fit of lattices past enumeration.
-    Plm,
-    /// Boltzmann-machine learning (docs/spec.md §10): the likelihood's gradient from
-    /// persistent Markov chains, stopped at a Pearson target or a sweep budget; any lattice.
-    Bml,
-}
-
-impl FitMode {
-    /// Whether the fit works from samples alone (no partition function), so on any lattice.
-    pub fn samples(self) -> bool {
-        matches!(self, FitMode::Plm | FitMode::Bml)
-    }
-
-    /// The name used in study files, keys and JSON.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FitMode::Mle => "mle",
-            FitMode::Paper => "paper",
-            FitMode::Plm => "plm",
-            FitMode::Bml => "bml",
-        }
-    }
-}
-
-impl std::str::FromStr for FitMode {
-    type Err = SpecError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "mle" => Ok(FitMode::Mle),
-            "paper" => Ok(FitMode::Paper),
-            "plm" => Ok(FitMode::Plm),
-            "bml" => Ok(FitMode::Bml),
-            other => {
-                Err(SpecError::invalid("fit.mode", other, "expected \"mle\", \"paper\", \"plm\" or \"bml\""))
-            }
-        }
-    }
-}
-
-/// Why an iterative Ising fit stopped (docs/spec.md §4.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FitStop {
-    /// `paper`: the relative change of the NLL fell below `rel_tol` (early stopping).
-    RelTol,
-    /// `mle`: the gradient max-norm and the Newton step are below their tolerances.
-    GradTol,
-    /// The iteration cap `max_iter` (or `bml`'s sweep budget) was reached first.
-    MaxIter,
-    /// `bml`: the Pearson correlation of the model's and the data's connected correlations
-    /// reached its target.
-    Pearson,
-    /// The fit ran away: the unregularised MLE does not exist, or the couplings became
-    /// non-finite.
-    Diverged,
-}
-
-impl FitStop {
-    /// The name used in JSON, tables and the store.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FitStop::RelTol => "rel_tol",
-            FitStop::GradTol => "grad_tol",
-            FitStop::MaxIter => "max_iter",
-            FitStop::Diverged => "diverged",
-            FitStop::Pearson => "pearson",
-        }
-    }
-}
-
-impl std::str::FromStr for FitStop {
-    type Err = SpecError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "rel_tol" => Ok(FitStop::RelTol),
-            "grad_tol" => Ok(FitStop::GradTol),
-            "max_iter" => Ok(FitStop::MaxIter),
-            "diverged" => Ok(FitStop::Diverged),
-            "pearson" => Ok(FitStop::Pearson),
-            other => Err(SpecError::invalid(
-                "fit_stop",
-                other,
-                "expected \"rel_tol\", \"grad_tol\", \"max_iter\", \"diverged\" or \"pearson\"",
-            )),
-        }
-    }
 }
 
 /// The fit of a grid point: mode and L2 penalty λ (λ‖Ĵ‖² is subtracted from the mean
@@ -277,11 +181,11 @@ pub struct CellSettings {
 }
 
 fn default_pearson_target() -> f64 {
-    crate::fit::bml::DEFAULT_BML.pearson_target
+    taustar_science::fit::bml::DEFAULT_BML.pearson_target
 }
 
 fn default_max_sweeps() -> u64 {
-    crate::fit::bml::DEFAULT_BML.max_sweeps
+    taustar_science::fit::bml::DEFAULT_BML.max_sweeps
 }
 
 /// How a Monte Carlo cell samples (study table `[mcmc]`, docs/spec.md §10). Every count is
@@ -680,11 +584,13 @@ impl GridPoint {
                     // Named by the study key (`contact_fraction`, not `potts-random.contact_fraction`)
                     // so that a study file's error points at its line.
                     spec.validate().map_err(|e| match e {
-                        crate::potts::PottsError::Setting { field, value, reason } => SpecError::invalid(
-                            field.strip_prefix("potts-random.").unwrap_or(field),
-                            value,
-                            reason,
-                        ),
+                        taustar_science::potts::PottsError::Setting { field, value, reason } => {
+                            SpecError::invalid(
+                                field.strip_prefix("potts-random.").unwrap_or(field),
+                                value,
+                                reason,
+                            )
+                        }
                         other => SpecError::invalid("truth", "potts-random", other.to_string()),
                     })?;
                 }
@@ -851,27 +757,6 @@ pub fn fmt_f64(x: f64) -> String {
     } else {
         format!("{x}")
     }
-}
-
-/// One point of the τ curve of a cell (docs/spec.md §5).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct CurvePoint {
-    /// Sampling temperature τ.
-    pub tau: f64,
-    /// D(q_τ ‖ p).
-    pub dkl_rev: f64,
-    /// D(p ‖ q_τ).
-    pub dkl_fwd: f64,
-    /// S(q_τ) in nats.
-    pub entropy: f64,
-    /// ⟨Ê⟩ under q_τ (Ê the fitted energy at τ = 1).
-    pub mean_energy: f64,
-    /// C(τ) = Var_{q_τ}(Ê)/τ².
-    pub heat_capacity: f64,
-    /// κ(τ) = Cov_{q_τ}(Ê/τ, −log p), so that dD_rev/dτ = (κ − C)/τ (docs/spec.md §5).
-    /// `None` only in results stored before κ was computed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kappa: Option<f64>,
 }
 
 /// The outcome of a cell: the τ analysis, the fit's diagnostics (per truth family) and the

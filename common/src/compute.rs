@@ -8,18 +8,18 @@ use crate::cell::{
     McmcReport, McmcSettings, TauSummary, TruthSpec, TwoLevelFitReport,
 };
 use crate::error::SpecError;
-use crate::exact::sample_counts;
-use crate::fit::ising::{fit_mle, fit_paper, Enumerator, FitOptions, IsingData};
-use crate::fit::plm::{fit_plm, PlmOptions};
-use crate::fit::two_level::fit_two_level;
-use crate::mc::data::sample_chain;
-use crate::mc::model::SpinModel;
-use crate::mc::replica::Ensemble;
-use crate::mc::tau::{McOptions, McTau, TruthSide};
-use crate::model::ising::{IsingTruth, Pairs};
-use crate::model::kaufman;
-use crate::model::two_level::TwoLevelTruth;
-use crate::tau::{heat_capacity_peak, optimise, variance_match, Divergence, Landscape, Scan};
+use taustar_science::exact::sample_counts;
+use taustar_science::fit::ising::{fit_mle, fit_paper, Enumerator, FitOptions, IsingData};
+use taustar_science::fit::plm::{fit_plm, PlmOptions};
+use taustar_science::fit::two_level::fit_two_level;
+use taustar_science::mc::data::sample_chain;
+use taustar_science::mc::model::SpinModel;
+use taustar_science::mc::replica::Ensemble;
+use taustar_science::mc::tau::{McOptions, McTau, TruthSide};
+use taustar_science::model::ising::{IsingTruth, Pairs};
+use taustar_science::model::kaufman;
+use taustar_science::model::two_level::TwoLevelTruth;
+use taustar_science::tau::{heat_capacity_peak, optimise, variance_match, Divergence, Landscape, Scan};
 
 /// Largest M a cell may draw (a guard against μ values that explode).
 pub const MAX_SAMPLES: u64 = 1_000_000_000;
@@ -221,7 +221,7 @@ fn ising_cell(spec: &CellSpec, rows: u32, cols: u32, temperature: f64) -> Result
             // Enumerable: the fit's true NLL can be reported (log Z − Ĵ·⟨σσ⟩_data).
             let nll = en.pass(&fit.couplings)
                 - fit.couplings.iter().zip(&data.pair_moments).map(|(j, m)| j * m).sum::<f64>();
-            crate::fit::ising::IsingFit {
+            taustar_science::fit::ising::IsingFit {
                 mode: spec.point.fit.mode,
                 iterations: fit.iterations,
                 grad_max_norm: fit.grad_max_norm,
@@ -297,15 +297,15 @@ fn fit_samples<R: rand::Rng>(
     rng: &mut R,
 ) -> SampleFit {
     if spec.point.fit.mode == FitMode::Bml {
-        let (pair, mean) = crate::fit::bml::moments(n, spins, weights);
-        let opts = crate::fit::bml::BmlOptions {
+        let (pair, mean) = taustar_science::fit::bml::moments(n, spins, weights);
+        let opts = taustar_science::fit::bml::BmlOptions {
             l2: spec.point.fit.l2,
             pearson_target: spec.settings.pearson_target,
             max_sweeps: spec.settings.max_sweeps,
             coupling_cap: spec.settings.coupling_cap,
-            ..crate::fit::bml::DEFAULT_BML
+            ..taustar_science::fit::bml::DEFAULT_BML
         };
-        let b = crate::fit::bml::fit_bml(n, (&pair, &mean), opts, rng);
+        let b = taustar_science::fit::bml::fit_bml(n, (&pair, &mean), opts, rng);
         return SampleFit {
             iterations: b.epochs,
             grad_max_norm: b.grad_max_norm,
@@ -339,7 +339,7 @@ fn plm_options(spec: &CellSpec) -> PlmOptions {
         max_iter: spec.settings.max_iter,
         grad_tol: PLM_GRAD_TOL,
         coupling_cap: spec.settings.coupling_cap,
-        memory: crate::fit::plm::DEFAULT_MEMORY,
+        memory: taustar_science::fit::plm::DEFAULT_MEMORY,
     }
 }
 
@@ -385,11 +385,17 @@ fn sampled_ising_cell(
     let data = sample_chain(&truth, m as usize, &mut rng);
     let fit = fit_samples(spec, n, &data.spins, &vec![1.0; m as usize], &mut rng);
     let q = SpinModel::from_pairs(&Pairs::new_without_masks(n as u32), &fit.couplings);
-    let (side, series, _) =
-        crate::mc::tau::torus_truth_side(rows, cols, temperature, &q, mcmc.truth_steps as usize, &mut rng)
-            .ok_or_else(|| {
-                SpecError::invalid("lattice", lattice(), "no closed-form ln Z for this lattice (sides >= 3)")
-            })?;
+    let (side, series, _) = taustar_science::mc::tau::torus_truth_side(
+        rows,
+        cols,
+        temperature,
+        &q,
+        mcmc.truth_steps as usize,
+        &mut rng,
+    )
+    .ok_or_else(|| {
+        SpecError::invalid("lattice", lattice(), "no closed-form ln Z for this lattice (sides >= 3)")
+    })?;
     let e_p = |s: &[i8]| truth.energy(s);
     let (report, mc) = mcmc_analysis(&q, &e_p, side, Some(&series), mcmc, &spec.settings, &mut rng);
     let ising = IsingFitReport {
@@ -412,20 +418,20 @@ fn sampled_ising_cell(
 /// A cell on a Potts truth, `potts-random` or `potts-file` (docs/spec.md §10): M sequences
 /// from an equilibrated, thinned chain of the truth, the `plm` or `bml` fit with λ on fields
 /// and couplings, and the Monte Carlo evaluation against the truth's side from its own chain
-/// and ladder ([`crate::potts::cell::truth_side`]). Validation guarantees a fit from samples,
+/// and ladder ([`crate::potts_cell::truth_side`]). Validation guarantees a fit from samples,
 /// `data.samples` and `[eval] method = "mcmc"`.
 fn potts_cell(spec: &CellSpec) -> Result<CellResult, SpecError> {
     let potts_err =
-        |e: crate::potts::PottsError| SpecError::invalid("truth", spec.point.key(), e.to_string());
-    let truth: std::sync::Arc<crate::potts::PottsModel> = match &spec.point.truth {
+        |e: taustar_science::potts::PottsError| SpecError::invalid("truth", spec.point.key(), e.to_string());
+    let truth: std::sync::Arc<taustar_science::potts::PottsModel> = match &spec.point.truth {
         TruthSpec::PottsFile { path, alphabet, sha256, .. } => {
-            crate::potts::cell::load_truth_file(path, alphabet, sha256).map_err(potts_err)?
+            crate::potts_cell::load_truth_file(path, alphabet, sha256).map_err(potts_err)?
         }
         t => {
             let family = t
                 .potts_random()
                 .ok_or_else(|| SpecError::invalid("truth", spec.point.key(), "not a Potts truth"))?;
-            std::sync::Arc::new(crate::potts::random_family(&family).map_err(potts_err)?)
+            std::sync::Arc::new(taustar_science::potts::random_family(&family).map_err(potts_err)?)
         }
     };
     let mcmc = spec.settings.mcmc.as_ref().ok_or_else(|| {
@@ -450,10 +456,10 @@ fn potts_cell(spec: &CellSpec) -> Result<CellResult, SpecError> {
         ));
     }
     let mut rng = spec.rng();
-    let data = crate::potts::cell::sample_sequences(&truth, m as usize, &mut rng).map_err(potts_err)?;
+    let data = crate::potts_cell::sample_sequences(&truth, m as usize, &mut rng).map_err(potts_err)?;
     let fit = potts_fit(spec, &data.seqs, n, q, &mut rng).map_err(potts_err)?;
     let mc = mc_options(mcmc, spec.settings.tau_bounds, reported_taus(&spec.settings));
-    let side = crate::potts::cell::truth_side(&truth, &fit.model, mcmc.truth_steps as usize, &mc, &mut rng)
+    let side = crate::potts_cell::truth_side(&truth, &fit.model, mcmc.truth_steps as usize, &mc, &mut rng)
         .map_err(potts_err)?;
     let (mut r, steps) = mcmc_estimate(
         &fit.model,
@@ -473,7 +479,7 @@ fn potts_cell(spec: &CellSpec) -> Result<CellResult, SpecError> {
 
 /// A Potts fit of a cell and its report (the fields a fit fills; the data's are the caller's).
 struct PottsCellFit {
-    model: crate::potts::PottsModel,
+    model: taustar_science::potts::PottsModel,
     report: IsingFitReport,
 }
 
@@ -485,7 +491,7 @@ fn potts_fit<R: rand::Rng>(
     n: usize,
     q: usize,
     rng: &mut R,
-) -> Result<PottsCellFit, crate::potts::PottsError> {
+) -> Result<PottsCellFit, taustar_science::potts::PottsError> {
     let l2 = spec.point.fit.l2;
     let weights = vec![1.0; seqs.len() / n];
     let base = IsingFitReport {
@@ -494,16 +500,17 @@ fn potts_fit<R: rand::Rng>(
         nll: None,
         ..IsingFitReport::default()
     };
-    let max_abs = |m: &crate::potts::PottsModel| m.couplings().iter().map(|c| c.abs()).reduce(f64::max);
+    let max_abs =
+        |m: &taustar_science::potts::PottsModel| m.couplings().iter().map(|c| c.abs()).reduce(f64::max);
     if spec.point.fit.mode == FitMode::Bml {
-        let opts = crate::fit::potts_bml::PottsBmlOptions {
+        let opts = taustar_science::fit::potts_bml::PottsBmlOptions {
             l2_fields: l2,
             l2_couplings: l2,
             pearson_target: spec.settings.pearson_target,
             max_sweeps: spec.settings.max_sweeps,
-            ..crate::fit::potts_bml::DEFAULT_POTTS_BML
+            ..taustar_science::fit::potts_bml::DEFAULT_POTTS_BML
         };
-        let fit = crate::fit::potts_bml::fit_potts_bml(seqs, n, q, &weights, opts, rng)?;
+        let fit = taustar_science::fit::potts_bml::fit_potts_bml(seqs, n, q, &weights, opts, rng)?;
         let report = IsingFitReport {
             fit_iterations: Some(fit.epochs),
             fit_stop: Some(fit.stop),
@@ -516,12 +523,12 @@ fn potts_fit<R: rand::Rng>(
         };
         return Ok(PottsCellFit { model: fit.model, report });
     }
-    let opts = crate::fit::potts_plm::PottsPlmOptions {
+    let opts = taustar_science::fit::potts_plm::PottsPlmOptions {
         l2_fields: l2,
         l2_couplings: l2,
-        ..crate::fit::potts_plm::DEFAULT_POTTS_PLM
+        ..taustar_science::fit::potts_plm::DEFAULT_POTTS_PLM
     };
-    let fit = crate::fit::potts_plm::fit_potts_plm(seqs, n, q, &weights, opts)?;
+    let fit = taustar_science::fit::potts_plm::fit_potts_plm(seqs, n, q, &weights, opts)?;
     let report = IsingFitReport {
         fit_iterations: fit.sites.iter().map(|s| s.iterations).max(),
         fit_stop: Some(fit.stop),
@@ -586,7 +593,7 @@ fn mcmc_estimate<E: Ensemble + ?Sized, R: rand::Rng>(
 ) -> (McTau, usize) {
     let opts = mc_options(mcmc, settings.tau_bounds, reported_taus(settings));
     match mcmc.target_se {
-        Some(target) => crate::mc::tau::estimate_to_precision(
+        Some(target) => taustar_science::mc::tau::estimate_to_precision(
             q,
             truth_energy,
             side,
@@ -596,9 +603,10 @@ fn mcmc_estimate<E: Ensemble + ?Sized, R: rand::Rng>(
             mcmc.max_steps as usize,
             rng,
         ),
-        None => {
-            (crate::mc::tau::estimate_ensemble(q, truth_energy, side, truth_samples, &opts, rng), opts.steps)
-        }
+        None => (
+            taustar_science::mc::tau::estimate_ensemble(q, truth_energy, side, truth_samples, &opts, rng),
+            opts.steps,
+        ),
     }
 }
 
@@ -743,7 +751,7 @@ pub const MAX_MCMC_SPINS: u64 = 1 << 20;
 /// Kaufman's formula and `truth_steps` steps of a truth chain; everything carries a
 /// bootstrap standard error and the diagnostics say whether to trust it. Sides ≥ 3.
 /// `precision`: (target standard error of τ*, step budget) to run longer until it is met
-/// (see [`crate::mc::tau::estimate_to_precision`]). Returns the estimate, the truth side's
+/// (see [`taustar_science::mc::tau::estimate_to_precision`]). Returns the estimate, the truth side's
 /// ⟨Ê⟩_p with its error bar, and the PT steps of the last run.
 #[allow(clippy::too_many_arguments)]
 pub fn eval_ising_model_mcmc(
@@ -751,11 +759,11 @@ pub fn eval_ising_model_mcmc(
     cols: u32,
     temperature: f64,
     couplings: &[Vec<f64>],
-    opts: &crate::mc::tau::McOptions,
+    opts: &taustar_science::mc::tau::McOptions,
     truth_steps: usize,
     precision: Option<(f64, usize)>,
     seed: u64,
-) -> Result<(crate::mc::tau::McTau, crate::mc::stats::Estimate, usize), SpecError> {
+) -> Result<(taustar_science::mc::tau::McTau, taustar_science::mc::stats::Estimate, usize), SpecError> {
     use rand::SeedableRng;
     if rows < 3 || cols < 3 || u64::from(rows) * u64::from(cols) > MAX_MCMC_SPINS {
         return Err(SpecError::invalid(
@@ -781,25 +789,24 @@ pub fn eval_ising_model_mcmc(
             }
         }
     }
-    let q = crate::mc::model::SpinModel::from_bonds(n, vec![0.0; n], &bonds);
-    let truth = crate::mc::model::SpinModel::torus(rows, cols, 1.0 / temperature);
+    let q = taustar_science::mc::model::SpinModel::from_bonds(n, vec![0.0; n], &bonds);
+    let truth = taustar_science::mc::model::SpinModel::torus(rows, cols, 1.0 / temperature);
     let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(seed);
     let (side, series, truth_estimate) =
-        crate::mc::tau::torus_truth_side(rows, cols, temperature, &q, truth_steps, &mut rng).ok_or_else(
-            || {
+        taustar_science::mc::tau::torus_truth_side(rows, cols, temperature, &q, truth_steps, &mut rng)
+            .ok_or_else(|| {
                 SpecError::invalid(
                     "lattice",
                     format!("{rows}x{cols}"),
                     "no closed-form ln Z for this lattice",
                 )
-            },
-        )?;
+            })?;
     if let Some((target, budget)) = precision {
         if !(target.is_finite() && target > 0.0) {
             return Err(SpecError::invalid("target_se", target, "must be a finite number > 0"));
         }
         let energy = |s: &[i8]| truth.energy(s);
-        let (r, steps) = crate::mc::tau::estimate_to_precision(
+        let (r, steps) = taustar_science::mc::tau::estimate_to_precision(
             &q,
             &energy,
             side,
@@ -811,7 +818,14 @@ pub fn eval_ising_model_mcmc(
         );
         return Ok((r, truth_estimate, steps));
     }
-    let r = crate::mc::tau::estimate(&q, &|s: &[i8]| truth.energy(s), side, Some(&series), opts, &mut rng);
+    let r = taustar_science::mc::tau::estimate(
+        &q,
+        &|s: &[i8]| truth.energy(s),
+        side,
+        Some(&series),
+        opts,
+        &mut rng,
+    );
     Ok((r, truth_estimate, opts.steps))
 }
 

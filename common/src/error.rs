@@ -24,3 +24,10 @@ impl SpecError {
         SpecError::Invalid { field: field.into(), value: value.to_string(), reason: reason.into() }
     }
 }
+
+/// A name outside an enum's (a fit mode, a stop reason) is an invalid value of its field.
+impl From<taustar_science::fit::UnknownName> for SpecError {
+    fn from(e: taustar_science::fit::UnknownName) -> Self {
+        SpecError::invalid(e.field, e.value, format!("expected {}", e.expected))
+    }
+}

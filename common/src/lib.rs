@@ -20,14 +20,9 @@ pub mod aggregate;
 pub mod cell;
 pub mod compute;
 pub mod error;
-pub mod exact;
-pub mod fit;
-pub mod mc;
-pub mod model;
-pub mod potts;
+pub mod potts_cell;
 pub mod result_fields;
 pub mod study;
-pub mod tau;
 
 pub use cell::{
     CellKey, CellResult, CellSettings, CellSpec, CurveOutput, DataSize, FitMode, FitSpec, FitStop, GridPoint,

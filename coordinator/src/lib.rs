@@ -1,6 +1,6 @@
 //! # taustar-coordinator — the durable, distributed runtime of a study
 //!
-//! A study file expands (in `common::study`) into cells. This crate keeps them in a SQLite
+//! A study file expands (in `taustar_common::study`) into cells. This crate keeps them in a SQLite
 //! store, hands them to workers under leases over gRPC, and commits their results exactly
 //! once. Tables and figures are the `taustar-report` crate (coordinator/report), which reads
 //! the store through its read API only; the `taustar` binary (coordinator/cli, one module per

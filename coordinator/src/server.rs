@@ -427,7 +427,7 @@ mod tests {
 
     use std::time::Instant;
 
-    use common::study::Study;
+    use taustar_common::study::Study;
     use taustar_proto::pb::{self, coordinator_client::CoordinatorClient};
     use taustar_proto::PROTOCOL_VERSION;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -548,7 +548,7 @@ mod tests {
         let limit = 64usize << 10;
         let f = serve(TransportLimits { max_message_bytes: limit, ..TransportLimits::default() }).await;
         let errors = every_cell_fails(&f, |spec| {
-            let mut r = common::run_cell(spec).map_err(|e| e.to_string())?;
+            let mut r = taustar_common::run_cell(spec).map_err(|e| e.to_string())?;
             r.curve = vec![r.curve[0]; 10_000];
             Ok(r)
         })
@@ -565,7 +565,10 @@ mod tests {
     /// cells' last errors.
     async fn every_cell_fails(
         f: &Fixture,
-        compute: impl Fn(&common::CellSpec) -> Result<common::CellResult, String> + Send + Sync + 'static,
+        compute: impl Fn(&taustar_common::CellSpec) -> Result<taustar_common::CellResult, String>
+            + Send
+            + Sync
+            + 'static,
     ) -> Vec<String> {
         let mut config = worker::WorkerConfig::new(format!("http://{}", f.running.addr), 1);
         config.compute = Arc::new(compute);

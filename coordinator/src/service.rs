@@ -230,7 +230,7 @@ pub const MAX_NAME_CHARS: usize = 256;
 /// of the `Results` stream without a network.
 pub fn upload_from_wire(up: pb::ResultUpload) -> Upload {
     let outcome = match up.outcome {
-        Some(pb::result_upload::Outcome::Result(r)) => match common::CellResult::try_from(&r) {
+        Some(pb::result_upload::Outcome::Result(r)) => match taustar_common::CellResult::try_from(&r) {
             Ok(c) => Outcome::Done(c),
             Err(e) => Outcome::Malformed {
                 reason: e.to_string(),

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use common::study::{Study, StudyError};
+use taustar_common::study::{Study, StudyError};
 
 use crate::store::StudyDefinition;
 
@@ -42,7 +42,7 @@ pub fn default_db_path(study_name: &str) -> std::path::PathBuf {
 /// Open (or create) the store at `db` and insert the study's missing cells.
 ///
 /// Settings the study file leaves unset take the values the store was made with (see
-/// [`common::study::Study::adopt_stored`]), so a file written before a default changed
+/// [`taustar_common::study::Study::adopt_stored`]), so a file written before a default changed
 /// resumes its store unchanged; `loaded` is updated to what will run.
 pub fn open_store(
     loaded: &mut LoadedStudy,

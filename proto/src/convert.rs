@@ -5,8 +5,8 @@
 //! [`ConvertError`] naming the field. The conversions are exact (f64 travels as `double`),
 //! so a result that crosses the wire is bit-identical to the one computed.
 
-use common::cell::{CurveOutput, CurvePoint, CurveSe, TauGrid};
-use common::{
+use taustar_common::cell::{CurveOutput, CurvePoint, CurveSe, TauGrid};
+use taustar_common::{
     CellKey, CellResult, CellSettings, CellSpec, DataSize, FitMode, FitSpec, FitStop, GridPoint,
     IsingFitReport, McmcReport, McmcSettings, TauSummary, TruthSpec, TwoLevelFitReport,
 };

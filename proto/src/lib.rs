@@ -3,7 +3,7 @@
 //! - [`pb`]: the prost messages and tonic client/server generated from `taustar.proto`
 //!   (compiled by the pure-Rust `protox` in `build.rs`; no `protoc` needed).
 //! - [`convert`]: the one place where wire types meet `common`'s science types
-//!   ([`common::CellSpec`], [`common::CellResult`]). Neither `common` nor the binaries
+//!   ([`taustar_common::CellSpec`], [`taustar_common::CellResult`]). Neither `common` nor the binaries
 //!   translate field by field anywhere else.
 //!
 //! - [`auth`] and [`tls`]: how a connection is secured, the same for both ends — the

@@ -2,9 +2,9 @@
 //! types either succeeds or returns a [`ConvertError`] naming the field — never panics —
 //! whatever bytes arrive or whatever fields a peer leaves out or fills with unknown values.
 
-use common::{CellResult, CellSpec, GridPoint};
 use proptest::prelude::*;
 use prost::Message;
+use taustar_common::{CellResult, CellSpec, GridPoint};
 use taustar_proto::convert::{result_from_bytes, ConvertError};
 use taustar_proto::pb;
 

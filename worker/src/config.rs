@@ -3,16 +3,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{CellResult, CellSpec};
+use taustar_common::{CellResult, CellSpec};
 
 use crate::auth;
 
-/// The cell computation: `common::run_cell` in production, something trivial in benchmarks.
+/// The cell computation: `taustar_common::run_cell` in production, something trivial in benchmarks.
 pub type ComputeFn = Arc<dyn Fn(&CellSpec) -> Result<CellResult, String> + Send + Sync>;
 
-/// The science: [`common::run_cell`], errors as text.
+/// The science: [`taustar_common::run_cell`], errors as text.
 pub fn science() -> ComputeFn {
-    Arc::new(|spec| common::run_cell(spec).map_err(|e| e.to_string()))
+    Arc::new(|spec| taustar_common::run_cell(spec).map_err(|e| e.to_string()))
 }
 
 /// How a worker runs.

@@ -1,7 +1,7 @@
 //! # taustar-worker — lease cells, compute them on rayon, stream the results back
 //!
 //! The worker is glue between a coordinator (gRPC, `taustar_proto`) and one pure function,
-//! `common::run_cell`. [`run`] loops over *sessions* (one connection each):
+//! `taustar_common::run_cell`. [`run`] loops over *sessions* (one connection each):
 //!
 //! 1. connect and `Register` (keeping the worker id of an earlier session, which keeps its
 //!    leases); a coordinator of another protocol version refuses us — that is fatal;

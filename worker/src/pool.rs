@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use common::CellSpec;
+use taustar_common::CellSpec;
 use taustar_proto::pb;
 use tokio::sync::mpsc;
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use common::CellSpec;
+use taustar_common::CellSpec;
 use taustar_proto::pb::coordinator_client::CoordinatorClient;
 use taustar_proto::pb::{self, lease_reply::State};
 use taustar_proto::PROTOCOL_VERSION;

@@ -473,7 +473,7 @@ fn parse_truths<'i>(
             let bad = |why: String| doc.invalid("truth.model", &model_item.span(), why);
             let bytes =
                 std::fs::read(&path).map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
-            let letters = crate::potts::Alphabet::named(alphabet).map_err(|e| {
+            let letters = taustar_science::potts::Alphabet::named(alphabet).map_err(|e| {
                 doc.invalid(
                     "truth.alphabet",
                     &table.get("alphabet").map_or(span.clone(), |a| a.span()),
@@ -481,7 +481,7 @@ fn parse_truths<'i>(
                 )
             })?;
             let shown = path.display().to_string();
-            let m = crate::potts::read_params(std::io::Cursor::new(&bytes), &letters, &shown)
+            let m = taustar_science::potts::read_params(std::io::Cursor::new(&bytes), &letters, &shown)
                 .map_err(|e| bad(e.to_string()))?;
             let to_u32 = |x: usize| u32::try_from(x).unwrap_or(u32::MAX);
             Ok(TruthAxes::PottsFile(TruthSpec::PottsFile {
@@ -489,7 +489,7 @@ fn parse_truths<'i>(
                 alphabet: alphabet.to_string(),
                 sites: to_u32(m.n()),
                 states: to_u32(m.q()),
-                sha256: crate::potts::cell::file_sha256(&bytes),
+                sha256: crate::potts_cell::file_sha256(&bytes),
             }))
         }
         _ => Err(doc.invalid("truth.kind", &kind_item.span(), KINDS)),

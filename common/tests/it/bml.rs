@@ -2,13 +2,13 @@
 //! lands on the exact maximum-likelihood fit of the same data within its stochastic
 //! tolerance, reports the Pearson target it reached, and flags a missing optimum.
 
-use common::cell::FitStop;
-use common::exact::{sample_counts, spin};
-use common::fit::bml::{fit_bml, moments, BmlOptions, DEFAULT_BML};
-use common::fit::ising::{fit_mle, Enumerator, FitOptions, IsingData};
-use common::model::ising::{IsingTruth, Pairs};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use taustar_common::cell::FitStop;
+use taustar_science::exact::{sample_counts, spin};
+use taustar_science::fit::bml::{fit_bml, moments, BmlOptions, DEFAULT_BML};
+use taustar_science::fit::ising::{fit_mle, Enumerator, FitOptions, IsingData};
+use taustar_science::model::ising::{IsingTruth, Pairs};
 
 fn max_diff(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
@@ -90,9 +90,9 @@ fn bml_flags_a_budget_too_small_and_a_pair_always_equal() {
 #[test]
 #[ignore = "long (bml on 8x8, ~1 min): cargo test -p taustar-common --test it -- --ignored"]
 fn bml_recovers_the_8x8_truth_from_chain_samples() {
-    use common::mc::data::sample_chain;
-    use common::mc::model::SpinModel;
-    use common::model::ising::torus_bonds;
+    use taustar_science::mc::data::sample_chain;
+    use taustar_science::mc::model::SpinModel;
+    use taustar_science::model::ising::torus_bonds;
     let (l, t) = (8u32, 3.0);
     let model = SpinModel::torus(l, l, 1.0 / t);
     let mut rng = ChaCha8Rng::seed_from_u64(5);

@@ -5,13 +5,15 @@
 // Index loops read like the matrix formulas they check.
 #![allow(clippy::needless_range_loop)]
 
-use common::cell::{CellSettings, CellSpec, DataSize, FitMode, FitSpec, GridPoint, TauGrid, TruthSpec};
-use common::compute::eval_ising_model;
-use common::exact::{log_sum_exp, spin};
-use common::model::ising::{torus_bonds, IsingTruth, Pairs};
-use common::{run_cell, CellResult};
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
+use taustar_common::cell::{
+    CellSettings, CellSpec, DataSize, FitMode, FitSpec, GridPoint, TauGrid, TruthSpec,
+};
+use taustar_common::compute::eval_ising_model;
+use taustar_common::{run_cell, CellResult};
+use taustar_science::exact::{log_sum_exp, spin};
+use taustar_science::model::ising::{torus_bonds, IsingTruth, Pairs};
 
 fn two_level(states: u32, low: u32, gap: f64, m: u64, seed: u64, r: u32) -> CellSpec {
     CellSpec {
@@ -353,7 +355,7 @@ fn the_new_paper_mode_defaults_are_in_effect() {
     assert_eq!((s.rel_tol, s.max_iter), (1e-5, 15_000));
     let spec = ising(3, 3, 2.3, 54, FitMode::Paper, 0.0, 0);
     let r = run_cell(&spec).unwrap();
-    assert_eq!(r.ising.fit_stop, Some(common::FitStop::RelTol), "{r:?}");
+    assert_eq!(r.ising.fit_stop, Some(taustar_common::FitStop::RelTol), "{r:?}");
     let stopped_early = r.ising.fit_iterations.unwrap();
     assert!(stopped_early < 15_000);
     // A tighter tolerance runs longer from the same start; a cap ends it with the reason.
@@ -368,11 +370,14 @@ fn the_new_paper_mode_defaults_are_in_effect() {
     let mut capped = spec.clone();
     capped.settings.max_iter = 10;
     let c = run_cell(&capped).unwrap();
-    assert_eq!((c.ising.fit_iterations, c.ising.fit_stop), (Some(10), Some(common::FitStop::MaxIter)));
+    assert_eq!(
+        (c.ising.fit_iterations, c.ising.fit_stop),
+        (Some(10), Some(taustar_common::FitStop::MaxIter))
+    );
     assert!(c.ising.fit_note.unwrap().contains("max_iter = 10"));
     // The converged mode says so.
     let m = run_cell(&ising(3, 3, 2.3, 500, FitMode::Mle, 0.01, 0)).unwrap();
-    assert_eq!(m.ising.fit_stop, Some(common::FitStop::GradTol));
+    assert_eq!(m.ising.fit_stop, Some(taustar_common::FitStop::GradTol));
 }
 
 #[test]
@@ -397,21 +402,21 @@ fn invalid_cells_are_errors_naming_the_field() {
     let big = msg(ising(5, 5, 2.0, 10, FitMode::Plm, 0.0, 0));
     assert!(big.contains("eval.method = exact") && big.contains("mcmc"), "{big}");
     let mut thin = ising(2, 13, 2.0, 10, FitMode::Plm, 0.0, 0);
-    thin.settings.mcmc = Some(common::McmcSettings::default());
+    thin.settings.mcmc = Some(taustar_common::McmcSettings::default());
     thin.settings.tau_bounds = (0.2, 5.0);
     assert!(msg(thin).contains("lattice = 2x13"));
     // Monte Carlo settings: on a two-level truth, and values out of range, name the key.
     let mut mc = two_level(10, 3, 1.0, 10, 0, 0);
-    mc.settings.mcmc = Some(common::McmcSettings::default());
+    mc.settings.mcmc = Some(taustar_common::McmcSettings::default());
     assert!(msg(mc).contains("eval.method = mcmc"));
     let mut mc = ising(3, 3, 2.0, 10, FitMode::Mle, 0.0, 0);
-    mc.settings.mcmc = Some(common::McmcSettings { resamples: 50, ..Default::default() });
+    mc.settings.mcmc = Some(taustar_common::McmcSettings { resamples: 50, ..Default::default() });
     assert!(msg(mc.clone()).contains("mcmc.resamples = 50"));
-    mc.settings.mcmc = Some(common::McmcSettings::default());
+    mc.settings.mcmc = Some(taustar_common::McmcSettings::default());
     mc.settings.tau_bounds = (1.5, 5.0);
     assert!(msg(mc.clone()).contains("tau.bounds = 1.5:5"));
     mc.settings.tau_bounds = (0.2, 5.0);
-    mc.settings.curves = common::CurveOutput::Recompute;
+    mc.settings.curves = taustar_common::CurveOutput::Recompute;
     assert!(msg(mc).contains("tau.curves = recompute"));
 }
 
@@ -459,9 +464,10 @@ proptest! {
 fn monte_carlo_cells_are_deterministic_carry_error_bars_and_agree_with_exact_ones() {
     let mut exact = ising(3, 3, 2.5, 200, FitMode::Mle, 0.01, 0);
     exact.settings.tau_bounds = (0.2, 5.0);
-    exact.settings.tau_grid = common::cell::TauGrid { from: 0.5, to: 2.0, count: 4 };
+    exact.settings.tau_grid = taustar_common::cell::TauGrid { from: 0.5, to: 2.0, count: 4 };
     let mut mc = exact.clone();
-    mc.settings.mcmc = Some(common::McmcSettings { steps: 1_000, burn_in: 200, ..Default::default() });
+    mc.settings.mcmc =
+        Some(taustar_common::McmcSettings { steps: 1_000, burn_in: 200, ..Default::default() });
     let a = run_cell(&mc).unwrap();
     let b = run_cell(&mc).unwrap();
     assert_eq!(format!("{a:?}"), format!("{b:?}"), "bit-identical on a second run");
@@ -475,7 +481,7 @@ fn monte_carlo_cells_are_deterministic_carry_error_bars_and_agree_with_exact_one
     // Same data, same fit: the fit's report is the exact cell's.
     assert_eq!(a.ising, e.ising);
     assert_eq!(a.samples, e.samples);
-    assert_eq!(e.mcmc, common::McmcReport::default(), "an exact cell has no Monte Carlo part");
+    assert_eq!(e.mcmc, taustar_common::McmcReport::default(), "an exact cell has no Monte Carlo part");
     let m = &a.mcmc;
     assert_eq!(m.mcmc_steps, Some(1_000));
     assert!(m.ladder_rungs.unwrap() >= 3 && m.round_trips.unwrap() > 0 && m.ess.unwrap() > 0.0);
@@ -523,9 +529,13 @@ fn monte_carlo_cells_are_deterministic_carry_error_bars_and_agree_with_exact_one
 fn a_cell_past_enumeration_is_deterministic_and_reports_its_sampling() {
     let mut spec = ising(6, 6, 2.5, 300, FitMode::Plm, 0.01, 2);
     spec.settings.tau_bounds = (0.3, 4.0);
-    spec.settings.tau_grid = common::cell::TauGrid { from: 0.5, to: 2.0, count: 4 };
-    spec.settings.mcmc =
-        Some(common::McmcSettings { steps: 600, burn_in: 100, truth_steps: 2_000, ..Default::default() });
+    spec.settings.tau_grid = taustar_common::cell::TauGrid { from: 0.5, to: 2.0, count: 4 };
+    spec.settings.mcmc = Some(taustar_common::McmcSettings {
+        steps: 600,
+        burn_in: 100,
+        truth_steps: 2_000,
+        ..Default::default()
+    });
     let a = run_cell(&spec).unwrap();
     for threads in [1, 2] {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
@@ -537,5 +547,5 @@ fn a_cell_past_enumeration_is_deterministic_and_reports_its_sampling() {
     assert_eq!(a.ising.nll, None, "no likelihood without ln Z_q");
     assert!(a.mcmc.tau_rev_se.unwrap() > 0.0 && a.mcmc.tau_fwd_se.unwrap() > 0.0);
     assert_eq!(a.curve.len(), 4);
-    assert_eq!(common::result_fields::invalid_value(&a), None);
+    assert_eq!(taustar_common::result_fields::invalid_value(&a), None);
 }

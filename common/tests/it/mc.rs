@@ -3,14 +3,14 @@
 //! sampler shifts their mean, an error bar that ignores autocorrelation inflates their
 //! spread. Thresholds: |mean| < 0.4 and standard deviation in [0.7, 1.4] over ≥ 50 seeds.
 
-use common::exact::spin;
-use common::mc::chain::Chain;
-use common::mc::cluster::{wolff_step, WolffScratch};
-use common::mc::model::SpinModel;
-use common::mc::stats::{estimate, mean_var};
-use common::model::kaufman;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use taustar_science::exact::spin;
+use taustar_science::mc::chain::Chain;
+use taustar_science::mc::cluster::{wolff_step, WolffScratch};
+use taustar_science::mc::model::SpinModel;
+use taustar_science::mc::stats::{estimate, mean_var};
+use taustar_science::model::kaufman;
 
 const SEEDS: u64 = 60;
 
@@ -144,11 +144,11 @@ fn wolff_and_metropolis_on_16x16_agree_with_kaufman() {
 /// the block bootstrap's own standard errors.
 #[test]
 fn mbar_over_a_tempering_ladder_agrees_with_enumeration() {
-    use common::mc::mbar::{bootstrap_se, Mbar};
-    use common::mc::replica::SpinEnsemble;
-    use common::mc::stats::autocorrelation;
-    use common::mc::tempering::{place_ladder, Tempering};
-    use common::model::ising::{torus_bonds, Pairs};
+    use taustar_science::mc::mbar::{bootstrap_se, Mbar};
+    use taustar_science::mc::replica::SpinEnsemble;
+    use taustar_science::mc::stats::autocorrelation;
+    use taustar_science::mc::tempering::{place_ladder, Tempering};
+    use taustar_science::model::ising::{torus_bonds, Pairs};
 
     let pairs = Pairs::new(16);
     let bonds = torus_bonds(4, 4);
@@ -196,7 +196,7 @@ fn mbar_over_a_tempering_ladder_agrees_with_enumeration() {
         }
         let tau = es.iter().map(|s| autocorrelation(s).tau_int).fold(0.5, f64::max);
         let block = (4.0 * tau).ceil() as usize;
-        let stat = |m: &Mbar, _: &[Vec<f64>], _: common::mc::mbar::Resample| -> Vec<f64> {
+        let stat = |m: &Mbar, _: &[Vec<f64>], _: taustar_science::mc::mbar::Resample| -> Vec<f64> {
             probes
                 .iter()
                 .flat_map(|&b| {
@@ -245,12 +245,12 @@ fn mbar_over_a_tempering_ladder_agrees_with_enumeration() {
 /// over 50 seeds. The fit is fixed (one data draw per model); only the Monte Carlo varies.
 #[test]
 fn mcmc_tau_estimates_agree_with_enumeration_on_fitted_3x3_and_4x4_models() {
-    use common::compute::analyse;
-    use common::exact::sample_counts;
-    use common::fit::ising::{fit_mle, fit_paper, Enumerator, FitOptions, IsingData};
-    use common::mc::tau::{estimate, McOptions, TruthSide};
-    use common::model::ising::{IsingTruth, Pairs};
-    use common::tau::Landscape;
+    use taustar_common::compute::analyse;
+    use taustar_science::exact::sample_counts;
+    use taustar_science::fit::ising::{fit_mle, fit_paper, Enumerator, FitOptions, IsingData};
+    use taustar_science::mc::tau::{estimate, McOptions, TruthSide};
+    use taustar_science::model::ising::{IsingTruth, Pairs};
+    use taustar_science::tau::Landscape;
 
     for (rows, cols, t, mode) in
         [(3, 3, 2.0, "mle"), (3, 3, 2.0, "paper"), (4, 4, 2.5, "mle"), (4, 4, 2.5, "paper")]
@@ -351,10 +351,10 @@ fn mcmc_tau_estimates_agree_with_enumeration_on_fitted_3x3_and_4x4_models() {
 
 /// The rescaled truth Ĵ = c·J/T on the l×l torus (τ* = c exactly): the truth, the model
 /// and the truth's side of the divergences from Kaufman's formula.
-fn rescaled_torus(l: u32, t: f64, c: f64) -> (SpinModel, SpinModel, common::mc::tau::TruthSide) {
+fn rescaled_torus(l: u32, t: f64, c: f64) -> (SpinModel, SpinModel, taustar_science::mc::tau::TruthSide) {
     // ⟨Σ_bonds σσ⟩ at temperature θ.
     let bonds_mean = |theta: f64| theta * kaufman::mean_log_weight(l, l, theta).unwrap();
-    let side = common::mc::tau::TruthSide {
+    let side = taustar_science::mc::tau::TruthSide {
         mean_model_energy: -(c / t) * bonds_mean(t),
         mean_truth_energy: -(1.0 / t) * bonds_mean(t),
         log_z: kaufman::log_partition(l, l, t).unwrap(),
@@ -367,7 +367,7 @@ fn rescaled_torus(l: u32, t: f64, c: f64) -> (SpinModel, SpinModel, common::mc::
 /// Kaufman partition functions (docs/spec.md §10, anchor (b)). Checks τ*, D at τ = 1 and the
 /// curve at three τ against them, each within 3 standard errors.
 fn check_rescaled_torus(l: u32, seed: u64, steps: usize) {
-    use common::mc::tau::{estimate, McOptions};
+    use taustar_science::mc::tau::{estimate, McOptions};
     let (t, c) = (3.0, 1.3);
     let (truth, q, side) = rescaled_torus(l, t, c);
     // ⟨Σ_bonds σσ⟩ at temperature θ, from Kaufman.
@@ -445,7 +445,7 @@ fn the_rescaled_truth_on_64x64_has_tau_star_c_and_kaufman_divergences() {
 /// never passed off as converged.
 #[test]
 fn a_sparse_ladder_or_a_small_budget_is_flagged_not_reported_as_converged() {
-    use common::mc::tau::{estimate, gelman_rubin, McOptions};
+    use taustar_science::mc::tau::{estimate, gelman_rubin, McOptions};
     let (truth, q, side) = rescaled_torus(8, 3.0, 1.3);
     let base = McOptions {
         tau_bounds: (0.5, 3.0),
@@ -483,7 +483,7 @@ fn a_sparse_ladder_or_a_small_budget_is_flagged_not_reported_as_converged() {
 /// each replica a chain of its own; their ⟨E⟩ z-scores look standard normal at and above T_c.
 #[test]
 fn multispin_replicas_agree_with_enumeration() {
-    use common::mc::multispin::MultispinTorus;
+    use taustar_science::mc::multispin::MultispinTorus;
     for t in [2.269185314213022, 3.0] {
         let model = SpinModel::torus(4, 4, 1.0 / t);
         let (e_exact, _) = exact(&model, 1.0);
@@ -524,9 +524,9 @@ fn multispin_replicas_agree_with_enumeration() {
 /// offered.
 #[test]
 fn tau_fwd_from_the_equilibrated_rungs_agrees_with_kaufman_when_the_cold_end_fails() {
-    use common::mc::replica::SpinEnsemble;
-    use common::mc::tau::{estimate, McOptions};
-    use common::mc::tempering::place_ladder;
+    use taustar_science::mc::replica::SpinEnsemble;
+    use taustar_science::mc::tau::{estimate, McOptions};
+    use taustar_science::mc::tempering::place_ladder;
 
     let c = 1.3;
     let (truth, q, side) = rescaled_torus(8, 3.0, c);

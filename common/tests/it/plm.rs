@@ -2,21 +2,21 @@
 //! samples, exact (4×4) or from Markov chains (8×8), and how far it sits from the exact
 //! maximum-likelihood fit of the same data is measured, not assumed.
 
-use common::exact::{sample_counts, spin};
-use common::fit::ising::{fit_mle, Enumerator, FitOptions, IsingData};
-use common::fit::plm::{fit_plm, PlmOptions};
-use common::mc::data::sample_chain;
-use common::mc::model::SpinModel;
-use common::model::ising::{torus_bonds, IsingTruth, Pairs};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use taustar_science::exact::{sample_counts, spin};
+use taustar_science::fit::ising::{fit_mle, Enumerator, FitOptions, IsingData};
+use taustar_science::fit::plm::{fit_plm, PlmOptions};
+use taustar_science::mc::data::sample_chain;
+use taustar_science::mc::model::SpinModel;
+use taustar_science::model::ising::{torus_bonds, IsingTruth, Pairs};
 
 const OPTS: PlmOptions = PlmOptions {
     l2: 1e-4,
     max_iter: 1_000,
     grad_tol: 1e-7,
     coupling_cap: 20.0,
-    memory: common::fit::plm::DEFAULT_MEMORY,
+    memory: taustar_science::fit::plm::DEFAULT_MEMORY,
 };
 
 /// J/T on the torus bonds, 0 elsewhere, in pair order.

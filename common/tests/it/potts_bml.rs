@@ -7,17 +7,17 @@
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::cell::FitStop;
-use common::exact::sample_counts;
-use common::fit::potts_bml::{
-    fit_potts_bml, frequencies, PottsBmlFit, PottsBmlOptions, PottsFrequencies, DEFAULT_POTTS_BML,
-};
-use common::fit::potts_plm::{fit_potts_plm, PottsPlmOptions, DEFAULT_POTTS_PLM};
-use common::potts::gauge::{zero_sum_gauge, zero_sum_violation};
-use common::potts::{decode_state, enumerate, PottsError, PottsModel};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
+use taustar_common::cell::FitStop;
+use taustar_science::exact::sample_counts;
+use taustar_science::fit::potts_bml::{
+    fit_potts_bml, frequencies, PottsBmlFit, PottsBmlOptions, PottsFrequencies, DEFAULT_POTTS_BML,
+};
+use taustar_science::fit::potts_plm::{fit_potts_plm, PottsPlmOptions, DEFAULT_POTTS_PLM};
+use taustar_science::potts::gauge::{zero_sum_gauge, zero_sum_violation};
+use taustar_science::potts::{decode_state, enumerate, PottsError, PottsModel};
 
 /// Fields and couplings ~ N(0, sd²) on every pair, then the zero-sum gauge.
 fn random_model(n: usize, q: usize, sd: f64, rng: &mut ChaCha8Rng) -> PottsModel {

@@ -5,11 +5,11 @@
 //! must look standard normal (|mean| < 0.6, standard deviation < 1.6 over 16 seeds), and
 //! the data's thinning must cover 2 τ_int.
 
-use common::mc::tau::McOptions;
-use common::potts::cell::{potts_cell, PottsCellOptions};
-use common::potts::{enumerate, random_family, PottsModel, PottsRandomSpec};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use taustar_common::potts_cell::{potts_cell, PottsCellOptions};
+use taustar_science::mc::tau::McOptions;
+use taustar_science::potts::{enumerate, random_family, PottsModel, PottsRandomSpec};
 
 const SEEDS: u64 = 16;
 const BOUNDS: (f64, f64) = (0.3, 4.0);
@@ -100,8 +100,8 @@ fn a_potts_cell_agrees_with_enumeration_of_its_own_fit() {
 /// A `potts-file` truth is loaded only when its content is the one the study named.
 #[test]
 fn a_truth_file_is_checked_against_its_content_digest() {
-    use common::potts::cell::{file_sha256, load_truth_file};
-    use common::potts::{write_params_file, Alphabet};
+    use taustar_common::potts_cell::{file_sha256, load_truth_file};
+    use taustar_science::potts::{write_params_file, Alphabet};
     let dir = std::env::temp_dir().join(format!("taustar-truth-file-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("m.dat");

@@ -7,9 +7,9 @@
 //! held-out data as the truth — must come back as τ_true. The shapes are the issue's:
 //! N = 4 sites of q = 3 states and N = 3 sites of the protein alphabet's 21.
 
-use common::mc::curves::model_curves;
-use common::mc::tau::McOptions;
-use common::potts::{enumerate, PottsModel};
+use taustar_science::mc::curves::model_curves;
+use taustar_science::mc::tau::McOptions;
+use taustar_science::potts::{enumerate, PottsModel};
 
 use super::potts_mc::random_model;
 use rand::{Rng, SeedableRng};

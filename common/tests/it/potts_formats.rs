@@ -6,13 +6,13 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use common::potts::{
-    read_alignment, read_alignment_file, read_params, read_params_file, reweight, write_params,
-    write_params_file, Alignment, AlignmentFormat, Alphabet, PottsError, PottsModel, SequenceWeights,
-};
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use taustar_science::potts::{
+    read_alignment, read_alignment_file, read_params, read_params_file, reweight, write_params,
+    write_params_file, Alignment, AlignmentFormat, Alphabet, PottsError, PottsModel, SequenceWeights,
+};
 
 fn parse(text: &str, alphabet: &Alphabet) -> Result<PottsModel, PottsError> {
     read_params(text.as_bytes(), alphabet, "params.dat")

@@ -6,11 +6,11 @@
 //! in [0.7, 1.4]. The models are random (fields and couplings ~ N(0, σ²)) on the two shapes
 //! the issue names: N = 4 sites of q = 3 states and N = 3 sites of the protein alphabet's 21.
 
-use common::mc::stats::{estimate, mean_var};
-use common::potts::{decode_state, enumerate, PottsChain, PottsModel};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
+use taustar_science::mc::stats::{estimate, mean_var};
+use taustar_science::potts::{decode_state, enumerate, PottsChain, PottsModel};
 
 const SEEDS: u64 = 100;
 const BURN_IN: usize = 200;

@@ -6,14 +6,14 @@
 
 use std::time::Instant;
 
-use common::exact::sample_counts;
-use common::fit::plm::{fit_plm, PlmOptions};
-use common::fit::potts_plm::{fit_potts_plm, PottsPlmFit, PottsPlmOptions, DEFAULT_POTTS_PLM};
-use common::potts::gauge::{zero_sum_gauge, zero_sum_violation};
-use common::potts::{decode_state, enumerate, PottsChain, PottsModel};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
+use taustar_science::exact::sample_counts;
+use taustar_science::fit::plm::{fit_plm, PlmOptions};
+use taustar_science::fit::potts_plm::{fit_potts_plm, PottsPlmFit, PottsPlmOptions, DEFAULT_POTTS_PLM};
+use taustar_science::potts::gauge::{zero_sum_gauge, zero_sum_violation};
+use taustar_science::potts::{decode_state, enumerate, PottsChain, PottsModel};
 
 /// A model with fields ~ N(0, sd²) and, for each pair with probability `density`,
 /// couplings ~ N(0, sd²); not gauge-fixed.
@@ -308,7 +308,7 @@ fn without_a_penalty_a_site_fixed_by_another_is_a_divergence() {
     let free = fit_potts_plm(&seqs, n, q, &w, opts(0.0)).unwrap();
     assert!(free.diverged, "{:?}", free.sites);
     assert!(free.note.as_deref().unwrap_or("").contains("use l2_couplings > 0"), "{:?}", free.note);
-    assert_eq!(free.sites[2].stop, common::cell::FitStop::GradTol, "{:?}", free.sites);
+    assert_eq!(free.sites[2].stop, taustar_common::cell::FitStop::GradTol, "{:?}", free.sites);
     let penalised = fit_potts_plm(&seqs, n, q, &w, opts(0.01)).unwrap();
     assert!(!penalised.diverged, "{:?}", penalised.note);
     // The strong diagonal J_01(a, a+1) is recovered as a large positive entry.

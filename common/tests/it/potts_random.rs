@@ -2,11 +2,11 @@
 //! graph (backbone plus the requested fraction of pairs), the zero-sum gauge and the variance
 //! it leaves the couplings, refusal of every bad field, and exact enumeration of a tiny family.
 
-use common::potts::gauge::zero_sum_violation;
-use common::potts::params::max_sites;
-use common::potts::random::{contacts, MAX_STATES, MAX_STRENGTH};
-use common::potts::{decode_state, enumerate, random_family, PottsModel, PottsRandomSpec};
 use proptest::prelude::*;
+use taustar_science::potts::gauge::zero_sum_violation;
+use taustar_science::potts::params::max_sites;
+use taustar_science::potts::random::{contacts, MAX_STATES, MAX_STRENGTH};
+use taustar_science::potts::{decode_state, enumerate, random_family, PottsModel, PottsRandomSpec};
 
 fn spec(sites: usize, states: usize, coupling: f64, field: f64, fraction: f64, seed: u64) -> PottsRandomSpec {
     PottsRandomSpec {

@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use common::study::{Study, StudyError, MAX_CELLS};
-use common::{CellSettings, CurveOutput, DataSize, FitMode, FitSpec, TruthSpec};
+use taustar_common::study::{Study, StudyError, MAX_CELLS};
+use taustar_common::{CellSettings, CurveOutput, DataSize, FitMode, FitSpec, TruthSpec};
 
 fn parse(src: &str) -> Study {
     match Study::from_toml_str(src) {
@@ -194,7 +194,7 @@ fn defaults_are_the_contract_defaults() {
     // Two-level studies recompute curves on demand by default; everything else is the
     // settings' default.
     assert_eq!(s.settings, CellSettings { curves: CurveOutput::Recompute, ..CellSettings::default() });
-    assert_eq!(s.grid_points()[0].fit, common::FitSpec::default());
+    assert_eq!(s.grid_points()[0].fit, taustar_common::FitSpec::default());
 }
 
 #[test]
@@ -443,10 +443,10 @@ fn tau_curves_default_to_recompute_for_two_level_and_all_for_ising_and_none_keep
     assert_eq!(none.settings.curves, CurveOutput::None);
     // The same cell with and without its curve: every other field bit for bit.
     let cell = none.cells().next().unwrap();
-    let without = common::run_cell(&cell).unwrap();
+    let without = taustar_common::run_cell(&cell).unwrap();
     let mut with_spec = cell.clone();
     with_spec.settings.curves = CurveOutput::All;
-    let mut with = common::run_cell(&with_spec).unwrap();
+    let mut with = taustar_common::run_cell(&with_spec).unwrap();
     assert!(without.curve.is_empty());
     assert_eq!(with.curve.len(), 71);
     with.curve.clear();
@@ -779,7 +779,7 @@ mod properties {
             let mut all = added.clone();
             all.extend(&old);
             let after = study_of(&all, r_old + r_added);
-            let after_cells: std::collections::BTreeMap<String, common::CellSpec> =
+            let after_cells: std::collections::BTreeMap<String, taustar_common::CellSpec> =
                 after.cells().map(|c| (c.key().0, c)).collect();
             for cell in before.cells() {
                 let same = after_cells.get(&cell.key().0);
@@ -938,8 +938,12 @@ fn eval_mcmc_takes_its_defaults_and_the_mcmc_table() {
     assert_eq!(exact.settings.mcmc, None);
     assert_eq!(parse(&ising_mc("[eval]\nmethod = \"exact\"\n")).settings, exact.settings);
     let mc = parse(&ising_mc("[eval]\nmethod = \"mcmc\"\n"));
-    assert_eq!(mc.settings.mcmc, Some(common::McmcSettings::default()));
-    assert_eq!(mc.settings.tau_bounds, common::cell::MCMC_DEFAULT_TAU_BOUNDS, "the ladder's default range");
+    assert_eq!(mc.settings.mcmc, Some(taustar_common::McmcSettings::default()));
+    assert_eq!(
+        mc.settings.tau_bounds,
+        taustar_common::cell::MCMC_DEFAULT_TAU_BOUNDS,
+        "the ladder's default range"
+    );
     assert_eq!(mc.settings.curves, CurveOutput::All);
     assert_ne!(mc.settings_fingerprint(), exact.settings_fingerprint());
     assert!(mc.settings_fingerprint().contains(";eval=mcmc;mcmc.steps=4000;"));

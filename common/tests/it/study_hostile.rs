@@ -1,8 +1,8 @@
 //! Hostile study files: the parser never panics on arbitrary text or on
 //! arbitrary mutations of the shipped studies, and its errors name the field at fault.
 
-use common::study::{Study, StudyError};
 use proptest::prelude::*;
+use taustar_common::study::{Study, StudyError};
 
 const SHIPPED: [&str; 5] = [
     include_str!("../../../studies/paper-fig2.toml"),

@@ -34,10 +34,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::cell::{CurveOutput, CurvePoint};
-use common::{CellResult, CellSpec, IsingFitReport, TauSummary, TwoLevelFitReport};
 use coordinator::store::{state, Outcome, StoreConfig, Upload};
 use coordinator::study_file;
+use taustar_common::cell::{CurveOutput, CurvePoint};
+use taustar_common::{CellResult, CellSpec, IsingFitReport, TauSummary, TwoLevelFitReport};
 
 const REPLICATES: u64 = 100;
 

@@ -1,6 +1,6 @@
 //! `taustar export`: a study's tables as CSV, Parquet and/or JSON, in one streaming pass.
 //!
-//! - `summary.*`: one row per grid point, replicate statistics (`common::aggregate`); its
+//! - `summary.*`: one row per grid point, replicate statistics (`taustar_common::aggregate`); its
 //!   first columns are the export contract.
 //! - `cells.*`: one row per cell, every scalar field of its result.
 //! - `curves.*`: the per-τ curves as a long table (key, tau, dkl_rev, dkl_fwd, entropy,
@@ -12,8 +12,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use common::aggregate::table::{self, cell_row, curve_row, Descriptors, SummaryLayout};
-use common::aggregate::PointAggregator;
+use taustar_common::aggregate::table::{self, cell_row, curve_row, Descriptors, SummaryLayout};
+use taustar_common::aggregate::PointAggregator;
 
 pub mod csv_sink;
 pub mod curves;

@@ -1,6 +1,6 @@
 //! `taustar plot`: phase diagrams of a study as PNG and SVG.
 //!
-//! One streaming pass over the store summarises each grid point (`common::aggregate`) —
+//! One streaming pass over the store summarises each grid point (`taustar_common::aggregate`) —
 //! only the summaries (one small row per point) and, with `--point`, the chosen point's
 //! results are kept. Then per facet (see [`maps`]): heatmaps of mean and median τ*_rev and
 //! τ*_fwd over (log10 M, Δ) or (log10 M, T) with a diverging colour map centred on τ = 1 and
@@ -13,8 +13,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use common::aggregate::table::Descriptors;
-use common::aggregate::{PointAggregator, SummaryRow};
+use taustar_common::aggregate::table::Descriptors;
+use taustar_common::aggregate::{PointAggregator, SummaryRow};
 
 pub mod colormap;
 pub mod contour;

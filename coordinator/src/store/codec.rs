@@ -15,16 +15,16 @@
 //!
 //! The layouts cannot be confused: a general BLOB is a multiple of 48 bytes long, a grid
 //! BLOB one byte more.
-//! The scalar columns are the fields of `common::result_fields::RESULT_FIELDS`, in order.
+//! The scalar columns are the fields of `taustar_common::result_fields::RESULT_FIELDS`, in order.
 //! SQLite's REAL columns keep every finite or infinite f64 exactly except the sign of -0.0; NaN is refused before it reaches the store ([`check_result`]).
 
 use std::sync::OnceLock;
 
-use common::cell::{CurvePoint, CurveSe};
-use common::result_fields::{FieldKind, FieldValue, StoredValue, RESULT_FIELDS};
-use common::{CellKey, CellResult, IsingFitReport, McmcReport, TauSummary, TwoLevelFitReport};
 use rusqlite::types::Value;
 use rusqlite::Row;
+use taustar_common::cell::{CurvePoint, CurveSe};
+use taustar_common::result_fields::{FieldKind, FieldValue, StoredValue, RESULT_FIELDS};
+use taustar_common::{CellKey, CellResult, IsingFitReport, McmcReport, TauSummary, TwoLevelFitReport};
 
 /// The result columns besides the scalar fields: the curve BLOBs.
 const CURVE_COLUMNS: [&str; 3] = ["curve", "curve_kappa", "curve_se"];
@@ -36,14 +36,14 @@ pub const ADDED_IN_SCHEMA_3: [&str; 4] = ["kappa_at_1", "heat_capacity_at_1", "f
 /// Whether schema 5 added column `c`: the Monte Carlo fields of `RESULT_FIELDS` and the
 /// curve's standard errors. A store of an older schema opened read-only reads them as NULL.
 pub fn added_in_schema_5(c: &str) -> bool {
-    c == "curve_se" || common::result_fields::added_in_schema_5(c)
+    c == "curve_se" || taustar_common::result_fields::added_in_schema_5(c)
 }
 
 /// Whether column `c` is missing from a store of schema `version`.
 pub fn missing_in(version: u32, c: &str) -> bool {
     (version < 3 && ADDED_IN_SCHEMA_3.contains(&c))
         || (version < 5 && added_in_schema_5(c))
-        || (version < 6 && common::result_fields::added_in_schema_6(c))
+        || (version < 6 && taustar_common::result_fields::added_in_schema_6(c))
 }
 
 /// Every result column, in the order [`encode`] writes and [`decode_row`] reads them: the
@@ -244,7 +244,7 @@ pub fn clip(s: &str, max: usize) -> String {
 /// - A `fit_note` longer than [`MAX_FIT_NOTE_CHARS`].
 pub fn check_result(r: &CellResult) -> Result<(), String> {
     let key = clip(&r.key.0, MAX_QUOTED_CHARS);
-    if let Some(what) = common::result_fields::invalid_value(r) {
+    if let Some(what) = taustar_common::result_fields::invalid_value(r) {
         return Err(format!("result of {key} has {what}"));
     }
     if let Some(note) = &r.ising.fit_note {

@@ -9,8 +9,8 @@
 
 use std::collections::HashSet;
 
-use common::{CellKey, CellResult};
 use rusqlite::{params, params_from_iter, OptionalExtension};
+use taustar_common::{CellKey, CellResult};
 
 use super::{codec, id_list, state, StoreError, StudyStore};
 

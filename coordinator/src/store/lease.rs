@@ -8,8 +8,8 @@
 //!
 use std::collections::HashMap;
 
-use common::{CellSpec, GridPoint};
 use rusqlite::params;
+use taustar_common::{CellSpec, GridPoint};
 
 use super::{id_list, state, StoreError, StudyStore};
 

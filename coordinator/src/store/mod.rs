@@ -45,8 +45,8 @@ pub mod schema;
 
 use std::path::{Path, PathBuf};
 
-use common::{CellKey, CellResult, CellSettings, CellSpec, GridPoint};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use taustar_common::{CellKey, CellResult, CellSettings, CellSpec, GridPoint};
 
 pub use commit::{CommitReport, Outcome, Upload};
 pub use lease::{LeaseBatch, LeaseState};

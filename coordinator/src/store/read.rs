@@ -14,9 +14,9 @@
 //! so a study of 10^6 cells is exported in constant memory. The first error returned by `f`
 //! stops the walk and is returned; store errors are converted with `E::from`.
 
-use common::{CellKey, CellResult, GridPoint};
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
+use taustar_common::{CellKey, CellResult, GridPoint};
 
 use super::{codec, state, StoreError, StudyStore};
 

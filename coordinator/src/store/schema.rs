@@ -11,7 +11,7 @@
 //!   see `codec`), which older readers would misread; no table changes, so migrating from 3
 //!   only records the version.
 //! - 5: results gain the Monte Carlo standard errors and diagnostics (`tau_rev_se`, …,
-//!   `mcmc_ok`, `mcmc_note`, …, the `common::result_fields` after `fit_note`) and
+//!   `mcmc_ok`, `mcmc_note`, …, the `taustar_common::result_fields` after `fit_note`) and
 //!   `curve_se`, the curve's standard errors (6 little-endian f64 per point), and for cells
 //!   past enumeration `data_tau_int`, `data_thinning` and `fit_pearson`; exact results keep
 //!   them NULL.
@@ -201,7 +201,7 @@ fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
 
         CREATE TABLE IF NOT EXISTS points (
             id   INTEGER PRIMARY KEY,
-            key  TEXT NOT NULL UNIQUE,   -- canonical grid-point key (common::GridPoint::key)
+            key  TEXT NOT NULL UNIQUE,   -- canonical grid-point key (taustar_common::GridPoint::key)
             spec TEXT NOT NULL           -- the GridPoint as JSON
         );
 
@@ -287,25 +287,25 @@ fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 /// The column definitions schema 5 added (Monte Carlo results), each as
-/// `<prefix><name> <type><suffix>`: the fields of `common::result_fields` from the first
+/// `<prefix><name> <type><suffix>`: the fields of `taustar_common::result_fields` from the first
 /// Monte Carlo one to the last before schema 6, and `curve_se` (6 little-endian f64 per τ
 /// point).
 fn monte_carlo_columns(prefix: &str, suffix: &str) -> String {
-    use common::result_fields::{FIRST_SCHEMA_5_FIELD, FIRST_SCHEMA_6_FIELD};
+    use taustar_common::result_fields::{FIRST_SCHEMA_5_FIELD, FIRST_SCHEMA_6_FIELD};
     field_columns(FIRST_SCHEMA_5_FIELD..FIRST_SCHEMA_6_FIELD, prefix, suffix)
         + &format!("{prefix}curve_se BLOB{suffix}\n")
 }
 
-/// The column definitions schema 6 added: the fields of `common::result_fields` from the
+/// The column definitions schema 6 added: the fields of `taustar_common::result_fields` from the
 /// first schema-6 one on.
 fn equilibrated_columns(prefix: &str, suffix: &str) -> String {
-    use common::result_fields::{FIRST_SCHEMA_6_FIELD, RESULT_FIELDS};
+    use taustar_common::result_fields::{FIRST_SCHEMA_6_FIELD, RESULT_FIELDS};
     field_columns(FIRST_SCHEMA_6_FIELD..RESULT_FIELDS.len(), prefix, suffix)
 }
 
-/// `<prefix><name> <type><suffix>` for the fields of `common::result_fields` in `range`.
+/// `<prefix><name> <type><suffix>` for the fields of `taustar_common::result_fields` in `range`.
 fn field_columns(range: std::ops::Range<usize>, prefix: &str, suffix: &str) -> String {
-    use common::result_fields::{FieldKind, RESULT_FIELDS};
+    use taustar_common::result_fields::{FieldKind, RESULT_FIELDS};
     let mut out = String::new();
     for f in &RESULT_FIELDS[range] {
         let ty = match f.kind {

@@ -1,11 +1,11 @@
 //! Invariants of the study store, one test each.
 
-use common::cell::{CurvePoint, CurveSe};
-use common::study::Study;
-use common::{
+use proptest::prelude::*;
+use taustar_common::cell::{CurvePoint, CurveSe};
+use taustar_common::study::Study;
+use taustar_common::{
     CellKey, CellResult, CellSpec, FitStop, IsingFitReport, McmcReport, TauSummary, TwoLevelFitReport,
 };
-use proptest::prelude::*;
 
 use super::codec::{decode_curve, decode_curve_columns, encode_curve, encode_curve_columns, GRID_CURVE_TAG};
 use super::lease::ExpiryReport;
@@ -338,16 +338,16 @@ fn leased_cells_are_bit_identical_to_the_study_cells() {
     // parser that does not round-trip floats; the leased spec (and so its key) would differ.
     let points: Vec<GridPoint> = (0..300)
         .map(|i| GridPoint {
-            truth: common::TruthSpec::TwoLevel {
+            truth: taustar_common::TruthSpec::TwoLevel {
                 states: 100,
                 low_states: 20,
                 gap: 1.0 + f64::from(i) * 0.001,
             },
-            data: common::DataSize::Mu(0.1 * f64::from(i) - 7.3),
-            fit: common::FitSpec::default(),
+            data: taustar_common::DataSize::Mu(0.1 * f64::from(i) - 7.3),
+            fit: taustar_common::FitSpec::default(),
         })
         .collect();
-    let s = Study::new("roundtrip", 5, 1, common::CellSettings::default(), points).unwrap();
+    let s = Study::new("roundtrip", 5, 1, taustar_common::CellSettings::default(), points).unwrap();
     let def = crate::study_file::from_parts(s.clone(), String::new()).definition;
     let dir = tempfile::tempdir().unwrap();
     let mut store = open(&dir, 3);

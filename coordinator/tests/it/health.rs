@@ -1,9 +1,9 @@
 //! The gRPC health service beside the coordinator (Kubernetes probes use it): SERVING while
 //! the coordinator runs, for the whole server ("") and for `taustar.v1.Coordinator`.
 
-use common::study::Study;
 use coordinator::server::{self, ServeConfig};
 use coordinator::store::{StoreConfig, StudyStore};
+use taustar_common::study::Study;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;

@@ -6,9 +6,6 @@
 
 use std::time::{Duration, Instant};
 
-use common::cell::CurvePoint;
-use common::study::Study;
-use common::{CellKey, CellResult, CellSpec, IsingFitReport, TauSummary, TwoLevelFitReport};
 use coordinator::batch::BatchPolicy;
 use coordinator::clock::LeaseClock;
 use coordinator::service::{upload_from_wire, CoordinatorService, ServiceConfig, MAX_IDS_PER_CALL};
@@ -16,6 +13,9 @@ use coordinator::store::{StoreConfig, StudyStore};
 use coordinator::writer::StoreHandle;
 use proptest::prelude::*;
 use rusqlite::Connection;
+use taustar_common::cell::CurvePoint;
+use taustar_common::study::Study;
+use taustar_common::{CellKey, CellResult, CellSpec, IsingFitReport, TauSummary, TwoLevelFitReport};
 use taustar_proto::pb::coordinator_server::Coordinator;
 use taustar_proto::pb::{self, lease_reply::State};
 use taustar_proto::PROTOCOL_VERSION;

@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use common::study::Study;
 use coordinator::clock::LeaseClock;
 use coordinator::service::{CoordinatorService, ServiceConfig};
 use coordinator::store::{StoreConfig, StudyStore};
 use coordinator::writer::StoreHandle;
+use taustar_common::study::Study;
 use taustar_proto::pb::coordinator_server::Coordinator;
 use taustar_proto::pb::{self, lease_reply::State};
 use taustar_proto::PROTOCOL_VERSION;

@@ -5,8 +5,10 @@
 
 use anyhow::{bail, Context};
 use clap::ValueEnum;
-use common::cell::{CellSettings, McmcSettings, TauGrid, MCMC_DEFAULT_TAU_BOUNDS};
-use common::{run_cell, CellResult, CellSpec, DataSize, FitMode, FitSpec, GridPoint, SpecError, TruthSpec};
+use taustar_common::cell::{CellSettings, McmcSettings, TauGrid, MCMC_DEFAULT_TAU_BOUNDS};
+use taustar_common::{
+    run_cell, CellResult, CellSpec, DataSize, FitMode, FitSpec, GridPoint, SpecError, TruthSpec,
+};
 
 use super::table::{curve, emit, scalars};
 
@@ -98,11 +100,11 @@ pub struct CommonArgs {
     pub tau_bounds: Option<(f64, f64)>,
     /// Iteration cap of the Ising fit: gradient steps in `paper` mode (the authors' Fig. 3
     /// sweep: 15 000), Newton steps in `mle` mode.
-    #[arg(long, default_value_t = common::cell::DEFAULT_MAX_ITER)]
+    #[arg(long, default_value_t = taustar_common::cell::DEFAULT_MAX_ITER)]
     pub max_iter: u32,
     /// `paper` mode: stop when the relative change of the NLL between two gradient steps
     /// falls below this (the authors' Fig. 3 sweep: 1e-5; tighter over-fits sparse data).
-    #[arg(long, default_value_t = common::cell::DEFAULT_REL_TOL)]
+    #[arg(long, default_value_t = taustar_common::cell::DEFAULT_REL_TOL)]
     pub rel_tol: f64,
     /// `mle` with λ = 0: max|J| beyond which the MLE is declared non-existent.
     #[arg(long, default_value_t = 20.0)]
@@ -222,7 +224,7 @@ impl CommonArgs {
             rel_tol: self.rel_tol,
             coupling_cap: self.coupling_cap,
             // One cell prints its curve; `tau.curves` is for studies of many.
-            curves: common::CurveOutput::All,
+            curves: taustar_common::CurveOutput::All,
             mcmc,
             pearson_target: self.pearson_target,
             max_sweeps: self.max_sweeps,

@@ -2,7 +2,7 @@
 //! adabmDCA, bmDCA, plmDCA or taustar), with standard errors — no truth needed
 //! (docs/spec.md §10, "diagnose").
 //!
-//! Sampled by parallel tempering and MBAR ([`common::mc::curves`]), it reports S(τ), ⟨E⟩(τ)
+//! Sampled by parallel tempering and MBAR ([`taustar_science::mc::curves`]), it reports S(τ), ⟨E⟩(τ)
 //! and C(τ) with the heat-capacity peak (where the model orders: sampling well below it
 //! freezes the model into few sequences). Given held-out natural sequences, it adds the
 //! held-out log-likelihood per sequence ℓ(τ) and the *energy-match* τ, where the model's
@@ -15,12 +15,12 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
-use common::mc::curves::{model_curves_reporting, ModelCurves};
-use common::mc::tau::{McOptions, McProgress};
-use common::potts::{read_alignment_file, read_params_file, AlignmentFormat, Alphabet, PottsModel};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::SeedableRng;
 use report::plot::diagnose::{draw_diagnose, DiagnoseFigure, DiagnosePoint};
+use taustar_science::mc::curves::{model_curves_reporting, ModelCurves};
+use taustar_science::mc::tau::{McOptions, McProgress};
+use taustar_science::potts::{read_alignment_file, read_params_file, AlignmentFormat, Alphabet, PottsModel};
 
 use super::cell::parse_pair;
 use super::table::emit;
@@ -140,11 +140,11 @@ fn options(args: &Args) -> anyhow::Result<McOptions> {
     if args.ladders == 0 || args.ladders > args.steps / 50 {
         anyhow::bail!("invalid --ladders {}: need 1 to --steps/50 = {}", args.ladders, args.steps / 50);
     }
-    if args.resamples < common::cell::MIN_RESAMPLES as usize {
+    if args.resamples < taustar_common::cell::MIN_RESAMPLES as usize {
         anyhow::bail!(
             "invalid --resamples {}: need at least {}",
             args.resamples,
-            common::cell::MIN_RESAMPLES
+            taustar_common::cell::MIN_RESAMPLES
         );
     }
     Ok(McOptions {
@@ -209,7 +209,7 @@ fn progress_bar() -> ProgressBar {
     bar
 }
 
-fn with_se(v: common::mc::tau::WithSe) -> serde_json::Value {
+fn with_se(v: taustar_science::mc::tau::WithSe) -> serde_json::Value {
     serde_json::json!({ "value": v.value, "se": v.se })
 }
 
@@ -317,7 +317,7 @@ fn write_outputs(dir: &Path, report: &serde_json::Value, c: &ModelCurves, args: 
 /// The human-readable report.
 fn table(model: &PottsModel, c: &ModelCurves) -> String {
     let mut t = format!("model             N = {} sites, q = {} states\n", model.n(), model.q());
-    let pm = |w: common::mc::tau::WithSe| format!("{:.4} ± {:.4}", w.value, w.se);
+    let pm = |w: taustar_science::mc::tau::WithSe| format!("{:.4} ± {:.4}", w.value, w.se);
     t += &format!(
         "heat peak         C = {} at τ = {}{}\n",
         pm(c.heat_peak),

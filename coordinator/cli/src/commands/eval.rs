@@ -5,7 +5,7 @@
 //! lattice with sides ≥ 3 (docs/spec.md §10).
 
 use anyhow::Context;
-use common::compute::eval_ising_model;
+use taustar_common::compute::eval_ising_model;
 
 use super::cell::{flag_error, parse_lattice, parse_pair};
 use super::table::{curve, emit, scalars};
@@ -76,8 +76,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.eval == "mcmc" {
         return run_mcmc(&args, &matrix);
     }
-    let settings =
-        common::CellSettings { tau_bounds: args.tau_bounds.unwrap_or((0.01, 100.0)), ..Default::default() };
+    let settings = taustar_common::CellSettings {
+        tau_bounds: args.tau_bounds.unwrap_or((0.01, 100.0)),
+        ..Default::default()
+    };
     let taus = if args.tau.is_empty() { settings.tau_grid.values() } else { args.tau.clone() };
     let (rows, cols) = args.lattice;
     let report =
@@ -93,7 +95,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// `taustar eval --eval mcmc`: estimates with standard errors and the sampler's diagnostics.
 fn run_mcmc(args: &Args, matrix: &[Vec<f64>]) -> anyhow::Result<()> {
-    use common::mc::tau::McOptions;
+    use taustar_science::mc::tau::McOptions;
     if args.steps < 100 || args.resamples < 2 || args.truth_steps < 100 {
         anyhow::bail!(
             "invalid --steps {} / --truth-steps {} / --resamples {}: need at least 100, 100 and 2",
@@ -111,7 +113,7 @@ fn run_mcmc(args: &Args, matrix: &[Vec<f64>]) -> anyhow::Result<()> {
         burn_in: args.steps / 10,
         resamples: args.resamples,
         curve: if args.tau.is_empty() {
-            common::CellSettings::default().tau_grid.values()
+            taustar_common::CellSettings::default().tau_grid.values()
         } else {
             args.tau.clone()
         },
@@ -120,7 +122,7 @@ fn run_mcmc(args: &Args, matrix: &[Vec<f64>]) -> anyhow::Result<()> {
     let (rows, cols) = args.lattice;
     let started = std::time::Instant::now();
     let precision = args.target_se.map(|t| (t, args.max_steps));
-    let (r, truth, steps) = common::compute::eval_ising_model_mcmc(
+    let (r, truth, steps) = taustar_common::compute::eval_ising_model_mcmc(
         rows,
         cols,
         args.temperature,

@@ -3,8 +3,8 @@
 
 use std::io::{self, Write};
 
-use common::cell::{CurvePoint, CurveSe};
 use serde_json::Value;
+use taustar_common::cell::{CurvePoint, CurveSe};
 
 /// Write `text` to stdout; a reader that went away (broken pipe) is not an error.
 pub fn emit(text: &str) -> anyhow::Result<()> {

@@ -7,9 +7,9 @@
 use std::io::Write;
 use std::process::{Command, Output};
 
-use common::potts::{enumerate, write_params_file, Alphabet, PottsModel};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use taustar_science::potts::{enumerate, write_params_file, Alphabet, PottsModel};
 
 const TAU_TRUE: f64 = 0.8;
 const SYMBOLS: &str = "ABC";
@@ -56,8 +56,10 @@ fn inputs(dir: &std::path::Path, m: &PottsModel, count: usize) -> (String, Strin
                 break;
             }
         }
-        let seq: String =
-            common::potts::decode_state(x, m.n(), m.q()).iter().map(|&s| alphabet.symbol(s)).collect();
+        let seq: String = taustar_science::potts::decode_state(x, m.n(), m.q())
+            .iter()
+            .map(|&s| alphabet.symbol(s))
+            .collect();
         writeln!(fasta, ">held-out-{k}\n{seq}").unwrap();
     }
     (params.display().to_string(), dir.join("heldout.fasta").display().to_string())

@@ -271,7 +271,7 @@ fn a_potts_random_study_runs_and_exports_its_descriptors() {
 /// wrong alphabet is refused up front with the key and the line.
 #[test]
 fn a_potts_file_study_names_its_model_by_content() {
-    use common::potts::{random_family, write_params_file, Alphabet, PottsRandomSpec};
+    use taustar_science::potts::{random_family, write_params_file, Alphabet, PottsRandomSpec};
     let dir = tempfile::tempdir().unwrap();
     let spec = PottsRandomSpec {
         sites: 5,
@@ -283,7 +283,7 @@ fn a_potts_file_study_names_its_model_by_content() {
     };
     let model = dir.path().join("family.dat");
     write_params_file(&random_family(&spec).unwrap(), &Alphabet::new("ABC").unwrap(), &model).unwrap();
-    let sha = common::potts::cell::file_sha256(&std::fs::read(&model).unwrap());
+    let sha = taustar_common::potts_cell::file_sha256(&std::fs::read(&model).unwrap());
     let study =
         "name = \"pf\"\nseed = 3\nreplicates = 2\n[truth]\nkind = \"potts-file\"\nmodel = \"family.dat\"\n\
                  alphabet = \"ABC\"\n[data]\nsamples = [80, 300]\n[fit]\nmode = \"plm\"\nl2 = 0.01\n\

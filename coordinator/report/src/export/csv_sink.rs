@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use common::aggregate::table::{Column, Value};
+use taustar_common::aggregate::table::{Column, Value};
 
 use super::sink::{AtomicFile, TableSink};
 

@@ -7,17 +7,17 @@
 //! the reader stops with an error naming the cell, the field and both values.
 
 use anyhow::Context;
-use common::cell::CurveOutput;
-use common::result_fields::first_difference;
-use common::{run_cell, CellKey, CellResult, CellSpec};
 use rayon::prelude::*;
+use taustar_common::cell::CurveOutput;
+use taustar_common::result_fields::first_difference;
+use taustar_common::{run_cell, CellKey, CellResult, CellSpec};
 
 /// Fill in every empty curve of `results`, the results of `point.point`, computing each such
 /// cell again from `point` with the result's replicate; cells run in parallel. Results
 /// that carry a curve are left as they are. Returns how many were recomputed.
 pub fn recompute_missing(point: &CellSpec, results: &mut [CellResult]) -> anyhow::Result<usize> {
     let missing: Vec<usize> = (0..results.len()).filter(|&i| results[i].curve.is_empty()).collect();
-    let curves: Vec<anyhow::Result<(usize, Vec<common::cell::CurvePoint>)>> = missing
+    let curves: Vec<anyhow::Result<(usize, Vec<taustar_common::cell::CurvePoint>)>> = missing
         .par_iter()
         .map(|&i| {
             let stored = &results[i];

@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use anyhow::Context;
-use common::aggregate::table::{Column, Value};
+use taustar_common::aggregate::table::{Column, Value};
 
 use super::sink::{AtomicFile, TableSink};
 

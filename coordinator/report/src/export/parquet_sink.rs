@@ -10,10 +10,10 @@ use anyhow::{bail, Context};
 use arrow_array::builder::{BooleanBuilder, Float64Builder, Int64Builder, StringBuilder};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use common::aggregate::table::{Column, ColumnKind, Value};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
+use taustar_common::aggregate::table::{Column, ColumnKind, Value};
 
 use super::sink::{AtomicFile, TableSink};
 

@@ -10,7 +10,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use common::aggregate::table::{Column, Value};
+use taustar_common::aggregate::table::{Column, Value};
 
 /// A file format of `taustar export`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]

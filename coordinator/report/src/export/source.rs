@@ -5,9 +5,9 @@
 use std::path::Path;
 
 use anyhow::Context;
-use common::cell::CurveOutput;
-use common::{CellResult, GridPoint};
 use coordinator::StudyStore;
+use taustar_common::cell::CurveOutput;
+use taustar_common::{CellResult, GridPoint};
 
 /// A study's results, visited one grid point at a time in key order.
 pub trait PointSource {

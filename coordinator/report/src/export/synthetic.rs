@@ -5,11 +5,11 @@
 //! The model: τ*_rev = exp(s · (log10 M − b(y))) · noise, with b rising in y, so τ*_rev < 1 at
 //! small M; D_rev(τ) = a (ln τ − ln τ*_rev)² + c, D_fwd likewise around τ*_fwd.
 
-use common::cell::{
+use taustar_common::cell::{
     CellKey, CurvePoint, DataSize, FitMode, FitSpec, FitStop, GridPoint, IsingFitReport, TauSummary,
     TruthSpec, TwoLevelFitReport,
 };
-use common::CellResult;
+use taustar_common::CellResult;
 
 use super::source::PointSource;
 

@@ -7,10 +7,10 @@ use std::fs::File;
 use std::path::Path;
 
 use arrow_array::{Array, BooleanArray, Float64Array, Int64Array, StringArray};
-use common::aggregate::table::{self, Column, ColumnKind, Descriptors, SummaryLayout, Value};
-use common::aggregate::PointAggregator;
-use common::{CellResult, GridPoint};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use taustar_common::aggregate::table::{self, Column, ColumnKind, Descriptors, SummaryLayout, Value};
+use taustar_common::aggregate::PointAggregator;
+use taustar_common::{CellResult, GridPoint};
 
 use super::sink::Format;
 use super::source::{MemorySource, PointSource};

@@ -80,7 +80,7 @@ impl Scale {
         let mut d: Vec<f64> =
             values.into_iter().filter(|v| v.is_finite() && *v > 0.0).map(|v| v.log10().abs()).collect();
         d.sort_by(f64::total_cmp);
-        let p95 = if d.is_empty() { 0.0 } else { common::aggregate::quantile_sorted(&d, 0.95) };
+        let p95 = if d.is_empty() { 0.0 } else { taustar_common::aggregate::quantile_sorted(&d, 0.95) };
         Scale::LogDiverging { half_decades: p95.max(1.25f64.log10()) }
     }
 
@@ -89,7 +89,7 @@ impl Scale {
     pub fn linear_diverging_for(values: impl IntoIterator<Item = f64>) -> Self {
         let mut d: Vec<f64> = values.into_iter().filter(|v| v.is_finite()).map(f64::abs).collect();
         d.sort_by(f64::total_cmp);
-        let p95 = if d.is_empty() { 0.0 } else { common::aggregate::quantile_sorted(&d, 0.95) };
+        let p95 = if d.is_empty() { 0.0 } else { taustar_common::aggregate::quantile_sorted(&d, 0.95) };
         Scale::LinearDiverging { half: if p95 > 0.0 { p95 } else { 1.0 } }
     }
 

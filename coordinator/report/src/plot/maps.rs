@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use common::aggregate::table::Descriptors;
-use common::aggregate::{Quantity, SummaryRow};
+use taustar_common::aggregate::table::Descriptors;
+use taustar_common::aggregate::{Quantity, SummaryRow};
 
 use super::colormap::Scale;
 use super::contour::zero_contour;

@@ -6,10 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 
 use anyhow::{bail, Context};
-use common::aggregate::table::Descriptors;
-use common::CellResult;
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use taustar_common::aggregate::table::Descriptors;
+use taustar_common::CellResult;
 
 use super::render::{plot_err, Figure};
 
@@ -190,7 +190,7 @@ impl CurvesFigure {
         reverse: bool,
         err: &dyn Fn(DrawingAreaErrorKind<DB::ErrorType>) -> anyhow::Error,
     ) -> anyhow::Result<usize> {
-        let d = |c: &common::cell::CurvePoint| if reverse { c.dkl_rev } else { c.dkl_fwd };
+        let d = |c: &taustar_common::cell::CurvePoint| if reverse { c.dkl_rev } else { c.dkl_fwd };
         let opt = |r: &CellResult| {
             if reverse {
                 (r.tau.tau_rev, r.tau.dkl_rev_opt)
@@ -242,7 +242,7 @@ impl CurvesFigure {
             // A Monte Carlo curve: its ±1 standard error as a band under the line.
             let se = &r.mcmc.curve_se;
             if !se.is_empty() && se.len() == r.curve.len() {
-                let s = |e: &common::cell::CurveSe| if reverse { e.dkl_rev } else { e.dkl_fwd };
+                let s = |e: &taustar_common::cell::CurveSe| if reverse { e.dkl_rev } else { e.dkl_fwd };
                 let band = |sign: f64| {
                     r.curve.iter().zip(se).map(move |(c, e)| (c.tau, (d(c) + sign * s(e)).max(floor)))
                 };
@@ -313,7 +313,7 @@ impl Figure for CurvesFigure {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use common::cell::{DataSize, FitSpec, GridPoint, TruthSpec};
+    use taustar_common::cell::{DataSize, FitSpec, GridPoint, TruthSpec};
 
     fn d(gap: f64, m: u64) -> Descriptors {
         Descriptors::of(&GridPoint {

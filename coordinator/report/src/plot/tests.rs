@@ -207,7 +207,7 @@ fn a_point_that_does_not_exist_is_an_error_naming_the_values_there_are() {
 #[test]
 fn a_study_given_by_mu_and_a_single_gap_still_plots_on_a_linear_axis() {
     use crate::export::source::MemorySource;
-    use common::cell::DataSize;
+    use taustar_common::cell::DataSize;
     // One gap (a single row of cells) and μ instead of M: the x axis is linear in μ.
     let base =
         SyntheticSource { ys: vec![5.0], samples: vec![10, 100, 1000], ..SyntheticSource::fig2_like(3, 4) };

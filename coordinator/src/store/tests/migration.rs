@@ -17,7 +17,7 @@ PRAGMA journal_mode = WAL;
 
         CREATE TABLE IF NOT EXISTS points (
             id   INTEGER PRIMARY KEY,
-            key  TEXT NOT NULL UNIQUE,   -- canonical grid-point key (common::GridPoint::key)
+            key  TEXT NOT NULL UNIQUE,   -- canonical grid-point key (taustar_common::GridPoint::key)
             spec TEXT NOT NULL           -- the GridPoint as JSON
         );
 
@@ -235,7 +235,7 @@ fn a_version_1_store_is_readable_before_and_migrated_in_place_when_opened_for_wr
     // fit.max_iter nor fit.rel_tol, whose defaults have changed since).
     drop(store);
     let mut loaded = crate::study_file::from_parts(
-        common::study::Study::from_toml_str(super::TOML).unwrap(),
+        taustar_common::study::Study::from_toml_str(super::TOML).unwrap(),
         super::TOML.to_string(),
     );
     let (mut store, sync) =
@@ -244,7 +244,7 @@ fn a_version_1_store_is_readable_before_and_migrated_in_place_when_opened_for_wr
     assert_eq!((loaded.study.settings.max_iter, loaded.study.settings.rel_tol), (10_000, 1e-7));
     // A two-level file that leaves `tau.curves` unset (today: recompute) keeps storing curves
     // in a store made when every study did.
-    assert_eq!(loaded.study.settings.curves, common::CurveOutput::All);
+    assert_eq!(loaded.study.settings.curves, taustar_common::CurveOutput::All);
     let w = store.register_worker(0, "new", 1, "v2", 20).unwrap();
     let batch = store.lease(w, 100, 20, 1000).unwrap();
     assert_eq!(batch.cells.len(), 6);
@@ -271,8 +271,10 @@ fn a_file_that_sets_the_new_constants_is_refused_on_an_old_store_naming_the_fing
     let path = dir.path().join("v1.db");
     build_v1(&path);
     let toml = format!("{}[fit]\nrel_tol = 1e-5\n", super::TOML);
-    let mut loaded =
-        crate::study_file::from_parts(common::study::Study::from_toml_str(&toml).unwrap(), toml.clone());
+    let mut loaded = crate::study_file::from_parts(
+        taustar_common::study::Study::from_toml_str(&toml).unwrap(),
+        toml.clone(),
+    );
     let err =
         crate::study_file::open_store(&mut loaded, &path, StoreConfig::default()).err().unwrap().to_string();
     assert!(err.contains("fit.rel_tol=0.00001") && err.contains("fit.max_iter=10000"), "{err}");

@@ -2,7 +2,7 @@
 //! joined into `results`; a stranger's upload leaves the cell alone, the holder's bad result
 //! counts a failure of the cell.
 
-use common::CellKey;
+use taustar_common::CellKey;
 
 use super::super::commit::MAX_QUARANTINE_ROWS;
 use super::*;

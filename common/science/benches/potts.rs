@@ -16,13 +16,13 @@
 //! (each group prints the change rate). Throughput is in updates: Melem/s ÷ 1000 = updates
 //! per ns, one core.
 
-use common::potts::chain::draw_heat_bath;
-use common::potts::{PottsChain, PottsModel};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 use std::hint::black_box;
+use taustar_science::potts::chain::draw_heat_bath;
+use taustar_science::potts::{PottsChain, PottsModel};
 
 const N: usize = 100;
 const Q: usize = 21;

@@ -22,7 +22,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use crate::cell::FitStop;
+use crate::fit::FitStop;
 use crate::mc::chain::Chain;
 use crate::mc::model::SpinModel;
 use crate::model::ising::Pairs;

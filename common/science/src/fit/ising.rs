@@ -15,8 +15,8 @@ use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 
 use super::linalg::solve_spd_with_ridge;
-use crate::cell::{FitMode, FitStop};
 use crate::exact::{boltzmann_weights, boltzmann_weights_flip_even, wht};
+use crate::fit::{FitMode, FitStop};
 use crate::model::ising::Pairs;
 
 /// Convergence threshold on the gradient max-norm in `mle` mode.

@@ -20,13 +20,13 @@ use std::time::Instant;
 
 use rand::Rng;
 
-use super::chain::PottsChain;
-use super::error::PottsError;
-use super::params::PottsModel;
-use crate::fit::potts_plm::{fit_potts_plm, PottsPlmFit, PottsPlmOptions, DEFAULT_POTTS_PLM};
-use crate::mc::mbar::{bootstrap_se, Mbar};
-use crate::mc::stats::{autocorrelation, estimate as series_estimate, Estimate};
-use crate::mc::tau::{estimate_ensemble, run_ladders, McOptions, McTau, TruthSide, WithSe};
+use taustar_science::fit::potts_plm::{fit_potts_plm, PottsPlmFit, PottsPlmOptions, DEFAULT_POTTS_PLM};
+use taustar_science::mc::mbar::{bootstrap_se, Mbar};
+use taustar_science::mc::stats::{autocorrelation, estimate as series_estimate, Estimate};
+use taustar_science::mc::tau::{estimate_ensemble, run_ladders, McOptions, McTau, TruthSide, WithSe};
+use taustar_science::potts::chain::PottsChain;
+use taustar_science::potts::error::PottsError;
+use taustar_science::potts::params::PottsModel;
 
 /// Sweeps discarded before the pilot run of [`sample_sequences`].
 const BURN_IN: usize = 500;
@@ -254,8 +254,8 @@ pub fn load_truth_file(path: &str, alphabet: &str, sha256: &str) -> Result<Arc<P
             format!("the model file {path} is not the one the study was made with (sha256 {sha256})"),
         ));
     }
-    let alphabet = super::Alphabet::named(alphabet)?;
-    let model = Arc::new(super::read_params(std::io::Cursor::new(bytes), &alphabet, path)?);
+    let alphabet = taustar_science::potts::Alphabet::named(alphabet)?;
+    let model = Arc::new(taustar_science::potts::read_params(std::io::Cursor::new(bytes), &alphabet, path)?);
     cache.lock().unwrap_or_else(|e| e.into_inner()).insert(key, Arc::clone(&model));
     Ok(model)
 }

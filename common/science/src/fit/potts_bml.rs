@@ -71,8 +71,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use crate::cell::FitStop;
 use crate::fit::bml::MAX_WAIT;
+use crate::fit::FitStop;
 use crate::potts::chain::PottsChain;
 use crate::potts::error::PottsError;
 use crate::potts::gauge::zero_sum_gauge;

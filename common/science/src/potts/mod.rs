@@ -17,8 +17,6 @@
 //! - [`random`]: [`PottsRandomSpec`] and [`random_family`], seeded synthetic protein-like families
 //!   (truth kind `potts-random`): a backbone plus random long-range contacts, Gaussian couplings
 //!   on them, returned in the zero-sum gauge.
-//! - [`cell`]: one cell of the experiment on a Potts truth: sample, fit by pseudo-likelihood,
-//!   estimate τ* by tempering + MBAR.
 //! - [`error`]: [`PottsError`], naming file, line, field and value.
 //!
 //! Which choices follow adabmDCA (github:spqb/adabmDCApy, adabmDCA.jl, adabmDCAc) and where
@@ -26,7 +24,6 @@
 
 pub mod adabmdca;
 pub mod alphabet;
-pub mod cell;
 pub mod chain;
 pub mod enumerate;
 pub mod error;

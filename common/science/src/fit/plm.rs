@@ -14,8 +14,8 @@
 
 use rayon::prelude::*;
 
-use crate::cell::FitStop;
 use crate::fit::lbfgs::{minimize, LbfgsOptions, LbfgsStop};
+use crate::fit::FitStop;
 
 /// Settings of a pseudo-likelihood fit.
 #[derive(Debug, Clone, Copy)]

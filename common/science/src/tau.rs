@@ -18,8 +18,29 @@
 //! The exact derivatives let τ* be found as a root (to ~1e-12 in ln τ) rather than as a
 //! flat minimum (only ~1e-8).
 
-use crate::cell::CurvePoint;
 use crate::exact::exp_nonpos;
+use serde::{Deserialize, Serialize};
+
+/// One point of the τ curve of a cell (docs/spec.md §5).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CurvePoint {
+    /// Sampling temperature τ.
+    pub tau: f64,
+    /// D(q_τ ‖ p).
+    pub dkl_rev: f64,
+    /// D(p ‖ q_τ).
+    pub dkl_fwd: f64,
+    /// S(q_τ) in nats.
+    pub entropy: f64,
+    /// ⟨Ê⟩ under q_τ (Ê the fitted energy at τ = 1).
+    pub mean_energy: f64,
+    /// C(τ) = Var_{q_τ}(Ê)/τ².
+    pub heat_capacity: f64,
+    /// κ(τ) = Cov_{q_τ}(Ê/τ, −log p), so that dD_rev/dτ = (κ − C)/τ (docs/spec.md §5).
+    /// `None` only in results stored before κ was computed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kappa: Option<f64>,
+}
 
 /// States or classes of states with multiplicity, fitted energy and truth log-probability.
 #[derive(Debug, Clone)]

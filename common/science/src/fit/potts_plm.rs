@@ -58,9 +58,9 @@
 
 use rayon::prelude::*;
 
-use crate::cell::FitStop;
 use crate::exact::exp_nonpos;
 use crate::fit::lbfgs::{minimize, LbfgsOptions, LbfgsStop};
+use crate::fit::FitStop;
 use crate::potts::error::PottsError;
 use crate::potts::gauge::zero_sum_gauge;
 use crate::potts::params::PottsModel;
