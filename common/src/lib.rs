@@ -1,19 +1,19 @@
-//! # taustar-common — the science of optimal sampling temperature
+//! # taustar-common — studies and cells, built from `taustar-science`
 //!
 //! Everything in taustar ends in one pure function, [`run_cell`]: draw M samples from a
 //! ground truth, fit an energy-based model to them, and evaluate the fitted model at every
-//! sampling temperature τ against the truth (docs/spec.md §6). This crate holds that function and
-//! the study model around it. It knows nothing of gRPC, SQLite or threads: the coordinator
-//! and the worker are glue around it.
+//! sampling temperature τ against the truth (docs/spec.md §6). This crate holds that function
+//! and the study model around it; the maths it is made of lives in [`taustar_science`]. It
+//! knows nothing of gRPC, SQLite or threads: the coordinator and the worker are glue around it.
 //!
 //! Modules, in the order data flows through them:
 //! - [`study`]: study file (TOML) → grid points → cells, canonical cell keys, seeds.
-//! - [`model`]: ground truths (two-level, 2D Ising) and their exact enumeration.
-//! - [`exact`]: Walsh–Hadamard transforms, log-sum-exp, exact sampling.
-//! - [`fit`]: maximum-likelihood fits (two-level, fully connected Ising).
-//! - [`tau`]: evaluation of D_rev, D_fwd, entropy, heat capacity over τ; τ* search.
-//! - [`cell`]: [`CellSpec`] → [`CellResult`], the unit of work; [`compute`] runs its steps.
+//! - [`cell`]: [`CellSpec`] → [`CellResult`], the unit of work, and the reports it carries.
+//! - [`compute`]: the steps of a cell (data → fit → evaluate) for every truth kind.
+//! - [`potts_cell`]: the Potts cell's pieces (a user's truth file, its fingerprint).
+//! - [`result_fields`]: the one list of a result's scalar columns (export, summary, maps).
 //! - [`aggregate`]: replicate statistics per grid point (phase-diagram tables).
+//! - [`error`]: [`SpecError`], every way a study or cell description can be wrong.
 #![deny(missing_docs)]
 
 pub mod aggregate;
