@@ -252,6 +252,7 @@ pub fn start_worker(
         .arg("--max-backoff")
         .arg("1")
         .env("TAUSTAR_WORKER_COMPUTED_LOG", computed_log)
+        .env("TAUSTAR_WORKER_STARTED_LOG", started_log(computed_log))
         .env("TAUSTAR_WORKER_TEST_DELAY_MS", delay_ms.to_string());
     Proc::spawn(label, cmd, s.path(&format!("{label}.log")))
 }
@@ -289,6 +290,13 @@ pub fn results(db: &Path) -> BTreeMap<String, String> {
         })
         .expect("read results");
     out
+}
+
+/// The started-cells log [`start_worker`] gives a worker beside its computed-cells log: the
+/// same path with the extension `started`. Keys in it but not (yet) in the computed log are
+/// cells in flight.
+pub fn started_log(computed_log: &Path) -> PathBuf {
+    computed_log.with_extension("started")
 }
 
 /// How often each key appears in a computed-cells log.

@@ -246,12 +246,12 @@ fn plm_fit(c: &mut Criterion) {
     let mut g = c.benchmark_group("plm_fit_16x16_M1000");
     g.sample_size(10);
     for (name, memory) in [("lbfgs", DEFAULT_MEMORY), ("steepest_descent", 0)] {
-        let fit = fit_plm(256, &data.spins, &weights, opts(memory));
+        let fit = fit_plm(256, &data.states, &weights, opts(memory));
         eprintln!(
             "plm_fit_16x16_M1000/{name}: at most {} iterations per site, {:?}",
             fit.iterations, fit.stop
         );
-        g.bench_function(name, |b| b.iter(|| fit_plm(256, black_box(&data.spins), &weights, opts(memory))));
+        g.bench_function(name, |b| b.iter(|| fit_plm(256, black_box(&data.states), &weights, opts(memory))));
     }
     g.finish();
 }

@@ -29,12 +29,12 @@ fn main() {
 
     let t0 = Instant::now();
     let couplings = if fit == "bml" {
-        let (pair, mean) = moments(n, &data.spins, &vec![1.0; m]);
+        let (pair, mean) = moments(n, &data.states, &vec![1.0; m]);
         fit_bml(n, (&pair, &mean), BmlOptions { l2, ..DEFAULT_BML }, &mut rng).couplings
     } else {
         let opts =
             PlmOptions { l2, max_iter: 15_000, grad_tol: 1e-7, coupling_cap: 20.0, memory: DEFAULT_MEMORY };
-        fit_plm(n, &data.spins, &vec![1.0; m], opts).couplings
+        fit_plm(n, &data.states, &vec![1.0; m], opts).couplings
     };
     let t_fit = t0.elapsed().as_secs_f64();
 
@@ -42,7 +42,7 @@ fn main() {
     let mcmc = McmcSettings::default();
     let t0 = Instant::now();
     let (side_p, series, _) =
-        taustar_science::mc::tau::torus_truth_side(side, side, t, &q, mcmc.truth_steps as usize, &mut rng)
+        taustar_science::mc::truth::torus_truth_side(side, side, t, &q, mcmc.truth_steps as usize, &mut rng)
             .expect("sides >= 3");
     let t_truth = t0.elapsed().as_secs_f64();
 

@@ -83,6 +83,18 @@ pub enum TruthSpec {
 }
 
 impl TruthSpec {
+    /// The `potts-random` truth of a family (the inverse of [`TruthSpec::potts_random`]).
+    pub fn from_potts_random(family: &taustar_science::potts::PottsRandomSpec) -> TruthSpec {
+        TruthSpec::PottsRandom {
+            sites: family.sites as u32,
+            states: family.states as u32,
+            coupling_strength: family.coupling_strength,
+            field_strength: family.field_strength,
+            contact_fraction: family.contact_fraction,
+            family_seed: family.seed,
+        }
+    }
+
     /// The `potts-random` family's spec; `None` for the other kinds.
     pub fn potts_random(&self) -> Option<taustar_science::potts::PottsRandomSpec> {
         match *self {

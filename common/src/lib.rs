@@ -9,8 +9,9 @@
 //! Modules, in the order data flows through them:
 //! - [`study`]: study file (TOML) → grid points → cells, canonical cell keys, seeds.
 //! - [`cell`]: [`CellSpec`] → [`CellResult`], the unit of work, and the reports it carries.
-//! - [`compute`]: the steps of a cell (data → fit → evaluate) for every truth kind.
-//! - [`potts_cell`]: the Potts cell's pieces (a user's truth file, its fingerprint).
+//! - [`compute`]: the steps of a cell (data → fit → evaluate), one module per truth kind
+//!   ([`compute::two_level`], [`compute::ising`], [`compute::potts`]), and the fit-free
+//!   evaluation of a given model ([`compute::eval`]).
 //! - [`result_fields`]: the one list of a result's scalar columns (export, summary, maps).
 //! - [`aggregate`]: replicate statistics per grid point (phase-diagram tables).
 //! - [`error`]: [`SpecError`], every way a study or cell description can be wrong.
@@ -20,7 +21,6 @@ pub mod aggregate;
 pub mod cell;
 pub mod compute;
 pub mod error;
-pub mod potts_cell;
 pub mod result_fields;
 pub mod study;
 

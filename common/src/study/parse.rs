@@ -489,7 +489,7 @@ fn parse_truths<'i>(
                 alphabet: alphabet.to_string(),
                 sites: to_u32(m.n()),
                 states: to_u32(m.q()),
-                sha256: crate::potts_cell::file_sha256(&bytes),
+                sha256: crate::compute::potts::file_sha256(&bytes),
             }))
         }
         _ => Err(doc.invalid("truth.kind", &kind_item.span(), KINDS)),

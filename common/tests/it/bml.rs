@@ -97,7 +97,7 @@ fn bml_recovers_the_8x8_truth_from_chain_samples() {
     let model = SpinModel::torus(l, l, 1.0 / t);
     let mut rng = ChaCha8Rng::seed_from_u64(5);
     let data = sample_chain(&model, 100_000, &mut rng);
-    let (pair, mean) = moments(64, &data.spins, &vec![1.0; 100_000]);
+    let (pair, mean) = moments(64, &data.states, &vec![1.0; 100_000]);
     let fit =
         fit_bml(64, (&pair, &mean), BmlOptions { l2: 1e-4, pearson_target: 1.0, ..DEFAULT_BML }, &mut rng);
     assert!(!fit.diverged, "{fit:?}");

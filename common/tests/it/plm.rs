@@ -84,7 +84,7 @@ fn plm_recovers_the_8x8_truth_from_chain_samples() {
     let mut rng = ChaCha8Rng::seed_from_u64(2);
     let data = sample_chain(&model, 100_000, &mut rng);
     let weights = vec![1.0; 100_000];
-    let plm = fit_plm(64, &data.spins, &weights, OPTS);
+    let plm = fit_plm(64, &data.states, &weights, OPTS);
     assert!(!plm.diverged, "{:?}", plm.note);
     let pairs = Pairs::new_without_masks(64);
     let want = truth_couplings(&pairs, l, l, t);
@@ -110,8 +110,8 @@ fn plm_is_the_same_on_any_number_of_threads() {
     let model = SpinModel::torus(4, 4, 0.4);
     let data = sample_chain(&model, 2_000, &mut ChaCha8Rng::seed_from_u64(4));
     let w = vec![1.0; 2_000];
-    let a = fit_plm(16, &data.spins, &w, OPTS);
+    let a = fit_plm(16, &data.states, &w, OPTS);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-    let b = pool.install(|| fit_plm(16, &data.spins, &w, OPTS));
+    let b = pool.install(|| fit_plm(16, &data.states, &w, OPTS));
     assert_eq!(a, b);
 }

@@ -1,14 +1,15 @@
-//! One Potts cell (sample, fit by pseudo-likelihood, τ* by tempering + MBAR) against
-//! enumeration: on a truth small enough to enumerate (N = 5 sites, q = 3, a `potts-random`
-//! family), each seed's fitted model is enumerated too, so the exact τ*_rev, τ*_fwd, ln Z_p
-//! and D at τ = 1 of *that* fit are known. Over seeds the z-scores (estimate − exact) / s.e.
-//! must look standard normal (|mean| < 0.6, standard deviation < 1.6 over 16 seeds), and
-//! the data's thinning must cover 2 τ_int.
+//! One Potts cell as studies compute it (sample, fit by pseudo-likelihood, τ* by tempering +
+//! MBAR: [`taustar_common::compute::potts::Potts`] through the one pipeline, `run_steps`)
+//! against enumeration: on a truth small enough to enumerate (N = 5 sites, q = 3, a
+//! `potts-random` family), each seed's fitted model is enumerated too, so the exact τ*_rev,
+//! τ*_fwd, ln Z_p and D at τ = 1 of *that* fit are known. Over seeds the z-scores
+//! (estimate − exact) / s.e. must look standard normal (|mean| < 0.6, standard deviation < 1.6
+//! over 16 seeds), and the data's thinning must cover 2 τ_int.
 
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-use taustar_common::potts_cell::{potts_cell, PottsCellOptions};
-use taustar_science::mc::tau::McOptions;
+use taustar_common::cell::{CellSettings, CellSpec, CurveOutput, FitSpec, GridPoint};
+use taustar_common::compute::potts::Potts;
+use taustar_common::compute::run_steps;
+use taustar_common::{run_cell, DataSize, FitMode, McmcSettings, TruthSpec};
 use taustar_science::potts::{enumerate, random_family, PottsModel, PottsRandomSpec};
 
 const SEEDS: u64 = 16;
@@ -63,30 +64,56 @@ fn a_potts_cell_agrees_with_enumeration_of_its_own_fit() {
         seed: 3,
     };
     let truth = random_family(&spec).unwrap();
-    let opts = PottsCellOptions {
-        samples: 300,
-        mc: McOptions { tau_bounds: BOUNDS, steps: 3_000, burn_in: 300, ..McOptions::default() },
-        truth_steps: 6_000,
-        ..PottsCellOptions::default()
+    let cell = |seed: u64| CellSpec {
+        study_seed: seed,
+        point: GridPoint {
+            truth: TruthSpec::from_potts_random(&spec),
+            data: DataSize::Samples(300),
+            fit: FitSpec { mode: FitMode::Plm, l2: 0.01 },
+        },
+        replicate: 0,
+        settings: CellSettings {
+            tau_bounds: BOUNDS,
+            curves: CurveOutput::None,
+            mcmc: Some(McmcSettings {
+                steps: 3_000,
+                burn_in: 300,
+                truth_steps: 6_000,
+                ..McmcSettings::default()
+            }),
+            ..CellSettings::default()
+        },
     };
     let names = ["τ*_rev", "τ*_fwd", "D_rev(1)", "D_fwd(1)", "ln Z_p"];
     let mut z: Vec<Vec<f64>> = vec![Vec::new(); 5];
     let mut failed = 0;
     for seed in 0..SEEDS {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let cell = potts_cell(&truth, &opts, &mut rng).unwrap();
-        assert_eq!(cell.data.seqs.len(), 300 * 5);
-        assert!(f64::from(cell.data.thinning) >= 2.0 * cell.data.tau_int && cell.data.converged);
-        assert!(!cell.fit.diverged);
-        failed += usize::from(!cell.tau.ok);
-        let x = exact(&truth, &cell.fit.model);
-        let t = &cell.tau;
-        let got = [t.tau_rev, t.tau_fwd, t.dkl_rev_at_1, t.dkl_fwd_at_1, cell.log_z_truth];
-        for (k, (g, want)) in got.iter().zip(x).enumerate() {
-            assert!(g.se > 0.0 && g.se.is_finite(), "seed {seed}: {} s.e. {}", names[k], g.se);
-            z[k].push((g.value - want) / g.se);
+        let c = cell(seed);
+        c.validate().unwrap();
+        let ran = run_steps(&Potts::load(&c).unwrap(), &c).unwrap();
+        if seed == 0 {
+            // The pieces checked here are those of the result a study stores.
+            assert_eq!(ran.result, run_cell(&c).unwrap());
         }
-        assert!(cell.seconds.iter().all(|s| *s >= 0.0));
+        assert_eq!(ran.data.states.len(), 300 * 5);
+        assert!(f64::from(ran.data.thinning) >= 2.0 * ran.data.tau_int && ran.data.converged);
+        let (r, mc) = (&ran.result, &ran.result.mcmc);
+        assert_eq!(r.ising.fit_diverged, Some(false), "seed {seed}");
+        assert_eq!(r.ising.data_thinning, Some(ran.data.thinning));
+        failed += usize::from(mc.mcmc_ok != Some(true));
+        let x = exact(&truth, &ran.fit);
+        let se = |v: Option<f64>| v.expect("a Monte Carlo cell has every standard error");
+        let got = [
+            (r.tau.tau_rev, se(mc.tau_rev_se)),
+            (r.tau.tau_fwd, se(mc.tau_fwd_se)),
+            (r.tau.dkl_rev_at_1, se(mc.dkl_rev_at_1_se)),
+            (r.tau.dkl_fwd_at_1, se(mc.dkl_fwd_at_1_se)),
+            (ran.side.log_z.value, ran.side.log_z.se),
+        ];
+        for (k, ((value, se), want)) in got.into_iter().zip(x).enumerate() {
+            assert!(se > 0.0 && se.is_finite(), "seed {seed}: {} s.e. {se}", names[k]);
+            z[k].push((value - want) / se);
+        }
     }
     assert!(failed <= 2, "{failed} of {SEEDS} cells failed their diagnostics");
     for (k, zs) in z.iter().enumerate() {
@@ -100,7 +127,7 @@ fn a_potts_cell_agrees_with_enumeration_of_its_own_fit() {
 /// A `potts-file` truth is loaded only when its content is the one the study named.
 #[test]
 fn a_truth_file_is_checked_against_its_content_digest() {
-    use taustar_common::potts_cell::{file_sha256, load_truth_file};
+    use taustar_common::compute::potts::{file_sha256, load_truth_file};
     use taustar_science::potts::{write_params_file, Alphabet};
     let dir = std::env::temp_dir().join(format!("taustar-truth-file-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

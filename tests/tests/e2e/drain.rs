@@ -8,7 +8,9 @@
 //!
 //! Cells sleep `DELAY_MS` first (`TAUSTAR_WORKER_TEST_DELAY_MS`), longer than the old 3 s
 //! grace, so results finished during the drain arrive after an early close would have cut
-//! them off. Computations are counted through `TAUSTAR_WORKER_COMPUTED_LOG`.
+//! them off. Computations are counted through `TAUSTAR_WORKER_COMPUTED_LOG`, and cells in
+//! flight (started, not computed) through `TAUSTAR_WORKER_STARTED_LOG` beside it, so the
+//! signal is sent when cells are known to be mid-way rather than when a clock says so.
 //!
 //! Run: `cargo test -p taustar-e2e --test e2e drain::` (builds the binaries first).
 
@@ -32,18 +34,18 @@ fn cancelling_the_whole_job_commits_every_drained_result_and_leaves_no_cell_leas
     let mut coord = start_coordinator(&s, "coordinator", &study, &db, port, &[]);
     let mut w1 = start_worker(&s, "w1", port, 2, &log1, DELAY_MS);
     let mut w2 = start_worker(&s, "w2", port, 2, &log2, DELAY_MS);
-    let computed_now = || computed(&log1).values().sum::<usize>() + computed(&log2).values().sum::<usize>();
-    // Signal mid-way through the second round. The fourth result only says the first round
-    // is over: the workers lease the second round after it, so a signal at that moment can
-    // find no cell started (CI saw exactly that). Half a cell later the second round runs
-    // (each worker also holds a queued cell), and it cannot have finished yet.
-    wait_until("the first cells are computed", Duration::from_secs(60), || computed_now() >= 4);
-    std::thread::sleep(Duration::from_millis(DELAY_MS / 2));
-    let before = computed_now();
-    assert_eq!(
-        before, 4,
-        "the second round finished before the signal: the machine is too slow for this test"
-    );
+    let count = |f: &dyn Fn(&std::path::Path) -> usize| f(&log1) + f(&log2);
+    let computed_now = || count(&|l| computed(l).values().sum::<usize>());
+    // Computed first: a cell is logged as started before it can be logged as computed, so
+    // reading the started logs second never counts fewer started than computed.
+    let in_flight = || {
+        let done = computed_now();
+        count(&|l| computed(&started_log(l)).values().sum::<usize>()) - done
+    };
+    // Signal once a first cell is done and cells are mid-way: started, not yet computed.
+    // Each takes DELAY_MS, far longer than the poll, so they are still running at the signal.
+    wait_until("cells are mid-way", Duration::from_secs(60), || computed_now() >= 1 && in_flight() >= 2);
+    let (before, running) = (computed_now(), in_flight());
     let pids: Vec<String> = [&coord, &w1, &w2].iter().map(|p| p.pid().to_string()).collect();
     let st = Command::new("kill").arg("-TERM").args(&pids).status().expect("run kill");
     assert!(st.success(), "kill -TERM {pids:?}");
@@ -63,8 +65,9 @@ fn cancelling_the_whole_job_commits_every_drained_result_and_leaves_no_cell_leas
     let mut comp: BTreeSet<String> = computed(&log1).into_keys().collect();
     comp.extend(computed(&log2).into_keys());
     assert!(
-        comp.len() > before,
-        "some cells finished during the drain ({before} before, {} after)",
+        comp.len() >= before + running,
+        "every cell in flight at the signal finished during the drain ({before} done and {running} running \
+         before, {} done after)",
         comp.len()
     );
     let lost: Vec<&String> = comp.difference(&done).collect();

@@ -1,11 +1,15 @@
-//! Training data from Markov chains of the truth (docs/spec.md §10): for lattices past
-//! enumeration, the M samples a cell fits come from an equilibrated chain of the
-//! nearest-neighbour torus, thinned so that kept samples are effectively independent.
+//! Training data from Markov chains of the truth (docs/spec.md §10): past enumeration, the M
+//! samples a cell fits come from an equilibrated chain of the truth, thinned so that kept
+//! samples are effectively independent. One sampler, [`draw_thinned`], serves every truth;
+//! what differs is the chain's step and what its pilot watches ([`TruthChain`]):
+//! - the nearest-neighbour torus (Ising): a Metropolis sweep and a Wolff move per step (near
+//!   and below T_c single flips alone decorrelate too slowly); the pilot watches the energy
+//!   and |magnetisation|;
+//! - a Potts model: a heat-bath sweep per step; the pilot watches the energy.
 //!
-//! One step is a Metropolis sweep and a Wolff move (near and below T_c single flips alone
-//! decorrelate too slowly). After a burn-in, a pilot run measures the integrated
-//! autocorrelation time τ_int (in steps) of the energy and of |magnetisation| by Sokal's
-//! window; kept samples are then ⌈2 τ_int⌉ steps apart, the spacing at which a series'
+//! After a burn-in, a pilot run measures the integrated autocorrelation time τ_int (in steps)
+//! of each watched series by Sokal's window, lengthened until every window converges; kept
+//! samples are then ⌈2 τ_int⌉ steps apart (the largest τ_int), the spacing at which a series'
 //! samples count as independent for its variance. Everything comes from the generator it is
 //! handed (the cell's), so the data are a function of the cell key.
 
@@ -15,20 +19,79 @@ use super::chain::Chain;
 use super::cluster::{wolff_step, WolffScratch};
 use super::model::SpinModel;
 use super::stats::autocorrelation;
+use crate::potts::chain::PottsChain;
+use crate::potts::error::PottsError;
+use crate::potts::params::PottsModel;
+
+/// A Markov chain of a truth at β = 1, as the training-data sampler and the truth-side
+/// series ([`super::truth`]) drive it.
+pub trait TruthChain {
+    /// One site's value (a spin, a Potts state).
+    type Site: Copy;
+    /// One step of the chain.
+    fn step<R: Rng>(&mut self, rng: &mut R);
+    /// The configuration now.
+    fn state(&self) -> &[Self::Site];
+    /// The series the pilot measures τ_int on, at the current configuration, in a fixed order.
+    fn watched(&self) -> Vec<f64>;
+}
+
+/// The torus truth's chain: a Metropolis sweep and a Wolff move per step.
+pub struct TorusChain<'m> {
+    model: &'m SpinModel,
+    chain: Chain,
+    scratch: WolffScratch,
+}
+
+impl<'m> TorusChain<'m> {
+    /// A chain of `model` at β = 1 from a random state; `model` must allow Wolff moves (no
+    /// field, non-negative couplings).
+    pub fn random<R: Rng>(model: &'m SpinModel, rng: &mut R) -> TorusChain<'m> {
+        assert!(model.is_ferromagnetic_without_field(), "the truth chain uses Wolff moves");
+        TorusChain { model, chain: Chain::random(model, 1.0, rng), scratch: WolffScratch::default() }
+    }
+}
+
+impl TruthChain for TorusChain<'_> {
+    type Site = i8;
+    fn step<R: Rng>(&mut self, rng: &mut R) {
+        self.chain.sweep(self.model, rng);
+        wolff_step(&mut self.chain, self.model, rng, &mut self.scratch);
+    }
+    fn state(&self) -> &[i8] {
+        self.chain.spins()
+    }
+    fn watched(&self) -> Vec<f64> {
+        vec![self.chain.energy(), self.chain.magnetisation().abs()]
+    }
+}
+
+impl TruthChain for PottsChain<'_> {
+    type Site = u8;
+    fn step<R: Rng>(&mut self, rng: &mut R) {
+        self.sweep(rng);
+    }
+    fn state(&self) -> &[u8] {
+        PottsChain::state(self)
+    }
+    fn watched(&self) -> Vec<f64> {
+        vec![self.energy()]
+    }
+}
 
 /// M configurations of the truth and how they were drawn.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ChainSamples {
-    /// Spins, sample by sample: `spins[m·n + i]` is σ_i of sample m.
-    pub spins: Vec<i8>,
-    /// Spins per sample.
+pub struct ChainSamples<T> {
+    /// Configurations, sample by sample: `states[m·n + i]` is site i of sample m.
+    pub states: Vec<T>,
+    /// Sites per sample.
     pub n: usize,
-    /// τ_int of the pilot run, in steps (the larger of energy's and |m|'s).
+    /// τ_int of the pilot run, in steps (the largest of the watched series').
     pub tau_int: f64,
     /// Steps between kept samples.
     pub thinning: u32,
-    /// Whether the pilot's τ_int window converged (if not, `thinning` is a lower bound of
-    /// what independence needs).
+    /// Whether every pilot window converged (if not, `thinning` is a lower bound of what
+    /// independence needs).
     pub converged: bool,
 }
 
@@ -38,47 +101,60 @@ const BURN_IN: usize = 500;
 const PILOT: usize = 2_000;
 const MAX_PILOT: usize = 32_000;
 
-/// `m` samples of `model` at β = 1 (the truth with its temperature folded in), which must
-/// allow Wolff moves (no field, non-negative couplings).
-pub fn sample_chain<R: Rng>(model: &SpinModel, m: usize, rng: &mut R) -> ChainSamples {
-    assert!(model.is_ferromagnetic_without_field(), "the truth chain uses Wolff moves");
-    let n = model.len();
-    let mut chain = Chain::random(model, 1.0, rng);
-    let mut scratch = WolffScratch::default();
-    let mut step = |chain: &mut Chain, rng: &mut R| {
-        chain.sweep(model, rng);
-        wolff_step(chain, model, rng, &mut scratch);
-    };
+/// `m` samples from `chain` (module docs): burn-in, pilot, then one kept configuration every
+/// ⌈2 τ_int⌉ steps.
+pub fn draw_thinned<C: TruthChain, R: Rng>(chain: &mut C, m: usize, rng: &mut R) -> ChainSamples<C::Site> {
     for _ in 0..BURN_IN {
-        step(&mut chain, rng);
+        chain.step(rng);
     }
-    // Pilot: lengthen until both windows converge (or the cap).
+    // Pilot: lengthen until every window converges (or the cap).
     let mut pilot = PILOT;
     let (mut tau_int, mut converged);
     loop {
-        let (mut e, mut mag) = (Vec::with_capacity(pilot), Vec::with_capacity(pilot));
+        let mut series: Vec<Vec<f64>> = Vec::new();
         for _ in 0..pilot {
-            step(&mut chain, rng);
-            e.push(chain.energy());
-            mag.push(chain.magnetisation().abs());
+            chain.step(rng);
+            let w = chain.watched();
+            series.resize_with(w.len(), || Vec::with_capacity(pilot));
+            for (s, x) in series.iter_mut().zip(w) {
+                s.push(x);
+            }
         }
-        let (a, b) = (autocorrelation(&e), autocorrelation(&mag));
-        tau_int = a.tau_int.max(b.tau_int);
-        converged = a.converged && b.converged;
+        let acfs: Vec<_> = series.iter().map(|s| autocorrelation(s)).collect();
+        tau_int = acfs.iter().map(|a| a.tau_int).reduce(f64::max).unwrap_or(0.5);
+        converged = acfs.iter().all(|a| a.converged);
         if converged || pilot >= MAX_PILOT {
             break;
         }
         pilot *= 2;
     }
     let thinning = (2.0 * tau_int).ceil().max(1.0) as u32;
-    let mut spins = Vec::with_capacity(m * n);
+    let n = chain.state().len();
+    let mut states = Vec::with_capacity(m * n);
     for _ in 0..m {
         for _ in 0..thinning {
-            step(&mut chain, rng);
+            chain.step(rng);
         }
-        spins.extend_from_slice(chain.spins());
+        states.extend_from_slice(chain.state());
     }
-    ChainSamples { spins, n, tau_int, thinning, converged }
+    ChainSamples { states, n, tau_int, thinning, converged }
+}
+
+/// `m` samples of `model` at β = 1 (the torus truth with its temperature folded in), which
+/// must allow Wolff moves (no field, non-negative couplings).
+pub fn sample_chain<R: Rng>(model: &SpinModel, m: usize, rng: &mut R) -> ChainSamples<i8> {
+    draw_thinned(&mut TorusChain::random(model, rng), m, rng)
+}
+
+/// `m` sequences of a Potts `model` at β = 1 from one heat-bath chain started at a uniformly
+/// random sequence.
+pub fn sample_sequences<R: Rng>(
+    model: &PottsModel,
+    m: usize,
+    rng: &mut R,
+) -> Result<ChainSamples<u8>, PottsError> {
+    let mut chain = PottsChain::random(model, 1.0, rng)?;
+    Ok(draw_thinned(&mut chain, m, rng))
 }
 
 #[cfg(test)]
@@ -94,9 +170,9 @@ mod tests {
         let draw = |seed| sample_chain(&model, 4_000, &mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
         let a = draw(1);
         assert_eq!(a, draw(1), "a function of the generator");
-        assert_eq!(a.spins.len(), 4_000 * 64);
+        assert_eq!(a.states.len(), 4_000 * 64);
         assert!(a.converged && a.thinning >= 1 && a.thinning as f64 >= 2.0 * a.tau_int);
-        let energies: Vec<f64> = a.spins.chunks_exact(64).map(|s| model.energy(s)).collect();
+        let energies: Vec<f64> = a.states.chunks_exact(64).map(|s| model.energy(s)).collect();
         let want = -crate::model::kaufman::mean_log_weight(l, l, t).unwrap();
         let est = super::super::stats::estimate(&energies);
         // Thinned samples: nearly independent, so τ_int of the kept series is ~0.5.

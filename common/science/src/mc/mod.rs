@@ -31,6 +31,7 @@ pub mod stats;
 pub mod tau;
 pub mod tempering;
 pub mod ti;
+pub mod truth;
 
 /// `k` empty series, each with room for `capacity` values (`vec![Vec::with_capacity(c); k]`
 /// would give the room to the last one only).

@@ -16,14 +16,11 @@
 
 use rand::{Rng, SeedableRng};
 
-use super::chain::Chain;
-use super::cluster::{wolff_step, WolffScratch};
 use super::mbar::{bootstrap_se, Mbar, Resample, Reweighted};
 use super::model::SpinModel;
 use super::replica::{Ensemble, SpinEnsemble};
-use super::stats::{autocorrelation, estimate as series_estimate, Estimate};
+use super::stats::autocorrelation;
 use super::tempering::{place_ladder, Tempering};
-use crate::model::kaufman;
 use crate::tau::brent_root;
 
 /// The truth's side of the divergences.
@@ -413,36 +410,6 @@ fn fwd_on_equilibrated_rungs(
         return None;
     }
     Some(WithSe { value: est[0], se: se[0] })
-}
-
-/// The truth's side for the nearest-neighbour `rows`×`cols` torus at temperature `t`
-/// (sides ≥ 3): ln Z_p and ⟨E_p⟩_p from Kaufman's formula, ⟨Ê⟩_p of the fitted model `q`
-/// from a chain of the truth (a Metropolis sweep and a Wolff move per step, the first
-/// tenth discarded). Returns the side, the series of Ê over the kept steps (for
-/// [`estimate`] to resample) and its estimate with error bar; `None` for a side below 3.
-pub fn torus_truth_side<R: Rng>(
-    rows: u32,
-    cols: u32,
-    t: f64,
-    q: &SpinModel,
-    steps: usize,
-    rng: &mut R,
-) -> Option<(TruthSide, Vec<f64>, Estimate)> {
-    let log_z = kaufman::log_partition(rows, cols, t)?;
-    let mean_truth_energy = -kaufman::mean_log_weight(rows, cols, t)?;
-    let truth = SpinModel::torus(rows, cols, 1.0 / t);
-    let mut chain = Chain::random(&truth, 1.0, rng);
-    let mut scratch = WolffScratch::default();
-    let mut series = Vec::with_capacity(steps);
-    for step in 0..steps + steps / 10 {
-        chain.sweep(&truth, rng);
-        wolff_step(&mut chain, &truth, rng, &mut scratch);
-        if step >= steps / 10 {
-            series.push(q.energy(chain.spins()));
-        }
-    }
-    let est = series_estimate(&series);
-    Some((TruthSide { mean_model_energy: est.mean, mean_truth_energy, log_z }, series, est))
 }
 
 /// The samples of [`run_ladders`]: per rung, the energies and the observable at every

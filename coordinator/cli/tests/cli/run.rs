@@ -283,7 +283,7 @@ fn a_potts_file_study_names_its_model_by_content() {
     };
     let model = dir.path().join("family.dat");
     write_params_file(&random_family(&spec).unwrap(), &Alphabet::new("ABC").unwrap(), &model).unwrap();
-    let sha = taustar_common::potts_cell::file_sha256(&std::fs::read(&model).unwrap());
+    let sha = taustar_common::compute::potts::file_sha256(&std::fs::read(&model).unwrap());
     let study =
         "name = \"pf\"\nseed = 3\nreplicates = 2\n[truth]\nkind = \"potts-file\"\nmodel = \"family.dat\"\n\
                  alphabet = \"ABC\"\n[data]\nsamples = [80, 300]\n[fit]\nmode = \"plm\"\nl2 = 0.01\n\
