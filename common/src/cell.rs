@@ -234,19 +234,24 @@ pub struct McmcSettings {
     pub truth_steps: u32,
 }
 
+/// The sampler's defaults are [`McOptions::default`]'s, written once there; only what a
+/// cell adds (the precision budget, the truth chain) is set here.
 impl Default for McmcSettings {
     fn default() -> Self {
+        let o = taustar_science::mc::tau::McOptions::default();
+        // The science defaults are small numbers; a cast that truncated would be a typo there.
+        let u32_of = |v: usize| u32::try_from(v).expect("a default sampler setting fits in u32");
         McmcSettings {
-            steps: 4_000,
-            burn_in: 400,
-            pilot_sweeps: 100,
-            resamples: MIN_RESAMPLES,
-            ladders: 2,
+            steps: u32_of(o.steps),
+            burn_in: u32_of(o.burn_in),
+            pilot_sweeps: u32_of(o.pilot_sweeps),
+            resamples: u32_of(o.resamples),
+            ladders: u32_of(o.ladders),
             target_se: None,
             max_steps: 64_000,
-            min_swap_acceptance: 0.1,
-            min_round_trips: 4,
-            max_r_hat: 1.05,
+            min_swap_acceptance: o.min_swap_acceptance,
+            min_round_trips: u32::try_from(o.min_round_trips).expect("a default sampler setting fits in u32"),
+            max_r_hat: o.max_r_hat,
             truth_steps: 20_000,
         }
     }

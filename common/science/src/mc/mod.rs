@@ -15,6 +15,14 @@
 //!   needed (`taustar diagnose`).
 //! - [`stats`]: the integrated autocorrelation time by Sokal's automatic window, the
 //!   effective sample size and the standard error of a correlated series' mean.
+//! - [`multispin`]: multispin-coded truth chains (64 replicas per word).
+//! - [`tempering`]: parallel tempering and the placement of its β ladder.
+//! - [`mbar`]: MBAR over the ladder's rungs and the block bootstrap of any statistic of it.
+//! - [`ti`]: thermodynamic integration of ln Z, the cross-check of MBAR's.
+//! - [`tau`]: the τ estimators — τ*_rev, τ*_fwd, the divergences, κ and C with standard
+//!   errors and the ladder's diagnostics.
+//! - [`data`]: training data from a thinned chain of the truth, one sampler for every truth.
+//! - [`truth`]: the truth's side of the divergences past enumeration, one chain loop.
 //!
 //! Everything is deterministic given the generator it is handed (the cell's, seeded from
 //! its key), so a cell stays bit-identical on any worker.

@@ -64,13 +64,13 @@ pub struct Args {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Parallel-tempering steps recorded, all ladders together (each a sweep of every rung).
-    #[arg(long, default_value_t = 4_000)]
+    #[arg(long, default_value_t = McOptions::default().steps)]
     pub steps: usize,
     /// Independent ladders (R̂ compares them when there are two or more).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = McOptions::default().ladders)]
     pub ladders: usize,
     /// Bootstrap resamples behind every standard error (at least 200).
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = McOptions::default().resamples)]
     pub resamples: usize,
     /// Print the report as one JSON object instead of a table.
     #[arg(long)]
