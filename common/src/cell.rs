@@ -234,7 +234,7 @@ pub struct McmcSettings {
     pub truth_steps: u32,
 }
 
-/// The sampler's defaults are [`McOptions::default`]'s, written once there; only what a
+/// The sampler's defaults are [`taustar_science::mc::tau::McOptions::default`]'s, written once there; only what a
 /// cell adds (the precision budget, the truth chain) is set here.
 impl Default for McmcSettings {
     fn default() -> Self {
