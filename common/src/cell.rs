@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::SpecError;
 pub use taustar_science::fit::{FitMode, FitStop};
+pub use taustar_science::mc::diagnostics::LadderDiagnostics;
 pub use taustar_science::tau::CurvePoint;
 
 /// Largest number of spins whose 2^N states are enumerated exactly. 2^24 states need
@@ -82,7 +83,95 @@ pub enum TruthSpec {
     },
 }
 
+/// A truth's swept values as table columns (`None` where the kind has no such value): what
+/// the `cells` and `summary` tables and the maps show of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TruthColumns {
+    /// The kind as study files, keys and tables spell it: `two-level`, `ising2d`,
+    /// `potts-random` or `potts-file`.
+    pub kind: &'static str,
+    /// N_s of a two-level truth, q of a Potts truth.
+    pub states: Option<u64>,
+    /// n_g.
+    pub low_states: Option<u64>,
+    /// Δ.
+    pub gap: Option<f64>,
+    /// `rows x cols`, e.g. `4x4`.
+    pub lattice: Option<String>,
+    /// T.
+    pub temperature: Option<f64>,
+    /// N of a Potts truth.
+    pub sites: Option<u64>,
+    /// σ_J of a `potts-random` truth.
+    pub coupling_strength: Option<f64>,
+}
+
+impl TruthColumns {
+    /// The truth's own axis of a phase diagram (the other is the data size): its value, its
+    /// symbol and what it is — Δ of a two-level truth, T of an Ising truth, σ_J of a
+    /// `potts-random` family; `None` for a `potts-file` truth, which has no such parameter.
+    pub fn axis(&self) -> Option<(f64, &'static str, &'static str)> {
+        if let Some(g) = self.gap {
+            Some((g, "Δ", "energy gap of the truth"))
+        } else if let Some(t) = self.temperature {
+            Some((t, "T", "truth temperature"))
+        } else {
+            self.coupling_strength.map(|c| (c, "σ_J", "coupling strength of the truth"))
+        }
+    }
+}
+
 impl TruthSpec {
+    /// The truth as table columns. With [`GridPoint::key`] and the validation of a point,
+    /// one of the few places that look at the kind: the tables, summaries and maps ask this
+    /// rather than match on it.
+    pub fn columns(&self) -> TruthColumns {
+        let mut c = TruthColumns {
+            kind: "",
+            states: None,
+            low_states: None,
+            gap: None,
+            lattice: None,
+            temperature: None,
+            sites: None,
+            coupling_strength: None,
+        };
+        match self {
+            TruthSpec::TwoLevel { states, low_states, gap } => {
+                c.kind = "two-level";
+                c.states = Some(u64::from(*states));
+                c.low_states = Some(u64::from(*low_states));
+                c.gap = Some(*gap);
+            }
+            TruthSpec::Ising2d { rows, cols, temperature } => {
+                c.kind = "ising2d";
+                c.lattice = Some(format!("{rows}x{cols}"));
+                c.temperature = Some(*temperature);
+            }
+            TruthSpec::PottsRandom { sites, states, coupling_strength, .. } => {
+                c.kind = "potts-random";
+                c.sites = Some(u64::from(*sites));
+                c.states = Some(u64::from(*states));
+                c.coupling_strength = Some(*coupling_strength);
+            }
+            TruthSpec::PottsFile { sites, states, .. } => {
+                c.kind = "potts-file";
+                c.sites = Some(u64::from(*sites));
+                c.states = Some(u64::from(*states));
+            }
+        }
+        c
+    }
+
+    /// (n_g, Δ) of a two-level truth, what its closed-form fit's n̂_g and Δ̂ are measured
+    /// against; `None` for the kinds fitted by a coupling model (whose fit can diverge).
+    pub fn two_level_truth(&self) -> Option<(u32, f64)> {
+        match *self {
+            TruthSpec::TwoLevel { low_states, gap, .. } => Some((low_states, gap)),
+            TruthSpec::Ising2d { .. } | TruthSpec::PottsRandom { .. } | TruthSpec::PottsFile { .. } => None,
+        }
+    }
+
     /// The `potts-random` truth of a family (the inverse of [`TruthSpec::potts_random`]).
     pub fn from_potts_random(family: &taustar_science::potts::PottsRandomSpec) -> TruthSpec {
         TruthSpec::PottsRandom {
@@ -234,11 +323,11 @@ pub struct McmcSettings {
     pub truth_steps: u32,
 }
 
-/// The sampler's defaults are [`taustar_science::mc::tau::McOptions::default`]'s, written once there; only what a
+/// The sampler's defaults are [`taustar_science::mc::estimate::McOptions::default`]'s, written once there; only what a
 /// cell adds (the precision budget, the truth chain) is set here.
 impl Default for McmcSettings {
     fn default() -> Self {
-        let o = taustar_science::mc::tau::McOptions::default();
+        let o = taustar_science::mc::estimate::McOptions::default();
         // The science defaults are small numbers; a cast that truncated would be a typo there.
         let u32_of = |v: usize| u32::try_from(v).expect("a default sampler setting fits in u32");
         McmcSettings {
@@ -794,9 +883,9 @@ pub struct CellResult {
     /// The two-level fit's estimates (two-level truths; all `None` otherwise).
     #[serde(flatten)]
     pub two_level: TwoLevelFitReport,
-    /// The Ising fit's diagnostics (Ising truths; all `None` otherwise).
+    /// How the fit ended (Ising and Potts truths; all `None` for the two-level fit).
     #[serde(flatten)]
-    pub ising: IsingFitReport,
+    pub fit: FitReport,
     /// The Monte Carlo estimate's standard errors and diagnostics (cells evaluated with
     /// `[eval] method = "mcmc"`; all `None` and empty for exact cells).
     #[serde(flatten)]
@@ -835,33 +924,10 @@ pub struct McmcReport {
     /// Standard error of C(1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heat_capacity_at_1_se: Option<f64>,
-    /// Every diagnostic within its threshold (and the precision target met, if one was set).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mcmc_ok: Option<bool>,
-    /// Why not, when not.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mcmc_note: Option<String>,
-    /// Parallel-tempering steps of the reported run (all ladders together).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mcmc_steps: Option<u64>,
-    /// Rungs of the β ladder.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ladder_rungs: Option<u32>,
-    /// Smallest neighbour swap acceptance on the ladder.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min_swap_acceptance: Option<f64>,
-    /// Completed round trips β = 0 ↔ β_max, all ladders together.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub round_trips: Option<u64>,
-    /// Largest Gelman–Rubin R̂ of any rung's energy across the independent ladders.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub r_hat: Option<f64>,
-    /// Largest integrated autocorrelation time of any rung's energy, in PT steps.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tau_int: Option<f64>,
-    /// Effective samples per rung at that τ_int.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ess: Option<f64>,
+    /// The sampler's diagnostics (`mcmc_ok`, `mcmc_note`, `mcmc_steps`, `ladder_rungs`, …,
+    /// flattened into the record under those names); `None` for exact cells.
+    #[serde(flatten)]
+    pub ladder: Option<LadderDiagnostics>,
     /// ln Z_q at the top of the ladder by MBAR minus the same by thermodynamic integration:
     /// the cross-check of the partition function (a gap beyond its noise fails `mcmc_ok`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -869,10 +935,6 @@ pub struct McmcReport {
     /// Standard error of `log_z_ti_gap`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_z_ti_gap_se: Option<f64>,
-    /// The lowest τ down to which every rung of the ladder passed its own diagnostics: the
-    /// lower τ bound when all did, higher when the cold end did not equilibrate.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub equilibrated_tau_lo: Option<f64>,
     /// When `mcmc_ok` is false: τ*_fwd from the equilibrated rungs alone, present when it
     /// lies inside them — then it is the minimum over all τ (D_fwd is convex in 1/τ), and
     /// can be used where `tau_fwd` cannot.
@@ -960,9 +1022,12 @@ pub struct TwoLevelFitReport {
     pub tau_fwd_closed: Option<f64>,
 }
 
-/// The Ising fit's diagnostics (docs/spec.md §4.2).
+/// How the fit of a coupling model ended (docs/spec.md §4.2, §10), whatever the method
+/// (`mle`, `paper`, `plm`, `bml`) and the truth (Ising or Potts): one type, so a new fit
+/// fills the same fields. The closed-form two-level fit has its own estimates
+/// ([`TwoLevelFitReport`]) and leaves this all `None`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct IsingFitReport {
+pub struct FitReport {
     /// the mode used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fit_mode: Option<FitMode>,

@@ -25,8 +25,8 @@ pub mod result_fields;
 pub mod study;
 
 pub use cell::{
-    CellKey, CellResult, CellSettings, CellSpec, CurveOutput, DataSize, FitMode, FitSpec, FitStop, GridPoint,
-    IsingFitReport, McmcReport, McmcSettings, TauSummary, TruthSpec, TwoLevelFitReport,
+    CellKey, CellResult, CellSettings, CellSpec, CurveOutput, DataSize, FitMode, FitReport, FitSpec, FitStop,
+    GridPoint, McmcReport, McmcSettings, TauSummary, TruthSpec, TwoLevelFitReport,
 };
 pub use compute::run_cell;
 pub use error::SpecError;

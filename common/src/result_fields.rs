@@ -6,7 +6,7 @@
 //! those three places. The wire message (`proto/taustar.proto`, `proto/src/convert.rs`) is
 //! written out by hand: protobuf field numbers are a contract of their own.
 
-use crate::cell::{CellResult, FitMode, FitStop};
+use crate::cell::{CellResult, FitMode, FitStop, LadderDiagnostics};
 
 /// How a field is stored and exported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,16 +164,54 @@ macro_rules! opt_u32_field {
     };
 }
 
-/// A `u64` that may be absent.
-macro_rules! opt_u64_field {
-    ($name:literal, $($path:ident).+) => {
+/// The Monte Carlo diagnostics of a result, created blank when a stored value is put into a
+/// result that had none (exact cells store every one of them as NULL, and so stay `None`).
+fn ladder(r: &mut CellResult) -> &mut LadderDiagnostics {
+    r.mcmc.ladder.get_or_insert_with(LadderDiagnostics::default)
+}
+
+/// A field of the sampler's diagnostics ([`LadderDiagnostics`]): absent for exact cells.
+/// `float` and `int` fields are present whenever the diagnostics are; `opt_float` fields
+/// (an `Option` inside them) may be absent either way.
+macro_rules! ladder_field {
+    ($name:literal, float, $temperature:expr, $field:ident) => {
+        ResultField {
+            name: $name,
+            kind: FieldKind::Float,
+            temperature: $temperature,
+            get: |r| FieldValue::Float(r.mcmc.ladder.as_ref().map(|l| l.$field)),
+            set: |r, v| {
+                if let Some(x) = float(v)? {
+                    ladder(r).$field = x;
+                }
+                Ok(())
+            },
+        }
+    };
+    ($name:literal, opt_float, $temperature:expr, $field:ident) => {
+        ResultField {
+            name: $name,
+            kind: FieldKind::Float,
+            temperature: $temperature,
+            get: |r| FieldValue::Float(r.mcmc.ladder.as_ref().and_then(|l| l.$field)),
+            set: |r, v| {
+                if let Some(x) = float(v)? {
+                    ladder(r).$field = Some(x);
+                }
+                Ok(())
+            },
+        }
+    };
+    ($name:literal, int $int:ty, $field:ident) => {
         ResultField {
             name: $name,
             kind: FieldKind::Int,
             temperature: false,
-            get: |r| FieldValue::Int(r.$($path).+),
+            get: |r| FieldValue::Int(r.mcmc.ladder.as_ref().map(|l| u64::from(l.$field))),
             set: |r, v| {
-                r.$($path).+ = int::<u64>(v)?;
+                if let Some(x) = int::<$int>(v)? {
+                    ladder(r).$field = x;
+                }
                 Ok(())
             },
         }
@@ -214,33 +252,33 @@ pub const RESULT_FIELDS: [ResultField; 51] = [
         name: "fit_mode",
         kind: FieldKind::Str,
         temperature: false,
-        get: |r| FieldValue::Str(r.ising.fit_mode.map(FitMode::as_str)),
+        get: |r| FieldValue::Str(r.fit.fit_mode.map(FitMode::as_str)),
         set: |r, v| {
-            r.ising.fit_mode = parsed::<FitMode>(v)?;
+            r.fit.fit_mode = parsed::<FitMode>(v)?;
             Ok(())
         },
     },
-    opt_u32_field!("fit_iterations", ising.fit_iterations),
+    opt_u32_field!("fit_iterations", fit.fit_iterations),
     ResultField {
         name: "fit_stop",
         kind: FieldKind::Str,
         temperature: false,
-        get: |r| FieldValue::Str(r.ising.fit_stop.map(FitStop::as_str)),
+        get: |r| FieldValue::Str(r.fit.fit_stop.map(FitStop::as_str)),
         set: |r, v| {
-            r.ising.fit_stop = parsed::<FitStop>(v)?;
+            r.fit.fit_stop = parsed::<FitStop>(v)?;
             Ok(())
         },
     },
-    opt_float_field!("grad_max_norm", false, ising.grad_max_norm),
-    opt_float_field!("nll", false, ising.nll),
-    opt_float_field!("coupling_max_abs", false, ising.coupling_max_abs),
+    opt_float_field!("grad_max_norm", false, fit.grad_max_norm),
+    opt_float_field!("nll", false, fit.nll),
+    opt_float_field!("coupling_max_abs", false, fit.coupling_max_abs),
     ResultField {
         name: "fit_diverged",
         kind: FieldKind::Bool,
         temperature: false,
-        get: |r| FieldValue::Bool(r.ising.fit_diverged),
+        get: |r| FieldValue::Bool(r.fit.fit_diverged),
         set: |r, v| {
-            r.ising.fit_diverged = boolean(v)?;
+            r.fit.fit_diverged = boolean(v)?;
             Ok(())
         },
     },
@@ -248,9 +286,9 @@ pub const RESULT_FIELDS: [ResultField; 51] = [
         name: "fit_note",
         kind: FieldKind::Str,
         temperature: false,
-        get: |r| FieldValue::Str(r.ising.fit_note.as_deref()),
+        get: |r| FieldValue::Str(r.fit.fit_note.as_deref()),
         set: |r, v| {
-            r.ising.fit_note = text(v)?;
+            r.fit.fit_note = text(v)?;
             Ok(())
         },
     },
@@ -267,9 +305,11 @@ pub const RESULT_FIELDS: [ResultField; 51] = [
         name: "mcmc_ok",
         kind: FieldKind::Bool,
         temperature: false,
-        get: |r| FieldValue::Bool(r.mcmc.mcmc_ok),
+        get: |r| FieldValue::Bool(r.mcmc.ladder.as_ref().map(|l| l.ok)),
         set: |r, v| {
-            r.mcmc.mcmc_ok = boolean(v)?;
+            if let Some(ok) = boolean(v)? {
+                ladder(r).ok = ok;
+            }
             Ok(())
         },
     },
@@ -277,27 +317,29 @@ pub const RESULT_FIELDS: [ResultField; 51] = [
         name: "mcmc_note",
         kind: FieldKind::Str,
         temperature: false,
-        get: |r| FieldValue::Str(r.mcmc.mcmc_note.as_deref()),
+        get: |r| FieldValue::Str(r.mcmc.ladder.as_ref().and_then(|l| l.note.as_deref())),
         set: |r, v| {
-            r.mcmc.mcmc_note = text(v)?;
+            if let Some(note) = text(v)? {
+                ladder(r).note = Some(note);
+            }
             Ok(())
         },
     },
-    opt_u64_field!("mcmc_steps", mcmc.mcmc_steps),
-    opt_u32_field!("ladder_rungs", mcmc.ladder_rungs),
-    opt_float_field!("min_swap_acceptance", false, mcmc.min_swap_acceptance),
-    opt_u64_field!("round_trips", mcmc.round_trips),
-    opt_float_field!("r_hat", false, mcmc.r_hat),
-    opt_float_field!("tau_int", false, mcmc.tau_int),
-    opt_float_field!("ess", false, mcmc.ess),
+    ladder_field!("mcmc_steps", int u64, steps),
+    ladder_field!("ladder_rungs", int u32, rungs),
+    ladder_field!("min_swap_acceptance", float, false, min_swap_acceptance),
+    ladder_field!("round_trips", int u64, round_trips),
+    ladder_field!("r_hat", float, false, r_hat),
+    ladder_field!("tau_int", float, false, tau_int),
+    ladder_field!("ess", float, false, ess),
     opt_float_field!("log_z_ti_gap", false, mcmc.log_z_ti_gap),
     opt_float_field!("log_z_ti_gap_se", false, mcmc.log_z_ti_gap_se),
     // Lattices past enumeration (schema 5 too).
-    opt_float_field!("data_tau_int", false, ising.data_tau_int),
-    opt_u32_field!("data_thinning", ising.data_thinning),
-    opt_float_field!("fit_pearson", false, ising.fit_pearson),
+    opt_float_field!("data_tau_int", false, fit.data_tau_int),
+    opt_u32_field!("data_thinning", fit.data_thinning),
+    opt_float_field!("fit_pearson", false, fit.fit_pearson),
     // Schema 6: what a cell whose cold rungs did not equilibrate can still say.
-    opt_float_field!("equilibrated_tau_lo", true, mcmc.equilibrated_tau_lo),
+    ladder_field!("equilibrated_tau_lo", opt_float, true, equilibrated_tau_lo),
     opt_float_field!("tau_fwd_equilibrated", true, mcmc.tau_fwd_equilibrated),
     opt_float_field!("tau_fwd_equilibrated_se", false, mcmc.tau_fwd_equilibrated_se),
 ];
@@ -411,10 +453,10 @@ mod tests {
         r.two_level.tau_fwd_closed = Some(1.1);
         r.tau.tau_var = Some(1.0);
         r.tau.tau_heat_peak = Some(1.0);
-        r.ising.fit_note = Some("n".into());
-        r.ising.data_tau_int = Some(1.5);
-        r.ising.data_thinning = Some(3);
-        r.ising.fit_pearson = Some(0.96);
+        r.fit.fit_note = Some("n".into());
+        r.fit.data_tau_int = Some(1.5);
+        r.fit.data_thinning = Some(3);
+        r.fit.fit_pearson = Some(0.96);
         r.mcmc = full_mcmc_report();
         let json = serde_json::to_value(&r).unwrap();
         let mut keys: Vec<&str> = json
@@ -439,18 +481,20 @@ mod tests {
             dkl_fwd_opt_se: Some(0.06),
             kappa_at_1_se: Some(0.07),
             heat_capacity_at_1_se: Some(0.08),
-            mcmc_ok: Some(false),
-            mcmc_note: Some("R̂ 1.2 over 2 ladders above 1.05".into()),
-            mcmc_steps: Some(8_000),
-            ladder_rungs: Some(9),
-            min_swap_acceptance: Some(0.31),
-            round_trips: Some(17),
-            r_hat: Some(1.2),
-            tau_int: Some(3.5),
-            ess: Some(1_100.0),
+            ladder: Some(crate::cell::LadderDiagnostics {
+                ok: false,
+                note: Some("R̂ 1.2 over 2 ladders above 1.05".into()),
+                steps: 8_000,
+                rungs: 9,
+                min_swap_acceptance: 0.31,
+                round_trips: 17,
+                r_hat: 1.2,
+                tau_int: 3.5,
+                ess: 1_100.0,
+                equilibrated_tau_lo: Some(0.9),
+            }),
             log_z_ti_gap: Some(-0.002),
             log_z_ti_gap_se: Some(0.004),
-            equilibrated_tau_lo: Some(0.9),
             tau_fwd_equilibrated: Some(1.3),
             tau_fwd_equilibrated_se: Some(0.011),
             curve_se: Vec::new(),
@@ -497,7 +541,7 @@ mod tests {
         r.tau.tau_var = Some(f64::INFINITY);
         assert_eq!(invalid_value(&r).unwrap(), "tau_var = inf (a temperature must be finite)");
         r.tau.tau_var = None;
-        r.ising.nll = Some(f64::NAN);
+        r.fit.nll = Some(f64::NAN);
         assert_eq!(invalid_value(&r).unwrap(), "nll = NaN");
         let mut bad = StoredValue::Str(Some("x".into()));
         assert!((RESULT_FIELDS[1].set)(&mut r, bad.clone()).is_err());

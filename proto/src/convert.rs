@@ -5,10 +5,10 @@
 //! [`ConvertError`] naming the field. The conversions are exact (f64 travels as `double`),
 //! so a result that crosses the wire is bit-identical to the one computed.
 
-use taustar_common::cell::{CurveOutput, CurvePoint, CurveSe, TauGrid};
+use taustar_common::cell::{CurveOutput, CurvePoint, CurveSe, LadderDiagnostics, TauGrid};
 use taustar_common::{
-    CellKey, CellResult, CellSettings, CellSpec, DataSize, FitMode, FitSpec, FitStop, GridPoint,
-    IsingFitReport, McmcReport, McmcSettings, TauSummary, TruthSpec, TwoLevelFitReport,
+    CellKey, CellResult, CellSettings, CellSpec, DataSize, FitMode, FitReport, FitSpec, FitStop, GridPoint,
+    McmcReport, McmcSettings, TauSummary, TruthSpec, TwoLevelFitReport,
 };
 
 use crate::pb;
@@ -374,6 +374,7 @@ fn result_curve_from_wire(r: &pb::CellResult) -> Result<Vec<CurvePoint>, Convert
 
 impl From<&CellResult> for pb::CellResult {
     fn from(r: &CellResult) -> Self {
+        let ladder = r.mcmc.ladder.as_ref();
         pb::CellResult {
             key: r.key.0.clone(),
             samples: r.samples,
@@ -392,18 +393,18 @@ impl From<&CellResult> for pb::CellResult {
             overlap: r.two_level.overlap,
             tau_rev_closed: r.two_level.tau_rev_closed,
             tau_fwd_closed: r.two_level.tau_fwd_closed,
-            fit_mode: r.ising.fit_mode.map(|m| fit_mode_to_wire(m) as i32),
-            fit_iterations: r.ising.fit_iterations,
-            grad_max_norm: r.ising.grad_max_norm,
-            nll: r.ising.nll,
-            coupling_max_abs: r.ising.coupling_max_abs,
-            fit_diverged: r.ising.fit_diverged,
-            fit_note: r.ising.fit_note.clone(),
+            fit_mode: r.fit.fit_mode.map(|m| fit_mode_to_wire(m) as i32),
+            fit_iterations: r.fit.fit_iterations,
+            grad_max_norm: r.fit.grad_max_norm,
+            nll: r.fit.nll,
+            coupling_max_abs: r.fit.coupling_max_abs,
+            fit_diverged: r.fit.fit_diverged,
+            fit_note: r.fit.fit_note.clone(),
             curve_points: Vec::new(),
             curve: Some(r.curve.as_slice().into()),
             kappa_at_1: r.tau.kappa_at_1,
             heat_capacity_at_1: r.tau.heat_capacity_at_1,
-            fit_stop: r.ising.fit_stop.map(|s| fit_stop_to_wire(s) as i32),
+            fit_stop: r.fit.fit_stop.map(|s| fit_stop_to_wire(s) as i32),
             tau_rev_se: r.mcmc.tau_rev_se,
             tau_fwd_se: r.mcmc.tau_fwd_se,
             dkl_rev_at_1_se: r.mcmc.dkl_rev_at_1_se,
@@ -412,21 +413,21 @@ impl From<&CellResult> for pb::CellResult {
             dkl_fwd_opt_se: r.mcmc.dkl_fwd_opt_se,
             kappa_at_1_se: r.mcmc.kappa_at_1_se,
             heat_capacity_at_1_se: r.mcmc.heat_capacity_at_1_se,
-            mcmc_ok: r.mcmc.mcmc_ok,
-            mcmc_note: r.mcmc.mcmc_note.clone(),
-            mcmc_steps: r.mcmc.mcmc_steps,
-            ladder_rungs: r.mcmc.ladder_rungs,
-            min_swap_acceptance: r.mcmc.min_swap_acceptance,
-            round_trips: r.mcmc.round_trips,
-            r_hat: r.mcmc.r_hat,
-            tau_int: r.mcmc.tau_int,
-            ess: r.mcmc.ess,
+            mcmc_ok: ladder.map(|l| l.ok),
+            mcmc_note: ladder.and_then(|l| l.note.clone()),
+            mcmc_steps: ladder.map(|l| l.steps),
+            ladder_rungs: ladder.map(|l| l.rungs),
+            min_swap_acceptance: ladder.map(|l| l.min_swap_acceptance),
+            round_trips: ladder.map(|l| l.round_trips),
+            r_hat: ladder.map(|l| l.r_hat),
+            tau_int: ladder.map(|l| l.tau_int),
+            ess: ladder.map(|l| l.ess),
             log_z_ti_gap: r.mcmc.log_z_ti_gap,
             log_z_ti_gap_se: r.mcmc.log_z_ti_gap_se,
-            data_tau_int: r.ising.data_tau_int,
-            data_thinning: r.ising.data_thinning,
-            fit_pearson: r.ising.fit_pearson,
-            equilibrated_tau_lo: r.mcmc.equilibrated_tau_lo,
+            data_tau_int: r.fit.data_tau_int,
+            data_thinning: r.fit.data_thinning,
+            fit_pearson: r.fit.fit_pearson,
+            equilibrated_tau_lo: ladder.and_then(|l| l.equilibrated_tau_lo),
             tau_fwd_equilibrated: r.mcmc.tau_fwd_equilibrated,
             tau_fwd_equilibrated_se: r.mcmc.tau_fwd_equilibrated_se,
             curve_se: (!r.mcmc.curve_se.is_empty()).then(|| r.mcmc.curve_se.as_slice().into()),
@@ -464,7 +465,7 @@ impl TryFrom<&pb::CellResult> for CellResult {
                 tau_rev_closed: r.tau_rev_closed,
                 tau_fwd_closed: r.tau_fwd_closed,
             },
-            ising: IsingFitReport {
+            fit: FitReport {
                 fit_mode: r.fit_mode.map(|m| fit_mode_from_wire("CellResult.fit_mode", m)).transpose()?,
                 fit_iterations: r.fit_iterations,
                 fit_stop: r.fit_stop.map(|s| fit_stop_from_wire("CellResult.fit_stop", s)).transpose()?,
@@ -486,18 +487,9 @@ impl TryFrom<&pb::CellResult> for CellResult {
                 dkl_fwd_opt_se: r.dkl_fwd_opt_se,
                 kappa_at_1_se: r.kappa_at_1_se,
                 heat_capacity_at_1_se: r.heat_capacity_at_1_se,
-                mcmc_ok: r.mcmc_ok,
-                mcmc_note: r.mcmc_note.clone(),
-                mcmc_steps: r.mcmc_steps,
-                ladder_rungs: r.ladder_rungs,
-                min_swap_acceptance: r.min_swap_acceptance,
-                round_trips: r.round_trips,
-                r_hat: r.r_hat,
-                tau_int: r.tau_int,
-                ess: r.ess,
+                ladder: ladder_from_wire(r)?,
                 log_z_ti_gap: r.log_z_ti_gap,
                 log_z_ti_gap_se: r.log_z_ti_gap_se,
-                equilibrated_tau_lo: r.equilibrated_tau_lo,
                 tau_fwd_equilibrated: r.tau_fwd_equilibrated,
                 tau_fwd_equilibrated_se: r.tau_fwd_equilibrated_se,
                 curve_se: curve_se_from_wire(r.curve_se.as_ref(), curve.len())?,
@@ -505,6 +497,25 @@ impl TryFrom<&pb::CellResult> for CellResult {
             curve,
         })
     }
+}
+
+/// The sampler's diagnostics of a wire result: present when `mcmc_ok` is (a Monte Carlo
+/// cell), and then every field that is not optional in [`LadderDiagnostics`] must be too.
+fn ladder_from_wire(r: &pb::CellResult) -> Result<Option<LadderDiagnostics>, ConvertError> {
+    let Some(ok) = r.mcmc_ok else { return Ok(None) };
+    let need = |v: Option<f64>, field| v.ok_or(ConvertError::Missing(field));
+    Ok(Some(LadderDiagnostics {
+        ok,
+        note: r.mcmc_note.clone(),
+        steps: r.mcmc_steps.ok_or(ConvertError::Missing("CellResult.mcmc_steps"))?,
+        rungs: r.ladder_rungs.ok_or(ConvertError::Missing("CellResult.ladder_rungs"))?,
+        min_swap_acceptance: need(r.min_swap_acceptance, "CellResult.min_swap_acceptance")?,
+        round_trips: r.round_trips.ok_or(ConvertError::Missing("CellResult.round_trips"))?,
+        r_hat: need(r.r_hat, "CellResult.r_hat")?,
+        tau_int: need(r.tau_int, "CellResult.tau_int")?,
+        ess: need(r.ess, "CellResult.ess")?,
+        equilibrated_tau_lo: r.equilibrated_tau_lo,
+    }))
 }
 
 impl TryFrom<pb::CellResult> for CellResult {
@@ -633,7 +644,7 @@ mod tests {
                     tau_rev_closed: opt,
                     tau_fwd_closed: None,
                 },
-                ising: IsingFitReport {
+                fit: FitReport {
                     fit_mode: Some(FitMode::Paper),
                     fit_iterations: n,
                     fit_stop: Some(FitStop::RelTol),
@@ -656,18 +667,20 @@ mod tests {
                         dkl_fwd_opt_se: opt,
                         kappa_at_1_se: Some(0.3),
                         heat_capacity_at_1_se: Some(0.4),
-                        mcmc_ok: Some(note.is_none()),
-                        mcmc_note: note.clone(),
-                        mcmc_steps: n.map(u64::from),
-                        ladder_rungs: n,
-                        min_swap_acceptance: opt,
-                        round_trips: Some(u64::MAX),
-                        r_hat: Some(f64::INFINITY),
-                        tau_int: Some(2.5),
-                        ess: opt,
+                        ladder: Some(LadderDiagnostics {
+                            ok: note.is_none(),
+                            note: note.clone(),
+                            steps: n.map_or(0, u64::from),
+                            rungs: n.unwrap_or(0),
+                            min_swap_acceptance: opt.unwrap_or(0.5),
+                            round_trips: u64::MAX,
+                            r_hat: f64::INFINITY,
+                            tau_int: 2.5,
+                            ess: opt.unwrap_or(-0.0),
+                            equilibrated_tau_lo: opt,
+                        }),
                         log_z_ti_gap: Some(-0.0),
                         log_z_ti_gap_se: opt,
-                        equilibrated_tau_lo: Some(0.7),
                         tau_fwd_equilibrated: opt,
                         tau_fwd_equilibrated_se: Some(-0.0),
                         curve_se: (0..curve_len).map(|i| CurveSe { dkl_rev: i as f64, dkl_fwd: tau_rev, entropy: -0.0,

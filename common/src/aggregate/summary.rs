@@ -125,26 +125,20 @@ impl Quantity {
             Quantity::TauVar => r.tau.tau_var,
             Quantity::LowStatesHat => r.two_level.low_states_hat.map(f64::from),
             Quantity::GapHat => r.two_level.gap_hat,
-            Quantity::LowStatesRatio => match truth {
-                TruthSpec::TwoLevel { low_states, .. } => {
-                    r.two_level.low_states_hat.map(|k| f64::from(k) / f64::from(*low_states))
-                }
-                TruthSpec::Ising2d { .. } | TruthSpec::PottsRandom { .. } | TruthSpec::PottsFile { .. } => {
-                    None
-                }
-            },
-            Quantity::GapRatio => match truth {
-                TruthSpec::TwoLevel { gap, .. } => r.two_level.gap_hat.map(|g| g / gap),
-                TruthSpec::Ising2d { .. } | TruthSpec::PottsRandom { .. } | TruthSpec::PottsFile { .. } => {
-                    None
-                }
-            },
+            Quantity::LowStatesRatio => {
+                let (low_states, _) = truth.two_level_truth()?;
+                r.two_level.low_states_hat.map(|k| f64::from(k) / f64::from(low_states))
+            }
+            Quantity::GapRatio => {
+                let (_, gap) = truth.two_level_truth()?;
+                r.two_level.gap_hat.map(|g| g / gap)
+            }
             Quantity::KappaAt1 => r.tau.kappa_at_1,
             Quantity::HeatCapacityAt1 => r.tau.heat_capacity_at_1,
             Quantity::KappaMinusC => kappa_minus_c(r),
             Quantity::TauRevSe => r.mcmc.tau_rev_se,
             Quantity::TauFwdSe => r.mcmc.tau_fwd_se,
-            Quantity::TauFwdTrusted => match r.mcmc.mcmc_ok? {
+            Quantity::TauFwdTrusted => match r.mcmc.ladder.as_ref()?.ok {
                 true => Some(r.tau.tau_fwd),
                 false => r.mcmc.tau_fwd_equilibrated,
             },
@@ -262,8 +256,8 @@ impl PointAggregator {
         self.first_samples.get_or_insert(r.samples);
         self.tau_rev_at_bound += u64::from(r.tau.tau_rev_at_bound);
         self.tau_fwd_at_bound += u64::from(r.tau.tau_fwd_at_bound);
-        self.fit_diverged += u64::from(r.ising.fit_diverged == Some(true));
-        if let Some(ok) = r.mcmc.mcmc_ok {
+        self.fit_diverged += u64::from(r.fit.fit_diverged == Some(true));
+        if let Some(ok) = r.mcmc.ladder.as_ref().map(|l| l.ok) {
             self.mcmc_seen += 1;
             self.mcmc_not_ok += u64::from(!ok);
         }
@@ -289,12 +283,8 @@ impl PointAggregator {
             DataSize::Samples(m) => Some(m),
             DataSize::Mu(_) => self.first_samples,
         };
-        let fit_diverged = match self.point.truth {
-            TruthSpec::Ising2d { .. } | TruthSpec::PottsRandom { .. } | TruthSpec::PottsFile { .. } => {
-                Some(self.fit_diverged)
-            }
-            TruthSpec::TwoLevel { .. } => None,
-        };
+        // Only fits of a coupling model can diverge; the two-level closed form cannot.
+        let fit_diverged = self.point.truth.two_level_truth().is_none().then_some(self.fit_diverged);
         SummaryRow {
             point_key: self.point.key(),
             point: self.point.clone(),
@@ -315,7 +305,9 @@ impl PointAggregator {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::cell::{CellKey, CurvePoint, FitMode, FitSpec, IsingFitReport, TauSummary, TwoLevelFitReport};
+    use crate::cell::{
+        CellKey, CurvePoint, FitMode, FitReport, FitSpec, LadderDiagnostics, TauSummary, TwoLevelFitReport,
+    };
 
     /// A synthetic result with the given τ*s and D values; everything else plausible.
     pub(crate) fn result(point: &GridPoint, r: u32, tau_rev: f64, tau_fwd: f64) -> CellResult {
@@ -347,7 +339,7 @@ pub(crate) mod tests {
                 tau_rev_closed: None,
                 tau_fwd_closed: None,
             },
-            ising: IsingFitReport {
+            fit: FitReport {
                 fit_mode: (!two_level).then_some(FitMode::Mle),
                 fit_iterations: (!two_level).then_some(12),
                 fit_stop: (!two_level).then_some(crate::cell::FitStop::GradTol),
@@ -463,7 +455,7 @@ pub(crate) mod tests {
         let exact = PointAggregator::summarize(&p, &rs);
         assert_eq!(exact.stats(Quantity::TauFwdTrusted).count, 0);
         for (i, r) in rs.iter_mut().enumerate() {
-            r.mcmc.mcmc_ok = Some(i == 0);
+            r.mcmc.ladder = Some(LadderDiagnostics { ok: i == 0, ..Default::default() });
         }
         rs[1].mcmc.tau_fwd_equilibrated = Some(2.5);
         let row = PointAggregator::summarize(&p, &rs);
@@ -478,8 +470,8 @@ pub(crate) mod tests {
     fn ising_point_counts_diverged_fits_and_has_no_two_level_statistics() {
         let p = ising_point(2.05, 50);
         let mut rs: Vec<CellResult> = (0..4).map(|i| result(&p, i, 1.2, 80.0)).collect();
-        rs[0].ising.fit_diverged = Some(true);
-        rs[3].ising.fit_diverged = Some(true);
+        rs[0].fit.fit_diverged = Some(true);
+        rs[3].fit.fit_diverged = Some(true);
         rs[1].tau.tau_fwd_at_bound = true;
         let s = PointAggregator::summarize(&p, &rs);
         assert_eq!(s.fit_diverged, Some(2));

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 
 use super::stats::Stats;
 use super::summary::{Quantity, SummaryRow};
-use crate::cell::{fmt_f64, CellResult, CurvePoint, CurveSe, DataSize, GridPoint, TruthSpec};
+use crate::cell::{fmt_f64, CellResult, CurvePoint, CurveSe, DataSize, GridPoint, TruthColumns};
 use crate::result_fields::{FieldKind, FieldValue, RESULT_FIELDS};
 
 /// The type of a column.
@@ -227,14 +227,14 @@ impl SummaryLayout {
         self.sources
             .iter()
             .map(|src| match *src {
-                SummarySource::Truth => Value::str(d.truth),
-                SummarySource::States => Value::int(d.states),
-                SummarySource::LowStates => Value::int(d.low_states),
-                SummarySource::Gap => Value::float(d.gap),
-                SummarySource::Lattice => d.lattice.clone().map_or(Value::Null, Value::str),
-                SummarySource::Temperature => Value::float(d.temperature),
-                SummarySource::Sites => Value::int(d.sites),
-                SummarySource::CouplingStrength => Value::float(d.coupling_strength),
+                SummarySource::Truth => Value::str(d.truth.kind),
+                SummarySource::States => Value::int(d.truth.states),
+                SummarySource::LowStates => Value::int(d.truth.low_states),
+                SummarySource::Gap => Value::float(d.truth.gap),
+                SummarySource::Lattice => d.truth.lattice.clone().map_or(Value::Null, Value::str),
+                SummarySource::Temperature => Value::float(d.truth.temperature),
+                SummarySource::Sites => Value::int(d.truth.sites),
+                SummarySource::CouplingStrength => Value::float(d.truth.coupling_strength),
                 SummarySource::Samples => Value::int(s.samples),
                 SummarySource::Mu => Value::float(d.mu),
                 SummarySource::Fit => Value::str(d.fit),
@@ -256,22 +256,8 @@ impl SummaryLayout {
 /// A grid point's swept values as table fields (null where the truth has no such field).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Descriptors {
-    /// `two-level`, `ising2d`, `potts-random` or `potts-file`.
-    pub truth: &'static str,
-    /// N_s.
-    pub states: Option<u64>,
-    /// n_g.
-    pub low_states: Option<u64>,
-    /// Δ.
-    pub gap: Option<f64>,
-    /// `rows x cols`, e.g. `4x4`.
-    pub lattice: Option<String>,
-    /// T.
-    pub temperature: Option<f64>,
-    /// N of a Potts truth.
-    pub sites: Option<u64>,
-    /// σ_J of a `potts-random` truth.
-    pub coupling_strength: Option<f64>,
+    /// The truth's kind and swept values.
+    pub truth: TruthColumns,
     /// M as specified (None for μ-specified points).
     pub samples: Option<u64>,
     /// μ as specified.
@@ -286,43 +272,12 @@ impl Descriptors {
     /// The descriptors of a grid point.
     pub fn of(p: &GridPoint) -> Self {
         let mut d = Descriptors {
-            truth: "",
-            states: None,
-            low_states: None,
-            gap: None,
-            lattice: None,
-            temperature: None,
-            sites: None,
-            coupling_strength: None,
+            truth: p.truth.columns(),
             samples: None,
             mu: None,
             fit: p.fit.mode.as_str(),
             l2: p.fit.l2,
         };
-        match &p.truth {
-            TruthSpec::TwoLevel { states, low_states, gap } => {
-                d.truth = "two-level";
-                d.states = Some(u64::from(*states));
-                d.low_states = Some(u64::from(*low_states));
-                d.gap = Some(*gap);
-            }
-            TruthSpec::Ising2d { rows, cols, temperature } => {
-                d.truth = "ising2d";
-                d.lattice = Some(format!("{rows}x{cols}"));
-                d.temperature = Some(*temperature);
-            }
-            TruthSpec::PottsRandom { sites, states, coupling_strength, .. } => {
-                d.truth = "potts-random";
-                d.sites = Some(u64::from(*sites));
-                d.states = Some(u64::from(*states));
-                d.coupling_strength = Some(*coupling_strength);
-            }
-            TruthSpec::PottsFile { sites, states, .. } => {
-                d.truth = "potts-file";
-                d.sites = Some(u64::from(*sites));
-                d.states = Some(u64::from(*states));
-            }
-        }
         match p.data {
             DataSize::Samples(m) => d.samples = Some(m),
             DataSize::Mu(mu) => d.mu = Some(mu),
@@ -333,26 +288,26 @@ impl Descriptors {
     /// `name=value` pairs of the fields that apply, in key order, values in the canonical
     /// float form (used to name plots and to match `--point` selections).
     pub fn pairs(&self) -> Vec<(&'static str, String)> {
-        let mut v = vec![("truth", self.truth.to_string())];
-        if let Some(x) = self.states {
+        let mut v = vec![("truth", self.truth.kind.to_string())];
+        if let Some(x) = self.truth.states {
             v.push(("states", x.to_string()));
         }
-        if let Some(x) = self.low_states {
+        if let Some(x) = self.truth.low_states {
             v.push(("low_states", x.to_string()));
         }
-        if let Some(x) = self.gap {
+        if let Some(x) = self.truth.gap {
             v.push(("gap", fmt_f64(x)));
         }
-        if let Some(x) = &self.lattice {
+        if let Some(x) = &self.truth.lattice {
             v.push(("lattice", x.clone()));
         }
-        if let Some(x) = self.temperature {
+        if let Some(x) = self.truth.temperature {
             v.push(("temperature", fmt_f64(x)));
         }
-        if let Some(x) = self.sites {
+        if let Some(x) = self.truth.sites {
             v.push(("sites", x.to_string()));
         }
-        if let Some(x) = self.coupling_strength {
+        if let Some(x) = self.truth.coupling_strength {
             v.push(("coupling_strength", fmt_f64(x)));
         }
         if let Some(x) = self.samples {
@@ -422,14 +377,14 @@ pub fn cell_row<'a>(point_key: &'a str, d: &'a Descriptors, r: &'a CellResult) -
         Value::str(r.key.0.as_str()),
         Value::str(point_key),
         Value::int(r.key.replicate().map(u64::from)),
-        Value::str(d.truth),
-        Value::int(d.states),
-        Value::int(d.low_states),
-        Value::float(d.gap),
-        d.lattice.as_deref().map_or(Value::Null, Value::str),
-        Value::float(d.temperature),
-        Value::int(d.sites),
-        Value::float(d.coupling_strength),
+        Value::str(d.truth.kind),
+        Value::int(d.truth.states),
+        Value::int(d.truth.low_states),
+        Value::float(d.truth.gap),
+        d.truth.lattice.as_deref().map_or(Value::Null, Value::str),
+        Value::float(d.truth.temperature),
+        Value::int(d.truth.sites),
+        Value::float(d.truth.coupling_strength),
         Value::float(d.mu),
         Value::str(d.fit),
         Value::Float(d.l2),

@@ -48,19 +48,19 @@ pub const MAX_MCMC_SPINS: u64 = 1 << 20;
 /// Kaufman's formula and `truth_steps` steps of a truth chain; everything carries a
 /// bootstrap standard error and the diagnostics say whether to trust it. Sides ≥ 3.
 /// `precision`: (target standard error of τ*, step budget) to run longer until it is met
-/// (see [`taustar_science::mc::tau::estimate_to_precision`]). Returns the estimate, the truth side's
-/// ⟨Ê⟩_p with its error bar, and the PT steps of the last run.
+/// (see [`taustar_science::mc::estimate::estimate_to_precision`]). Returns the estimate, the truth side's
+/// ⟨Ê⟩_p with its error bar (the steps of the last run are in the estimate's diagnostics).
 #[allow(clippy::too_many_arguments)]
 pub fn eval_ising_model_mcmc(
     rows: u32,
     cols: u32,
     temperature: f64,
     couplings: &[Vec<f64>],
-    opts: &taustar_science::mc::tau::McOptions,
+    opts: &taustar_science::mc::estimate::McOptions,
     truth_steps: usize,
     precision: Option<(f64, usize)>,
     seed: u64,
-) -> Result<(taustar_science::mc::tau::McTau, taustar_science::mc::stats::Estimate, usize), SpecError> {
+) -> Result<(taustar_science::mc::estimate::McTau, taustar_science::mc::stats::Estimate), SpecError> {
     use rand::SeedableRng;
     if rows < 3 || cols < 3 || u64::from(rows) * u64::from(cols) > MAX_MCMC_SPINS {
         return Err(SpecError::invalid(
@@ -103,7 +103,7 @@ pub fn eval_ising_model_mcmc(
             return Err(SpecError::invalid("target_se", target, "must be a finite number > 0"));
         }
         let energy = |s: &[i8]| truth.energy(s);
-        let (r, steps) = taustar_science::mc::tau::estimate_to_precision(
+        let r = taustar_science::mc::estimate::estimate_to_precision(
             &q,
             &energy,
             side,
@@ -113,9 +113,9 @@ pub fn eval_ising_model_mcmc(
             budget,
             &mut rng,
         );
-        return Ok((r, truth_estimate, steps));
+        return Ok((r, truth_estimate));
     }
-    let r = taustar_science::mc::tau::estimate(
+    let r = taustar_science::mc::estimate::estimate(
         &q,
         &|s: &[i8]| truth.energy(s),
         side,
@@ -123,7 +123,7 @@ pub fn eval_ising_model_mcmc(
         opts,
         &mut rng,
     );
-    Ok((r, truth_estimate, opts.steps))
+    Ok((r, truth_estimate))
 }
 
 /// Evaluate a given fully connected Ising model (an N×N symmetric coupling matrix with zero

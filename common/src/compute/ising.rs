@@ -9,14 +9,14 @@ use super::{
     analyse, mcmc_analysis, mcmc_settings, reported_taus, resolve_samples, CellSteps, Evaluated, Fitted,
     MAX_SAMPLED_BYTES,
 };
-use crate::cell::{CellSpec, FitMode, FitStop, IsingFitReport, McmcReport, TwoLevelFitReport};
+use crate::cell::{CellSpec, FitMode, FitReport, FitStop, McmcReport, TwoLevelFitReport};
 use crate::error::SpecError;
 use taustar_science::exact::sample_counts;
 use taustar_science::fit::ising::{fit_mle, fit_paper, Enumerator, FitOptions, IsingData, IsingFit};
 use taustar_science::fit::plm::{fit_plm, PlmOptions};
 use taustar_science::mc::data::{sample_chain, ChainSamples};
+use taustar_science::mc::estimate::TruthSide;
 use taustar_science::mc::model::SpinModel;
-use taustar_science::mc::tau::TruthSide;
 use taustar_science::mc::truth::torus_truth_side;
 use taustar_science::model::ising::{IsingTruth, Pairs};
 use taustar_science::model::kaufman;
@@ -95,7 +95,7 @@ impl CellSteps for EnumeratedIsing {
                 }
             }
         };
-        let report = IsingFitReport {
+        let report = FitReport {
             fit_mode: Some(fit.mode),
             fit_iterations: Some(fit.iterations),
             fit_stop: Some(fit.stop),
@@ -220,7 +220,7 @@ impl CellSteps for SampledIsing {
         let m = data.states.len() / n.max(1);
         let fit = fit_samples(spec, n, &data.states, &vec![1.0; m], rng);
         let model = SpinModel::from_pairs(&Pairs::new_without_masks(n as u32), &fit.couplings);
-        let report = IsingFitReport {
+        let report = FitReport {
             fit_mode: Some(spec.point.fit.mode),
             fit_iterations: Some(fit.iterations),
             fit_stop: Some(fit.stop),

@@ -14,12 +14,12 @@ use rand_chacha::ChaCha12Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::cell::{
-    CellResult, CellSettings, CellSpec, CurveOutput, CurvePoint, CurveSe, DataSize, IsingFitReport,
-    McmcReport, McmcSettings, TauSummary, TruthSpec, TwoLevelFitReport,
+    CellResult, CellSettings, CellSpec, CurveOutput, CurvePoint, CurveSe, DataSize, FitReport, McmcReport,
+    McmcSettings, TauSummary, TruthSpec, TwoLevelFitReport,
 };
 use crate::error::SpecError;
+use taustar_science::mc::estimate::{McOptions, McTau, TruthSide};
 use taustar_science::mc::replica::Ensemble;
-use taustar_science::mc::tau::{McOptions, McTau, TruthSide};
 use taustar_science::tau::{heat_capacity_peak, optimise, variance_match, Divergence, Landscape, Scan};
 
 pub mod eval;
@@ -179,7 +179,7 @@ pub struct Fitted<F> {
     /// The fitted model.
     pub model: F,
     /// The fit's diagnostics.
-    pub report: IsingFitReport,
+    pub report: FitReport,
     /// The two-level fit's own parts (empty for other truths).
     pub two_level: TwoLevelFitReport,
 }
@@ -255,12 +255,11 @@ pub fn mcmc_analysis<E: Ensemble + ?Sized, R: rand::Rng>(
     settings: &CellSettings,
     rng: &mut R,
 ) -> (TauReport, McmcReport) {
-    let (r, steps) = mcmc_estimate(q, truth_energy, side, truth_samples, mcmc, settings, rng);
-    mcmc_reports(&r, steps)
+    mcmc_reports(&mcmc_estimate(q, truth_energy, side, truth_samples, mcmc, settings, rng))
 }
 
-/// The Monte Carlo estimate of a cell (run to `target_se` when one is set) and the steps
-/// it took.
+/// The Monte Carlo estimate of a cell (run to `target_se` when one is set; the steps it
+/// took are in its diagnostics).
 pub(crate) fn mcmc_estimate<E: Ensemble + ?Sized, R: rand::Rng>(
     q: &E,
     truth_energy: &dyn Fn(&E::Config) -> f64,
@@ -269,10 +268,10 @@ pub(crate) fn mcmc_estimate<E: Ensemble + ?Sized, R: rand::Rng>(
     mcmc: &McmcSettings,
     settings: &CellSettings,
     rng: &mut R,
-) -> (McTau, usize) {
+) -> McTau {
     let opts = mc_options(mcmc, settings.tau_bounds, reported_taus(settings));
     match mcmc.target_se {
-        Some(target) => taustar_science::mc::tau::estimate_to_precision(
+        Some(target) => taustar_science::mc::estimate::estimate_to_precision(
             q,
             truth_energy,
             side,
@@ -282,16 +281,15 @@ pub(crate) fn mcmc_estimate<E: Ensemble + ?Sized, R: rand::Rng>(
             mcmc.max_steps as usize,
             rng,
         ),
-        None => (
-            taustar_science::mc::tau::estimate_ensemble(q, truth_energy, side, truth_samples, &opts, rng),
-            opts.steps,
-        ),
+        None => {
+            taustar_science::mc::estimate::estimate_ensemble(q, truth_energy, side, truth_samples, &opts, rng)
+        }
     }
 }
 
 /// Split a Monte Carlo estimate into the values a result shares with exact cells and the
 /// standard errors and diagnostics only Monte Carlo cells have.
-pub(crate) fn mcmc_reports(r: &McTau, steps: usize) -> (TauReport, McmcReport) {
+pub(crate) fn mcmc_reports(r: &McTau) -> (TauReport, McmcReport) {
     let summary = TauSummary {
         tau_rev: r.tau_rev.value,
         tau_fwd: r.tau_fwd.value,
@@ -342,18 +340,9 @@ pub(crate) fn mcmc_reports(r: &McTau, steps: usize) -> (TauReport, McmcReport) {
         dkl_fwd_opt_se: Some(r.dkl_fwd_opt.se),
         kappa_at_1_se: Some(r.kappa_at_1.se),
         heat_capacity_at_1_se: Some(r.heat_capacity_at_1.se),
-        mcmc_ok: Some(r.ok),
-        mcmc_note: r.note.clone(),
-        mcmc_steps: Some(steps as u64),
-        ladder_rungs: Some(r.betas.len() as u32),
-        min_swap_acceptance: Some(r.min_swap_acceptance),
-        round_trips: Some(r.round_trips),
-        r_hat: Some(r.r_hat),
-        tau_int: Some(r.tau_int),
-        ess: Some(r.ess),
+        ladder: Some(r.diagnostics.clone()),
         log_z_ti_gap: Some(r.log_z_ti_gap.value),
         log_z_ti_gap_se: Some(r.log_z_ti_gap.se),
-        equilibrated_tau_lo: r.equilibrated_tau_lo,
         tau_fwd_equilibrated: r.tau_fwd_equilibrated.map(|t| t.value),
         tau_fwd_equilibrated_se: r.tau_fwd_equilibrated.map(|t| t.se),
         curve_se,
@@ -377,7 +366,7 @@ fn cell_result(
     samples: u64,
     report: TauReport,
     two_level: TwoLevelFitReport,
-    ising: IsingFitReport,
+    fit: FitReport,
     mut mcmc: McmcReport,
 ) -> CellResult {
     let curve = match spec.settings.curves {
@@ -387,5 +376,5 @@ fn cell_result(
             Vec::new()
         }
     };
-    CellResult { key: spec.key(), samples, tau: report.summary, two_level, ising, mcmc, curve }
+    CellResult { key: spec.key(), samples, tau: report.summary, two_level, fit, mcmc, curve }
 }

@@ -16,7 +16,7 @@ use super::{
     mc_options, mcmc_estimate, mcmc_reports, mcmc_settings, reported_taus, CellSteps, Evaluated, Fitted,
 };
 use super::{MAX_SAMPLED_BYTES, MAX_SAMPLES};
-use crate::cell::{CellSpec, DataSize, FitMode, IsingFitReport, TruthSpec, TwoLevelFitReport};
+use crate::cell::{CellSpec, DataSize, FitMode, FitReport, TruthSpec, TwoLevelFitReport};
 use crate::error::SpecError;
 use taustar_science::mc::data::{sample_sequences, ChainSamples};
 use taustar_science::mc::truth::{potts_truth_side, PottsTruthSide};
@@ -103,11 +103,8 @@ impl CellSteps for Potts {
     ) -> Result<Fitted<PottsModel>, SpecError> {
         let fit =
             potts_fit(spec, &data.states, self.truth.n(), self.truth.q(), rng).map_err(|e| self.err(e))?;
-        let report = IsingFitReport {
-            data_tau_int: Some(data.tau_int),
-            data_thinning: Some(data.thinning),
-            ..fit.report
-        };
+        let report =
+            FitReport { data_tau_int: Some(data.tau_int), data_thinning: Some(data.thinning), ..fit.report };
         Ok(Fitted { model: fit.model, report, two_level: TwoLevelFitReport::default() })
     }
 
@@ -123,7 +120,7 @@ impl CellSteps for Potts {
         let mc = mc_options(mcmc, spec.settings.tau_bounds, reported_taus(&spec.settings));
         let side =
             potts_truth_side(truth, fit, mcmc.truth_steps as usize, &mc, rng).map_err(|e| self.err(e))?;
-        let (mut r, steps) = mcmc_estimate(
+        let mut r = mcmc_estimate(
             fit,
             &|s: &[u8]| truth.energy(s),
             side.side,
@@ -133,7 +130,7 @@ impl CellSteps for Potts {
             rng,
         );
         side.mark(&mut r);
-        let (tau, mcmc) = mcmc_reports(&r, steps);
+        let (tau, mcmc) = mcmc_reports(&r);
         Ok(Evaluated { tau, mcmc, side })
     }
 }
@@ -141,7 +138,7 @@ impl CellSteps for Potts {
 /// A Potts fit of a cell and its report (the fields a fit fills; the data's are the caller's).
 struct PottsCellFit {
     model: PottsModel,
-    report: IsingFitReport,
+    report: FitReport,
 }
 
 /// The cell's Potts fit, by its mode: `plm` (λ on fields and couplings) or `bml` (the same
@@ -155,11 +152,11 @@ fn potts_fit<R: rand::Rng>(
 ) -> Result<PottsCellFit, PottsError> {
     let l2 = spec.point.fit.l2;
     let weights = vec![1.0; seqs.len() / n];
-    let base = IsingFitReport {
+    let base = FitReport {
         fit_mode: Some(spec.point.fit.mode),
         // The likelihood needs ln Z_q, which only the evaluation estimates.
         nll: None,
-        ..IsingFitReport::default()
+        ..FitReport::default()
     };
     let max_abs = |m: &PottsModel| m.couplings().iter().map(|c| c.abs()).reduce(f64::max);
     if spec.point.fit.mode == FitMode::Bml {
@@ -171,7 +168,7 @@ fn potts_fit<R: rand::Rng>(
             ..taustar_science::fit::potts_bml::DEFAULT_POTTS_BML
         };
         let fit = taustar_science::fit::potts_bml::fit_potts_bml(seqs, n, q, &weights, opts, rng)?;
-        let report = IsingFitReport {
+        let report = FitReport {
             fit_iterations: Some(fit.epochs),
             fit_stop: Some(fit.stop),
             grad_max_norm: Some(fit.grad_max_norm),
@@ -189,7 +186,7 @@ fn potts_fit<R: rand::Rng>(
         ..taustar_science::fit::potts_plm::DEFAULT_POTTS_PLM
     };
     let fit = taustar_science::fit::potts_plm::fit_potts_plm(seqs, n, q, &weights, opts)?;
-    let report = IsingFitReport {
+    let report = FitReport {
         fit_iterations: fit.sites.iter().map(|s| s.iterations).max(),
         fit_stop: Some(fit.stop),
         grad_max_norm: fit.sites.iter().map(|s| s.grad_max_norm).reduce(f64::max),

@@ -4,7 +4,7 @@
 use rand_chacha::ChaCha12Rng;
 
 use super::{analyse, reported_taus, resolve_samples, CellSteps, Evaluated, Fitted};
-use crate::cell::{CellSpec, IsingFitReport, McmcReport, TwoLevelFitReport};
+use crate::cell::{CellSpec, FitReport, McmcReport, TwoLevelFitReport};
 use crate::error::SpecError;
 use taustar_science::fit::two_level::{fit_two_level, TwoLevelFit};
 use taustar_science::model::two_level::TwoLevelTruth;
@@ -67,7 +67,7 @@ impl CellSteps for TwoLevel {
             tau_rev_closed: rev_closed,
             tau_fwd_closed: fwd_closed,
         };
-        Ok(Fitted { model: fit, report: IsingFitReport::default(), two_level })
+        Ok(Fitted { model: fit, report: FitReport::default(), two_level })
     }
 
     fn evaluate(

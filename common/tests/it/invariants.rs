@@ -218,31 +218,31 @@ fn ising_cells_report_fit_diagnostics_and_flag_non_existent_mles() {
     let mut diverged = 0;
     for r in 0..4 {
         let res = run_cell(&ising(4, 4, 2.05, 50, FitMode::Mle, 0.0, r)).unwrap();
-        assert_eq!(res.ising.fit_mode, Some(FitMode::Mle));
-        if res.ising.fit_diverged == Some(true) {
+        assert_eq!(res.fit.fit_mode, Some(FitMode::Mle));
+        if res.fit.fit_diverged == Some(true) {
             diverged += 1;
             assert!(
-                res.ising.fit_note.as_deref().is_some_and(|n| n.contains("does not exist")),
+                res.fit.fit_note.as_deref().is_some_and(|n| n.contains("does not exist")),
                 "{:?}",
-                res.ising.fit_note
+                res.fit.fit_note
             );
         } else {
-            assert!(res.ising.grad_max_norm.unwrap() <= 1e-8);
+            assert!(res.fit.grad_max_norm.unwrap() <= 1e-8);
         }
         assert!(all_finite(&res));
     }
     assert!(diverged >= 3, "only {diverged}/4 replicates at T=2.05, M=50 flagged a non-existent MLE");
     // With an L2 penalty the optimum always exists and is reached.
     let res = run_cell(&ising(4, 4, 2.05, 50, FitMode::Mle, 0.01, 0)).unwrap();
-    assert_eq!(res.ising.fit_diverged, Some(false), "{:?}", res.ising.fit_note);
-    assert!(res.ising.grad_max_norm.unwrap() <= 1e-8);
+    assert_eq!(res.fit.fit_diverged, Some(false), "{:?}", res.fit.fit_note);
+    assert!(res.fit.grad_max_norm.unwrap() <= 1e-8);
 }
 
 #[test]
 fn large_data_fits_come_close_to_the_truth_couplings() {
     // M = 10^5 at T = 3: the converged MLE gives τ* near 1 and tiny divergences.
     let res = run_cell(&ising(3, 3, 3.0, 100_000, FitMode::Mle, 0.0, 0)).unwrap();
-    assert_eq!(res.ising.fit_diverged, Some(false));
+    assert_eq!(res.fit.fit_diverged, Some(false));
     assert!((res.tau.tau_rev - 1.0).abs() < 0.05 && (res.tau.tau_fwd - 1.0).abs() < 0.05, "{res:?}");
     assert!(res.tau.dkl_fwd_at_1 < 1e-3);
 }
@@ -355,29 +355,26 @@ fn the_new_paper_mode_defaults_are_in_effect() {
     assert_eq!((s.rel_tol, s.max_iter), (1e-5, 15_000));
     let spec = ising(3, 3, 2.3, 54, FitMode::Paper, 0.0, 0);
     let r = run_cell(&spec).unwrap();
-    assert_eq!(r.ising.fit_stop, Some(taustar_common::FitStop::RelTol), "{r:?}");
-    let stopped_early = r.ising.fit_iterations.unwrap();
+    assert_eq!(r.fit.fit_stop, Some(taustar_common::FitStop::RelTol), "{r:?}");
+    let stopped_early = r.fit.fit_iterations.unwrap();
     assert!(stopped_early < 15_000);
     // A tighter tolerance runs longer from the same start; a cap ends it with the reason.
     let mut tight = spec.clone();
     tight.settings.rel_tol = 1e-7;
     let t = run_cell(&tight).unwrap();
     assert!(
-        t.ising.fit_iterations.unwrap() > stopped_early,
+        t.fit.fit_iterations.unwrap() > stopped_early,
         "{} vs {stopped_early}",
-        t.ising.fit_iterations.unwrap()
+        t.fit.fit_iterations.unwrap()
     );
     let mut capped = spec.clone();
     capped.settings.max_iter = 10;
     let c = run_cell(&capped).unwrap();
-    assert_eq!(
-        (c.ising.fit_iterations, c.ising.fit_stop),
-        (Some(10), Some(taustar_common::FitStop::MaxIter))
-    );
-    assert!(c.ising.fit_note.unwrap().contains("max_iter = 10"));
+    assert_eq!((c.fit.fit_iterations, c.fit.fit_stop), (Some(10), Some(taustar_common::FitStop::MaxIter)));
+    assert!(c.fit.fit_note.unwrap().contains("max_iter = 10"));
     // The converged mode says so.
     let m = run_cell(&ising(3, 3, 2.3, 500, FitMode::Mle, 0.01, 0)).unwrap();
-    assert_eq!(m.ising.fit_stop, Some(taustar_common::FitStop::GradTol));
+    assert_eq!(m.fit.fit_stop, Some(taustar_common::FitStop::GradTol));
 }
 
 #[test]
@@ -451,8 +448,8 @@ proptest! {
     fn penalised_ising_fits_converge(t in 1.0f64..5.0, m in 5u64..400, l2 in 0.001f64..0.1, r in 0u32..1000) {
         let res = run_cell(&ising(2, 3, t, m, FitMode::Mle, l2, r)).unwrap();
         prop_assert!(all_finite(&res));
-        prop_assert_eq!(res.ising.fit_diverged, Some(false));
-        prop_assert!(res.ising.grad_max_norm.unwrap() <= 1e-8);
+        prop_assert_eq!(res.fit.fit_diverged, Some(false));
+        prop_assert!(res.fit.grad_max_norm.unwrap() <= 1e-8);
         prop_assert!(res.curve.iter().all(|p| p.dkl_rev >= 0.0 && p.dkl_fwd >= 0.0));
     }
 }
@@ -479,12 +476,13 @@ fn monte_carlo_cells_are_deterministic_carry_error_bars_and_agree_with_exact_one
     }
     let e = run_cell(&exact).unwrap();
     // Same data, same fit: the fit's report is the exact cell's.
-    assert_eq!(a.ising, e.ising);
+    assert_eq!(a.fit, e.fit);
     assert_eq!(a.samples, e.samples);
     assert_eq!(e.mcmc, taustar_common::McmcReport::default(), "an exact cell has no Monte Carlo part");
     let m = &a.mcmc;
-    assert_eq!(m.mcmc_steps, Some(1_000));
-    assert!(m.ladder_rungs.unwrap() >= 3 && m.round_trips.unwrap() > 0 && m.ess.unwrap() > 0.0);
+    let l = m.ladder.as_ref().expect("a Monte Carlo cell has diagnostics");
+    assert_eq!(l.steps, 1_000);
+    assert!(l.rungs >= 3 && l.round_trips > 0 && l.ess > 0.0);
     assert_eq!(a.curve.len(), e.curve.len());
     assert_eq!(m.curve_se.len(), a.curve.len());
     for (value, se, want, what) in [
@@ -518,7 +516,7 @@ fn monte_carlo_cells_are_deterministic_carry_error_bars_and_agree_with_exact_one
     for k in ["tau_rev_se", "tau_fwd_se", "mcmc_ok", "curve_se"] {
         assert!(json.get(k).is_some(), "no {k} in {json}");
     }
-    assert!(json.get("mcmc_note").is_none() == m.mcmc_ok.unwrap());
+    assert!(json.get("mcmc_note").is_none() == l.ok);
 }
 
 /// A cell past enumeration (6×6 = 36 spins): data from a thinned truth chain, a
@@ -542,9 +540,9 @@ fn a_cell_past_enumeration_is_deterministic_and_reports_its_sampling() {
         let b = pool.install(|| run_cell(&spec).unwrap());
         assert_eq!(format!("{a:?}"), format!("{b:?}"), "bit-identical on {threads} threads");
     }
-    assert_eq!(a.ising.fit_mode, Some(FitMode::Plm));
-    assert!(a.ising.data_thinning.unwrap() >= 1 && a.ising.data_tau_int.unwrap() > 0.0);
-    assert_eq!(a.ising.nll, None, "no likelihood without ln Z_q");
+    assert_eq!(a.fit.fit_mode, Some(FitMode::Plm));
+    assert!(a.fit.data_thinning.unwrap() >= 1 && a.fit.data_tau_int.unwrap() > 0.0);
+    assert_eq!(a.fit.nll, None, "no likelihood without ln Z_q");
     assert!(a.mcmc.tau_rev_se.unwrap() > 0.0 && a.mcmc.tau_fwd_se.unwrap() > 0.0);
     assert_eq!(a.curve.len(), 4);
     assert_eq!(taustar_common::result_fields::invalid_value(&a), None);

@@ -248,7 +248,7 @@ fn mcmc_tau_estimates_agree_with_enumeration_on_fitted_3x3_and_4x4_models() {
     use taustar_common::compute::analyse;
     use taustar_science::exact::sample_counts;
     use taustar_science::fit::ising::{fit_mle, fit_paper, Enumerator, FitOptions, IsingData};
-    use taustar_science::mc::tau::{estimate, McOptions, TruthSide};
+    use taustar_science::mc::estimate::{estimate, McOptions, TruthSide};
     use taustar_science::model::ising::{IsingTruth, Pairs};
     use taustar_science::tau::Landscape;
 
@@ -318,7 +318,7 @@ fn mcmc_tau_estimates_agree_with_enumeration_on_fitted_3x3_and_4x4_models() {
             .map(|seed| {
                 let mut rng = ChaCha8Rng::seed_from_u64(9_000 + seed);
                 let r = estimate(&q, &|s: &[i8]| truth_model.energy(s), side, None, &opts, &mut rng);
-                assert!(r.ok, "{rows}x{cols} {mode} seed {seed}: {:?}", r.note);
+                assert!(r.diagnostics.ok, "{rows}x{cols} {mode} seed {seed}: {:?}", r.diagnostics.note);
                 let mut got = vec![
                     r.tau_rev,
                     r.tau_fwd,
@@ -351,10 +351,14 @@ fn mcmc_tau_estimates_agree_with_enumeration_on_fitted_3x3_and_4x4_models() {
 
 /// The rescaled truth Ĵ = c·J/T on the l×l torus (τ* = c exactly): the truth, the model
 /// and the truth's side of the divergences from Kaufman's formula.
-fn rescaled_torus(l: u32, t: f64, c: f64) -> (SpinModel, SpinModel, taustar_science::mc::tau::TruthSide) {
+fn rescaled_torus(
+    l: u32,
+    t: f64,
+    c: f64,
+) -> (SpinModel, SpinModel, taustar_science::mc::estimate::TruthSide) {
     // ⟨Σ_bonds σσ⟩ at temperature θ.
     let bonds_mean = |theta: f64| theta * kaufman::mean_log_weight(l, l, theta).unwrap();
-    let side = taustar_science::mc::tau::TruthSide {
+    let side = taustar_science::mc::estimate::TruthSide {
         mean_model_energy: -(c / t) * bonds_mean(t),
         mean_truth_energy: -(1.0 / t) * bonds_mean(t),
         log_z: kaufman::log_partition(l, l, t).unwrap(),
@@ -367,7 +371,7 @@ fn rescaled_torus(l: u32, t: f64, c: f64) -> (SpinModel, SpinModel, taustar_scie
 /// Kaufman partition functions (docs/spec.md §10, anchor (b)). Checks τ*, D at τ = 1 and the
 /// curve at three τ against them, each within 3 standard errors.
 fn check_rescaled_torus(l: u32, seed: u64, steps: usize) {
-    use taustar_science::mc::tau::{estimate, McOptions};
+    use taustar_science::mc::estimate::{estimate, McOptions};
     let (t, c) = (3.0, 1.3);
     let (truth, q, side) = rescaled_torus(l, t, c);
     // ⟨Σ_bonds σσ⟩ at temperature θ, from Kaufman.
@@ -392,7 +396,7 @@ fn check_rescaled_torus(l: u32, seed: u64, steps: usize) {
     };
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let r = estimate(&q, &|s: &[i8]| truth.energy(s), side, None, &opts, &mut rng);
-    assert!(r.ok, "{l}x{l}: {:?}", r.note);
+    assert!(r.diagnostics.ok, "{l}x{l}: {:?}", r.diagnostics.note);
     // For a rescaled truth Ê = c·E_p, so the κ = C condition Cov_q(Ê, E_p) = β Var_q(Ê)
     // reads c Var = β c² Var: τ*_rev = c in every sample, with no spread at all.
     assert!((r.tau_rev.value - c).abs() < 1e-8 && r.tau_rev.se < 1e-6, "{l}x{l} τ*_rev: {:?}", r.tau_rev);
@@ -445,7 +449,7 @@ fn the_rescaled_truth_on_64x64_has_tau_star_c_and_kaufman_divergences() {
 /// never passed off as converged.
 #[test]
 fn a_sparse_ladder_or_a_small_budget_is_flagged_not_reported_as_converged() {
-    use taustar_science::mc::tau::{estimate, gelman_rubin, McOptions};
+    use taustar_science::mc::estimate::{estimate, gelman_rubin, McOptions};
     let (truth, q, side) = rescaled_torus(8, 3.0, 1.3);
     let base = McOptions {
         tau_bounds: (0.5, 3.0),
@@ -459,15 +463,28 @@ fn a_sparse_ladder_or_a_small_budget_is_flagged_not_reported_as_converged() {
         estimate(&q, &|s: &[i8]| truth.energy(s), side, None, opts, &mut rng)
     };
     let fine = run(&base);
-    assert!(fine.ok && fine.r_hat < 1.05, "{:?} R̂ {}", fine.note, fine.r_hat);
+    assert!(
+        fine.diagnostics.ok && fine.diagnostics.r_hat < 1.05,
+        "{:?} R̂ {}",
+        fine.diagnostics.note,
+        fine.diagnostics.r_hat
+    );
     // β = 0 straight to β = 2 on 64 spins: no swap ever succeeds.
     let sparse = run(&McOptions { ladder: Some(vec![0.0, 2.0]), ..base.clone() });
-    assert!(!sparse.ok);
-    assert!(sparse.note.as_deref().unwrap().contains("smallest swap acceptance"), "{:?}", sparse.note);
+    assert!(!sparse.diagnostics.ok);
+    assert!(
+        sparse.diagnostics.note.as_deref().unwrap().contains("smallest swap acceptance"),
+        "{:?}",
+        sparse.diagnostics.note
+    );
     // Twenty steps: too few for round trips.
     let short = run(&McOptions { steps: 20, burn_in: 0, ..base.clone() });
-    assert!(!short.ok);
-    assert!(short.note.as_deref().unwrap().contains("round trips"), "{:?}", short.note);
+    assert!(!short.diagnostics.ok);
+    assert!(
+        short.diagnostics.note.as_deref().unwrap().contains("round trips"),
+        "{:?}",
+        short.diagnostics.note
+    );
     // R̂ itself: agreeing series near 1, shifted ones far from it, frozen disagreeing ones ∞.
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let a: Vec<f64> = (0..2000).map(|_| rng.random::<f64>()).collect();
@@ -524,8 +541,8 @@ fn multispin_replicas_agree_with_enumeration() {
 /// offered.
 #[test]
 fn tau_fwd_from_the_equilibrated_rungs_agrees_with_kaufman_when_the_cold_end_fails() {
+    use taustar_science::mc::estimate::{estimate, McOptions};
     use taustar_science::mc::replica::SpinEnsemble;
-    use taustar_science::mc::tau::{estimate, McOptions};
     use taustar_science::mc::tempering::place_ladder;
 
     let c = 1.3;
@@ -550,8 +567,12 @@ fn tau_fwd_from_the_equilibrated_rungs_agrees_with_kaufman_when_the_cold_end_fai
         .into_par_iter()
         .map(|seed| {
             let r = run(&opts, 7_000 + seed);
-            assert!(!r.ok && r.note.as_deref().unwrap_or("").contains("swap acceptance"), "{:?}", r.note);
-            let lo = r.equilibrated_tau_lo.expect("the warm end passed");
+            assert!(
+                !r.diagnostics.ok && r.diagnostics.note.as_deref().unwrap_or("").contains("swap acceptance"),
+                "{:?}",
+                r.diagnostics.note
+            );
+            let lo = r.diagnostics.equilibrated_tau_lo.expect("the warm end passed");
             assert!((lo - 1.0).abs() < 1e-9, "equilibrated down to τ = 1, not {lo}");
             let t = r.tau_fwd_equilibrated.expect("τ*_fwd lies inside the equilibrated range");
             (t.value - c) / t.se
@@ -563,13 +584,17 @@ fn tau_fwd_from_the_equilibrated_rungs_agrees_with_kaufman_when_the_cold_end_fai
     // Cut above τ*_fwd (β_max below 1/c): the minimum is not inside, so no estimate.
     let warm: Vec<f64> = ladder.iter().copied().filter(|&b| b < 0.9 / c).chain([40.0]).collect();
     let r = run(&McOptions { ladder: Some(warm), ..opts.clone() }, 3);
-    assert!(!r.ok);
-    assert!(r.equilibrated_tau_lo.is_some_and(|lo| lo > c), "{:?}", r.equilibrated_tau_lo);
+    assert!(!r.diagnostics.ok);
+    assert!(
+        r.diagnostics.equilibrated_tau_lo.is_some_and(|lo| lo > c),
+        "{:?}",
+        r.diagnostics.equilibrated_tau_lo
+    );
     assert_eq!(r.tau_fwd_equilibrated, None);
 
     // A ladder that passes offers none either: `tau_fwd` is the estimate then.
     let fine = run(&McOptions { ladder: None, tau_bounds: (0.5, 3.0), ..opts.clone() }, 4);
-    assert!(fine.ok, "{:?}", fine.note);
+    assert!(fine.diagnostics.ok, "{:?}", fine.diagnostics.note);
     assert_eq!(fine.tau_fwd_equilibrated, None);
-    assert!((fine.equilibrated_tau_lo.unwrap() - 0.5).abs() < 1e-9);
+    assert!((fine.diagnostics.equilibrated_tau_lo.unwrap() - 0.5).abs() < 1e-9);
 }

@@ -8,7 +8,7 @@
 //! N = 4 sites of q = 3 states and N = 3 sites of the protein alphabet's 21.
 
 use taustar_science::mc::curves::model_curves;
-use taustar_science::mc::tau::McOptions;
+use taustar_science::mc::estimate::McOptions;
 use taustar_science::potts::{enumerate, PottsModel};
 
 use super::potts_mc::random_model;
@@ -74,7 +74,7 @@ fn check(n: usize, q: usize, sigma: f64, model_seed: u64, sd_max: f64) {
         let mut rng = ChaCha8Rng::seed_from_u64(1000 * model_seed + seed);
         let heldout = heldout_energies(&model, TAU_TRUE, HELDOUT, &mut rng);
         let c = model_curves(&model, &PROBES, Some(&heldout), &opts, &mut rng);
-        failed_diagnostics += usize::from(!c.ok);
+        failed_diagnostics += usize::from(!c.diagnostics.ok);
         assert_eq!(c.points.len(), PROBES.len());
         for (j, (p, ex)) in c.points.iter().zip(&exact).enumerate() {
             let got = [p.log_z, p.mean_energy, p.entropy, p.heat_capacity];

@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use coordinator::store::{state, Outcome, StoreConfig, Upload};
 use coordinator::study_file;
 use taustar_common::cell::{CurveOutput, CurvePoint};
-use taustar_common::{CellResult, CellSpec, IsingFitReport, TauSummary, TwoLevelFitReport};
+use taustar_common::{CellResult, CellSpec, FitReport, TauSummary, TwoLevelFitReport};
 
 const REPLICATES: u64 = 100;
 
@@ -101,7 +101,7 @@ fn trivial(spec: &CellSpec) -> CellResult {
             tau_rev_closed: Some(1.1),
             tau_fwd_closed: Some(0.9),
         },
-        ising: IsingFitReport::default(),
+        fit: FitReport::default(),
         mcmc: Default::default(),
         curve,
     }

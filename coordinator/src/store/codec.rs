@@ -24,7 +24,7 @@ use rusqlite::types::Value;
 use rusqlite::Row;
 use taustar_common::cell::{CurvePoint, CurveSe};
 use taustar_common::result_fields::{FieldKind, FieldValue, StoredValue, RESULT_FIELDS};
-use taustar_common::{CellKey, CellResult, IsingFitReport, McmcReport, TauSummary, TwoLevelFitReport};
+use taustar_common::{CellKey, CellResult, FitReport, McmcReport, TauSummary, TwoLevelFitReport};
 
 /// The result columns besides the scalar fields: the curve BLOBs.
 const CURVE_COLUMNS: [&str; 3] = ["curve", "curve_kappa", "curve_se"];
@@ -247,7 +247,7 @@ pub fn check_result(r: &CellResult) -> Result<(), String> {
     if let Some(what) = taustar_common::result_fields::invalid_value(r) {
         return Err(format!("result of {key} has {what}"));
     }
-    if let Some(note) = &r.ising.fit_note {
+    if let Some(note) = &r.fit.fit_note {
         let n = note.chars().count();
         if n > MAX_FIT_NOTE_CHARS {
             return Err(format!(
@@ -347,7 +347,7 @@ pub fn decode_row(
         samples: 0,
         tau: TauSummary::default(),
         two_level: TwoLevelFitReport::default(),
-        ising: IsingFitReport::default(),
+        fit: FitReport::default(),
         mcmc: McmcReport { curve_se, ..McmcReport::default() },
         curve,
     };

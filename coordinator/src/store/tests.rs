@@ -1,10 +1,10 @@
 //! Invariants of the study store, one test each.
 
 use proptest::prelude::*;
-use taustar_common::cell::{CurvePoint, CurveSe};
+use taustar_common::cell::{CurvePoint, CurveSe, LadderDiagnostics};
 use taustar_common::study::Study;
 use taustar_common::{
-    CellKey, CellResult, CellSpec, FitStop, IsingFitReport, McmcReport, TauSummary, TwoLevelFitReport,
+    CellKey, CellResult, CellSpec, FitReport, FitStop, McmcReport, TauSummary, TwoLevelFitReport,
 };
 
 use super::codec::{decode_curve, decode_curve_columns, encode_curve, encode_curve_columns, GRID_CURVE_TAG};
@@ -80,7 +80,7 @@ pub(crate) fn fake_result(spec: &CellSpec) -> CellResult {
             tau_rev_closed: Some(1.0 + x),
             tau_fwd_closed: None,
         },
-        ising: IsingFitReport {
+        fit: FitReport {
             fit_mode: None,
             fit_iterations: None,
             fit_stop: Some(FitStop::RelTol),
@@ -103,18 +103,20 @@ pub(crate) fn fake_result(spec: &CellSpec) -> CellResult {
                 dkl_fwd_opt_se: Some(f64::INFINITY),
                 kappa_at_1_se: Some(0.1),
                 heat_capacity_at_1_se: Some(0.2),
-                mcmc_ok: Some(false),
-                mcmc_note: Some(format!("R̂ {x} above 1.05")),
-                mcmc_steps: Some(4_000),
-                ladder_rungs: Some(7),
-                min_swap_acceptance: Some(0.25),
-                round_trips: Some(12),
-                r_hat: Some(f64::INFINITY),
-                tau_int: Some(1.5),
-                ess: Some(1_333.3),
+                ladder: Some(LadderDiagnostics {
+                    ok: false,
+                    note: Some(format!("R̂ {x} above 1.05")),
+                    steps: 4_000,
+                    rungs: 7,
+                    min_swap_acceptance: 0.25,
+                    round_trips: 12,
+                    r_hat: f64::INFINITY,
+                    tau_int: 1.5,
+                    ess: 1_333.3,
+                    equilibrated_tau_lo: Some(0.9 + 0.01 * x),
+                }),
                 log_z_ti_gap: Some(0.004 * x),
                 log_z_ti_gap_se: Some(0.003),
-                equilibrated_tau_lo: Some(0.9 + 0.01 * x),
                 tau_fwd_equilibrated: (spec.replicate % 4 == 1).then_some(1.2 + x),
                 tau_fwd_equilibrated_se: (spec.replicate % 4 == 1).then_some(0.004),
                 curve_se: (0..5)
@@ -150,7 +152,7 @@ pub(crate) fn fake_legacy_result(spec: &CellSpec) -> CellResult {
     let mut r = fake_result(spec);
     r.tau.kappa_at_1 = None;
     r.tau.heat_capacity_at_1 = None;
-    r.ising.fit_stop = None;
+    r.fit.fit_stop = None;
     r.curve.iter_mut().for_each(|p| p.kappa = None);
     r.mcmc = McmcReport::default();
     r

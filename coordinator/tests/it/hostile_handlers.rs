@@ -15,7 +15,7 @@ use proptest::prelude::*;
 use rusqlite::Connection;
 use taustar_common::cell::CurvePoint;
 use taustar_common::study::Study;
-use taustar_common::{CellKey, CellResult, CellSpec, IsingFitReport, TauSummary, TwoLevelFitReport};
+use taustar_common::{CellKey, CellResult, CellSpec, FitReport, TauSummary, TwoLevelFitReport};
 use taustar_proto::pb::coordinator_server::Coordinator;
 use taustar_proto::pb::{self, lease_reply::State};
 use taustar_proto::PROTOCOL_VERSION;
@@ -103,7 +103,7 @@ fn fake_result(spec: &CellSpec) -> CellResult {
             tau_rev_closed: None,
             tau_fwd_closed: None,
         },
-        ising: IsingFitReport::default(),
+        fit: FitReport::default(),
         mcmc: Default::default(),
         curve: vec![CurvePoint {
             tau: 1.0,

@@ -1,7 +1,7 @@
 //! A model's own temperature curves, with no truth: what `taustar diagnose` reports for a
 //! model a user already has (docs/spec.md §10, "diagnose").
 //!
-//! The model is sampled by parallel tempering on a ladder to β = 1/τ_lo ([`run_ladders`](super::tau::run_ladders)),
+//! The model is sampled by parallel tempering on a ladder to β = 1/τ_lo ([`run_ladders`](super::estimate::run_ladders)),
 //! and MBAR gives, at any τ in the range (β = 1/τ, q_τ ∝ e^{−βE}):
 //! - ln Z(β), ⟨E⟩_τ, the entropy S(τ) = β⟨E⟩_τ + ln Z(β) and the heat capacity
 //!   C(τ) = β² Var_τ(E), whose peak marks where the model orders;
@@ -18,12 +18,13 @@
 
 use rand::{Rng, SeedableRng};
 
+use super::diagnostics::LadderDiagnostics;
+use super::estimate::{
+    block_resampled_mean, optimum, run_ladders_reporting, At, LadderRun, McOptions, McProgress, WithSe,
+};
 use super::mbar::{bootstrap_se, Mbar, Resample};
 use super::replica::Ensemble;
 use super::stats::mean_var;
-use super::tau::{
-    block_resampled_mean, optimum, run_ladders_reporting, At, LadderRun, McOptions, McProgress, WithSe,
-};
 
 /// One τ of [`ModelCurves`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -61,25 +62,9 @@ pub struct ModelCurves {
     pub energy_match_at_bound: bool,
     /// The ladder.
     pub betas: Vec<f64>,
-    /// Smallest neighbour swap acceptance.
-    pub min_swap_acceptance: f64,
-    /// Round trips, all ladders.
-    pub round_trips: u64,
-    /// Largest R̂ across the ladders.
-    pub r_hat: f64,
-    /// Largest τ_int (PT steps).
-    pub tau_int: f64,
-    /// Effective samples per rung.
-    pub ess: f64,
-    /// The lowest τ down to which every rung passed its own diagnostics (τ_int converged,
-    /// R̂ within bounds, swaps across every gap above it): the range's lower end when all
-    /// did; when the cold end did not equilibrate, the curves below it are not to be trusted.
-    /// `None` when not even the first rung above β = 0 passed.
-    pub equilibrated_tau_lo: Option<f64>,
-    /// All diagnostics within their thresholds.
-    pub ok: bool,
-    /// Why not, when not.
-    pub note: Option<String>,
+    /// How the run went. When the cold end did not equilibrate, the curves below
+    /// `equilibrated_tau_lo` are not to be trusted.
+    pub diagnostics: LadderDiagnostics,
 }
 
 /// Points of the heat-capacity scan per decade of τ before the golden-section refinement.
@@ -110,20 +95,8 @@ pub fn model_curves_reporting<E: Ensemble + ?Sized, R: Rng>(
 ) -> ModelCurves {
     let (lo, hi) = opts.tau_bounds;
     assert!(0.0 < lo && lo < hi, "a τ range lo < hi, not {lo}..{hi}");
-    let LadderRun {
-        betas,
-        energies: es,
-        observables: obs,
-        log_z0,
-        min_swap_acceptance,
-        round_trips,
-        r_hat,
-        tau_int,
-        ess,
-        equilibrated_rungs,
-        mut notes,
-        ..
-    } = run_ladders_reporting(model, &|_| 0.0, opts, rng, progress);
+    let LadderRun { betas, energies: es, observables: obs, log_z0, mut diagnostics, .. } =
+        run_ladders_reporting(model, &|_| 0.0, opts, rng, progress);
     let taus: Vec<f64> = taus.iter().copied().filter(|t| (lo..=hi).contains(t)).collect();
     let heldout = heldout_energies.filter(|h| !h.is_empty());
     let heldout_point = heldout.map(|h| mean_var(h).0);
@@ -157,9 +130,9 @@ pub fn model_curves_reporting<E: Ensemble + ?Sized, R: Rng>(
     };
     let point = Mbar::solve(&betas, &es, &obs, log_z0, None);
     if !point.converged {
-        notes.push("MBAR did not converge".to_string());
+        diagnostics.fail("MBAR did not converge");
     }
-    let block = (4.0 * tau_int).ceil() as usize;
+    let block = (4.0 * diagnostics.tau_int).ceil() as usize;
     let (est, se) = bootstrap_se(&point, &es, &obs, log_z0, block, opts.resamples, rng, &stat);
     let w = |i: usize| WithSe { value: est[i], se: se[i] };
     let (_, _, heat_peak_at_bound) = heat_peak(&point, lo_beta, hi_beta);
@@ -190,7 +163,6 @@ pub fn model_curves_reporting<E: Ensemble + ?Sized, R: Rng>(
             }
         })
         .collect();
-    let equilibrated_tau_lo = (equilibrated_rungs >= 2).then(|| 1.0 / betas[equilibrated_rungs - 1]);
     ModelCurves {
         points,
         heat_peak_tau: w(0),
@@ -200,14 +172,7 @@ pub fn model_curves_reporting<E: Ensemble + ?Sized, R: Rng>(
         energy_match_tau,
         energy_match_at_bound,
         betas,
-        min_swap_acceptance,
-        round_trips,
-        r_hat,
-        tau_int,
-        ess,
-        equilibrated_tau_lo,
-        ok: notes.is_empty(),
-        note: (!notes.is_empty()).then(|| notes.join("; ")),
+        diagnostics,
     }
 }
 

@@ -19,8 +19,10 @@
 //! - [`tempering`]: parallel tempering and the placement of its β ladder.
 //! - [`mbar`]: MBAR over the ladder's rungs and the block bootstrap of any statistic of it.
 //! - [`ti`]: thermodynamic integration of ln Z, the cross-check of MBAR's.
-//! - [`tau`]: the τ estimators — τ*_rev, τ*_fwd, the divergences, κ and C with standard
+//! - [`estimate`]: the τ estimators — τ*_rev, τ*_fwd, the divergences, κ and C with standard
 //!   errors and the ladder's diagnostics.
+//! - [`diagnostics`]: the convergence diagnostics of a tempering run, one type for every
+//!   report.
 //! - [`data`]: training data from a thinned chain of the truth, one sampler for every truth.
 //! - [`truth`]: the truth's side of the divergences past enumeration, one chain loop.
 //!
@@ -31,12 +33,13 @@ pub mod chain;
 pub mod cluster;
 pub mod curves;
 pub mod data;
+pub mod diagnostics;
+pub mod estimate;
 pub mod mbar;
 pub mod model;
 pub mod multispin;
 pub mod replica;
 pub mod stats;
-pub mod tau;
 pub mod tempering;
 pub mod ti;
 pub mod truth;

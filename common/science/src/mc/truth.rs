@@ -13,10 +13,11 @@
 use rand::Rng;
 
 use super::data::{TorusChain, TruthChain};
+use super::diagnostics::LadderDiagnostics;
+use super::estimate::{run_ladders, McOptions, McTau, TruthSide, WithSe};
 use super::mbar::{bootstrap_se, Mbar};
 use super::model::SpinModel;
 use super::stats::{estimate as series_estimate, Estimate};
-use super::tau::{run_ladders, McOptions, McTau, TruthSide, WithSe};
 use crate::model::kaufman;
 use crate::potts::chain::PottsChain;
 use crate::potts::error::PottsError;
@@ -72,22 +73,17 @@ pub struct PottsTruthSide {
     pub mean_model_energy: Estimate,
     /// ln Z_p with its bootstrap standard error.
     pub log_z: WithSe,
-    /// Failed diagnostics of the truth's ladder.
-    pub notes: Vec<String>,
+    /// The diagnostics of the truth's own ladder (behind ln Z_p).
+    pub ladder: LadderDiagnostics,
 }
 
 impl PottsTruthSide {
     /// Fold the truth ladder's failed diagnostics into an estimate's.
     pub fn mark(&self, tau: &mut McTau) {
-        if self.notes.is_empty() {
-            return;
+        if !self.ladder.ok {
+            let why = self.ladder.note.as_deref().unwrap_or("failed");
+            tau.diagnostics.fail(format!("the truth's ladder (ln Z_p): {why}"));
         }
-        let n = format!("the truth's ladder (ln Z_p): {}", self.notes.join("; "));
-        tau.note = Some(match tau.note.take() {
-            Some(t) => format!("{t}; {n}"),
-            None => n,
-        });
-        tau.ok = false;
     }
 }
 
@@ -110,7 +106,7 @@ pub fn potts_truth_side<R: Rng>(
     let truth_opts = McOptions { tau_bounds: (1.0, mc.tau_bounds.1), ladder: None, ..mc.clone() };
     let run = run_ladders(truth, &|_| 0.0, &truth_opts, rng);
     let point = Mbar::solve(&run.betas, &run.energies, &run.observables, run.log_z0, None);
-    let block = (4.0 * run.tau_int).ceil() as usize;
+    let block = (4.0 * run.diagnostics.tau_int).ceil() as usize;
     let stat = |m: &Mbar, _: &[Vec<f64>], _| vec![m.at(1.0).log_z];
     let (lz, lz_se) =
         bootstrap_se(&point, &run.energies, &run.observables, run.log_z0, block, mc.resamples, rng, &stat);
@@ -120,5 +116,5 @@ pub fn potts_truth_side<R: Rng>(
         mean_truth_energy: series_estimate(&truth_e).mean,
         log_z: log_z.value,
     };
-    Ok(PottsTruthSide { side, series: model_e, mean_model_energy, log_z, notes: run.notes })
+    Ok(PottsTruthSide { side, series: model_e, mean_model_energy, log_z, ladder: run.diagnostics })
 }

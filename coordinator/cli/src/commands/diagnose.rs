@@ -19,7 +19,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::SeedableRng;
 use report::plot::diagnose::{draw_diagnose, DiagnoseFigure, DiagnosePoint};
 use taustar_science::mc::curves::{model_curves_reporting, ModelCurves};
-use taustar_science::mc::tau::{McOptions, McProgress};
+use taustar_science::mc::estimate::{McOptions, McProgress};
 use taustar_science::potts::{read_alignment_file, read_params_file, AlignmentFormat, Alphabet, PottsModel};
 
 use super::cell::parse_pair;
@@ -209,7 +209,7 @@ fn progress_bar() -> ProgressBar {
     bar
 }
 
-fn with_se(v: taustar_science::mc::tau::WithSe) -> serde_json::Value {
+fn with_se(v: taustar_science::mc::estimate::WithSe) -> serde_json::Value {
     serde_json::json!({ "value": v.value, "se": v.se })
 }
 
@@ -236,7 +236,7 @@ fn to_json(
             })
         })
         .collect();
-    serde_json::json!({
+    let v = serde_json::json!({
         "model": args.model.display().to_string(),
         "sites": model.n(),
         "states": model.q(),
@@ -251,18 +251,11 @@ fn to_json(
         "heldout_mean_energy": c.heldout_mean_energy.map(with_se),
         "energy_match_tau": c.energy_match_tau.map(with_se),
         "energy_match_at_bound": c.energy_match_tau.map(|_| c.energy_match_at_bound),
-        "mcmc_ok": c.ok,
-        "mcmc_note": c.note,
-        "equilibrated_tau_lo": c.equilibrated_tau_lo,
-        "ladder_rungs": c.betas.len(),
-        "min_swap_acceptance": c.min_swap_acceptance,
-        "round_trips": c.round_trips,
-        "r_hat": c.r_hat,
-        "tau_int_steps": c.tau_int,
-        "ess": c.ess,
         "seconds": seconds,
-        "curve": curve,
-    })
+    });
+    let mut v = super::table::with_diagnostics(v, &c.diagnostics);
+    v["curve"] = serde_json::Value::Array(curve);
+    v
 }
 
 /// diagnose.json, diagnose.png and diagnose.svg in `dir`.
@@ -283,10 +276,10 @@ fn write_outputs(dir: &Path, report: &serde_json::Value, c: &ModelCurves, args: 
                 Some(n) => format!("{n} held-out sequences; "),
                 None => String::new(),
             },
-            if c.ok {
+            if c.diagnostics.ok {
                 "diagnostics passed".to_string()
             } else {
-                format!("DIAGNOSTICS FAILED: {}", c.note.as_deref().unwrap_or(""))
+                format!("DIAGNOSTICS FAILED: {}", c.diagnostics.note.as_deref().unwrap_or(""))
             }
         ),
         points: c
@@ -316,8 +309,9 @@ fn write_outputs(dir: &Path, report: &serde_json::Value, c: &ModelCurves, args: 
 
 /// The human-readable report.
 fn table(model: &PottsModel, c: &ModelCurves) -> String {
+    let d = &c.diagnostics;
     let mut t = format!("model             N = {} sites, q = {} states\n", model.n(), model.q());
-    let pm = |w: taustar_science::mc::tau::WithSe| format!("{:.4} ± {:.4}", w.value, w.se);
+    let pm = |w: taustar_science::mc::estimate::WithSe| format!("{:.4} ± {:.4}", w.value, w.se);
     t += &format!(
         "heat peak         C = {} at τ = {}{}\n",
         pm(c.heat_peak),
@@ -334,15 +328,15 @@ fn table(model: &PottsModel, c: &ModelCurves) -> String {
     }
     t += &format!(
         "diagnostics       {}; {} rungs, smallest swap acceptance {:.3}, {} round trips, R̂ {:.3}, τ_int {:.1} steps\n",
-        if c.ok { "passed".to_string() } else { format!("FAILED: {}", c.note.as_deref().unwrap_or("")) },
-        c.betas.len(),
-        c.min_swap_acceptance,
-        c.round_trips,
-        c.r_hat,
-        c.tau_int
+        if d.ok { "passed".to_string() } else { format!("FAILED: {}", d.note.as_deref().unwrap_or("")) },
+        d.rungs,
+        d.min_swap_acceptance,
+        d.round_trips,
+        d.r_hat,
+        d.tau_int
     );
-    if !c.ok {
-        t += &match c.equilibrated_tau_lo {
+    if !d.ok {
+        t += &match d.equilibrated_tau_lo {
             Some(lo) => format!(
                 "equilibrated      every rung down to τ = {lo:.4} passed on its own: trust the curves above it only\n"
             ),

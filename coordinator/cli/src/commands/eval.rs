@@ -95,7 +95,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// `taustar eval --eval mcmc`: estimates with standard errors and the sampler's diagnostics.
 fn run_mcmc(args: &Args, matrix: &[Vec<f64>]) -> anyhow::Result<()> {
-    use taustar_science::mc::tau::McOptions;
+    use taustar_science::mc::estimate::McOptions;
     if args.steps < 100 || args.resamples < 2 || args.truth_steps < 100 {
         anyhow::bail!(
             "invalid --steps {} / --truth-steps {} / --resamples {}: need at least 100, 100 and 2",
@@ -122,7 +122,7 @@ fn run_mcmc(args: &Args, matrix: &[Vec<f64>]) -> anyhow::Result<()> {
     let (rows, cols) = args.lattice;
     let started = std::time::Instant::now();
     let precision = args.target_se.map(|t| (t, args.max_steps));
-    let (r, truth, steps) = taustar_common::compute::eval_ising_model_mcmc(
+    let (r, truth) = taustar_common::compute::eval_ising_model_mcmc(
         rows,
         cols,
         args.temperature,
@@ -142,19 +142,16 @@ fn run_mcmc(args: &Args, matrix: &[Vec<f64>]) -> anyhow::Result<()> {
         "dkl_rev_at_1": r.dkl_rev_at_1.value, "dkl_rev_at_1_se": r.dkl_rev_at_1.se,
         "dkl_fwd_at_1": r.dkl_fwd_at_1.value, "dkl_fwd_at_1_se": r.dkl_fwd_at_1.se,
         "heat_capacity_at_1": r.heat_capacity_at_1.value, "heat_capacity_at_1_se": r.heat_capacity_at_1.se,
-        "mcmc_ok": r.ok, "mcmc_note": r.note,
-        "equilibrated_tau_lo": r.equilibrated_tau_lo,
         "tau_fwd_equilibrated": r.tau_fwd_equilibrated.map(|t| t.value),
         "tau_fwd_equilibrated_se": r.tau_fwd_equilibrated.map(|t| t.se),
-        "ladder_rungs": r.betas.len(), "min_swap_acceptance": r.min_swap_acceptance,
-        "round_trips": r.round_trips, "r_hat": r.r_hat, "tau_int_steps": r.tau_int, "ess": r.ess,
         "log_z_ti_gap": r.log_z_ti_gap.value, "log_z_ti_gap_se": r.log_z_ti_gap.se,
         "log_z_ti_quadrature": r.log_z_ti_quadrature,
         "truth_mean_model_energy": truth.mean, "truth_mean_model_energy_se": truth.se,
         "truth_tau_int_steps": truth.autocorrelation.tau_int,
-        "steps": steps, "target_se": args.target_se,
+        "target_se": args.target_se,
         "seconds": started.elapsed().as_secs_f64(),
     });
+    let v = super::table::with_diagnostics(v, &r.diagnostics);
     let curve: Vec<serde_json::Value> = r
         .curve
         .iter()

@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 
 use serde_json::Value;
-use taustar_common::cell::{CurvePoint, CurveSe};
+use taustar_common::cell::{CurvePoint, CurveSe, LadderDiagnostics};
 
 /// Write `text` to stdout; a reader that went away (broken pipe) is not an error.
 pub fn emit(text: &str) -> anyhow::Result<()> {
@@ -13,6 +13,16 @@ pub fn emit(text: &str) -> anyhow::Result<()> {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
         other => Ok(other?),
     }
+}
+
+/// `v` (a JSON object) with a Monte Carlo run's diagnostics appended under the names the
+/// `cells` table and `taustar cell --json` use (`mcmc_ok`, `mcmc_steps`, `ladder_rungs`, …),
+/// so every command reports them alike.
+pub fn with_diagnostics(mut v: Value, d: &LadderDiagnostics) -> Value {
+    if let (Some(map), Ok(Value::Object(diag))) = (v.as_object_mut(), serde_json::to_value(d)) {
+        map.extend(diag);
+    }
+    v
 }
 
 /// Every scalar field of a JSON object as `name  value` lines, in field order, without the curve.

@@ -248,13 +248,13 @@ fn eval_mcmc_gives_error_bars_and_diagnostics_past_enumeration() {
     longer.extend(["--target-se", &target, "--max-steps", "6000"]);
     let met = json(&longer);
     let met_se = met["tau_fwd_se"].as_f64().unwrap().max(met["tau_rev_se"].as_f64().unwrap());
-    assert!(met["steps"].as_u64().unwrap() > 1500 && met_se <= 0.75 * se, "{met}");
+    assert!(met["mcmc_steps"].as_u64().unwrap() > 1500 && met_se <= 0.75 * se, "{met}");
     assert_eq!(met["mcmc_ok"], true, "{met}");
     let mut hopeless = args("6x6");
     hopeless.extend(["--target-se", "1e-7", "--max-steps", "3000"]);
     let missed = json(&hopeless);
     assert_eq!(missed["mcmc_ok"], false);
-    assert_eq!(missed["steps"], 3000);
+    assert_eq!(missed["mcmc_steps"], 3000);
     assert!(missed["mcmc_note"].as_str().unwrap().contains("above the target"), "{missed}");
     let out = taustar(&args("2x18"));
     assert!(!out.status.success());

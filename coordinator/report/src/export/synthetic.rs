@@ -6,8 +6,8 @@
 //! small M; D_rev(τ) = a (ln τ − ln τ*_rev)² + c, D_fwd likewise around τ*_fwd.
 
 use taustar_common::cell::{
-    CellKey, CurvePoint, DataSize, FitMode, FitSpec, FitStop, GridPoint, IsingFitReport, TauSummary,
-    TruthSpec, TwoLevelFitReport,
+    CellKey, CurvePoint, DataSize, FitMode, FitReport, FitSpec, FitStop, GridPoint, TauSummary, TruthSpec,
+    TwoLevelFitReport,
 };
 use taustar_common::CellResult;
 
@@ -160,7 +160,7 @@ impl SyntheticSource {
                 tau_rev_closed: two_level.then_some(tau_rev),
                 tau_fwd_closed: None,
             },
-            ising: IsingFitReport {
+            fit: FitReport {
                 fit_mode: (!two_level).then_some(FitMode::Mle),
                 fit_iterations: (!two_level).then_some(9),
                 fit_stop: (!two_level).then_some(if diverged { FitStop::Diverged } else { FitStop::GradTol }),

@@ -74,7 +74,7 @@ fn awkward_study() -> MemorySource {
     r.tau.tau_heat_peak = None;
     r.tau.tau_var = None;
     let last = points.last_mut().unwrap();
-    last.1[1].ising.fit_note = Some("stopped, \"early\"\nafter 9 iterations".into());
+    last.1[1].fit.fit_note = Some("stopped, \"early\"\nafter 9 iterations".into());
     MemorySource { name: "awkward".into(), points }
 }
 

@@ -175,7 +175,7 @@ fn x_of(d: &Descriptors) -> Option<(f64, bool)> {
 }
 
 fn y_of(d: &Descriptors) -> Option<f64> {
-    d.gap.or(d.temperature).or(d.coupling_strength)
+    d.truth.axis().map(|(y, _, _)| y)
 }
 
 /// The facet of a point: every descriptor but the two axes (and which kind of x it has).
@@ -227,7 +227,8 @@ pub fn draw_maps(study: &str, rows: &[SummaryRow], out: &Path) -> anyhow::Result
             if label.is_empty() { String::new() } else { format!("__{}", file_safe(&label.join("_"))) };
         let describe: Vec<String> =
             facet.iter().filter(|(k, _)| *k != "x").map(|(k, v)| format!("{k}={v}")).collect();
-        let truth = descriptors[idx[0]].truth;
+        let truth = descriptors[idx[0]].truth.kind;
+        let (y_symbol, y_name) = descriptors[idx[0]].truth.axis().map_or(("", ""), |(_, s, n)| (s, n));
 
         let mut xs: Vec<f64> = Vec::new();
         let mut ys: Vec<f64> = Vec::new();
@@ -315,11 +316,7 @@ pub fn draw_maps(study: &str, rows: &[SummaryRow], out: &Path) -> anyhow::Result
         let reps_text = if rmin == rmax { format!("{rmin}") } else { format!("{rmin}–{rmax}") };
         let (x_desc, y_desc) = (
             if x_is_log10 { "M, number of samples (log scale)" } else { "μ = ln M − S(p)" },
-            match truth {
-                "ising2d" => "T, truth temperature",
-                "potts-random" => "σ_J, coupling strength of the truth",
-                _ => "Δ, energy gap of the truth",
-            },
+            format!("{y_symbol}, {y_name}"),
         );
 
         // One data size and several truth values (the appendix's studies): a heatmap would
@@ -347,7 +344,7 @@ pub fn draw_maps(study: &str, rows: &[SummaryRow], out: &Path) -> anyhow::Result
                 let fig = ProfileFigure {
                     title: format!("{study}: κ(1) and C(1); κ > C: cool, κ < C: heat"),
                     subtitle: format!("{}, {x}; {reps_text} replicates per point", describe.join(", ")),
-                    x_desc: y_desc.into(),
+                    x_desc: y_desc.clone(),
                     points,
                 };
                 files.extend(render_png_and_svg(out, &format!("kappa_c_profile{suffix}"), MAP_SIZE, &fig)?);
@@ -358,18 +355,7 @@ pub fn draw_maps(study: &str, rows: &[SummaryRow], out: &Path) -> anyhow::Result
         if xs.len() >= 2 {
             let mut lines: Vec<Line> = ys
                 .iter()
-                .map(|y| Line {
-                    label: format!(
-                        "{} = {y}",
-                        match truth {
-                            "ising2d" => "T",
-                            "potts-random" => "σ_J",
-                            _ => "Δ",
-                        }
-                    ),
-                    rev: Vec::new(),
-                    fwd: Vec::new(),
-                })
+                .map(|y| Line { label: format!("{} = {y}", y_symbol), rev: Vec::new(), fwd: Vec::new() })
                 .collect();
             for &i in idx {
                 let d = &descriptors[i];
@@ -438,7 +424,7 @@ pub fn draw_maps(study: &str, rows: &[SummaryRow], out: &Path) -> anyhow::Result
                 title: format!("{study}: {}", map.title),
                 subtitle: format!("{}; {reps_text} replicates per point\n{line}", describe.join(", ")),
                 x_desc: x_desc.into(),
-                y_desc: y_desc.into(),
+                y_desc: y_desc.clone(),
                 xs: xs.clone(),
                 x_is_log10,
                 ys: ys.clone(),

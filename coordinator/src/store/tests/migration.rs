@@ -351,7 +351,9 @@ fn a_version_5_store_reads_without_the_equilibrated_fields_and_gains_them_when_o
     drop(conn);
     let without = |r: &CellResult| {
         let mut r = r.clone();
-        r.mcmc.equilibrated_tau_lo = None;
+        if let Some(l) = r.mcmc.ladder.as_mut() {
+            l.equilibrated_tau_lo = None;
+        }
         r.mcmc.tau_fwd_equilibrated = None;
         r.mcmc.tau_fwd_equilibrated_se = None;
         r

@@ -16,6 +16,7 @@
 
 use rand::{Rng, SeedableRng};
 
+use super::diagnostics::LadderDiagnostics;
 use super::mbar::{bootstrap_se, Mbar, Resample, Reweighted};
 use super::model::SpinModel;
 use super::replica::{Ensemble, SpinEnsemble};
@@ -122,24 +123,11 @@ pub struct McTau {
     pub at_bound: (bool, bool),
     /// The ladder.
     pub betas: Vec<f64>,
-    /// Smallest neighbour swap acceptance.
-    pub min_swap_acceptance: f64,
-    /// Completed round trips, summed over the ladders.
-    pub round_trips: u64,
-    /// Largest Gelman–Rubin R̂ of any rung's energy across the independent ladders (1 with
-    /// one ladder).
-    pub r_hat: f64,
-    /// Largest τ_int (in PT steps) of any rung's energy.
-    pub tau_int: f64,
-    /// Effective samples per rung at that τ_int.
-    pub ess: f64,
-    /// The lowest τ down to which every rung passed on its own (τ_int converged, R̂ within
-    /// bounds, swaps across every gap above it): the search's lower bound when all passed,
-    /// higher when the cold end of the ladder did not equilibrate; `None` when not even the
-    /// first rung above β = 0 passed.
-    pub equilibrated_tau_lo: Option<f64>,
+    /// How the run went: swaps, round trips, R̂, τ_int, the equilibrated range, and whether
+    /// every check (the sampling's, MBAR's, the TI cross-check, the precision target) held.
+    pub diagnostics: LadderDiagnostics,
     /// When the diagnostics failed: τ*_fwd from the equilibrated rungs alone (MBAR on them,
-    /// the search over [`McTau::equilibrated_tau_lo`], hi]), when it lies inside them.
+    /// the search over [`LadderDiagnostics::equilibrated_tau_lo`], hi]), when it lies inside them.
     ///
     /// Why this can be trusted when the cell as a whole cannot: D_fwd(β) = β⟨Ê⟩_p +
     /// ln Z_q(β) + const is convex in β (ln Z is), so a minimum inside [0, β_eq] is the
@@ -151,10 +139,6 @@ pub struct McTau {
     /// equilibrated rungs fail their own TI cross-check, or when the minimum is not inside
     /// the equilibrated range.
     pub tau_fwd_equilibrated: Option<WithSe>,
-    /// All diagnostics within their thresholds.
-    pub ok: bool,
-    /// Why not, when not.
-    pub note: Option<String>,
 }
 
 /// One τ of the curve, every value with its standard error.
@@ -324,8 +308,8 @@ const SCALARS: usize = 8;
 /// [`estimate`] until the standard errors of τ*_rev and τ*_fwd are at most `target_se`:
 /// the steps double from `opts.steps` until they are, or until the next run would pass
 /// `max_steps`. Each run starts afresh from the generator's next state (deterministic; the
-/// total cost is below twice that of the last run). Returns the last estimate, whose note
-/// says when the target was missed. A τ* whose standard error is exactly 0 (an identity
+/// total cost is below twice that of the last run). Returns the last estimate (its
+/// `diagnostics.steps` are the steps it took), whose note says when the target was missed. A τ* whose standard error is exactly 0 (an identity
 /// such as the rescaled truth's κ = C) meets any target.
 #[allow(clippy::too_many_arguments)]
 pub fn estimate_to_precision<E: Ensemble + ?Sized, R: Rng>(
@@ -337,25 +321,21 @@ pub fn estimate_to_precision<E: Ensemble + ?Sized, R: Rng>(
     target_se: f64,
     max_steps: usize,
     rng: &mut R,
-) -> (McTau, usize) {
+) -> McTau {
     let mut opts = opts.clone();
     loop {
         let mut r = estimate_ensemble(q, truth_energy, truth, truth_samples, &opts, rng);
         let worst = r.tau_rev.se.max(r.tau_fwd.se);
         if worst <= target_se {
-            return (r, opts.steps);
+            return r;
         }
         if opts.steps * 2 > max_steps {
             let missed = format!(
                 "τ* standard error {worst:.3e} above the target {target_se:.3e} after {} steps (budget {max_steps})",
                 opts.steps
             );
-            r.note = Some(match r.note.take() {
-                Some(n) => format!("{n}; {missed}"),
-                None => missed,
-            });
-            r.ok = false;
-            return (r, opts.steps);
+            r.diagnostics.fail(missed);
+            return r;
         }
         opts.steps *= 2;
     }
@@ -425,16 +405,10 @@ pub struct LadderRun {
     pub observables: Vec<Vec<f64>>,
     /// ln Z at β = 0 (ln of the number of configurations).
     pub log_z0: f64,
-    /// Smallest neighbour swap acceptance.
-    pub min_swap_acceptance: f64,
-    /// Round trips, summed over the ladders.
-    pub round_trips: u64,
-    /// Largest R̂ of any rung's energy across the ladders (1 with one ladder).
-    pub r_hat: f64,
-    /// Largest τ_int (PT steps) of any rung's energy in any ladder.
-    pub tau_int: f64,
-    /// Effective samples per rung at that τ_int.
-    pub ess: f64,
+    /// The run's diagnostics; `ok` and `note` say how the sampling went (τ_int, swaps,
+    /// round trips, R̂). What uses the samples adds its own checks with
+    /// [`LadderDiagnostics::fail`].
+    pub diagnostics: LadderDiagnostics,
     /// How many rungs from β = 0 up passed on their own: each one's τ_int converged in every
     /// ladder and its R̂ is within bounds, and each gap between them swapped at least
     /// `min_swap_acceptance`. All of them when every diagnostic held; fewer when the cold
@@ -443,8 +417,6 @@ pub struct LadderRun {
     pub equilibrated_rungs: usize,
     /// Per rung: the largest τ_int (PT steps) of its energy over the ladders.
     pub rung_tau_int: Vec<f64>,
-    /// Diagnostics that failed, in words.
-    pub notes: Vec<String>,
 }
 
 /// Place a ladder for `model` up to β = 1/τ_lo (or take `opts.ladder`) and run
@@ -562,19 +534,26 @@ pub fn run_ladders_reporting<E: Ensemble + ?Sized, R: Rng>(
         notes.push(format!("R̂ {r_hat:.3} over {ladders} ladders above {}", opts.max_r_hat));
     }
     progress(McProgress::Bootstrap);
-    LadderRun {
-        betas,
-        energies: es,
-        observables: obs,
-        log_z0: model.log_configurations(),
+    let diagnostics = LadderDiagnostics {
+        ok: notes.is_empty(),
+        note: (!notes.is_empty()).then(|| notes.join("; ")),
+        steps: opts.steps as u64,
+        rungs: k as u32,
         min_swap_acceptance: min_swap,
         round_trips,
         r_hat,
         tau_int,
         ess,
+        equilibrated_tau_lo: (equilibrated_rungs >= 2).then(|| 1.0 / betas[equilibrated_rungs - 1]),
+    };
+    LadderRun {
+        betas,
+        energies: es,
+        observables: obs,
+        log_z0: model.log_configurations(),
+        diagnostics,
         equilibrated_rungs,
         rung_tau_int,
-        notes,
     }
 }
 
@@ -620,17 +599,12 @@ pub fn estimate_ensemble<E: Ensemble + ?Sized, R: Rng>(
         energies: es,
         observables: obs,
         log_z0,
-        min_swap_acceptance: min_swap,
-        round_trips,
-        r_hat,
-        tau_int,
-        ess,
+        mut diagnostics,
         equilibrated_rungs,
         rung_tau_int,
-        mut notes,
     } = run_ladders(q, truth_energy, opts, rng);
     let k = betas.len();
-    let block = (4.0 * tau_int).ceil() as usize;
+    let block = (4.0 * diagnostics.tau_int).ceil() as usize;
     let bounds = opts.tau_bounds;
     let curve: Vec<f64> = opts.curve.iter().copied().filter(|t| (lo..=hi).contains(t)).collect();
     let truth_block = truth_samples.map_or(1, |s| (4.0 * autocorrelation(s).tau_int).ceil() as usize);
@@ -650,14 +624,14 @@ pub fn estimate_ensemble<E: Ensemble + ?Sized, R: Rng>(
     };
     let point = Mbar::solve(&betas, &es, &obs, log_z0, None);
     if !point.converged {
-        notes.push("MBAR did not converge".to_string());
+        diagnostics.fail("MBAR did not converge");
     }
     let (est, se) = bootstrap_se(&point, &es, &obs, log_z0, block, opts.resamples, rng, &stat);
     let (_, at_bound) = statistics(&point, &truth, bounds, &[]);
     let w = |i: usize| WithSe { value: est[i], se: se[i] };
     let (ti_gap, quadrature) = (w(est.len() - 2), est[est.len() - 1]);
     if ti_gap.value.abs() > TI_TOLERANCE_SE * ti_gap.se + quadrature + TI_TOLERANCE_ABS {
-        notes.push(format!(
+        diagnostics.fail(format!(
             "ln Z_q(β = {beta_max:.4}) by MBAR and by thermodynamic integration differ by {:.3e} ± {:.1e} \
              (quadrature error ≤ {quadrature:.1e})",
             ti_gap.value, ti_gap.se
@@ -667,7 +641,7 @@ pub fn estimate_ensemble<E: Ensemble + ?Sized, R: Rng>(
     // from its own generator, not `rng`).
     // Only when the cold end failed: a failure of the whole ladder (round trips, the TI
     // cross-check, the precision target) is not mended by leaving rungs out.
-    let tau_fwd_equilibrated = if notes.is_empty() || equilibrated_rungs == k {
+    let tau_fwd_equilibrated = if diagnostics.ok || equilibrated_rungs == k {
         None
     } else {
         fwd_on_equilibrated_rungs(
@@ -682,7 +656,6 @@ pub fn estimate_ensemble<E: Ensemble + ?Sized, R: Rng>(
             opts.resamples,
         )
     };
-    let equilibrated_tau_lo = (equilibrated_rungs >= 2).then(|| 1.0 / betas[equilibrated_rungs - 1]);
     let curve: Vec<McCurvePoint> = curve
         .iter()
         .enumerate()
@@ -713,15 +686,8 @@ pub fn estimate_ensemble<E: Ensemble + ?Sized, R: Rng>(
         curve,
         at_bound,
         betas,
-        min_swap_acceptance: min_swap,
-        round_trips,
-        r_hat,
-        tau_int,
-        ess,
-        equilibrated_tau_lo,
+        diagnostics,
         tau_fwd_equilibrated,
-        ok: notes.is_empty(),
-        note: (!notes.is_empty()).then(|| notes.join("; ")),
     }
 }
 
