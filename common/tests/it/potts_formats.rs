@@ -167,21 +167,30 @@ proptest! {
     #[test]
     fn integer_states_read_as_the_alphabet_letters((alphabet, model) in models()) {
         let text = written(&model, &alphabet);
-        let integers: String = text
-            .lines()
-            .map(|l| {
-                let f: Vec<String> = l
-                    .split(' ')
-                    .enumerate()
-                    .map(|(k, t)| match alphabet.state(t.as_bytes()[0]) {
-                        Some(s) if is_state_field(l, k) => s.to_string(),
-                        _ => t.to_string(),
-                    })
-                    .collect();
-                f.join(" ") + "\n"
-            })
-            .collect();
-        prop_assert_eq!(parse(&integers, &alphabet).unwrap(), model);
+        prop_assert_eq!(parse(&integer_states(&text, &alphabet), &alphabet).unwrap(), model);
+    }
+
+    /// `#` comment lines and whitespace-only lines inserted anywhere change nothing, in
+    /// either state format.
+    #[test]
+    fn comments_and_blank_lines_anywhere_round_trip(
+        (alphabet, model) in models(),
+        inserts in prop::collection::vec((any::<prop::sample::Index>(), comment_or_blank()), 0..12),
+        integers in any::<bool>(),
+    ) {
+        let text = written(&model, &alphabet);
+        let text = if integers { integer_states(&text, &alphabet) } else { text };
+        let mut lines: Vec<String> = text.lines().map(String::from).collect();
+        for (at, extra) in inserts {
+            let k = at.index(lines.len() + 1);
+            lines.insert(k, extra);
+        }
+        let with_comments = lines.join("\n") + "\n";
+        let back = parse(&with_comments, &alphabet).unwrap();
+        let bits = |m: &PottsModel| m.fields().iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        prop_assert_eq!(bits(&back), bits(&model));
+        prop_assert!(back.couplings() == model.couplings());
+        prop_assert_eq!(written(&back, &alphabet), written(&model, &alphabet));
     }
 
     /// No byte string makes the parameter reader panic.
@@ -222,6 +231,35 @@ proptest! {
             let _ = read_alignment(&text[..], format, &Alphabet::protein(), "fuzz");
         }
     }
+}
+
+/// A written file with every state as its 0-based integer (adabmDCA's old format).
+fn integer_states(text: &str, alphabet: &Alphabet) -> String {
+    text.lines()
+        .map(|l| {
+            let f: Vec<String> = l
+                .split(' ')
+                .enumerate()
+                .map(|(k, t)| match alphabet.state(t.as_bytes()[0]) {
+                    Some(s) if is_state_field(l, k) => s.to_string(),
+                    _ => t.to_string(),
+                })
+                .collect();
+            f.join(" ") + "\n"
+        })
+        .collect()
+}
+
+/// A `#` comment (possibly indented, possibly looking like a parameter line) or a line of
+/// whitespace only.
+fn comment_or_blank() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just(String::new()),
+        "[ \t\r]{1,4}",
+        "[ \t]{0,3}#[ -~]{0,30}",
+        Just("# J 0 1 A A 1".to_string()),
+        Just("#h 0 - 5".to_string()),
+    ]
 }
 
 /// Whether field k of a written line is a state (a or b of `J`, a of `h`).
@@ -318,11 +356,109 @@ fn a_coupling_listed_twice_names_both_lines() {
     let e = parse(&text, &alphabet).unwrap_err();
     assert_eq!(e.to_string(), "params.dat line 5: pair (3, 7) letters (A, C) listed twice (first at line 1)");
     assert_eq!(e.line(), Some(5));
-    // Letters and indices name the same coupling: `J 3 7 1 2` is `J 3 7 A C`.
-    let e = parse("J 3 7 A C 0.5\nJ 3 7 1 2 0.5\n", &alphabet).unwrap_err();
+    // In an integer-state file, `J 3 7 1 2` is `J 3 7 A C`; twice is refused the same way,
+    // also across comments and blank lines (the line numbers count them).
+    let e = parse("J 3 7 1 2 0.5\n# note\n\nJ 3 7 1 2 0.5\n", &alphabet).unwrap_err();
+    assert_eq!(e.to_string(), "params.dat line 4: pair (3, 7) letters (A, C) listed twice (first at line 1)");
+    let e = parse("J 7 3 2 1 0.5\nJ 3 7 1 2 0.5\n", &alphabet).unwrap_err();
     assert!(matches!(e, PottsError::DuplicateCoupling { line: 2, first: 1, transposed: false, .. }), "{e}");
-    let e = parse("h 0 A 1\nh 0 - 1\nh 0 1 2\n", &alphabet).unwrap_err();
+    let e = parse("J 3 7 1 2 0.5\nJ 7 3 2 1 0.5\n", &alphabet).unwrap_err();
+    assert!(matches!(e, PottsError::DuplicateCoupling { line: 2, first: 1, transposed: true, .. }), "{e}");
+    let e = parse("h 0 1 1\nh 0 0 1\nh 0 1 2\n", &alphabet).unwrap_err();
     assert_eq!(e.to_string(), "params.dat line 3: field of site 0 letter A listed twice (first at line 1)");
+    let e = parse("h 0 A 1\nh 0 - 1\n  # comment\nh 0 A 2\n", &alphabet).unwrap_err();
+    assert_eq!(e.to_string(), "params.dat line 4: field of site 0 letter A listed twice (first at line 1)");
+}
+
+/// A file writes its states as letters or as integers, never both: the second kind is an
+/// error naming the line, the token and the line that set the file's kind.
+#[test]
+fn letters_and_integer_states_in_one_file_are_refused() {
+    let alphabet = Alphabet::protein();
+    let e = parse("J 3 7 A C 0.5\nJ 3 7 1 2 0.5\n", &alphabet).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "params.dat line 2: letter a `1`: the file writes states as letters of the alphabet (adabmDCA's \
+         format) (from line 1), this one as integer states 0..q-1 (adabmDCA's old format): one or the \
+         other for the whole file"
+    );
+    assert_eq!(e.line(), Some(2));
+    let e = parse("# integers\nh 0 0 1\nh 0 A 1\n", &alphabet).unwrap_err();
+    assert!(
+        e.to_string().starts_with("params.dat line 3: state a `A`: the file writes states as integer states"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("(from line 2)"), "{e}");
+    // Within one line.
+    let e = parse("J 0 1 A 3 1\n", &alphabet).unwrap_err();
+    assert!(
+        e.to_string().starts_with("params.dat line 1: letter b `3`: the file writes states as letters"),
+        "{e}"
+    );
+    let e = parse("J 0 1 3 A 1\n", &alphabet).unwrap_err();
+    assert!(
+        e.to_string().starts_with("params.dat line 1: state b `A`: the file writes states as integer"),
+        "{e}"
+    );
+}
+
+/// An integer-state file takes q from the alphabet given: a state ≥ q is refused, and so is a
+/// complete file with fewer states than the alphabet (adabmDCA would infer that smaller q).
+#[test]
+fn integer_states_take_q_from_the_alphabet() {
+    let rna = Alphabet::rna();
+    let fields = |n: usize, q: usize| -> String {
+        (0..n).flat_map(|i| (0..q).map(move |a| format!("h {i} {a} 0.{a}\n"))).collect()
+    };
+    // q = 5 of the RNA alphabet: states 0..4 are -ACGU.
+    let m = parse(&format!("J 0 1 4 1 0.25\n{}", fields(2, 5)), &rna).unwrap();
+    assert_eq!((m.n(), m.q()), (2, 5));
+    assert_eq!(m.coupling(0, 1, 4, 1), 0.25);
+    assert_eq!(m.field(1, 3), 0.3);
+    let e = parse(&format!("J 0 1 5 1 0.25\n{}", fields(2, 5)), &rna).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "params.dat line 1: state a `5`: expected an integer state 0..4 of the alphabet `-ACGU` (q = 5); \
+         an integer-state file needs the alphabet the model was trained with (--alphabet)"
+    );
+    // A model of 21 states read with the 5-letter alphabet.
+    let e = parse(&fields(2, 21), &rna).unwrap_err();
+    assert!(e.to_string().starts_with("params.dat line 6: state a `5`"), "{e}");
+    // A whole model of 4 states (0..3) read with the 5-letter alphabet.
+    let e = parse(&fields(3, 4), &rna).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "params.dat: integer states go up to 3 only (q = 4, as adabmDCA's load_params_oldformat would \
+         infer from the `h` lines), but the alphabet `-ACGU` has q = 5: pass the alphabet the model \
+         was trained with (--alphabet)"
+    );
+    // A truncated file is reported as truncated, not as another alphabet.
+    let truncated: String = fields(3, 5).lines().take(12).map(|l| format!("{l}\n")).collect();
+    let e = parse(&truncated, &rna).unwrap_err();
+    assert!(e.to_string().starts_with("params.dat: no line `h 2 C value` (site 2 of 0..3)"), "{e}");
+}
+
+/// `#` comments and whitespace-only lines are skipped wherever they stand (adabmDCA's
+/// `load_params` skips them too), and line numbers in errors still count them.
+#[test]
+fn comments_and_blank_lines_are_skipped_anywhere() {
+    let dna = Alphabet::dna();
+    let text = "# adabmDCA 1.0.0\n#\n\n   \t\nJ 0 1 A C 0.5\n  # between\n\r\nh 0 - 0\n#h 0 A 99\nh 0 A 1\n\
+                h 0 C 0\nh 0 G 0\nh 0 T 0\n\n# end\n";
+    let mut full = text.to_string();
+    for a in "-ACGT".chars() {
+        full += &format!("h 1 {a} 0.5\n");
+    }
+    full += "# trailing comment without newline";
+    let m = parse(&full, &dna).unwrap();
+    assert_eq!((m.n(), m.q()), (2, 5));
+    assert_eq!(m.coupling(0, 1, 1, 2), 0.5);
+    assert_eq!(m.field(0, 1), 1.0, "the commented-out `#h 0 A 99` is not read");
+    let e = parse(&(full.clone() + "\nJ 0 1 A C 1\n"), &dna).unwrap_err();
+    assert_eq!(e.line(), Some(full.lines().count() as u64 + 1), "{e}");
+    // A comment must start the line: a trailing `#` is refused.
+    let e = parse("h 0 A 1 # one\n", &dna).unwrap_err();
+    assert!(e.to_string().starts_with("params.dat line 1: 5 fields after the tag, expected 3"), "{e}");
 }
 
 #[test]
@@ -365,15 +501,21 @@ fn bad_parameter_files_give_one_clear_error() {
             "j 0 1 A A 1\n".into(),
             "params.dat line 1: line tag `j`: expected `J i j a b value` or `h i a value`",
         ),
-        ("# comment\n".into(), "params.dat line 1: line tag `#`"),
+        ("# comment\n".into(), "params.dat: no field lines"),
+        (
+            "% comment\n".into(),
+            "params.dat line 1: line tag `%`: expected `J i j a b value` or `h i a value`",
+        ),
+        ("H 0 A 1\n".into(), "params.dat line 1: line tag `H`"),
         ("J 0 1 A 1\n".into(), "params.dat line 1: 4 fields after the tag, expected 5: `J i j a b value`"),
         ("h 0 A 1 2\n".into(), "params.dat line 1: 4 fields after the tag, expected 3"),
         (
             "J 0 1 A U 1\n".into(),
-            "params.dat line 1: letter b `U`: expected a letter of the alphabet `-ACGT` or a state 0..4",
+            "params.dat line 1: letter b `U`: expected a letter of the alphabet `-ACGT`",
         ),
         ("J 0 1 a A 1\n".into(), "params.dat line 1: letter a `a`"),
-        ("J 0 1 5 A 1\n".into(), "params.dat line 1: letter a `5`"),
+        ("J 0 1 5 A 1\n".into(), "params.dat line 1: state a `5`: expected an integer state 0..4"),
+        ("J 0 1 A AA 1\n".into(), "params.dat line 1: letter b `AA`: expected a letter of the alphabet"),
         ("J 0 1 -1 A 1\n".into(), "params.dat line 1: letter a `-1`"),
         ("J -1 1 A A 1\n".into(), "params.dat line 1: site i `-1`: expected a 0-based site index below 3276"),
         ("J 0 3276 A A 1\n".into(), "params.dat line 1: site j `3276`"),

@@ -676,6 +676,39 @@ fn paper_fig3_matches_spec_section_7() {
     assert!(s.grid_points().iter().all(|p| matches!(p.truth, TruthSpec::Ising2d { rows: 4, cols: 4, .. })));
 }
 
+/// The appendix's κ/C panel as the authors ran it: N_s = 100, n_g = 20, M = 80, 200
+/// replicates, Δ = 2:0.125:9 (57 values); the smaller toy of the single examples apart.
+#[test]
+fn paper_appendix_toys_match_spec_section_7() {
+    let s = Study::from_path(&studies_dir().join("paper-appendix-toy.toml")).unwrap();
+    let g: Vec<u64> = {
+        let mut g: Vec<u64> = gaps(&s).iter().map(|g| (g * 1000.0).round() as u64).collect();
+        g.sort_unstable();
+        g.dedup();
+        g
+    };
+    assert_eq!(g, (0..57).map(|i| 2000 + 125 * i).collect::<Vec<u64>>());
+    assert_eq!(samples(&s), BTreeSet::from([80]));
+    assert_eq!((s.replicates, s.seed), (200, 2025));
+    assert_eq!(s.cell_count(), 57 * 200);
+    assert!(s
+        .grid_points()
+        .iter()
+        .all(|p| matches!(p.truth, TruthSpec::TwoLevel { states: 100, low_states: 20, .. })));
+
+    let single = Study::from_path(&studies_dir().join("paper-appendix-toy-single-examples.toml")).unwrap();
+    assert_eq!(single.name, "paper-appendix-toy-single-examples");
+    let g: BTreeSet<u64> = gaps(&single).iter().map(|g| (g * 100.0).round() as u64).collect();
+    assert_eq!(g, (0..29).map(|i| 200 + 25 * i).collect());
+    assert!(g.contains(&200) && g.contains(&700), "the single examples' Δ = 2 and 7");
+    assert_eq!(samples(&single), BTreeSet::from([10]));
+    assert_eq!(single.cell_count(), 29 * 200);
+    assert!(single
+        .grid_points()
+        .iter()
+        .all(|p| matches!(p.truth, TruthSpec::TwoLevel { states: 15, low_states: 5, .. })));
+}
+
 #[test]
 fn paper_fig3_mle_is_the_same_grid_with_the_converged_penalised_fit() {
     let paper = Study::from_path(&studies_dir().join("paper-fig3.toml")).unwrap();

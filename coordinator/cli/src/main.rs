@@ -33,6 +33,15 @@ enum Command {
     /// Diagnose a Potts model you already have: S, ⟨E⟩, C against τ, and with held-out
     /// sequences the energy-match τ and the held-out log-likelihood (with error bars).
     Diagnose(commands::diagnose::Args),
+    /// Print the energy of every sequence of an alignment under a Potts model, as adabmDCA's
+    /// `energies` does: one `name<TAB>energy` row per sequence.
+    ///
+    /// E(s) = −Σ_i h_i(s_i) − Σ_{i<j} J_ij(s_i, s_j): low energy means the model finds the
+    /// sequence likely (p(s) ∝ e^{−E(s)}). Rows follow the alignment's order under a header
+    /// row `name<TAB>energy`, energies at full precision; --out also writes adabmDCA's layout.
+    /// Every sequence is kept (adabmDCA drops duplicates); a symbol outside the alphabet is an
+    /// error naming the file, line and column.
+    Energies(commands::energies::Args),
     /// Run a study on this machine: coordinator + local workers in one process (resumes).
     Run(commands::run::Args),
     /// Serve a study to remote workers over gRPC.
@@ -52,6 +61,7 @@ fn main() -> std::process::ExitCode {
         Command::Cell(a) => commands::cell::run(a),
         Command::Eval(a) => commands::eval::run(a),
         Command::Diagnose(a) => commands::diagnose::run(a),
+        Command::Energies(a) => commands::energies::run(a),
         Command::Run(a) => commands::run::run(a),
         Command::Serve(a) => commands::serve::run(a),
         Command::Status(a) => commands::status::run(a),

@@ -12,17 +12,39 @@
 //!   float32 (Python, Julia) or `%.5f` (C). A sparse model (eaDCA, edDCA) writes only the
 //!   couplings of its graph; the readers set missing ones to zero.
 //!
-//! adabmDCA's older format wrote a and b as 0-based integer states (`load_params_oldformat`,
-//! converted by `scripts/convert_format_params.py` through `tokens[n]`), so an integer
-//! token n here means state n of the alphabet. Both are accepted, also mixed.
+//! Comments and blank lines: adabmDCA's `load_params` splits each line on whitespace, skips
+//! empty ones and keeps only those whose first token is `J` or `h`, so a `#` line (which
+//! adabmDCA 1.0.0 documents as a comment) is skipped. Here a line whose first non-blank
+//! character is `#`, and a line of whitespace only, is skipped anywhere in the file; any
+//! other line must be a `J` or `h` line (below).
+//!
+//! The legacy integer-state format: older adabmDCA (`load_params_oldformat` /
+//! `save_params_oldformat` in `adabmDCA/io.py`) and the C++ bmDCA / adabmDCA write a and b as
+//! 0-based integer states, `J i j a b value` / `h i a value` with a, b ∈ 0..q−1, otherwise the
+//! same layout. adabmDCA does not guess: the user picks the loader (`load_params` maps letters
+//! through the alphabet, and fails on integers; `load_params_oldformat` reads integers and
+//! `scripts/convert_format_params.py` rewrites them as letters with `tokens[n]`). Here the
+//! format is decided per file by its first state token — all decimal digits: integer states,
+//! otherwise letters (alphabets hold no digits, [`Alphabet::new`], so this is never
+//! ambiguous) — and every later state token must be of the same kind; a mix is an error
+//! naming the line and the token.
+//!
+//! With integer states, q is the alphabet's, the one the user gives. `load_params_oldformat`
+//! infers q as the largest state of the `h` lines + 1 instead, but then
+//! `convert_format_params.py` names state n by `tokens[n]` of the user's alphabet, so the
+//! alphabet decides what the states mean there too; and our model must have the q of the
+//! alphabet that reads the alignments it is used with. A state ≥ q is an error, and so is a
+//! file whose largest state is below q − 1 (its model has fewer states than the alphabet:
+//! adabmDCA would infer that smaller q, so the user passed the wrong alphabet).
 //!
 //! Where we are stricter than adabmDCA, and why:
 //! - adabmDCA's readers add the transpose of what they read (`J + J.transpose(1, 0, 3, 2)` in
 //!   `load_params`), so a file with both `J i j a b` and `J j i b a` silently doubles the
 //!   coupling. Here a lower-triangle line is read as the coupling it denotes, and a coupling
 //!   given twice, in either triangle, is an error naming both lines.
-//! - Lines other than `J`/`h` are ignored by adabmDCA's Python reader; here they are errors,
-//!   as are non-finite values and sites i = j.
+//! - Lines other than `J`/`h` are ignored by adabmDCA's Python reader; here only `#` comments
+//!   and blank lines are, any other line is an error (a typo such as `j` would otherwise drop
+//!   couplings silently), as are non-finite values and sites i = j.
 //! - Every field h_i(a) of sites 0..n must have a line (adabmDCA always writes them all), so a
 //!   truncated file is an error rather than a model with zero fields; n is one more than the
 //!   largest site of an `h` line, and a `J` line beyond it is an error.
@@ -56,6 +78,7 @@ pub fn read_params_file(path: &Path, alphabet: &Alphabet) -> Result<PottsModel, 
 /// Read parameters in adabmDCA's format from `reader`; `file` names it in errors.
 pub fn read_params<R: BufRead>(reader: R, alphabet: &Alphabet, file: &str) -> Result<PottsModel, PottsError> {
     let mut acc = Collected::new(alphabet.q(), file);
+    let mut format: Option<(StateFormat, u64)> = None;
     for_each_line(reader, file, |line, text| {
         if line > u64::from(u32::MAX) {
             return Err(PottsError::Syntax {
@@ -66,12 +89,15 @@ pub fn read_params<R: BufRead>(reader: R, alphabet: &Alphabet, file: &str) -> Re
         }
         let mut fields = Fields::new(text);
         let Some(tag) = fields.next() else { return Ok(()) };
+        if tag.starts_with(b"#") {
+            return Ok(());
+        }
         let at = Line { file, line, alphabet };
         match tag {
             b"J" => {
                 let [i, j, a, b, v] = at.fields::<5>(&mut fields, "J i j a b value")?;
                 let (i, j) = (at.site(i, "site i")?, at.site(j, "site j")?);
-                let (a, b) = (at.state(a, "letter a")?, at.state(b, "letter b")?);
+                let (a, b) = (at.state(a, "a", &mut format)?, at.state(b, "b", &mut format)?);
                 let v = at.value(v)?;
                 if i == j {
                     let reason = "equals site i: a site has no coupling with itself";
@@ -81,20 +107,46 @@ pub fn read_params<R: BufRead>(reader: R, alphabet: &Alphabet, file: &str) -> Re
             }
             b"h" => {
                 let [i, a, v] = at.fields::<3>(&mut fields, "h i a value")?;
-                let (i, a, v) = (at.site(i, "site i")?, at.state(a, "letter a")?, at.value(v)?);
+                let (i, a, v) = (at.site(i, "site i")?, at.state(a, "a", &mut format)?, at.value(v)?);
                 acc.field(i, a, v, line, alphabet)?;
             }
             other => {
                 return Err(at.invalid(
                     "line tag",
                     &quote(other),
-                    "expected `J i j a b value` or `h i a value` (adabmDCA's parameter format)",
+                    "expected `J i j a b value` or `h i a value` (adabmDCA's parameter format), \
+                     or a `#` comment",
                 ));
             }
         }
         Ok(())
     })?;
-    acc.finish(alphabet)
+    acc.finish(alphabet, format.map(|(f, _)| f))
+}
+
+/// How a file writes the states a and b: as letters of the alphabet (adabmDCA) or as 0-based
+/// integers (adabmDCA's old format, bmDCA); one or the other for a whole file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StateFormat {
+    Letters,
+    Integers,
+}
+
+impl StateFormat {
+    fn of(token: &[u8]) -> StateFormat {
+        if !token.is_empty() && token.iter().all(u8::is_ascii_digit) {
+            StateFormat::Integers
+        } else {
+            StateFormat::Letters
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            StateFormat::Letters => "letters of the alphabet (adabmDCA's format)",
+            StateFormat::Integers => "integer states 0..q-1 (adabmDCA's old format)",
+        }
+    }
 }
 
 /// Write `model` in adabmDCA's format (module docs) to the file at `path`.
@@ -241,19 +293,56 @@ impl Line<'_> {
         Ok(v as u32)
     }
 
-    /// A state: a symbol of the alphabet, or its 0-based integer index.
-    fn state(&self, text: &[u8], field: &'static str) -> Result<u8, PottsError> {
+    /// A state: a symbol of the alphabet, or its 0-based integer index, whichever the file
+    /// uses (`format`: the kind of its first state token and that token's line).
+    fn state(
+        &self,
+        text: &[u8],
+        which: &'static str,
+        format: &mut Option<(StateFormat, u64)>,
+    ) -> Result<u8, PottsError> {
+        let kind = StateFormat::of(text);
+        let (file_kind, first) = *format.get_or_insert((kind, self.line));
         let q = self.alphabet.q();
-        let found = match text {
-            [c] if !c.is_ascii_digit() => self.alphabet.state(*c),
-            _ => parse_index(text).filter(|&k| k < q as u64).map(|k| k as u8),
+        let field = match (file_kind, which) {
+            (StateFormat::Letters, "a") => "letter a",
+            (StateFormat::Letters, _) => "letter b",
+            (StateFormat::Integers, "a") => "state a",
+            (StateFormat::Integers, _) => "state b",
         };
-        found.ok_or_else(|| {
-            self.invalid(
+        if kind != file_kind {
+            return Err(self.invalid(
                 field,
                 &quote(text),
-                format!("expected a letter of the alphabet `{}` or a state 0..{}", self.alphabet, q - 1),
-            )
+                format!(
+                    "the file writes states as {} (from line {first}), this one as {}: \
+                     one or the other for the whole file",
+                    file_kind.describe(),
+                    kind.describe()
+                ),
+            ));
+        }
+        let found = match (file_kind, text) {
+            (StateFormat::Letters, [c]) => self.alphabet.state(*c),
+            (StateFormat::Letters, _) => None,
+            (StateFormat::Integers, _) => parse_index(text).filter(|&k| k < q as u64).map(|k| k as u8),
+        };
+        found.ok_or_else(|| match file_kind {
+            StateFormat::Letters => self.invalid(
+                field,
+                &quote(text),
+                format!("expected a letter of the alphabet `{}`", self.alphabet),
+            ),
+            StateFormat::Integers => self.invalid(
+                field,
+                &quote(text),
+                format!(
+                    "expected an integer state 0..{} of the alphabet `{}` (q = {q}); an integer-state \
+                     file needs the alphabet the model was trained with (--alphabet)",
+                    q - 1,
+                    self.alphabet
+                ),
+            ),
         })
     }
 
@@ -287,6 +376,8 @@ struct Collected<'f> {
     field_lines: Vec<u32>,
     /// The largest site of a `J` line and that line.
     max_coupled_site: Option<(u32, u64)>,
+    /// The largest state of an `h` line.
+    max_state: usize,
 }
 
 impl<'f> Collected<'f> {
@@ -299,6 +390,7 @@ impl<'f> Collected<'f> {
             fields: Vec::new(),
             field_lines: Vec::new(),
             max_coupled_site: None,
+            max_state: 0,
         }
     }
 
@@ -363,12 +455,34 @@ impl<'f> Collected<'f> {
         }
         self.fields[at] = v;
         self.field_lines[at] = line as u32;
+        self.max_state = self.max_state.max(a as usize);
         Ok(())
     }
 
-    fn finish(self, alphabet: &Alphabet) -> Result<PottsModel, PottsError> {
+    fn finish(self, alphabet: &Alphabet, format: Option<StateFormat>) -> Result<PottsModel, PottsError> {
         let q = self.q;
         let n = self.fields.len() / q;
+        let fewer_states = |k: usize| {
+            self.field_lines
+                .chunks_exact(q)
+                .all(|site| site.iter().enumerate().all(|(a, &l)| (a < k) == (l != 0)))
+        };
+        if format == Some(StateFormat::Integers)
+            && n > 0
+            && self.max_state + 1 < q
+            && fewer_states(self.max_state + 1)
+        {
+            return Err(PottsError::File {
+                file: self.file.to_string(),
+                reason: format!(
+                    "integer states go up to {} only (q = {}, as adabmDCA's load_params_oldformat would \
+                     infer from the `h` lines), but the alphabet `{alphabet}` has q = {q}: pass the \
+                     alphabet the model was trained with (--alphabet)",
+                    self.max_state,
+                    self.max_state + 1
+                ),
+            });
+        }
         if n == 0 {
             return Err(PottsError::File {
                 file: self.file.to_string(),

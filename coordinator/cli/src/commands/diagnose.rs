@@ -20,7 +20,9 @@ use rand::SeedableRng;
 use report::plot::diagnose::{draw_diagnose, DiagnoseFigure, DiagnosePoint};
 use taustar_science::mc::curves::{model_curves_reporting, ModelCurves};
 use taustar_science::mc::estimate::{McOptions, McProgress};
-use taustar_science::potts::{read_alignment_file, read_params_file, AlignmentFormat, Alphabet, PottsModel};
+use taustar_science::potts::{
+    read_alignment_file, read_params_file, Alignment, AlignmentFormat, Alphabet, PottsModel,
+};
 
 use super::cell::parse_pair;
 use super::table::emit;
@@ -175,6 +177,19 @@ fn heldout_energies(
     path: &Path,
     format: Option<&str>,
 ) -> anyhow::Result<(Vec<f64>, usize)> {
+    let msa = read_msa_for(model, alphabet, path, format)?;
+    let energies: Vec<f64> = msa.sequences().map(|s| model.energy(s)).collect();
+    Ok((energies, msa.num_sequences()))
+}
+
+/// The alignment at `path` (`format` by name, else from the extension, else FASTA) read with
+/// the model's alphabet; an error unless its sequences have the model's length.
+pub(crate) fn read_msa_for(
+    model: &PottsModel,
+    alphabet: &Alphabet,
+    path: &Path,
+    format: Option<&str>,
+) -> anyhow::Result<Alignment> {
     let format = match format {
         Some(f) => AlignmentFormat::named(f)?,
         None => AlignmentFormat::from_path(path).unwrap_or(AlignmentFormat::Fasta),
@@ -188,8 +203,7 @@ fn heldout_energies(
             model.n()
         );
     }
-    let energies: Vec<f64> = msa.sequences().map(|s| model.energy(s)).collect();
-    Ok((energies, msa.num_sequences()))
+    Ok(msa)
 }
 
 /// A bar on a terminal; nothing otherwise (a batch job's stderr is a file).

@@ -2,6 +2,7 @@
 
 pub mod cell;
 pub mod diagnose;
+pub mod energies;
 pub mod eval;
 pub mod export;
 pub mod plot;

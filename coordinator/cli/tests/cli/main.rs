@@ -1,7 +1,8 @@
-//! Tests of the `taustar` binary as a process: `taustar cell`, `taustar diagnose` and `taustar run`.
+//! Tests of the `taustar` binary as a process: `taustar cell`, `taustar diagnose`, `taustar energies` and `taustar run`.
 //!
 //! One test binary for the directory (each file a module), so it links once.
 
 mod cell;
 mod diagnose;
+mod energies;
 mod run;
