@@ -8,7 +8,9 @@
 //!
 //! Modules, in the order data flows through them:
 //! - [`study`]: study file (TOML) → grid points → cells, canonical cell keys, seeds.
-//! - [`cell`]: [`CellSpec`] → [`CellResult`], the unit of work, and the reports it carries.
+//! - [`cell`]: [`CellSpec`] → [`CellResult`], the unit of work: its truth (`cell/truth.rs`),
+//!   the settings a study's cells share (`cell/settings.rs`) and the result with its parts
+//!   (`cell/result.rs`).
 //! - [`compute`]: the steps of a cell (data → fit → evaluate), one module per truth kind
 //!   ([`compute::two_level`], [`compute::ising`], [`compute::potts`]), and the fit-free
 //!   evaluation of a given model ([`compute::eval`]).
