@@ -1,8 +1,9 @@
 //! `taustar energies`: the energy of every sequence of an alignment under a Potts model, as
 //! adabmDCA's `energies` command computes it.
 //!
-//! E(s) = −Σ_i h_i(s_i) − Σ_{i<j} J_ij(s_i, s_j) ([`PottsModel::energy`]), the model read by
-//! the adabmDCA-format reader and the sequences by the alignment reader that `diagnose` uses.
+//! E(s) = −Σ_i h_i(s_i) − Σ_{i<j} J_ij(s_i, s_j)
+//! ([`PottsModel::energy`](taustar_science::potts::PottsModel::energy)), the model read by the
+//! adabmDCA-format reader and the sequences by the alignment reader that `diagnose` uses.
 //!
 //! Output: a table `name<TAB>energy` on stdout, one row per sequence in file order, under a
 //! header row, energies as the shortest decimal that reads back to the same f64. With
