@@ -119,6 +119,12 @@ fn curves_of_a_four_site_three_state_model_agree_with_enumeration() {
 /// (1.45–1.61 with other seeds, step counts and longer bootstrap blocks, so not the block
 /// length; every run passes its diagnostics with τ_int ≈ 1). Every other quantity is within
 /// [0.6, 1.5]. The bound here is 1.75 so the test still fails on a real break.
+///
+/// The cause, measured on N = 4, q = 21 over 40 seeds: the ladder is placed anew for every
+/// run, with only 3–4 rungs on these small models, and the MBAR estimate's expectation given
+/// the ladder moves with the placement; the bootstrap holds the ladder fixed and cannot see
+/// that part. With one ladder for every seed the z² are right (mean 1.01–1.11); with 13 rungs
+/// too (0.97). The fix is a placement for reweighting overlap, not only for swaps.
 #[test]
 fn curves_of_a_three_site_protein_alphabet_model_agree_with_enumeration() {
     check(3, 21, 1.0, 2, 1.75);

@@ -298,6 +298,21 @@ fn a_potts_file_study_names_its_model_by_content() {
     assert!(csv_column(&cells, "truth").iter().all(|t| t == "potts-file"));
     assert!(csv_column(&cells, "sites").iter().all(|t| t == "5"));
     assert!(csv_column(&cells, "tau_rev_se").iter().all(|x| x.parse::<f64>().is_ok_and(|v| v > 0.0)));
+    // No swept parameter of the truth: τ* against M is drawn (one line, named by the kind),
+    // and no heatmap, which would have a single meaningless row.
+    let plots = dir.path().join("pf-plots");
+    let out = taustar(&[
+        "plot".as_ref(),
+        "--db".as_ref(),
+        dir.path().join("pf.db").as_os_str(),
+        "--out".as_ref(),
+        plots.as_os_str(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let svg = std::fs::read_to_string(plots.join("tau_vs_samples.svg")).expect("τ* against M is drawn");
+    assert!(svg.lines().any(|l| l.trim() == "potts-file"), "the legend names the line by the truth's kind");
+    assert!(plots.join("tau_vs_samples.png").exists());
+    assert!(!plots.join("tau_rev_mean.png").exists(), "no map without a second axis");
 
     for (from, to, want) in [
         ("model = \"family.dat\"", "model = \"missing.dat\"", ["truth.model", "missing.dat", "line 6"]),

@@ -1,8 +1,10 @@
 //! Which phase-diagram maps a study gets, and how summaries become heatmap grids.
 //!
 //! The axes are the data size (x: log10 M, or μ) and the truth's swept parameter (y: Δ for
-//! two-level truths, T for Ising, σ_J for `potts-random`). Every other swept value (N_s, n_g, lattice, λ, fit mode)
-//! makes a separate *facet*: its maps get a file-name suffix naming its values.
+//! two-level truths, T for Ising, σ_J for `potts-random`; `TruthColumns::axis`). A
+//! `potts-file` truth has no swept parameter: it gets τ* against M and no maps. Every other
+//! swept value (N_s, n_g, lattice, λ, fit mode) makes a separate *facet*: its maps get a
+//! file-name suffix naming its values.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -174,8 +176,10 @@ fn x_of(d: &Descriptors) -> Option<(f64, bool)> {
     }
 }
 
+/// The y value of a point: the truth's swept parameter, or 0 for a truth that has none (a
+/// `potts-file` model), whose points then form one row: τ* against M still applies.
 fn y_of(d: &Descriptors) -> Option<f64> {
-    d.truth.axis().map(|(y, _, _)| y)
+    Some(d.truth.axis().map_or(0.0, |(y, _, _)| y))
 }
 
 /// The facet of a point: every descriptor but the two axes (and which kind of x it has).
@@ -228,7 +232,7 @@ pub fn draw_maps(study: &str, rows: &[SummaryRow], out: &Path) -> anyhow::Result
         let describe: Vec<String> =
             facet.iter().filter(|(k, _)| *k != "x").map(|(k, v)| format!("{k}={v}")).collect();
         let truth = descriptors[idx[0]].truth.kind;
-        let (y_symbol, y_name) = descriptors[idx[0]].truth.axis().map_or(("", ""), |(_, s, n)| (s, n));
+        let axis = descriptors[idx[0]].truth.axis().map(|(_, symbol, name)| (symbol, name));
 
         let mut xs: Vec<f64> = Vec::new();
         let mut ys: Vec<f64> = Vec::new();
@@ -316,7 +320,10 @@ pub fn draw_maps(study: &str, rows: &[SummaryRow], out: &Path) -> anyhow::Result
         let reps_text = if rmin == rmax { format!("{rmin}") } else { format!("{rmin}–{rmax}") };
         let (x_desc, y_desc) = (
             if x_is_log10 { "M, number of samples (log scale)" } else { "μ = ln M − S(p)" },
-            format!("{y_symbol}, {y_name}"),
+            match axis {
+                Some((symbol, name)) => format!("{symbol}, {name}"),
+                None => format!("the truth ({truth}: no swept parameter)"),
+            },
         );
 
         // One data size and several truth values (the appendix's studies): a heatmap would
@@ -355,7 +362,11 @@ pub fn draw_maps(study: &str, rows: &[SummaryRow], out: &Path) -> anyhow::Result
         if xs.len() >= 2 {
             let mut lines: Vec<Line> = ys
                 .iter()
-                .map(|y| Line { label: format!("{} = {y}", y_symbol), rev: Vec::new(), fwd: Vec::new() })
+                .map(|y| Line {
+                    label: axis.map_or_else(|| truth.to_string(), |(symbol, _)| format!("{symbol} = {y}")),
+                    rev: Vec::new(),
+                    fwd: Vec::new(),
+                })
                 .collect();
             for &i in idx {
                 let d = &descriptors[i];
@@ -400,7 +411,8 @@ pub fn draw_maps(study: &str, rows: &[SummaryRow], out: &Path) -> anyhow::Result
             }
         }
 
-        for map in MAPS.iter().filter(|m| m.only.is_none_or(|t| t == truth)) {
+        // A truth without a swept parameter has no second axis to map over.
+        for map in MAPS.iter().filter(|m| axis.is_some() && m.only.is_none_or(|t| t == truth)) {
             let values = grid(&map.value);
             if values.iter().all(Option::is_none) {
                 continue;
