@@ -13,6 +13,8 @@
 //!   and written as adabmDCA writes it.
 //! - [`msa`]: alignments from FASTA, A2M and Stockholm files, insert columns dropped.
 //! - [`weights`]: sequence reweighting at an identity threshold and M_eff.
+//! - [`split`]: training / held-out splits by single-linkage identity clusters, so held-out
+//!   sequences are not near-copies of training ones.
 //! - [`enumerate`](mod@enumerate): exact ln Z and probabilities of models with few states, the oracle.
 //! - [`random`]: [`PottsRandomSpec`] and [`random_family`], seeded synthetic protein-like families
 //!   (truth kind `potts-random`): a backbone plus random long-range contacts, Gaussian couplings
@@ -31,6 +33,7 @@ pub mod gauge;
 pub mod msa;
 pub mod params;
 pub mod random;
+pub mod split;
 pub mod weights;
 
 pub use adabmdca::{read_params, read_params_file, write_params, write_params_file};
@@ -38,7 +41,8 @@ pub use alphabet::Alphabet;
 pub use chain::PottsChain;
 pub use enumerate::{decode_state, enumerate, Enumeration};
 pub use error::PottsError;
-pub use msa::{read_alignment, read_alignment_file, Alignment, AlignmentFormat};
+pub use msa::{read_alignment, read_alignment_file, write_fasta_file, Alignment, AlignmentFormat};
 pub use params::PottsModel;
 pub use random::{random_family, PottsRandomSpec};
+pub use split::{identity_clusters, split_by_identity, IdentitySplit};
 pub use weights::{reweight, SequenceWeights, DEFAULT_IDENTITY_THRESHOLD};

@@ -146,6 +146,42 @@ impl Alignment {
     pub fn data(&self) -> &[u8] {
         &self.data
     }
+
+    /// The sequences at `indices`, in that order (an index may repeat). Panics on an index
+    /// ≥ M or an empty list: callers pick indices from this alignment.
+    pub fn subset(&self, indices: &[usize]) -> Alignment {
+        assert!(!indices.is_empty(), "a subset of at least one sequence");
+        let names = indices.iter().map(|&k| self.names[k].clone()).collect();
+        let mut data = Vec::with_capacity(indices.len() * self.length);
+        for &k in indices {
+            data.extend_from_slice(self.sequence(k));
+        }
+        Alignment { names, data, length: self.length, q: self.q }
+    }
+}
+
+/// Write `alignment` as aligned FASTA to `path`: `>name` and the match columns in the
+/// alphabet's symbols on one line, the file every reader here (and adabmDCA) reads back to
+/// the same alignment. The alphabet must have the alignment's q.
+pub fn write_fasta_file(alignment: &Alignment, alphabet: &Alphabet, path: &Path) -> Result<(), PottsError> {
+    use std::io::Write;
+    if alphabet.q() != alignment.q() {
+        return Err(PottsError::setting(
+            "alphabet",
+            format!("`{alphabet}`"),
+            format!("has {} symbols but the alignment has q = {} states", alphabet.q(), alignment.q()),
+        ));
+    }
+    let file = path.display().to_string();
+    let err = |error| PottsError::Write { file: file.clone(), error };
+    let mut w = std::io::BufWriter::new(File::create(path).map_err(err)?);
+    let mut line = String::with_capacity(alignment.length() + 1);
+    for (name, seq) in alignment.names().iter().zip(alignment.sequences()) {
+        line.clear();
+        line.extend(seq.iter().map(|&s| alphabet.symbol(s)));
+        writeln!(w, ">{name}\n{line}").map_err(err)?;
+    }
+    w.flush().map_err(err)
 }
 
 /// Read the alignment in `path` (see the module docs for what each format means).
@@ -540,6 +576,21 @@ mod tests {
         assert_eq!(f, read(sto, AlignmentFormat::Stockholm).unwrap());
         assert_eq!(f.names(), ["a", "b"]);
         assert_eq!(f.sequence(1), [1, 2, 20, 3]);
+    }
+
+    #[test]
+    fn written_fasta_reads_back_to_the_same_alignment() {
+        let a = read(">a x\nAC-D\n>b\nACYD\n>c\nWWWW\n", AlignmentFormat::Fasta).unwrap();
+        let sub = a.subset(&[2, 0]);
+        assert_eq!(sub.names(), ["c", "a"]);
+        let dir = std::env::temp_dir().join(format!("taustar-msa-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("sub.fasta");
+        write_fasta_file(&sub, &Alphabet::protein(), &path).unwrap();
+        let back = read_alignment_file(&path, AlignmentFormat::Fasta, &Alphabet::protein()).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(back, sub);
+        assert!(write_fasta_file(&sub, &Alphabet::rna(), &path).is_err());
     }
 
     #[test]

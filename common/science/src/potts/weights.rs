@@ -59,13 +59,7 @@ impl SequenceWeights {
 /// Weights at identity threshold `threshold` (0 ≤ θ < 1; adabmDCA's default is
 /// [`DEFAULT_IDENTITY_THRESHOLD`]); see the module docs for the exact rule.
 pub fn reweight(alignment: &Alignment, threshold: f64) -> Result<SequenceWeights, PottsError> {
-    if !(0.0..1.0).contains(&threshold) {
-        return Err(PottsError::setting(
-            "identity threshold",
-            threshold,
-            "need 0 <= threshold < 1 (a sequence must be above the threshold with itself)",
-        ));
-    }
+    check_threshold(threshold)?;
     let length = alignment.length();
     let need = matches_needed(threshold, length);
     let cluster_sizes = cluster_sizes(alignment, need);
@@ -74,10 +68,22 @@ pub fn reweight(alignment: &Alignment, threshold: f64) -> Result<SequenceWeights
     Ok(SequenceWeights { weights, cluster_sizes, neff, threshold: Some(threshold) })
 }
 
+/// An identity threshold must lie in [0, 1): a sequence must be above it with itself.
+pub(crate) fn check_threshold(threshold: f64) -> Result<(), PottsError> {
+    if !(0.0..1.0).contains(&threshold) {
+        return Err(PottsError::setting(
+            "identity threshold",
+            threshold,
+            "need 0 <= threshold < 1 (a sequence must be above the threshold with itself)",
+        ));
+    }
+    Ok(())
+}
+
 /// The least number of equal columns d with d > θ·L, at most L (a sequence always counts
 /// itself). θ·L is a product of a decimal and an integer, rounded: within 1e-9 of an integer
 /// it is taken as that integer, so θ = 0.07 at L = 100 asks for d > 7, not d > 7.000000000000001.
-fn matches_needed(threshold: f64, length: usize) -> usize {
+pub(crate) fn matches_needed(threshold: f64, length: usize) -> usize {
     let t = threshold * length as f64;
     let t = if (t - t.round()).abs() <= 1e-9 { t.round() } else { t };
     (t.floor() as usize + 1).min(length)
@@ -114,7 +120,7 @@ fn cluster_sizes(alignment: &Alignment, need: usize) -> Vec<u32> {
 
 /// Whether `x` and `y` (equal lengths) agree in at least `need` columns.
 #[inline]
-fn close(x: &[u8], y: &[u8], need: usize) -> bool {
+pub(crate) fn close(x: &[u8], y: &[u8], need: usize) -> bool {
     let max_mismatches = x.len() - need;
     let (mut matches, mut mismatches) = (0, 0);
     for (cx, cy) in x.chunks(CHUNK).zip(y.chunks(CHUNK)) {
