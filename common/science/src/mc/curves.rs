@@ -15,6 +15,12 @@
 //! Every number carries a block-bootstrap standard error that resamples the ladder's series
 //! (in blocks of 4 τ_int) and the held-out energies (independently: they are separate
 //! sequences), and the ladder's convergence diagnostics come along.
+//!
+//! Held-out sequences may carry weights ([`HeldOut::weights`], e.g. 1/N_m at the 80 %
+//! identity threshold, as the training sequences are weighted): Ē_h is then the weighted
+//! mean Σ w_m E_m / Σ w_m, so a cluster of near-copies counts as one sequence rather than
+//! pulling Ē_h towards its own energy. The bootstrap resamples sequences with their
+//! weights (the ratio estimator's resample).
 
 use rand::{Rng, SeedableRng};
 
@@ -67,6 +73,36 @@ pub struct ModelCurves {
     pub diagnostics: LadderDiagnostics,
 }
 
+/// Held-out sequences as the curves use them: their energies under the model, and
+/// optionally their weights (module docs).
+#[derive(Debug, Clone, Copy)]
+pub struct HeldOut<'a> {
+    /// E of each held-out sequence under the model.
+    pub energies: &'a [f64],
+    /// A weight ≥ 0 per sequence (`None`: all equal).
+    pub weights: Option<&'a [f64]>,
+}
+
+impl HeldOut<'_> {
+    /// Σ w E / Σ w over `indices` (every sequence once for the point estimate).
+    fn mean(&self, indices: impl Iterator<Item = usize>) -> f64 {
+        let (mut num, mut den) = (0.0, 0.0);
+        for k in indices {
+            let w = self.weights.map_or(1.0, |w| w[k]);
+            num += w * self.energies[k];
+            den += w;
+        }
+        num / den
+    }
+
+    /// The weighted mean of a resample of the sequences with replacement.
+    fn resampled_mean<R: Rng>(&self, rng: &mut R) -> f64 {
+        let n = self.energies.len();
+        let picks: Vec<usize> = (0..n).map(|_| rng.random_range(0..n)).collect();
+        self.mean(picks.into_iter())
+    }
+}
+
 /// Points of the heat-capacity scan per decade of τ before the golden-section refinement.
 const PEAK_SCAN_PER_DECADE: f64 = 20.0;
 
@@ -80,15 +116,17 @@ pub fn model_curves<E: Ensemble + ?Sized, R: Rng>(
     opts: &McOptions,
     rng: &mut R,
 ) -> ModelCurves {
-    model_curves_reporting(model, taus, heldout_energies, opts, rng, &mut |_| {})
+    let heldout = heldout_energies.map(|energies| HeldOut { energies, weights: None });
+    model_curves_reporting(model, taus, heldout, opts, rng, &mut |_| {})
 }
 
-/// [`model_curves`], telling `progress` where it is (for a progress bar; the numbers are
-/// the same).
+/// [`model_curves`] with optionally weighted held-out sequences, telling `progress` where
+/// it is (for a progress bar; the numbers are the same). Panics if the weights are not one
+/// per energy, finite, ≥ 0 with a positive sum (callers compute them from the sequences).
 pub fn model_curves_reporting<E: Ensemble + ?Sized, R: Rng>(
     model: &E,
     taus: &[f64],
-    heldout_energies: Option<&[f64]>,
+    heldout: Option<HeldOut<'_>>,
     opts: &McOptions,
     rng: &mut R,
     progress: &mut dyn FnMut(McProgress),
@@ -98,14 +136,29 @@ pub fn model_curves_reporting<E: Ensemble + ?Sized, R: Rng>(
     let LadderRun { betas, energies: es, observables: obs, log_z0, mut diagnostics, .. } =
         run_ladders_reporting(model, &|_| 0.0, opts, rng, progress);
     let taus: Vec<f64> = taus.iter().copied().filter(|t| (lo..=hi).contains(t)).collect();
-    let heldout = heldout_energies.filter(|h| !h.is_empty());
-    let heldout_point = heldout.map(|h| mean_var(h).0);
+    let heldout = heldout.filter(|h| !h.energies.is_empty());
+    if let Some(w) = heldout.and_then(|h| h.weights) {
+        assert!(
+            heldout.is_some_and(|h| h.energies.len() == w.len())
+                && w.iter().all(|w| w.is_finite() && *w >= 0.0)
+                && w.iter().sum::<f64>() > 0.0,
+            "one finite weight >= 0 per held-out energy, with a positive sum"
+        );
+    }
+    let heldout_point = heldout.map(|h| match h.weights {
+        None => mean_var(h.energies).0,
+        Some(_) => h.mean(0..h.energies.len()),
+    });
     let (lo_beta, hi_beta) = (1.0 / hi, 1.0 / lo);
     let stat = |m: &Mbar, _: &[Vec<f64>], which: Resample| {
         // Held-out sequences are independent draws: resampled one by one.
         let e_h = match (heldout, which) {
             (Some(h), Resample::Drawn(seed)) => {
-                Some(block_resampled_mean(h, 1, &mut rand_chacha::ChaCha8Rng::seed_from_u64(seed)))
+                let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+                Some(match h.weights {
+                    None => block_resampled_mean(h.energies, 1, &mut r),
+                    Some(_) => h.resampled_mean(&mut r),
+                })
             }
             _ => heldout_point,
         };
@@ -212,4 +265,26 @@ fn heat_peak(m: &Mbar, lo_beta: f64, hi_beta: f64) -> (f64, f64, bool) {
     }
     let u = 0.5 * (a + b);
     (u.exp(), c(u), false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weighted_heldout_mean_counts_a_cluster_of_copies_once() {
+        // Three copies of a sequence at E = 1 weighted 1/3 each, one at E = 5: as [1, 5].
+        let energies = [1.0, 1.0, 1.0, 5.0];
+        let weights = [1.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0, 1.0];
+        let h = HeldOut { energies: &energies, weights: Some(&weights) };
+        assert!((h.mean(0..4) - 3.0).abs() < 1e-12);
+        let plain = HeldOut { energies: &energies, weights: None };
+        assert!((plain.mean(0..4) - 2.0).abs() < 1e-12);
+        // A resample is a weighted mean of some of the energies: inside their range.
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        for _ in 0..100 {
+            let r = h.resampled_mean(&mut rng);
+            assert!((1.0..=5.0).contains(&r), "{r}");
+        }
+    }
 }

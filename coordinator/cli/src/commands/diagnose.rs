@@ -9,6 +9,11 @@
 //! mean energy equals the held-out sequences' — ℓ's maximum, and τ*_fwd when the held-out
 //! sequences stand in for the unknown truth. That is the data-driven answer to "at what
 //! temperature should I sample this model?" for the forward (coverage) criterion.
+//!
+//! With `--heldout-identity θ` the held-out sequences are weighted as DCA weights training
+//! sequences (1/N_m, N_m the held-out sequences above identity θ with m, m included), so a
+//! sub-family with many near-copies among the held-out sequences counts once instead of
+//! pulling the held-out mean energy, and with it the energy-match τ, towards itself.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -18,10 +23,10 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::SeedableRng;
 use report::plot::diagnose::{draw_diagnose, DiagnoseFigure, DiagnosePoint};
-use taustar_science::mc::curves::{model_curves_reporting, ModelCurves};
+use taustar_science::mc::curves::{model_curves_reporting, HeldOut, ModelCurves};
 use taustar_science::mc::estimate::{McOptions, McProgress};
 use taustar_science::potts::{
-    read_alignment_file, read_params_file, Alignment, AlignmentFormat, Alphabet, PottsModel,
+    read_alignment_file, read_params_file, reweight, Alignment, AlignmentFormat, Alphabet, PottsModel,
 };
 
 use super::cell::parse_pair;
@@ -33,6 +38,7 @@ use super::table::emit;
 ///   taustar diagnose --model params.dat
 ///   taustar diagnose --model params.dat --msa heldout.fasta --out diagnosis/
 ///   taustar diagnose --model rna.dat --alphabet rna --msa test.sto --json
+///   taustar diagnose --model params.dat --msa heldout.fasta --heldout-identity 0.8
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The model, in adabmDCA's text format (`J i j a b value` / `h i a value`; a coupling
@@ -51,6 +57,12 @@ pub struct Args {
     /// FASTA].
     #[arg(long, value_parser = ["fasta", "a2m", "stockholm"])]
     pub msa_format: Option<String>,
+    /// Weight the held-out sequences of --msa at this identity threshold (0.8 is adabmDCA's
+    /// and plmDCA's): each gets 1/N_m, N_m the held-out sequences with identity above it,
+    /// so clusters of near-copies count once in the held-out mean energy. Reports their
+    /// M_eff. [default: unweighted]
+    #[arg(long, requires = "msa", allow_negative_numbers = true)]
+    pub heldout_identity: Option<f64>,
     /// Write diagnose.json, diagnose.png and diagnose.svg into this directory (created if
     /// missing).
     #[arg(long)]
@@ -86,7 +98,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Alphabet::named(&args.alphabet).with_context(|| format!("--alphabet {}", args.alphabet))?;
     let model = read_params_file(&args.model, &alphabet)?;
     let heldout = match &args.msa {
-        Some(path) => Some(heldout_energies(&model, &alphabet, path, args.msa_format.as_deref())?),
+        Some(path) => Some(heldout_energies(
+            &model,
+            &alphabet,
+            path,
+            args.msa_format.as_deref(),
+            args.heldout_identity,
+        )?),
         None => None,
     };
     let taus = if args.tau.is_empty() { default_taus(args.tau_bounds) } else { args.tau.clone() };
@@ -98,7 +116,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let c = model_curves_reporting(
             &model,
             &taus,
-            heldout.as_ref().map(|(e, _)| e.as_slice()),
+            heldout.as_ref().map(|h| HeldOut { energies: &h.energies, weights: h.weights.as_deref() }),
             &opts,
             &mut rng,
             &mut |p| match p {
@@ -115,15 +133,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bar.finish_and_clear();
         c
     };
-    let report =
-        to_json(&args, &model, heldout.as_ref().map(|(_, n)| *n), &curves, started.elapsed().as_secs_f64());
+    let report = to_json(&args, &model, heldout.as_ref(), &curves, started.elapsed().as_secs_f64());
     if let Some(dir) = &args.out {
         write_outputs(dir, &report, &curves, &args)?;
     }
     if args.json {
         emit(&(serde_json::to_string_pretty(&report).context("serialising the report")? + "\n"))
     } else {
-        emit(&table(&model, &curves))
+        emit(&table(&model, heldout.as_ref(), &curves))
     }
 }
 
@@ -135,6 +152,11 @@ fn options(args: &Args) -> anyhow::Result<McOptions> {
     }
     if let Some(t) = args.tau.iter().find(|t| !(t.is_finite() && **t > 0.0)) {
         anyhow::bail!("invalid --tau {t}: every τ must be a finite number > 0");
+    }
+    if let Some(t) = args.heldout_identity {
+        if !(0.0..1.0).contains(&t) {
+            anyhow::bail!("invalid --heldout-identity {t}: need 0 <= θ < 1 (0.8 is the usual threshold)");
+        }
     }
     if args.steps < 100 {
         anyhow::bail!("invalid --steps {}: need at least 100", args.steps);
@@ -169,32 +191,55 @@ fn default_taus((lo, hi): (f64, f64)) -> Vec<f64> {
     t
 }
 
-/// The model energies of the held-out sequences, and their number. The alignment must have
-/// the model's length; its alphabet is the model's.
+/// The held-out sequences as diagnose uses them.
+struct Heldout {
+    /// Their energies under the model.
+    energies: Vec<f64>,
+    /// Their weights at `--heldout-identity`, if given.
+    weights: Option<Vec<f64>>,
+    /// Σ of the weights (the number of sequences when unweighted).
+    meff: f64,
+}
+
+/// The model energies of the held-out sequences, weighted at `identity` if given. The
+/// alignment must have the model's length; its alphabet is the model's.
 fn heldout_energies(
     model: &PottsModel,
     alphabet: &Alphabet,
     path: &Path,
     format: Option<&str>,
-) -> anyhow::Result<(Vec<f64>, usize)> {
+    identity: Option<f64>,
+) -> anyhow::Result<Heldout> {
     let msa = read_msa_for(model, alphabet, path, format)?;
     let energies: Vec<f64> = msa.sequences().map(|s| model.energy(s)).collect();
-    Ok((energies, msa.num_sequences()))
+    let (weights, meff) = match identity {
+        Some(t) => {
+            let w = reweight(&msa, t).with_context(|| format!("--heldout-identity {t}"))?;
+            (Some(w.weights), w.neff)
+        }
+        None => (None, energies.len() as f64),
+    };
+    Ok(Heldout { energies, weights, meff })
 }
 
-/// The alignment at `path` (`format` by name, else from the extension, else FASTA) read with
-/// the model's alphabet; an error unless its sequences have the model's length.
+/// The alignment at `path` (`format` by name, else from the extension, else FASTA).
+pub(crate) fn read_msa(alphabet: &Alphabet, path: &Path, format: Option<&str>) -> anyhow::Result<Alignment> {
+    let format = match format {
+        Some(f) => AlignmentFormat::named(f)?,
+        None => AlignmentFormat::from_path(path).unwrap_or(AlignmentFormat::Fasta),
+    };
+    Ok(read_alignment_file(path, format, alphabet)?)
+}
+
+/// The alignment at `path` ([`read_msa`]) read with the model's alphabet; an error unless
+/// its sequences have the model's length.
 pub(crate) fn read_msa_for(
     model: &PottsModel,
     alphabet: &Alphabet,
     path: &Path,
     format: Option<&str>,
 ) -> anyhow::Result<Alignment> {
-    let format = match format {
-        Some(f) => AlignmentFormat::named(f)?,
-        None => AlignmentFormat::from_path(path).unwrap_or(AlignmentFormat::Fasta),
-    };
-    let msa = read_alignment_file(path, format, alphabet)?;
+    let msa = read_msa(alphabet, path, format)?;
     if msa.length() != model.n() {
         anyhow::bail!(
             "--msa {}: sequences of {} columns, but the model --model has {} sites",
@@ -231,7 +276,7 @@ fn with_se(v: taustar_science::mc::estimate::WithSe) -> serde_json::Value {
 fn to_json(
     args: &Args,
     model: &PottsModel,
-    heldout: Option<usize>,
+    heldout: Option<&Heldout>,
     c: &ModelCurves,
     seconds: f64,
 ) -> serde_json::Value {
@@ -255,7 +300,9 @@ fn to_json(
         "sites": model.n(),
         "states": model.q(),
         "msa": args.msa.as_ref().map(|p| p.display().to_string()),
-        "heldout_sequences": heldout,
+        "heldout_sequences": heldout.map(|h| h.energies.len()),
+        "heldout_identity": args.heldout_identity,
+        "heldout_meff": heldout.map(|h| h.meff),
         "seed": args.seed,
         "steps": args.steps,
         "tau_bounds": [args.tau_bounds.0, args.tau_bounds.1],
@@ -322,7 +369,7 @@ fn write_outputs(dir: &Path, report: &serde_json::Value, c: &ModelCurves, args: 
 }
 
 /// The human-readable report.
-fn table(model: &PottsModel, c: &ModelCurves) -> String {
+fn table(model: &PottsModel, heldout: Option<&Heldout>, c: &ModelCurves) -> String {
     let d = &c.diagnostics;
     let mut t = format!("model             N = {} sites, q = {} states\n", model.n(), model.q());
     let pm = |w: taustar_science::mc::estimate::WithSe| format!("{:.4} ± {:.4}", w.value, w.se);
@@ -333,6 +380,9 @@ fn table(model: &PottsModel, c: &ModelCurves) -> String {
         if c.heat_peak_at_bound { " (at the range's end: widen --tau-bounds)" } else { "" }
     );
     if let (Some(e), Some(m)) = (c.heldout_mean_energy, c.energy_match_tau) {
+        if let Some(h) = heldout {
+            t += &format!("held-out          {} sequences, M_eff {:.1}\n", h.energies.len(), h.meff);
+        }
         t += &format!("held-out energy   {}\n", pm(e));
         t += &format!(
             "energy-match τ    {}{}\n",

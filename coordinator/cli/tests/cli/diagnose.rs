@@ -161,6 +161,67 @@ fn without_heldout_sequences_it_reports_the_model_curves_as_a_table() {
 }
 
 #[test]
+fn heldout_weights_at_the_identity_threshold_give_the_weighted_mean_energy() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = model();
+    let (params, fasta) = inputs(dir.path(), &m, 200);
+    // Every held-out sequence four times more: unweighted they count 5×, weighted once.
+    let text = std::fs::read_to_string(&fasta).unwrap();
+    let mut copies = text.clone();
+    for k in 0..4 {
+        copies += &text.replace(">held-out-", &format!(">copy{k}-"));
+    }
+    let copied = dir.path().join("copies.fasta");
+    std::fs::write(&copied, copies).unwrap();
+    let alphabet = Alphabet::new(SYMBOLS).unwrap();
+    let msa = taustar_science::potts::read_alignment_file(
+        &copied,
+        taustar_science::potts::AlignmentFormat::Fasta,
+        &alphabet,
+    )
+    .unwrap();
+    let w = taustar_science::potts::reweight(&msa, 0.8).unwrap();
+    let energies: Vec<f64> = msa.sequences().map(|s| m.energy(s)).collect();
+    let want = energies.iter().zip(&w.weights).map(|(e, w)| e * w).sum::<f64>() / w.neff;
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "diagnose",
+            "--model",
+            &params,
+            "--alphabet",
+            SYMBOLS,
+            "--msa",
+            copied.to_str().unwrap(),
+            "--steps",
+            "400",
+            "--ladders",
+            "1",
+            "--json",
+        ];
+        args.extend(extra);
+        let out = taustar(&args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let v = run(&["--heldout-identity", "0.8"]);
+    assert_eq!(v["heldout_sequences"].as_u64(), Some(1000));
+    assert!((v["heldout_meff"].as_f64().unwrap() - w.neff).abs() < 1e-9, "{v}");
+    assert!(w.neff <= 200.0, "copies share a cluster: M_eff {}", w.neff);
+    assert!((v["heldout_mean_energy"]["value"].as_f64().unwrap() - want).abs() < 1e-9, "{v}");
+    // Unweighted: the plain mean and M_eff = M.
+    let u = run(&[]);
+    let plain = energies.iter().sum::<f64>() / energies.len() as f64;
+    assert!((u["heldout_mean_energy"]["value"].as_f64().unwrap() - plain).abs() < 1e-9, "{u}");
+    assert_eq!(u["heldout_meff"].as_f64(), Some(1000.0));
+    // A threshold outside [0, 1) names the flag.
+    let mut args = vec!["diagnose", "--model", &params, "--alphabet", SYMBOLS, "--msa", &fasta];
+    args.extend(["--heldout-identity", "1"]);
+    let out = taustar(&args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("--heldout-identity 1"), "{err}");
+}
+
+#[test]
 fn bad_inputs_are_one_clear_error_naming_the_flag() {
     let dir = tempfile::tempdir().unwrap();
     let (params, _) = inputs(dir.path(), &model(), 1);
