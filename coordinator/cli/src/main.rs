@@ -42,6 +42,20 @@ enum Command {
     /// Every sequence is kept (adabmDCA drops duplicates); a symbol outside the alphabet is an
     /// error naming the file, line and column.
     Energies(commands::energies::Args),
+    /// Split an alignment into training and held-out sequences by identity cluster, so no
+    /// held-out sequence is a near-copy (identity above --identity) of a training one.
+    ///
+    /// Clusters are single-linkage: sequences above the threshold with each other are linked,
+    /// and each connected group goes whole to one side, chosen by --seed. Writes
+    /// OUT/train.fasta and OUT/heldout.fasta.
+    Split(commands::split::Args),
+    /// Fit a Potts model to an alignment (pseudo-likelihood or Boltzmann-machine learning)
+    /// and write it in adabmDCA's format.
+    ///
+    /// Takes M sequences (--samples, or all), weights them at the identity threshold as DCA
+    /// does (reporting M_eff), fits, and writes the zero-sum-gauge model that
+    /// `taustar diagnose --model` and `taustar energies --model` read.
+    Fit(commands::fit::Args),
     /// Run a study on this machine: coordinator + local workers in one process (resumes).
     Run(commands::run::Args),
     /// Serve a study to remote workers over gRPC.
@@ -62,6 +76,8 @@ fn main() -> std::process::ExitCode {
         Command::Eval(a) => commands::eval::run(a),
         Command::Diagnose(a) => commands::diagnose::run(a),
         Command::Energies(a) => commands::energies::run(a),
+        Command::Split(a) => commands::split::run(a),
+        Command::Fit(a) => commands::fit::run(a),
         Command::Run(a) => commands::run::run(a),
         Command::Serve(a) => commands::serve::run(a),
         Command::Status(a) => commands::status::run(a),
