@@ -217,15 +217,15 @@ mod tests {
                 let mut stack = vec![start];
                 seen[start] = true;
                 while let Some(x) = stack.pop() {
-                    for y in 0..m {
-                        if !seen[y] && above(a.sequence(x), a.sequence(y), threshold) {
-                            seen[y] = true;
+                    for (y, seen_y) in seen.iter_mut().enumerate() {
+                        if !*seen_y && above(a.sequence(x), a.sequence(y), threshold) {
+                            *seen_y = true;
                             stack.push(y);
                         }
                     }
                 }
-                for y in 0..m {
-                    prop_assert_eq!(seen[y], labels[y] == labels[start]);
+                for (y, &seen_y) in seen.iter().enumerate() {
+                    prop_assert_eq!(seen_y, labels[y] == labels[start]);
                 }
                 prop_assert_eq!(labels[start], seen.iter().position(|&s| s).unwrap());
             }

@@ -253,7 +253,7 @@ fn check(args: &Args) -> anyhow::Result<()> {
     if args.samples.is_some_and(|m| m < 2) {
         anyhow::bail!("invalid --samples {}: need at least 2 sequences", args.samples.unwrap_or(0));
     }
-    if !(args.grad_tol > 0.0) {
+    if !(args.grad_tol.is_finite() && args.grad_tol > 0.0) {
         anyhow::bail!("invalid --grad-tol {}: need a tolerance > 0", args.grad_tol);
     }
     if args.max_iter == 0 {
