@@ -24,11 +24,11 @@
 # `apt-get download` and unpacked with `dpkg -x` into DIR/raw/, so no root and no install).
 # Every size is checked against the expected one; a mismatch stops the script.
 set -euo pipefail
-cd "$(dirname "$0")/.."
 case "${1:-}" in
     -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
 esac
-DIR=${1:-families}
+# DIR is relative to where the script is called from; the default sits at the repository root.
+DIR=${1:-$(dirname "$0")/../families}
 mkdir -p "$DIR/raw"
 DIR=$(cd "$DIR" && pwd)
 RAW=$DIR/raw
