@@ -12,10 +12,13 @@
 //!
 //! # How
 //! 1. **Window** ([`MucaOptions::window`] or pilots): from ⟨E⟩ at β_max = 1/τ_lo (a walker
-//!    annealed by Metropolis from β = 0) up to ⟨E⟩ at β = 0 plus
+//!    annealed by Metropolis from β = 0 to 3 β_max and warmed back, so a first-order model is
+//!    found in its ordered phase, not supercooled) up to ⟨E⟩ at β = 0 plus
 //!    [`MucaOptions::window_margin_sd`] standard deviations. Bins of about the mean |ΔE| of a
 //!    single proposal (averaged over both ends): narrower bins only add noise, wider ones
-//!    would let ω vary by much more than one update can see.
+//!    would let ω vary by much more than one update can see. While a walker of the weight
+//!    iteration finds energies below the window and the β_max law implied by the weights
+//!    still peaks at the first bin, the window extends down to them.
 //! 2. **Wang–Landau** with the 1/t schedule (Belardinelli & Pereyra 2007): every update
 //!    lowers ω in the current bin by f; f halves each time every bin seen so far has been
 //!    visited again and both window ends have been reached, until f falls below 1/t
@@ -113,7 +116,7 @@ impl Default for MucaOptions {
             bin_width: None,
             max_bins: 4000,
             wl_round_sweeps: 20,
-            wl_final_f: 1e-4,
+            wl_final_f: 1e-3,
             max_weight_sweeps: 2_000_000,
             recursion_sweeps: 500,
             max_recursions: 12,
@@ -491,7 +494,7 @@ struct Pilot {
 }
 
 /// The pilots: Metropolis with the walker's own proposals at β = 0, then annealed linearly
-/// to β_max, then at β_max.
+/// to 3 β_max, then at β_max (settling, then measured).
 fn pilot<W: LocalMoves>(walker: &mut Walker<W>, n: usize, sweeps: usize, beta_max: f64) -> Pilot {
     let metropolis =
         |walker: &mut Walker<W>, beta: f64, record: bool, es: &mut Vec<f64>, deltas: &mut Vec<f64>| {
@@ -513,8 +516,16 @@ fn pilot<W: LocalMoves>(walker: &mut Walker<W>, n: usize, sweeps: usize, beta_ma
     for _ in 0..sweeps {
         metropolis(walker, 0.0, true, &mut hot, &mut hot_d);
     }
+    // Cool past β_max to 3 β_max, then warm back to β_max: a first-order model cooled only
+    // to β_max stays in its supercooled disordered phase (nucleating the ordered one takes
+    // exponentially long), and ⟨E⟩ there would leave the barrier below the window. From the
+    // cold side the ordered phase is reached by relaxation, not nucleation. (A model
+    // without a transition just relaxes back.)
     for s in 0..sweeps {
-        metropolis(walker, beta_max * (s + 1) as f64 / sweeps as f64, false, &mut cold, &mut cold_d);
+        metropolis(walker, 3.0 * beta_max * (s + 1) as f64 / sweeps as f64, false, &mut cold, &mut cold_d);
+    }
+    for _ in 0..sweeps {
+        metropolis(walker, beta_max, false, &mut cold, &mut cold_d);
     }
     for _ in 0..sweeps {
         metropolis(walker, beta_max, true, &mut cold, &mut cold_d);
@@ -600,10 +611,17 @@ pub fn run_multicanonical<E: LocalEnsemble + ?Sized, R: Rng + ?Sized>(
             ends_seen[0] |= ends[0];
             ends_seen[1] |= ends[1];
         }
-        // The pilot's ⟨E⟩ at β_max may be a metastable state's: a walker that finds lower
-        // energies extends the window down to them, so the low end is never an unflattened
-        // trap (module docs of `weights`).
-        if lowest < weights.e_lo - 1e-9 * (1.0 + weights.e_lo.abs()) {
+        // The pilot's ⟨E⟩ at β_max may be a metastable state's (domains that an anneal froze
+        // in), leaving the cold phase below the window, where the walkers move canonically at
+        // β_max and its barrier is not flattened. So a walker that finds lower energies
+        // extends the window down to them, but only while the law at β_max implied by the
+        // current weights, ln g_k − β_max c_k ≈ −ω_k − β_max c_k, is still within e^{−½} of its
+        // peak at the first bin: once its peak is inside, lower energies are its tail (and
+        // chasing them would flatten the way down to the ground states, which no β up to
+        // β_max weighs).
+        let implied = |w: &MucaWeights, k: usize| -w.omega[k] - beta_max * w.center(k);
+        let peak = (0..weights.bins()).map(|k| implied(&weights, k)).fold(f64::NEG_INFINITY, f64::max);
+        if lowest < weights.e_lo && implied(&weights, 0) >= peak - 0.5 {
             let extra = ((weights.e_lo - lowest) / weights.width).floor() as usize + 1;
             if weights.bins() + extra <= opts.max_bins {
                 weights.extend_down(extra);
