@@ -21,7 +21,7 @@
 //!    still peaks at the first bin, the window extends down to them.
 //! 2. **Wang–Landau** with the 1/t schedule (Belardinelli & Pereyra 2007): every update
 //!    lowers ω in the current bin by f; f halves each time every bin seen so far has been
-//!    visited again and both window ends have been reached, until f falls below 1/t
+//!    visited again and both window ends have been reached again, until f falls below 1/t
 //!    (t = updates / bins), from when f = 1/t. Walkers run in rounds, each on its own copy of
 //!    ω, and their lowerings are summed at the end of every round in walker order (the
 //!    parallel Wang–Landau of Zierenberg, Marenz & Janke 2013, made deterministic).
@@ -639,12 +639,16 @@ pub fn run_multicanonical<E: LocalEnsemble + ?Sized, R: Rng + ?Sized>(
         weights.normalise();
         updates += (round * opts.walkers) as u64;
         let t = updates as f64 / weights.bins() as f64;
+        // A halving needs a real traversal since the last one: both ends reached again
+        // (bins first seen, then lost to an extension of the window, would otherwise let
+        // f fall while the walkers stay on one side of a barrier).
         if !one_over_t
             && ends_seen == [true, true]
             && visited.iter().zip(&visited_ever).all(|(&v, &e)| v || !e)
         {
             f /= 2.0;
             visited.iter_mut().for_each(|v| *v = false);
+            ends_seen = [false, false];
         }
         if !one_over_t && f <= 1.0 / t {
             one_over_t = true;
