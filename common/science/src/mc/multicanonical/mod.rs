@@ -766,7 +766,7 @@ pub fn run_multicanonical<E: LocalEnsemble + ?Sized, R: Rng + ?Sized>(
             opts.min_production_flatness
         ));
     }
-    if !(r_hat <= opts.max_r_hat) {
+    if r_hat.is_nan() || r_hat > opts.max_r_hat {
         notes.push(format!("ln g disagrees across walkers: R̂ {r_hat:.3} above {}", opts.max_r_hat));
     }
     if !tau_converged || (block_len as f64) < 2.0 * tau_int {

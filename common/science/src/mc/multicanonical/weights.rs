@@ -177,7 +177,8 @@ mod tests {
         // Centres carry ω_k; slopes −1, −¾, −½.
         assert_eq!(w.omega(-9.0), 4.0);
         assert_eq!(w.omega(-7.0), 2.0);
-        assert_eq!(w.omega(-6.0), 2.0 - 0.75);
+        assert_eq!(w.omega(-6.5), 2.0 - 0.375);
+        assert_eq!(w.omega(-6.0), 1.5, "a step of ¼ at the edge: ω is not straight here");
         assert_eq!(w.omega(-5.0), 1.0);
         assert_eq!(w.omega(-4.5), 0.75);
         assert_eq!(w.omega(100.0), 0.5, "β = 0 above the window");
