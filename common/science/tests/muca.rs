@@ -84,6 +84,7 @@ fn assert_standard(what: &str, probes: &[f64], z: &[Vec<f64>]) {
 }
 
 #[test]
+#[ignore = "about a minute in the test profile (50 seeds)"]
 fn multicanonical_reweighting_agrees_with_enumeration_on_a_fitted_like_3x3_ising_model() {
     let (model, truth) = fitted_like_3x3();
     let states: Vec<(f64, f64)> = (0..1u32 << 9)
@@ -152,6 +153,7 @@ fn random_potts(n: usize, q: usize, sigma: f64, seed: u64) -> PottsModel {
 }
 
 #[test]
+#[ignore = "about a minute in the test profile (50 seeds)"]
 fn multicanonical_reweighting_agrees_with_enumeration_on_an_n4_potts_model() {
     let model = random_potts(4, 3, 0.8, 3);
     let other = random_potts(4, 3, 0.5, 4);

@@ -143,10 +143,13 @@ fn q10_on_16x16_has_baxters_transition_and_the_finite_size_c_peak() {
 }
 
 /// At q = 20 the barrier between the phases is high (the law at β_t has a valley ~e^{−2σL}
-/// deep): multicanonical walkers cross it, tempering on a ladder from β = 0 across β_t in as
-/// many single-site updates essentially does not.
+/// deep): multicanonical walkers should cross it (tempering's side is the next test).
+///
+/// Known failure: with the default weight iteration the recursion never flattens the
+/// histogram here and the production walkers make no round trip (Wang–Landau reaches
+/// f = 2⁻¹⁰ in 2·10⁹ updates, then 12 recursion runs fail); what breaks is not yet found.
 #[test]
-#[ignore = "a few minutes in the test profile"]
+#[ignore = "FAILS as of this commit: at q = 20 the weight iteration does not converge (no round trips); minutes"]
 fn q20_on_16x16_multicanonical_walkers_tunnel_and_tempering_does_not() {
     let b = baxter(20).unwrap();
     let n = f64::from(L * L);
