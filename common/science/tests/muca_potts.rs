@@ -154,7 +154,7 @@ fn q20_on_16x16_multicanonical_walkers_tunnel_and_tempering_does_not() {
     let b = baxter(20).unwrap();
     let n = f64::from(L * L);
     let beta_max = 1.8;
-    let (run, secs) = run(20, beta_max, 200_000, 20);
+    let (run, secs) = run(20, beta_max, 400_000, 20);
     let d = run.diagnostics.clone();
     let r = &run.reweighting;
     let cut0 = 0.5 * (b.e_ordered + b.e_disordered) * n;

@@ -21,7 +21,7 @@
 //!    still peaks at the first bin, the window extends down to them.
 //! 2. **Wang–Landau** with the 1/t schedule (Belardinelli & Pereyra 2007): every update
 //!    lowers ω in the current bin by f; f halves each time every bin seen so far has been
-//!    visited again and both window ends have been reached again, until f falls below 1/t
+//!    visited again and every walker has reached both window ends again, until f falls below 1/t
 //!    (t = updates / bins), from when f = 1/t. Walkers run in rounds, each on its own copy of
 //!    ω, and their lowerings are summed at the end of every round in walker order (the
 //!    parallel Wang–Landau of Zierenberg, Marenz & Janke 2013, made deterministic).
@@ -586,6 +586,7 @@ pub fn run_multicanonical<E: LocalEnsemble + ?Sized, R: Rng + ?Sized>(
     let mut visited_ever = vec![false; bins];
     let mut visited = vec![false; bins];
     let mut ends_seen = [false; 2];
+    let mut walker_ends = vec![[false; 2]; opts.walkers];
     let (mut f, mut one_over_t, mut updates) = (1.0f64, false, 0u64);
     let mut notes = Vec::new();
     loop {
@@ -599,8 +600,10 @@ pub fn run_multicanonical<E: LocalEnsemble + ?Sized, R: Rng + ?Sized>(
             })
             .collect();
         let mut lowest = f64::INFINITY;
-        for (own, visits, ends, low) in rounds {
+        for (j, (own, visits, ends, low)) in rounds.into_iter().enumerate() {
             lowest = lowest.min(low);
+            walker_ends[j][0] |= ends[0];
+            walker_ends[j][1] |= ends[1];
             for k in 0..weights.bins() {
                 weights.omega[k] += own.omega[k] - base.omega[k];
                 if visits[k] > 0.0 {
@@ -639,16 +642,19 @@ pub fn run_multicanonical<E: LocalEnsemble + ?Sized, R: Rng + ?Sized>(
         weights.normalise();
         updates += (round * opts.walkers) as u64;
         let t = updates as f64 / weights.bins() as f64;
-        // A halving needs a real traversal since the last one: both ends reached again
-        // (bins first seen, then lost to an extension of the window, would otherwise let
-        // f fall while the walkers stay on one side of a barrier).
+        // A halving needs a real traversal since the last one: both ends reached again by
+        // every walker.
+        // Every walker, not just their union: walkers trapped on either side of a barrier
+        // together cover every bin and both ends without any of them crossing, and f would
+        // fall round after round while the weights stay wrong.
         if !one_over_t
-            && ends_seen == [true, true]
+            && walker_ends.iter().all(|e| e[0] && e[1])
             && visited.iter().zip(&visited_ever).all(|(&v, &e)| v || !e)
         {
             f /= 2.0;
             visited.iter_mut().for_each(|v| *v = false);
             ends_seen = [false, false];
+            walker_ends.iter_mut().for_each(|e| *e = [false, false]);
         }
         if !one_over_t && f <= 1.0 / t {
             one_over_t = true;
