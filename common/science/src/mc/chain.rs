@@ -63,6 +63,13 @@ impl Chain {
         self.accepted as f64 / self.proposed as f64
     }
 
+    /// ΔE of flipping spin i (nothing changes): 2 σ_i f_i. What a sampler that decides a
+    /// flip from ΔE alone (the multicanonical one) needs before it calls [`Chain::flip`].
+    #[inline]
+    pub fn flip_delta(&self, i: usize) -> f64 {
+        2.0 * f64::from(self.spins[i]) * self.local[i]
+    }
+
     /// Flip spin i unconditionally, updating the local fields and the energy; returns ΔE.
     #[inline]
     pub fn flip(&mut self, model: &SpinModel, i: usize) -> f64 {

@@ -13,6 +13,11 @@
 //!   for spins and for Potts sequences alike.
 //! - [`curves`]: a model's own S, ⟨E⟩, C and held-out log-likelihood against τ, no truth
 //!   needed (`taustar diagnose`).
+//! - [`local`]: single-site moves decided by ΔE alone ([`local::LocalEnsemble`]), for spins,
+//!   Potts sequences and the Potts lattice.
+//! - [`multicanonical`]: multicanonical sampling (Wang–Landau 1/t, then the recursion, then a
+//!   frozen-weight production run by parallel walkers) and its reweighting to any β, where
+//!   tempering cannot tunnel through a first-order-like transition.
 //! - [`stats`]: the integrated autocorrelation time by Sokal's automatic window, the
 //!   effective sample size and the standard error of a correlated series' mean.
 //! - [`multispin`]: multispin-coded truth chains (64 replicas per word).
@@ -35,8 +40,10 @@ pub mod curves;
 pub mod data;
 pub mod diagnostics;
 pub mod estimate;
+pub mod local;
 pub mod mbar;
 pub mod model;
+pub mod multicanonical;
 pub mod multispin;
 pub mod replica;
 pub mod stats;

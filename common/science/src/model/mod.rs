@@ -2,4 +2,5 @@
 
 pub mod ising;
 pub mod kaufman;
+pub mod potts_lattice;
 pub mod two_level;
