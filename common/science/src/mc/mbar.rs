@@ -331,19 +331,6 @@ pub fn bootstrap_se<R: Rng>(
             stat(&m, &e_b, Resample::Drawn(*seed))
         })
         .collect();
-    let mut sums = vec![0.0; estimate.len()];
-    let mut squares = vec![0.0; estimate.len()];
-    for v in stats {
-        for (i, v) in v.into_iter().enumerate() {
-            sums[i] += v;
-            squares[i] += v * v;
-        }
-    }
-    let r = resamples as f64;
-    let se = sums
-        .iter()
-        .zip(&squares)
-        .map(|(s, q)| ((q / r - (s / r) * (s / r)) * r / (r - 1.0)).max(0.0).sqrt())
-        .collect();
+    let se = super::stats::column_sd(stats, estimate.len());
     (estimate, se)
 }

@@ -99,6 +99,31 @@ pub fn window_tau_int(series: &[Vec<f64>], segments: usize) -> Autocorrelation {
     worst
 }
 
+/// The standard deviation of each of the `width` columns of `rows` (one row per bootstrap
+/// resample, n − 1 in the denominator): a bootstrap's standard errors. Sums run in row
+/// order, so the result does not depend on how the rows were computed in parallel. NaN with
+/// fewer than two rows (no spread to measure).
+pub fn column_sd(rows: impl IntoIterator<Item = Vec<f64>>, width: usize) -> Vec<f64> {
+    let mut sums = vec![0.0; width];
+    let mut squares = vec![0.0; width];
+    let mut count = 0usize;
+    for row in rows {
+        for (i, v) in row.into_iter().enumerate() {
+            sums[i] += v;
+            squares[i] += v * v;
+        }
+        count += 1;
+    }
+    if count < 2 {
+        return vec![f64::NAN; width];
+    }
+    let r = count as f64;
+    sums.iter()
+        .zip(&squares)
+        .map(|(s, q)| ((q / r - (s / r) * (s / r)) * r / (r - 1.0)).max(0.0).sqrt())
+        .collect()
+}
+
 /// The mean of a correlated series with its standard error and τ_int.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Estimate {
@@ -173,6 +198,17 @@ mod tests {
         let apart = vec![ar1(0.5, 100_000, 4), ar1(0.0, 100_000, 5)];
         let own = autocorrelation(&apart[0]).tau_int;
         assert!((window_tau_int(&apart, 1).tau_int - own).abs() < 0.1 * own);
+    }
+
+    #[test]
+    fn column_sd_is_the_sample_standard_deviation_of_each_column() {
+        let rows = vec![vec![1.0, 10.0], vec![2.0, 10.0], vec![3.0, 10.0], vec![6.0, 10.0]];
+        let sd = column_sd(rows, 2);
+        // Column 0: mean 3, squared deviations 4 + 1 + 0 + 9 = 14, over n − 1 = 3.
+        assert!((sd[0] - (14.0f64 / 3.0).sqrt()).abs() < 1e-12, "{sd:?}");
+        assert_eq!(sd[1], 0.0);
+        assert!(column_sd(vec![vec![1.0]], 1)[0].is_nan());
+        assert!(column_sd(Vec::<Vec<f64>>::new(), 1)[0].is_nan());
     }
 
     #[test]

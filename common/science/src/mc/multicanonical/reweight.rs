@@ -191,26 +191,7 @@ pub fn bootstrap<R: Rng + ?Sized>(
         })
         .collect();
     let stats: Vec<Vec<f64>> = draws.par_iter().map(|ranges| stat(&point.subset(ranges))).collect();
-    let mut sums = vec![0.0; estimate.len()];
-    let mut squares = vec![0.0; estimate.len()];
-    for v in stats {
-        for (i, v) in v.into_iter().enumerate() {
-            sums[i] += v;
-            squares[i] += v * v;
-        }
-    }
-    let r = resamples as f64;
-    let se = sums
-        .iter()
-        .zip(&squares)
-        .map(|(s, q)| {
-            if resamples < 2 {
-                f64::NAN
-            } else {
-                ((q / r - (s / r) * (s / r)) * r / (r - 1.0)).max(0.0).sqrt()
-            }
-        })
-        .collect();
+    let se = crate::mc::stats::column_sd(stats, estimate.len());
     (estimate, se)
 }
 
