@@ -222,6 +222,33 @@ fn heldout_energies(
     Ok(Heldout { energies, weights, meff })
 }
 
+/// An input alignment and how to read it: the flags `taustar fit` and `taustar split` share.
+#[derive(clap::Args, Debug)]
+pub struct AlignmentArgs {
+    /// The alignment (FASTA, A2M or Stockholm): one site per match column, insert columns
+    /// dropped.
+    #[arg(long)]
+    pub msa: PathBuf,
+    /// Format of --msa [default: from its extension (.sto/.stk Stockholm, .a2m A2M), else
+    /// FASTA].
+    #[arg(long, value_parser = ["fasta", "a2m", "stockholm"])]
+    pub msa_format: Option<String>,
+    /// The alphabet: protein (-ACDEFGHIKLMNPQRSTVWY), rna (-ACGU), dna (-ACGT), or the symbols
+    /// themselves in state order. A fitted model is written in its letters.
+    #[arg(long, default_value = "protein", allow_hyphen_values = true)]
+    pub alphabet: String,
+}
+
+impl AlignmentArgs {
+    /// The alphabet and the alignment read with it.
+    pub(crate) fn read(&self) -> anyhow::Result<(Alphabet, Alignment)> {
+        let alphabet =
+            Alphabet::named(&self.alphabet).with_context(|| format!("--alphabet {}", self.alphabet))?;
+        let msa = read_msa(&alphabet, &self.msa, self.msa_format.as_deref())?;
+        Ok((alphabet, msa))
+    }
+}
+
 /// The alignment at `path` (`format` by name, else from the extension, else FASTA).
 pub(crate) fn read_msa(alphabet: &Alphabet, path: &Path, format: Option<&str>) -> anyhow::Result<Alignment> {
     let format = match format {

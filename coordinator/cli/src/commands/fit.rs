@@ -16,13 +16,12 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::Context;
 use rand::SeedableRng;
 use taustar_science::fit::potts_bml::{fit_potts_bml, PottsBmlOptions, DEFAULT_POTTS_BML};
 use taustar_science::fit::potts_plm::{fit_potts_plm, PottsPlmOptions, DEFAULT_POTTS_PLM};
-use taustar_science::potts::{reweight, write_params_file, Alphabet, SequenceWeights};
+use taustar_science::potts::{reweight, write_params_file, SequenceWeights};
 
-use super::diagnose::read_msa;
+use super::diagnose::AlignmentArgs;
 use super::table::emit;
 
 /// The fitting method.
@@ -40,18 +39,9 @@ pub enum Method {
 #[derive(clap::Args, Debug)]
 #[command(after_help = EXAMPLES)]
 pub struct Args {
-    /// The training alignment (FASTA, A2M or Stockholm): the model has one site per match
-    /// column.
-    #[arg(long)]
-    pub msa: PathBuf,
-    /// Format of --msa [default: from its extension (.sto/.stk Stockholm, .a2m A2M), else
-    /// FASTA].
-    #[arg(long, value_parser = ["fasta", "a2m", "stockholm"])]
-    pub msa_format: Option<String>,
-    /// The alphabet: protein (-ACDEFGHIKLMNPQRSTVWY), rna (-ACGU), dna (-ACGT), or the symbols
-    /// themselves in state order. The model is written in its letters.
-    #[arg(long, default_value = "protein", allow_hyphen_values = true)]
-    pub alphabet: String,
+    /// The alignment.
+    #[command(flatten)]
+    pub input: AlignmentArgs,
     /// Where to write the model (adabmDCA's text format).
     #[arg(long)]
     pub out: PathBuf,
@@ -133,14 +123,15 @@ fn parse_identity(s: &str) -> Result<Identity, String> {
 /// Run `taustar fit`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     check(&args)?;
-    let alphabet =
-        Alphabet::named(&args.alphabet).with_context(|| format!("--alphabet {}", args.alphabet))?;
-    let msa = read_msa(&alphabet, &args.msa, args.msa_format.as_deref())?;
+    let (alphabet, msa) = args.input.read()?;
     let total = msa.num_sequences();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(args.seed);
     let msa = match args.samples {
         Some(m) if m > total => {
-            anyhow::bail!("invalid --samples {m}: --msa {} has only {total} sequences", args.msa.display())
+            anyhow::bail!(
+                "invalid --samples {m}: --msa {} has only {total} sequences",
+                args.input.msa.display()
+            )
         }
         Some(m) if m < total => {
             let mut picked = rand::seq::index::sample(&mut rng, total, m).into_vec();
@@ -200,7 +191,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let seconds = started.elapsed().as_secs_f64();
     let head = serde_json::json!({
-        "msa": args.msa.display().to_string(),
+        "msa": args.input.msa.display().to_string(),
         "out": args.out.display().to_string(),
         "method": format!("{:?}", args.method).to_lowercase(),
         "sites": n,

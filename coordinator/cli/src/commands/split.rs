@@ -11,27 +11,18 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use rand::SeedableRng;
-use taustar_science::potts::{split_by_identity, write_fasta_file, Alphabet};
+use taustar_science::potts::{split_by_identity, write_fasta_file};
 
-use super::diagnose::read_msa;
+use super::diagnose::AlignmentArgs;
 use super::table::emit;
 
 /// Arguments of `taustar split`.
 #[derive(clap::Args, Debug)]
 #[command(after_help = EXAMPLES)]
 pub struct Args {
-    /// The alignment (FASTA, A2M or Stockholm); insert columns are dropped, the match
-    /// columns are written.
-    #[arg(long)]
-    pub msa: PathBuf,
-    /// Format of --msa [default: from its extension (.sto/.stk Stockholm, .a2m A2M), else
-    /// FASTA].
-    #[arg(long, value_parser = ["fasta", "a2m", "stockholm"])]
-    pub msa_format: Option<String>,
-    /// The alphabet: protein (-ACDEFGHIKLMNPQRSTVWY), rna (-ACGU), dna (-ACGT), or the symbols
-    /// themselves in state order.
-    #[arg(long, default_value = "protein", allow_hyphen_values = true)]
-    pub alphabet: String,
+    /// The alignment.
+    #[command(flatten)]
+    pub input: AlignmentArgs,
     /// Identity threshold θ in [0, 1): sequences with identity above θ (equal columns over
     /// all match columns, gaps included) are linked, and linked sequences stay on one side.
     /// 0.8 matches the usual DCA reweighting; a lower θ makes the held-out set more distant.
@@ -70,19 +61,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if !(args.heldout > 0.0 && args.heldout < 1.0) {
         anyhow::bail!("invalid --heldout {}: need a fraction strictly between 0 and 1", args.heldout);
     }
-    let alphabet =
-        Alphabet::named(&args.alphabet).with_context(|| format!("--alphabet {}", args.alphabet))?;
-    let msa = read_msa(&alphabet, &args.msa, args.msa_format.as_deref())?;
+    let (alphabet, msa) = args.input.read()?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(args.seed);
     let split = split_by_identity(&msa, args.identity, args.heldout, &mut rng)
-        .with_context(|| format!("splitting --msa {}", args.msa.display()))?;
+        .with_context(|| format!("splitting --msa {}", args.input.msa.display()))?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating --out {}", args.out.display()))?;
     let (train, heldout) = (args.out.join("train.fasta"), args.out.join("heldout.fasta"));
     write_fasta_file(&msa.subset(&split.train), &alphabet, &train)?;
     write_fasta_file(&msa.subset(&split.heldout), &alphabet, &heldout)?;
     let m = msa.num_sequences();
     let report = serde_json::json!({
-        "msa": args.msa.display().to_string(),
+        "msa": args.input.msa.display().to_string(),
         "sequences": m,
         "columns": msa.length(),
         "identity": args.identity,
