@@ -49,13 +49,18 @@ impl LadderDiagnostics {
     /// Record a failed check: `ok` turns false and `why` joins the note (after what failed
     /// before, `; `-separated, so the note reads in the order the checks ran).
     pub fn fail(&mut self, why: impl Into<String>) {
-        let why = why.into();
-        self.note = Some(match self.note.take() {
-            Some(n) => format!("{n}; {why}"),
-            None => why,
-        });
+        append_note(&mut self.note, why.into());
         self.ok = false;
     }
+}
+
+/// `why` after the failures already in `note`, `; `-separated: a run's note reads in the
+/// order its checks ran (tempering's and the multicanonical sampler's diagnostics alike).
+pub(crate) fn append_note(note: &mut Option<String>, why: String) {
+    *note = Some(match note.take() {
+        Some(n) => format!("{n}; {why}"),
+        None => why,
+    });
 }
 
 #[cfg(test)]

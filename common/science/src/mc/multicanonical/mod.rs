@@ -241,11 +241,7 @@ pub struct MucaDiagnostics {
 impl MucaDiagnostics {
     /// Record a failed check: `ok` turns false and `why` joins the note.
     pub fn fail(&mut self, why: impl Into<String>) {
-        let why = why.into();
-        self.note = Some(match self.note.take() {
-            Some(n) => format!("{n}; {why}"),
-            None => why,
-        });
+        super::diagnostics::append_note(&mut self.note, why.into());
         self.ok = false;
     }
 
