@@ -240,7 +240,7 @@ impl Mbar {
             .iter()
             .zip(&self.log_denom)
             .fold(f64::NEG_INFINITY, |m, (&e, &d)| m.max(-beta * e - d));
-        let (mut z, mut e1, mut e2, mut a1, mut ea) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        let mut m = WeightedMoments::default();
         for ((&e, &d), &a) in self.energies.iter().zip(&self.log_denom).zip(&self.observables) {
             let x = -beta * e - d - top;
             // Samples of far rungs weigh < e^−50 ≈ 2·10^−22 of the heaviest: even 10^5 of
@@ -249,26 +249,51 @@ impl Mbar {
             if x < NEGLIGIBLE_LOG_WEIGHT {
                 continue;
             }
-            let w = exp_nonpos(x.min(0.0));
-            z += w;
-            e1 += w * e;
-            e2 += w * e * e;
-            a1 += w * a;
-            ea += w * e * a;
+            m.add(exp_nonpos(x.min(0.0)), e, a);
         }
-        let (e1, e2, a1, ea) = (e1 / z, e2 / z, a1 / z, ea / z);
-        Reweighted {
-            log_z: top + z.ln(),
-            mean_energy: e1,
-            var_energy: (e2 - e1 * e1).max(0.0),
-            mean_observable: a1,
-            cov_energy_observable: ea - e1 * a1,
-        }
+        m.finish(top, 0.0, 0.0)
     }
 
     /// The ladder.
     pub fn betas(&self) -> &[f64] {
         &self.betas
+    }
+}
+
+/// Weighted sums of 1, E, E², A and E·A, what every reweighting estimator accumulates in its
+/// hot loop (MBAR here, the multicanonical reweighting too), in one pass and one order.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct WeightedMoments {
+    z: f64,
+    e1: f64,
+    e2: f64,
+    a1: f64,
+    ea: f64,
+}
+
+impl WeightedMoments {
+    /// Add a sample of weight `w` (E and A taken about the caller's shift).
+    #[inline]
+    pub(crate) fn add(&mut self, w: f64, e: f64, a: f64) {
+        self.z += w;
+        self.e1 += w * e;
+        self.e2 += w * e * e;
+        self.a1 += w * a;
+        self.ea += w * e * a;
+    }
+
+    /// The averages, with ln Z = `log_top` + ln Σw (the weights having been divided by
+    /// e^{log_top}) and the means shifted back by (`e0`, `a0`).
+    pub(crate) fn finish(self, log_top: f64, e0: f64, a0: f64) -> Reweighted {
+        let z = self.z;
+        let (e1, e2, a1, ea) = (self.e1 / z, self.e2 / z, self.a1 / z, self.ea / z);
+        Reweighted {
+            log_z: log_top + z.ln(),
+            mean_energy: e0 + e1,
+            var_energy: (e2 - e1 * e1).max(0.0),
+            mean_observable: a0 + a1,
+            cov_energy_observable: ea - e1 * a1,
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use rand::Rng;
 use rayon::prelude::*;
 
 use crate::exact::exp_nonpos;
-use crate::mc::mbar::Reweighted;
+use crate::mc::mbar::{Reweighted, WeightedMoments};
 
 /// Log-weights below this (relative to the heaviest sample) are left out of
 /// [`MucaReweighting::at`] (as MBAR does: they add less than half an ulp).
@@ -94,28 +94,16 @@ impl MucaReweighting {
             }
         }
         let (e0, a0) = (self.energies[heaviest], self.observables[heaviest]);
-        let (mut z, mut e1, mut e2, mut a1, mut ea) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        let mut m = WeightedMoments::default();
         for (n, (&e, &a)) in self.energies.iter().zip(&self.observables).enumerate() {
             let x = self.log_weight(n, beta) - top;
             if x < NEGLIGIBLE_LOG_WEIGHT {
                 continue;
             }
-            let w = exp_nonpos(x);
-            let (e, a) = (e - e0, a - a0);
-            z += w;
-            e1 += w * e;
-            e2 += w * e * e;
-            a1 += w * a;
-            ea += w * e * a;
+            m.add(exp_nonpos(x), e - e0, a - a0);
         }
-        let (e1, e2, a1, ea) = (e1 / z, e2 / z, a1 / z, ea / z);
-        Reweighted {
-            log_z: top + z.ln() - self.log_norm,
-            mean_energy: e0 + e1,
-            var_energy: (e2 - e1 * e1).max(0.0),
-            mean_observable: a0 + a1,
-            cov_energy_observable: ea - e1 * a1,
-        }
+        let r = m.finish(top, e0, a0);
+        Reweighted { log_z: r.log_z - self.log_norm, ..r }
     }
 
     /// The law of E at β on bins of `width` starting at `start`: the probability of each bin
