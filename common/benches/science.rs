@@ -132,6 +132,7 @@ criterion_group!(
     ising_cell,
     mc_sweep,
     mc_sweep_dense,
+    mc_update_muca_vs_tempering,
     plm_fit
 );
 criterion_main!(benches);
@@ -224,6 +225,57 @@ fn mc_sweep_dense(c: &mut Criterion) {
         })
     });
     g.finish();
+}
+
+/// Updates per second of a multicanonical walker against a tempering rung's heat-bath sweep
+/// on the same dense N = 256 model (a plm fit of a 16×16 lattice has every pair coupled), in
+/// the same run: a sweep is N single-site updates either way, so the ratio of the two times
+/// is the ratio of the samplers' update rates. The walker's weights are ω(E) = −E over a
+/// window around its energy, so it samples the same β = 1 law as the rung: an accepted flip
+/// costs O(N) either way (the local fields), and equal acceptance makes the ratio the
+/// samplers' own overhead.
+fn mc_update_muca_vs_tempering(c: &mut Criterion) {
+    use criterion::Throughput;
+    use rand::{Rng, SeedableRng};
+    use taustar_science::mc::chain::Chain;
+    use taustar_science::mc::local::{LocalEnsemble, LocalMoves};
+    use taustar_science::mc::model::SpinModel;
+    use taustar_science::mc::multicanonical::{update, MucaWeights};
+    use taustar_science::model::ising::Pairs;
+    let n = 256;
+    let pairs = Pairs::new(n);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let j: Vec<f64> = (0..pairs.len()).map(|_| (rng.random::<f64>() - 0.5) * 0.2).collect();
+    let model = SpinModel::from_pairs(&pairs, &j);
+    let mut g = c.benchmark_group("mc_updates_dense_N256");
+    g.throughput(Throughput::Elements(u64::from(n)));
+    let mut chain = Chain::random(&model, 1.0, &mut rng);
+    g.bench_function("tempering_rung_sweep", |b| b.iter(|| chain.sweep(&model, &mut rng)));
+    let mut walker = model.random_walker(&mut rng);
+    let e0 = walker.energy();
+    let mut weights = MucaWeights::flat(e0 - 200.0, 0.5, 800, 1.0);
+    for k in 0..weights.bins() {
+        weights.omega[k] = -weights.center(k);
+    }
+    let mut om = weights.omega(walker.energy());
+    let mut accepted = 0u64;
+    let mut tried = 0u64;
+    g.bench_function("multicanonical_walker_sweep", |b| {
+        b.iter(|| {
+            for _ in 0..n {
+                let before = om;
+                update(&mut walker, &weights, &mut om, &mut rng);
+                accepted += u64::from(om != before);
+                tried += 1;
+            }
+        })
+    });
+    g.finish();
+    eprintln!(
+        "mc_updates_dense_N256: tempering acceptance {:.3}, multicanonical acceptance {:.3}",
+        chain.acceptance(),
+        accepted as f64 / tried.max(1) as f64
+    );
 }
 
 /// The pseudo-likelihood fit of a 16×16 torus (256 spins, 32 640 couplings) from M = 1000

@@ -54,7 +54,8 @@ fn main() {
     let t0 = Instant::now();
     let e_p = |s: &[i8]| truth.energy(s);
     let (report, mc) =
-        taustar_common::compute::mcmc_analysis(&q, &e_p, side_p, Some(&series), &mcmc, &settings, &mut rng);
+        taustar_common::compute::mcmc_analysis(&q, &e_p, side_p, Some(&series), &mcmc, &settings, &mut rng)
+            .expect("a model tempering can sample");
     let t_eval = t0.elapsed().as_secs_f64();
 
     let total = t_data + t_fit + t_truth + t_eval;

@@ -28,7 +28,7 @@ pub mod study;
 
 pub use cell::{
     CellKey, CellResult, CellSettings, CellSpec, CurveOutput, DataSize, FitMode, FitReport, FitSpec, FitStop,
-    GridPoint, McmcReport, McmcSettings, TauSummary, TruthSpec, TwoLevelFitReport,
+    GridPoint, McmcReport, McmcSettings, Sampler, TauSummary, TruthSpec, TwoLevelFitReport,
 };
 pub use compute::run_cell;
 pub use error::SpecError;

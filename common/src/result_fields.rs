@@ -216,11 +216,25 @@ macro_rules! ladder_field {
             },
         }
     };
+    ($name:literal, opt_int $int:ty, $field:ident) => {
+        ResultField {
+            name: $name,
+            kind: FieldKind::Int,
+            temperature: false,
+            get: |r| FieldValue::Int(r.mcmc.ladder.as_ref().and_then(|l| l.$field.map(u64::from))),
+            set: |r, v| {
+                if let Some(x) = int::<$int>(v)? {
+                    ladder(r).$field = Some(x);
+                }
+                Ok(())
+            },
+        }
+    };
 }
 
 /// Every scalar field of a [`CellResult`] (the key and the curve are not scalars), in the
 /// order of the `cells` export table and of the store's result columns.
-pub const RESULT_FIELDS: [ResultField; 51] = [
+pub const RESULT_FIELDS: [ResultField; 53] = [
     ResultField {
         name: "samples",
         kind: FieldKind::Int,
@@ -327,7 +341,7 @@ pub const RESULT_FIELDS: [ResultField; 51] = [
     },
     ladder_field!("mcmc_steps", int u64, steps),
     ladder_field!("ladder_rungs", int u32, rungs),
-    ladder_field!("min_swap_acceptance", float, false, min_swap_acceptance),
+    ladder_field!("min_swap_acceptance", opt_float, false, min_swap_acceptance),
     ladder_field!("round_trips", int u64, round_trips),
     ladder_field!("r_hat", float, false, r_hat),
     ladder_field!("tau_int", float, false, tau_int),
@@ -342,6 +356,9 @@ pub const RESULT_FIELDS: [ResultField; 51] = [
     ladder_field!("equilibrated_tau_lo", opt_float, true, equilibrated_tau_lo),
     opt_float_field!("tau_fwd_equilibrated", true, mcmc.tau_fwd_equilibrated),
     opt_float_field!("tau_fwd_equilibrated_se", false, mcmc.tau_fwd_equilibrated_se),
+    // Schema 7: the multicanonical sampler's own diagnostics (tempering cells keep them NULL).
+    ladder_field!("walker_round_trips_min", opt_int u64, walker_round_trips_min),
+    ladder_field!("flatness", opt_float, false, flatness),
 ];
 
 /// The fields that schema 5 of the store added, by name: the Monte Carlo estimate's and
@@ -356,7 +373,16 @@ pub fn added_in_schema_5(name: &str) -> bool {
 /// The fields that schema 6 of the store added, by name: how far down the ladder the
 /// chains equilibrated, and τ*_fwd from that part when the whole did not.
 pub fn added_in_schema_6(name: &str) -> bool {
-    RESULT_FIELDS.iter().position(|f| f.name == name).is_some_and(|i| i >= FIRST_SCHEMA_6_FIELD)
+    RESULT_FIELDS
+        .iter()
+        .position(|f| f.name == name)
+        .is_some_and(|i| (FIRST_SCHEMA_6_FIELD..FIRST_SCHEMA_7_FIELD).contains(&i))
+}
+
+/// The fields that schema 7 of the store added, by name: the multicanonical sampler's round
+/// trips per walker and histogram flatness.
+pub fn added_in_schema_7(name: &str) -> bool {
+    RESULT_FIELDS.iter().position(|f| f.name == name).is_some_and(|i| i >= FIRST_SCHEMA_7_FIELD)
 }
 
 /// Index in [`RESULT_FIELDS`] of the first field schema 5 added; every later one is too.
@@ -364,6 +390,9 @@ pub const FIRST_SCHEMA_5_FIELD: usize = 26;
 
 /// Index in [`RESULT_FIELDS`] of the first field schema 6 added; every later one is too.
 pub const FIRST_SCHEMA_6_FIELD: usize = FIRST_SCHEMA_5_FIELD + 22;
+
+/// Index in [`RESULT_FIELDS`] of the first field schema 7 added; every later one is too.
+pub const FIRST_SCHEMA_7_FIELD: usize = FIRST_SCHEMA_6_FIELD + 3;
 
 /// The first scalar field in which `a` and `b` differ, with both values, or `None` when
 /// every field of [`RESULT_FIELDS`] is bit-identical (the curve is not compared). Used to
@@ -486,12 +515,14 @@ mod tests {
                 note: Some("R̂ 1.2 over 2 ladders above 1.05".into()),
                 steps: 8_000,
                 rungs: 9,
-                min_swap_acceptance: 0.31,
+                min_swap_acceptance: Some(0.31),
                 round_trips: 17,
                 r_hat: 1.2,
                 tau_int: 3.5,
                 ess: 1_100.0,
                 equilibrated_tau_lo: Some(0.9),
+                walker_round_trips_min: Some(4),
+                flatness: Some(0.41),
             }),
             log_z_ti_gap: Some(-0.002),
             log_z_ti_gap_se: Some(0.004),
@@ -509,6 +540,10 @@ mod tests {
         assert!(added_in_schema_5("fit_pearson") && !added_in_schema_5("equilibrated_tau_lo"));
         assert!(added_in_schema_6("tau_fwd_equilibrated_se") && !added_in_schema_6("fit_pearson"));
         assert!(!added_in_schema_5("tau_rev") && !added_in_schema_6("tau_rev"));
+        assert_eq!(RESULT_FIELDS[FIRST_SCHEMA_7_FIELD].name, "walker_round_trips_min");
+        assert!(
+            added_in_schema_7("flatness") && !added_in_schema_6("flatness") && !added_in_schema_7("tau_rev")
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 use taustar_common::cell::{CurveOutput, CurvePoint, CurveSe, LadderDiagnostics, TauGrid};
 use taustar_common::{
     CellKey, CellResult, CellSettings, CellSpec, DataSize, FitMode, FitReport, FitSpec, FitStop, GridPoint,
-    McmcReport, McmcSettings, TauSummary, TruthSpec, TwoLevelFitReport,
+    McmcReport, McmcSettings, Sampler, TauSummary, TruthSpec, TwoLevelFitReport,
 };
 
 use crate::pb;
@@ -203,6 +203,13 @@ impl From<&CellSettings> for pb::CellSettings {
                 min_round_trips: m.min_round_trips,
                 max_r_hat: m.max_r_hat,
                 truth_steps: m.truth_steps,
+                sampler: match m.sampler {
+                    Sampler::Tempering => pb::Sampler::Tempering,
+                    Sampler::Multicanonical => pb::Sampler::Multicanonical,
+                } as i32,
+                walkers: m.walkers,
+                production_sweeps: m.production_sweeps,
+                min_walker_round_trips: m.min_walker_round_trips,
             }),
         }
     }
@@ -231,6 +238,15 @@ impl From<pb::CellSettings> for CellSettings {
                 min_round_trips: m.min_round_trips,
                 max_r_hat: m.max_r_hat,
                 truth_steps: m.truth_steps,
+                // Only the two known values occur: peers of another protocol version, which
+                // could know others, are refused at registration.
+                sampler: match pb::Sampler::try_from(m.sampler) {
+                    Ok(pb::Sampler::Multicanonical) => Sampler::Multicanonical,
+                    _ => Sampler::Tempering,
+                },
+                walkers: m.walkers,
+                production_sweeps: m.production_sweeps,
+                min_walker_round_trips: m.min_walker_round_trips,
             }),
         }
     }
@@ -417,7 +433,7 @@ impl From<&CellResult> for pb::CellResult {
             mcmc_note: ladder.and_then(|l| l.note.clone()),
             mcmc_steps: ladder.map(|l| l.steps),
             ladder_rungs: ladder.map(|l| l.rungs),
-            min_swap_acceptance: ladder.map(|l| l.min_swap_acceptance),
+            min_swap_acceptance: ladder.and_then(|l| l.min_swap_acceptance),
             round_trips: ladder.map(|l| l.round_trips),
             r_hat: ladder.map(|l| l.r_hat),
             tau_int: ladder.map(|l| l.tau_int),
@@ -428,6 +444,8 @@ impl From<&CellResult> for pb::CellResult {
             data_thinning: r.fit.data_thinning,
             fit_pearson: r.fit.fit_pearson,
             equilibrated_tau_lo: ladder.and_then(|l| l.equilibrated_tau_lo),
+            walker_round_trips_min: ladder.and_then(|l| l.walker_round_trips_min),
+            flatness: ladder.and_then(|l| l.flatness),
             tau_fwd_equilibrated: r.mcmc.tau_fwd_equilibrated,
             tau_fwd_equilibrated_se: r.mcmc.tau_fwd_equilibrated_se,
             curve_se: (!r.mcmc.curve_se.is_empty()).then(|| r.mcmc.curve_se.as_slice().into()),
@@ -509,12 +527,14 @@ fn ladder_from_wire(r: &pb::CellResult) -> Result<Option<LadderDiagnostics>, Con
         note: r.mcmc_note.clone(),
         steps: r.mcmc_steps.ok_or(ConvertError::Missing("CellResult.mcmc_steps"))?,
         rungs: r.ladder_rungs.ok_or(ConvertError::Missing("CellResult.ladder_rungs"))?,
-        min_swap_acceptance: need(r.min_swap_acceptance, "CellResult.min_swap_acceptance")?,
+        min_swap_acceptance: r.min_swap_acceptance,
         round_trips: r.round_trips.ok_or(ConvertError::Missing("CellResult.round_trips"))?,
         r_hat: need(r.r_hat, "CellResult.r_hat")?,
         tau_int: need(r.tau_int, "CellResult.tau_int")?,
         ess: need(r.ess, "CellResult.ess")?,
         equilibrated_tau_lo: r.equilibrated_tau_lo,
+        walker_round_trips_min: r.walker_round_trips_min,
+        flatness: r.flatness,
     }))
 }
 
@@ -672,12 +692,14 @@ mod tests {
                             note: note.clone(),
                             steps: n.map_or(0, u64::from),
                             rungs: n.unwrap_or(0),
-                            min_swap_acceptance: opt.unwrap_or(0.5),
+                            min_swap_acceptance: opt,
                             round_trips: u64::MAX,
                             r_hat: f64::INFINITY,
                             tau_int: 2.5,
                             ess: opt.unwrap_or(-0.0),
                             equilibrated_tau_lo: opt,
+                            walker_round_trips_min: n.map(u64::from),
+                            flatness: opt,
                         }),
                         log_z_ti_gap: Some(-0.0),
                         log_z_ti_gap_se: opt,

@@ -48,7 +48,7 @@ pub use convert::ConvertError;
 /// 6: `CellResult.equilibrated_tau_lo`, `tau_fwd_equilibrated` and its standard error; a
 /// version-5 worker would leave them out, so the same cell would read differently depending
 /// on which worker computed it.
-pub const PROTOCOL_VERSION: u32 = 6;
+pub const PROTOCOL_VERSION: u32 = 7;
 
 /// The encoded `FileDescriptorSet` of `taustar.proto`: what gRPC reflection serves, so that
 /// `grpcurl` or a Python client can list the services and build the messages without the

@@ -25,6 +25,7 @@
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::time::Instant;
+use taustar_science::mc::mbar::Resample;
 use taustar_science::mc::multicanonical::{run_multicanonical, MucaOptions, MucaReweighting, MucaRun};
 use taustar_science::model::potts_lattice::{baxter, LatticePotts};
 
@@ -108,7 +109,7 @@ fn q10_on_16x16_has_baxters_transition_and_the_finite_size_c_peak() {
     let predicted_c = b.beta_t - 10f64.ln() / (n * b.latent_heat());
     assert!((predicted_c - 1.41314).abs() < 1e-5);
     let cut0 = 0.5 * (b.e_ordered + b.e_disordered) * n;
-    let stat = |r: &MucaReweighting| -> Vec<f64> {
+    let stat = |r: &MucaReweighting, _: Resample| -> Vec<f64> {
         let bc = c_max(r, 1.38, 1.46);
         let beq = equal_weight(r, cut0, 10.0, 1.38, 1.48);
         vec![bc, beq]
@@ -160,7 +161,7 @@ fn q20_on_16x16_multicanonical_walkers_tunnel_and_tempering_does_not() {
     let d = run.diagnostics.clone();
     let r = &run.reweighting;
     let cut0 = 0.5 * (b.e_ordered + b.e_disordered) * n;
-    let stat = |r: &MucaReweighting| -> Vec<f64> { vec![equal_weight(r, cut0, 20.0, 1.6, 1.8)] };
+    let stat = |r: &MucaReweighting, _: Resample| -> Vec<f64> { vec![equal_weight(r, cut0, 20.0, 1.6, 1.8)] };
     let mut rng = ChaCha8Rng::seed_from_u64(2);
     let (est, se) = run.bootstrap(30, &mut rng, &stat);
     let (_, _, cut) = peaks(r, est[0], 2.0, -1.6, -0.8);

@@ -545,7 +545,8 @@ mod tests {
             coupling_max_abs fit_diverged fit_note tau_rev_se tau_fwd_se dkl_rev_at_1_se dkl_rev_opt_se \
             dkl_fwd_at_1_se dkl_fwd_opt_se kappa_at_1_se heat_capacity_at_1_se mcmc_ok mcmc_note mcmc_steps \
             ladder_rungs min_swap_acceptance round_trips r_hat tau_int ess log_z_ti_gap log_z_ti_gap_se \
-            data_tau_int data_thinning fit_pearson equilibrated_tau_lo tau_fwd_equilibrated tau_fwd_equilibrated_se";
+            data_tau_int data_thinning fit_pearson equilibrated_tau_lo tau_fwd_equilibrated tau_fwd_equilibrated_se \
+            walker_round_trips_min flatness";
         assert_eq!(names, want.split_whitespace().collect::<Vec<_>>());
     }
 

@@ -22,8 +22,8 @@ mod truth;
 
 pub use result::{CellResult, CurveSe, FitReport, McmcReport, TauSummary, TwoLevelFitReport};
 pub use settings::{
-    CellSettings, CurveOutput, McmcSettings, TauGrid, DEFAULT_MAX_ITER, DEFAULT_REL_TOL, LEGACY_MAX_ITER,
-    LEGACY_REL_TOL, MAX_TAU_GRID_POINTS, MCMC_DEFAULT_TAU_BOUNDS, MIN_RESAMPLES,
+    CellSettings, CurveOutput, McmcSettings, Sampler, TauGrid, DEFAULT_MAX_ITER, DEFAULT_REL_TOL,
+    LEGACY_MAX_ITER, LEGACY_REL_TOL, MAX_TAU_GRID_POINTS, MCMC_DEFAULT_TAU_BOUNDS, MIN_RESAMPLES,
 };
 pub use truth::{TruthColumns, TruthSpec};
 

@@ -65,9 +65,9 @@ pub struct McmcSettings {
     pub resamples: u32,
     /// Independent ladders; with two or more, R̂ compares them.
     pub ladders: u32,
-    /// Run longer (doubling `steps`) until the standard errors of τ*_rev and τ*_fwd are at
-    /// most this, or `max_steps` would be passed (the cell is then reported with
-    /// `mcmc_ok = false`). `None`: one run of `steps`.
+    /// Run longer (doubling `steps`, or `production_sweeps` for the multicanonical sampler)
+    /// until the standard errors of τ*_rev and τ*_fwd are at most this, or `max_steps` would
+    /// be passed (the cell is then reported with `mcmc_ok = false`). `None`: one run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target_se: Option<f64>,
     /// The step budget of `target_se`.
@@ -82,6 +82,81 @@ pub struct McmcSettings {
     /// truth (its ln Z and ⟨E⟩ come from Kaufman's formula). Unused while the truth is
     /// enumerable.
     pub truth_steps: u32,
+    /// How the fitted model is sampled: parallel tempering (the default) or multicanonical
+    /// sampling, for models whose energy law turns bimodal below τ = 1 (docs/spec.md §10).
+    /// Absent in settings written before the key existed, which all used tempering.
+    #[serde(skip_serializing_if = "Sampler::is_tempering")]
+    pub sampler: Sampler,
+    /// Multicanonical: walkers, each on its own stream (ln g is compared across them).
+    #[serde(skip_serializing_if = "is_default_walkers")]
+    pub walkers: u32,
+    /// Multicanonical: production sweeps per walker (with `target_se`, they double up to
+    /// `max_steps` sweeps per walker). The weight iteration before them stops by itself.
+    #[serde(skip_serializing_if = "is_default_production_sweeps")]
+    pub production_sweeps: u32,
+    /// Multicanonical: fewest round trips between the energy window's ends that every walker
+    /// must make.
+    #[serde(skip_serializing_if = "is_default_min_walker_round_trips")]
+    pub min_walker_round_trips: u32,
+}
+
+/// The sampler of a Monte Carlo cell (`[mcmc] sampler`, `--sampler`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sampler {
+    /// Parallel tempering on a placed β ladder, MBAR between the rungs.
+    #[default]
+    Tempering,
+    /// Multicanonical walkers with weights that flatten the energy histogram, reweighted to
+    /// every β: crosses the barrier of an abrupt (first-order-like) ordering that a ladder
+    /// cannot.
+    Multicanonical,
+}
+
+impl Sampler {
+    /// The default, left out of stored settings (so settings written before the key existed
+    /// read back equal).
+    pub fn is_tempering(&self) -> bool {
+        *self == Sampler::Tempering
+    }
+
+    /// The name in study files and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Sampler::Tempering => "tempering",
+            Sampler::Multicanonical => "multicanonical",
+        }
+    }
+}
+
+impl std::str::FromStr for Sampler {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Sampler, String> {
+        match s {
+            "tempering" => Ok(Sampler::Tempering),
+            "multicanonical" => Ok(Sampler::Multicanonical),
+            other => Err(format!(
+                "unknown sampler {other:?}: expected \"tempering\" (parallel tempering, the default) or \
+                 \"multicanonical\" (for models that order abruptly below τ = 1)"
+            )),
+        }
+    }
+}
+
+fn muca_defaults() -> taustar_science::mc::multicanonical::MucaOptions {
+    taustar_science::mc::multicanonical::MucaOptions::default()
+}
+
+fn is_default_walkers(v: &u32) -> bool {
+    *v as usize == muca_defaults().walkers
+}
+
+fn is_default_production_sweeps(v: &u32) -> bool {
+    *v as usize == muca_defaults().production_sweeps
+}
+
+fn is_default_min_walker_round_trips(v: &u32) -> bool {
+    u64::from(*v) == muca_defaults().min_round_trips
 }
 
 /// The sampler's defaults are [`taustar_science::mc::estimate::McOptions::default`]'s, written once there; only what a
@@ -103,6 +178,11 @@ impl Default for McmcSettings {
             min_round_trips: u32::try_from(o.min_round_trips).expect("a default sampler setting fits in u32"),
             max_r_hat: o.max_r_hat,
             truth_steps: 20_000,
+            sampler: Sampler::Tempering,
+            walkers: u32_of(muca_defaults().walkers),
+            production_sweeps: u32_of(muca_defaults().production_sweeps),
+            min_walker_round_trips: u32::try_from(muca_defaults().min_round_trips)
+                .expect("a default sampler setting fits in u32"),
         }
     }
 }
@@ -146,7 +226,7 @@ impl McmcSettings {
                 return Err(SpecError::invalid("mcmc.target_se", t, "must be a finite number > 0"));
             }
         }
-        if self.max_steps < self.steps {
+        if self.max_steps < self.steps && self.sampler == Sampler::Tempering {
             return Err(SpecError::invalid(
                 "mcmc.max_steps",
                 self.max_steps,
@@ -165,6 +245,37 @@ impl McmcSettings {
         }
         if !(self.max_r_hat.is_finite() && self.max_r_hat >= 1.0) {
             return Err(SpecError::invalid("mcmc.max_r_hat", self.max_r_hat, "need a finite number >= 1"));
+        }
+        if self.sampler == Sampler::Multicanonical {
+            if !(2..=64).contains(&self.walkers) {
+                return Err(SpecError::invalid(
+                    "mcmc.walkers",
+                    self.walkers,
+                    "need 2 <= walkers <= 64 (ln g is compared across walkers)",
+                ));
+            }
+            let blocks = muca_defaults().blocks as u32;
+            if self.production_sweeps < 50 * blocks {
+                return Err(SpecError::invalid(
+                    "mcmc.production_sweeps",
+                    self.production_sweeps,
+                    format!(
+                        "need at least {} sweeps per walker ({blocks} bootstrap blocks of 50)",
+                        50 * blocks
+                    ),
+                ));
+            }
+            if self.target_se.is_some() && self.max_steps < self.production_sweeps {
+                return Err(SpecError::invalid(
+                    "mcmc.max_steps",
+                    self.max_steps,
+                    format!(
+                        "with the multicanonical sampler the budget is sweeps per walker, at least \
+                         mcmc.production_sweeps = {}",
+                        self.production_sweeps
+                    ),
+                ));
+            }
         }
         Ok(())
     }

@@ -45,8 +45,8 @@ pub const MAX_MCMC_SPINS: u64 = 1 << 20;
 
 /// [`eval_ising_model`] by Monte Carlo (docs/spec.md §10), for lattices past enumeration:
 /// the model is sampled by parallel tempering and MBAR, the truth side comes from
-/// Kaufman's formula and `truth_steps` steps of a truth chain; everything carries a
-/// bootstrap standard error and the diagnostics say whether to trust it. Sides ≥ 3.
+/// Kaufman's formula and `truth_steps` steps of a truth chain (`sampler`: tempering or
+/// multicanonical walkers); everything carries a bootstrap standard error and the diagnostics say whether to trust it. Sides ≥ 3.
 /// `precision`: (target standard error of τ*, step budget) to run longer until it is met
 /// (see [`taustar_science::mc::estimate::estimate_to_precision`]). Returns the estimate, the truth side's
 /// ⟨Ê⟩_p with its error bar (the steps of the last run are in the estimate's diagnostics).
@@ -57,6 +57,7 @@ pub fn eval_ising_model_mcmc(
     temperature: f64,
     couplings: &[Vec<f64>],
     opts: &taustar_science::mc::estimate::McOptions,
+    sampler: &super::SamplerOptions,
     truth_steps: usize,
     precision: Option<(f64, usize)>,
     seed: u64,
@@ -98,31 +99,13 @@ pub fn eval_ising_model_mcmc(
                     "no closed-form ln Z for this lattice",
                 )
             })?;
-    if let Some((target, budget)) = precision {
+    if let Some((target, _)) = precision {
         if !(target.is_finite() && target > 0.0) {
             return Err(SpecError::invalid("target_se", target, "must be a finite number > 0"));
         }
-        let energy = |s: &[i8]| truth.energy(s);
-        let r = taustar_science::mc::estimate::estimate_to_precision(
-            &q,
-            &energy,
-            side,
-            Some(&series),
-            opts,
-            target,
-            budget,
-            &mut rng,
-        );
-        return Ok((r, truth_estimate));
     }
-    let r = taustar_science::mc::estimate::estimate(
-        &q,
-        &|s: &[i8]| truth.energy(s),
-        side,
-        Some(&series),
-        opts,
-        &mut rng,
-    );
+    let energy = |s: &[i8]| truth.energy(s);
+    let r = super::estimate_with(&q, &energy, side, Some(&series), opts, sampler, precision, &mut rng)?;
     Ok((r, truth_estimate))
 }
 

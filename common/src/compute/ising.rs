@@ -141,7 +141,7 @@ impl CellSteps for EnumeratedIsing {
                 let q = SpinModel::from_pairs(pairs, &fit.couplings);
                 let truth_model = SpinModel::from_pairs(pairs, &truth.couplings_over_t);
                 let e_p = |s: &[i8]| truth_model.energy(s);
-                mcmc_analysis(&q, &e_p, side, None, mcmc, &spec.settings, rng)
+                mcmc_analysis(&q, &e_p, side, None, mcmc, &spec.settings, rng)?
             }
         };
         Ok(Evaluated { tau, mcmc, side: () })
@@ -250,7 +250,7 @@ impl CellSteps for SampledIsing {
             torus_truth_side(self.rows, self.cols, self.temperature, q, mcmc.truth_steps as usize, rng)
                 .ok_or_else(|| self.no_closed_form())?;
         let e_p = |s: &[i8]| self.truth.energy(s);
-        let (tau, mcmc) = mcmc_analysis(q, &e_p, side, Some(&series), mcmc, &spec.settings, rng);
+        let (tau, mcmc) = mcmc_analysis(q, &e_p, side, Some(&series), mcmc, &spec.settings, rng)?;
         Ok(Evaluated { tau, mcmc, side: () })
     }
 }

@@ -15,11 +15,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::cell::{
     CellResult, CellSettings, CellSpec, CurveOutput, CurvePoint, CurveSe, DataSize, FitReport, McmcReport,
-    McmcSettings, TauSummary, TruthSpec, TwoLevelFitReport,
+    McmcSettings, Sampler, TauSummary, TruthSpec, TwoLevelFitReport,
 };
 use crate::error::SpecError;
-use taustar_science::mc::estimate::{McOptions, McTau, TruthSide};
-use taustar_science::mc::replica::Ensemble;
+use taustar_science::mc::estimate::{to_precision, McOptions, McTau, TruthSide};
+use taustar_science::mc::local::LocalEnsemble;
+use taustar_science::mc::multicanonical::{estimate_multicanonical, MucaError, MucaOptions};
 use taustar_science::tau::{heat_capacity_peak, optimise, variance_match, Divergence, Landscape, Scan};
 
 pub mod eval;
@@ -246,43 +247,105 @@ pub fn mc_options(m: &McmcSettings, tau_bounds: (f64, f64), curve: Vec<f64>) -> 
 /// The τ analysis of a fitted model by Monte Carlo (docs/spec.md §10): the estimate (run
 /// to `target_se` when one is set) as a [`TauReport`] of point values, and its standard
 /// errors and diagnostics as a [`McmcReport`].
-pub fn mcmc_analysis<E: Ensemble + ?Sized, R: rand::Rng>(
+pub fn mcmc_analysis<E: LocalEnsemble + ?Sized, R: rand::Rng>(
     q: &E,
-    truth_energy: &dyn Fn(&E::Config) -> f64,
+    truth_energy: &(dyn Fn(&E::Config) -> f64 + Sync),
     side: TruthSide,
     truth_samples: Option<&[f64]>,
     mcmc: &McmcSettings,
     settings: &CellSettings,
     rng: &mut R,
-) -> (TauReport, McmcReport) {
-    mcmc_reports(&mcmc_estimate(q, truth_energy, side, truth_samples, mcmc, settings, rng))
+) -> Result<(TauReport, McmcReport), SpecError> {
+    Ok(mcmc_reports(&mcmc_estimate(q, truth_energy, side, truth_samples, mcmc, settings, rng)?))
 }
 
-/// The Monte Carlo estimate of a cell (run to `target_se` when one is set; the steps it
-/// took are in its diagnostics).
-pub(crate) fn mcmc_estimate<E: Ensemble + ?Sized, R: rand::Rng>(
+/// The multicanonical sampler's options of a cell: its `[mcmc]` settings on the science
+/// defaults (the window, bins and weight iteration set themselves).
+pub fn muca_options(m: &McmcSettings) -> MucaOptions {
+    MucaOptions {
+        walkers: m.walkers as usize,
+        pilot_sweeps: m.pilot_sweeps as usize,
+        production_sweeps: m.production_sweeps as usize,
+        resamples: m.resamples as usize,
+        min_round_trips: u64::from(m.min_walker_round_trips),
+        max_r_hat: m.max_r_hat,
+        ..MucaOptions::default()
+    }
+}
+
+/// The Monte Carlo estimate of a cell with its `[mcmc] sampler` (run to `target_se` when one
+/// is set; the steps or sweeps it took are in its diagnostics). Errors only where the
+/// multicanonical sampler refuses the model (nothing to sample: no couplings, no fields).
+pub(crate) fn mcmc_estimate<E: LocalEnsemble + ?Sized, R: rand::Rng>(
     q: &E,
-    truth_energy: &dyn Fn(&E::Config) -> f64,
+    truth_energy: &(dyn Fn(&E::Config) -> f64 + Sync),
     side: TruthSide,
     truth_samples: Option<&[f64]>,
     mcmc: &McmcSettings,
     settings: &CellSettings,
     rng: &mut R,
-) -> McTau {
+) -> Result<McTau, SpecError> {
     let opts = mc_options(mcmc, settings.tau_bounds, reported_taus(settings));
-    match mcmc.target_se {
-        Some(target) => taustar_science::mc::estimate::estimate_to_precision(
-            q,
-            truth_energy,
-            side,
-            truth_samples,
-            &opts,
-            target,
-            mcmc.max_steps as usize,
-            rng,
-        ),
-        None => {
-            taustar_science::mc::estimate::estimate_ensemble(q, truth_energy, side, truth_samples, &opts, rng)
+    let sampler = match mcmc.sampler {
+        Sampler::Tempering => SamplerOptions::Tempering,
+        Sampler::Multicanonical => SamplerOptions::Multicanonical(muca_options(mcmc)),
+    };
+    estimate_with(
+        q,
+        truth_energy,
+        side,
+        truth_samples,
+        &opts,
+        &sampler,
+        mcmc.target_se.map(|t| (t, mcmc.max_steps as usize)),
+        rng,
+    )
+}
+
+/// Which sampler an estimate runs, with the multicanonical sampler's own options.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SamplerOptions {
+    /// Parallel tempering (its options are [`McOptions`]'s).
+    Tempering,
+    /// Multicanonical walkers.
+    Multicanonical(MucaOptions),
+}
+
+/// The estimate of either sampler, once or to a precision: `precision` = (target standard
+/// error of τ*, budget), the budget in tempering steps or in production sweeps per walker.
+/// Every Monte Carlo evaluation (cells, `taustar eval`) goes through here.
+#[allow(clippy::too_many_arguments)]
+pub fn estimate_with<E: LocalEnsemble + ?Sized, R: rand::Rng>(
+    q: &E,
+    truth_energy: &(dyn Fn(&E::Config) -> f64 + Sync),
+    side: TruthSide,
+    truth_samples: Option<&[f64]>,
+    opts: &McOptions,
+    sampler: &SamplerOptions,
+    precision: Option<(f64, usize)>,
+    rng: &mut R,
+) -> Result<McTau, SpecError> {
+    use taustar_science::mc::estimate::{estimate_ensemble, estimate_to_precision};
+    match (sampler, precision) {
+        (SamplerOptions::Tempering, Some((target, budget))) => {
+            Ok(estimate_to_precision(q, truth_energy, side, truth_samples, opts, target, budget, rng))
+        }
+        (SamplerOptions::Tempering, None) => {
+            Ok(estimate_ensemble(q, truth_energy, side, truth_samples, opts, rng))
+        }
+        (SamplerOptions::Multicanonical(muca), precision) => {
+            let mut muca = muca.clone();
+            let refused = |e: MucaError| SpecError::invalid("mcmc.sampler", "multicanonical", e.to_string());
+            let first = muca.production_sweeps;
+            let mut run = |sweeps: usize| {
+                muca.production_sweeps = sweeps;
+                estimate_multicanonical(q, truth_energy, side, truth_samples, opts, &muca, rng).map(|r| r.tau)
+            };
+            match precision {
+                Some((target, budget)) => to_precision(first, target, budget, "sweeps per walker", &mut run),
+                None => run(first),
+            }
+            .map_err(refused)
         }
     }
 }
@@ -341,8 +404,8 @@ pub(crate) fn mcmc_reports(r: &McTau) -> (TauReport, McmcReport) {
         kappa_at_1_se: Some(r.kappa_at_1.se),
         heat_capacity_at_1_se: Some(r.heat_capacity_at_1.se),
         ladder: Some(r.diagnostics.clone()),
-        log_z_ti_gap: Some(r.log_z_ti_gap.value),
-        log_z_ti_gap_se: Some(r.log_z_ti_gap.se),
+        log_z_ti_gap: r.log_z_ti_gap.map(|g| g.value),
+        log_z_ti_gap_se: r.log_z_ti_gap.map(|g| g.se),
         tau_fwd_equilibrated: r.tau_fwd_equilibrated.map(|t| t.value),
         tau_fwd_equilibrated_se: r.tau_fwd_equilibrated.map(|t| t.se),
         curve_se,

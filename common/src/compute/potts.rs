@@ -128,7 +128,7 @@ impl CellSteps for Potts {
             mcmc,
             &spec.settings,
             rng,
-        );
+        )?;
         side.mark(&mut r);
         let (tau, mcmc) = mcmc_reports(&r);
         Ok(Evaluated { tau, mcmc, side })

@@ -233,7 +233,7 @@ impl Study {
             Some(m) => format!(
                 ";eval=mcmc;mcmc.steps={};mcmc.burn_in={};mcmc.pilot_sweeps={};mcmc.resamples={};\
                  mcmc.ladders={};mcmc.target_se={};mcmc.max_steps={};mcmc.min_swap_acceptance={};\
-                 mcmc.min_round_trips={};mcmc.max_r_hat={}{}",
+                 mcmc.min_round_trips={};mcmc.max_r_hat={}{}{}",
                 m.steps,
                 m.burn_in,
                 m.pilot_sweeps,
@@ -249,6 +249,16 @@ impl Study {
                     String::new()
                 } else {
                     format!(";mcmc.truth_steps={}", m.truth_steps)
+                },
+                // Absent for tempering, which every study used before the key existed; the
+                // multicanonical sampler's own settings only with it.
+                match m.sampler {
+                    crate::cell::Sampler::Tempering => String::new(),
+                    crate::cell::Sampler::Multicanonical => format!(
+                        ";mcmc.sampler=multicanonical;mcmc.walkers={};mcmc.production_sweeps={};\
+                         mcmc.min_walker_round_trips={}",
+                        m.walkers, m.production_sweeps, m.min_walker_round_trips
+                    ),
                 },
             ),
         }

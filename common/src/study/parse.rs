@@ -44,6 +44,10 @@ const MCMC_KEYS: &[&str] = &[
     "min_round_trips",
     "max_r_hat",
     "truth_steps",
+    "sampler",
+    "walkers",
+    "production_sweeps",
+    "min_walker_round_trips",
 ];
 const KINDS: &str = "expected \"two-level\", \"ising2d\", \"potts-random\" or \"potts-file\"";
 
@@ -697,6 +701,9 @@ fn parse_eval(
         ("mcmc.max_steps", &mut m.max_steps),
         ("mcmc.min_round_trips", &mut m.min_round_trips),
         ("mcmc.truth_steps", &mut m.truth_steps),
+        ("mcmc.walkers", &mut m.walkers),
+        ("mcmc.production_sweeps", &mut m.production_sweeps),
+        ("mcmc.min_walker_round_trips", &mut m.min_walker_round_trips),
     ] {
         if let Some(item) = table.get(&key["mcmc.".len()..]) {
             *field = count(key, item)?;
@@ -714,6 +721,21 @@ fn parse_eval(
     if let Some(item) = table.get("target_se") {
         m.target_se = Some(number(doc, "mcmc.target_se", item)?);
         spans.push(("mcmc.target_se", item.span()));
+    }
+    if let Some(item) = table.get("sampler") {
+        m.sampler = match item.get_ref().as_str() {
+            Some(name) => {
+                name.parse().map_err(|why: String| doc.invalid("mcmc.sampler", &item.span(), &why))?
+            }
+            None => {
+                return Err(doc.invalid(
+                    "mcmc.sampler",
+                    &item.span(),
+                    "expected \"tempering\" or \"multicanonical\" (a string)",
+                ))
+            }
+        };
+        spans.push(("mcmc.sampler", item.span()));
     }
     if table.get("burn_in").is_none() {
         m.burn_in = m.steps / 10;

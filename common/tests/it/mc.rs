@@ -245,10 +245,46 @@ fn mbar_over_a_tempering_ladder_agrees_with_enumeration() {
 /// over 50 seeds. The fit is fixed (one data draw per model); only the Monte Carlo varies.
 #[test]
 fn mcmc_tau_estimates_agree_with_enumeration_on_fitted_3x3_and_4x4_models() {
+    use taustar_science::mc::estimate::estimate;
+    tau_estimates_agree_with_enumeration("tempering", &|q, e_p, side, opts, rng| {
+        let r = estimate(q, e_p, side, None, opts, rng);
+        assert!(r.diagnostics.ok, "{:?}", r.diagnostics.note);
+        r
+    });
+}
+
+/// The multicanonical sampler against the same exact answers and the same bar as tempering
+/// (docs/spec.md §10): every τ quantity, 50 seeds, four fitted models.
+#[test]
+#[ignore = "long (200 multicanonical estimates, ~3 min on 2 cores): cargo test -p taustar-common --test it -- --ignored"]
+fn multicanonical_tau_estimates_agree_with_enumeration_on_fitted_3x3_and_4x4_models() {
+    use taustar_science::mc::multicanonical::{estimate_multicanonical, MucaOptions};
+    let muca = MucaOptions { production_sweeps: 4_000, ..MucaOptions::default() };
+    tau_estimates_agree_with_enumeration("multicanonical", &move |q, e_p, side, opts, rng| {
+        let r = estimate_multicanonical(q, e_p, side, None, opts, &muca, rng).expect("a model to sample");
+        assert!(r.tau.diagnostics.ok, "{:?}", r.run);
+        r.tau
+    });
+}
+
+/// An estimator of τ quantities for [`tau_estimates_agree_with_enumeration`].
+type TauEstimator = dyn Fn(
+        &SpinModel,
+        &(dyn Fn(&[i8]) -> f64 + Sync),
+        taustar_science::mc::estimate::TruthSide,
+        &taustar_science::mc::estimate::McOptions,
+        &mut ChaCha8Rng,
+    ) -> taustar_science::mc::estimate::McTau
+    + Sync;
+
+/// τ*, D at τ* and at 1, C(1) and the curve at τ = 0.5 and 1.5 of `estimator` on fitted 3x3
+/// and 4x4 models (mle and paper fits of 60 samples), 50 seeds each: every z-score has
+/// |mean| < 0.4 and sd in [0.7, 1.4].
+fn tau_estimates_agree_with_enumeration(sampler: &str, estimator: &TauEstimator) {
     use taustar_common::compute::analyse;
     use taustar_science::exact::sample_counts;
     use taustar_science::fit::ising::{fit_mle, fit_paper, Enumerator, FitOptions, IsingData};
-    use taustar_science::mc::estimate::{estimate, McOptions, TruthSide};
+    use taustar_science::mc::estimate::{McOptions, TruthSide};
     use taustar_science::model::ising::{IsingTruth, Pairs};
     use taustar_science::tau::Landscape;
 
@@ -317,8 +353,7 @@ fn mcmc_tau_estimates_agree_with_enumeration_on_fitted_3x3_and_4x4_models() {
             .into_par_iter()
             .map(|seed| {
                 let mut rng = ChaCha8Rng::seed_from_u64(9_000 + seed);
-                let r = estimate(&q, &|s: &[i8]| truth_model.energy(s), side, None, &opts, &mut rng);
-                assert!(r.diagnostics.ok, "{rows}x{cols} {mode} seed {seed}: {:?}", r.diagnostics.note);
+                let r = estimator(&q, &|s: &[i8]| truth_model.energy(s), side, &opts, &mut rng);
                 let mut got = vec![
                     r.tau_rev,
                     r.tau_fwd,
@@ -338,9 +373,10 @@ fn mcmc_tau_estimates_agree_with_enumeration_on_fitted_3x3_and_4x4_models() {
         let z: Vec<Vec<f64>> = (0..want.len()).map(|i| runs.iter().map(|r| r[i]).collect()).collect();
         for (i, zs) in z.iter().enumerate() {
             let (m, v) = mean_var(zs);
+            println!("{sampler}, {rows}x{cols} {mode} {}: z mean {m:.3}, sd {:.3}", names[i], v.sqrt());
             assert!(
                 m.abs() < 0.4 && (0.7..=1.4).contains(&v.sqrt()),
-                "{rows}x{cols} {mode} {}: z mean {m:.3}, sd {:.3} (exact {})",
+                "{sampler}, {rows}x{cols} {mode} {}: z mean {m:.3}, sd {:.3} (exact {})",
                 names[i],
                 v.sqrt(),
                 want[i]
@@ -597,4 +633,51 @@ fn tau_fwd_from_the_equilibrated_rungs_agrees_with_kaufman_when_the_cold_end_fai
     assert!(fine.diagnostics.ok, "{:?}", fine.diagnostics.note);
     assert_eq!(fine.tau_fwd_equilibrated, None);
     assert!((fine.diagnostics.equilibrated_tau_lo.unwrap() - 0.5).abs() < 1e-9);
+}
+
+/// A whole cell with `[mcmc] sampler = "multicanonical"` (the path a study runs: fit, truth
+/// side, sampler, bootstrap, report): its τ* and D values agree with the same cell evaluated
+/// exactly, within 4 standard errors; its own diagnostics are reported in their columns and
+/// tempering's swap acceptance is absent; and it is bit-identical on 1 and 2 threads.
+#[test]
+fn a_multicanonical_cell_agrees_with_the_exact_cell_and_is_the_same_on_any_thread_count() {
+    use taustar_common::cell::{CellSettings, CellSpec, DataSize, FitMode, FitSpec, GridPoint, TruthSpec};
+    use taustar_common::{run_cell, McmcSettings, Sampler};
+    let mut spec = CellSpec {
+        study_seed: 11,
+        point: GridPoint {
+            truth: TruthSpec::Ising2d { rows: 3, cols: 3, temperature: 2.0 },
+            data: DataSize::Samples(60),
+            fit: FitSpec { mode: FitMode::Mle, l2: 0.01 },
+        },
+        replicate: 0,
+        settings: CellSettings { tau_bounds: (0.2, 5.0), ..CellSettings::default() },
+    };
+    let exact = run_cell(&spec).unwrap();
+    spec.settings.mcmc = Some(McmcSettings {
+        sampler: Sampler::Multicanonical,
+        production_sweeps: 4_000,
+        ..McmcSettings::default()
+    });
+    let pool = |threads| rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+    let mc = pool(2).install(|| run_cell(&spec).unwrap());
+    let one = pool(1).install(|| run_cell(&spec).unwrap());
+    assert_eq!(serde_json::to_string(&mc).unwrap(), serde_json::to_string(&one).unwrap());
+    let d = mc.mcmc.ladder.as_ref().expect("Monte Carlo diagnostics");
+    assert!(d.ok, "{:?}", d.note);
+    assert_eq!((d.rungs, d.min_swap_acceptance), (0, None), "no ladder");
+    assert!(
+        d.walker_round_trips_min.is_some_and(|t| t >= 10) && d.flatness.is_some_and(|f| f > 0.3),
+        "{d:?}"
+    );
+    assert!(mc.mcmc.log_z_ti_gap.is_none(), "tempering's cross-check only");
+    let se = |s: Option<f64>| s.expect("a standard error");
+    for (what, got, want, s) in [
+        ("τ*_rev", mc.tau.tau_rev, exact.tau.tau_rev, se(mc.mcmc.tau_rev_se)),
+        ("τ*_fwd", mc.tau.tau_fwd, exact.tau.tau_fwd, se(mc.mcmc.tau_fwd_se)),
+        ("D_rev(1)", mc.tau.dkl_rev_at_1, exact.tau.dkl_rev_at_1, se(mc.mcmc.dkl_rev_at_1_se)),
+        ("D_fwd(1)", mc.tau.dkl_fwd_at_1, exact.tau.dkl_fwd_at_1, se(mc.mcmc.dkl_fwd_at_1_se)),
+    ] {
+        assert!(s > 0.0 && (got - want).abs() < 4.0 * s, "{what}: {got} ± {s} vs exact {want}");
+    }
 }

@@ -993,6 +993,25 @@ fn eval_mcmc_takes_its_defaults_and_the_mcmc_table() {
     assert_eq!((m.target_se, m.max_r_hat), (Some(0.01), 1.1));
     assert_eq!(tuned.settings.tau_bounds, (0.25, 4.0));
     assert!(tuned.settings_fingerprint().contains("mcmc.target_se=0.01"));
+    assert!(!tuned.settings_fingerprint().contains("sampler"), "tempering leaves the fingerprint as it was");
+    let muca = parse(&ising_mc(
+        "[eval]\nmethod = \"mcmc\"\n[mcmc]\nsampler = \"multicanonical\"\nwalkers = 6\nproduction_sweeps = 5000\n",
+    ));
+    let m = muca.settings.mcmc.clone().unwrap();
+    assert_eq!(
+        (m.sampler, m.walkers, m.production_sweeps),
+        (taustar_common::Sampler::Multicanonical, 6, 5000)
+    );
+    assert!(muca
+        .settings_fingerprint()
+        .ends_with(";mcmc.sampler=multicanonical;mcmc.walkers=6;mcmc.production_sweeps=5000;mcmc.min_walker_round_trips=10"));
+    // Stored settings of a tempering study carry no sampler key, and read back as tempering.
+    let json = serde_json::to_string(&tuned.settings).unwrap();
+    assert!(!json.contains("sampler") && !json.contains("walkers"), "{json}");
+    let back: taustar_common::CellSettings = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, tuned.settings);
+    let json = serde_json::to_string(&muca.settings).unwrap();
+    assert_eq!(serde_json::from_str::<taustar_common::CellSettings>(&json).unwrap(), muca.settings);
 }
 
 #[test]
@@ -1007,6 +1026,26 @@ fn eval_and_mcmc_errors_name_key_value_and_line() {
     );
     assert_error(&ising_mc("[eval]\nmethod = \"mcmc\"\n[mcmc]\nsteps = -5\n"), "mcmc.steps", "-5", Some(12));
     assert_error(&ising_mc("[eval]\nmethod = \"mcmc\"\n[mcmc]\nsweeps = 5\n"), "mcmc.sweeps", "5", Some(12));
+    assert_error(
+        &ising_mc("[eval]\nmethod = \"mcmc\"\n[mcmc]\nsampler = \"wang-landau\"\n"),
+        "mcmc.sampler",
+        "wang-landau",
+        Some(12),
+    );
+    assert_error(
+        &ising_mc("[eval]\nmethod = \"mcmc\"\n[mcmc]\nsampler = \"multicanonical\"\nwalkers = 1\n"),
+        "mcmc.walkers",
+        "1",
+        Some(13),
+    );
+    assert_error(
+        &ising_mc(
+            "[eval]\nmethod = \"mcmc\"\n[mcmc]\nsampler = \"multicanonical\"\nproduction_sweeps = 100\n",
+        ),
+        "mcmc.production_sweeps",
+        "100",
+        Some(13),
+    );
     assert_error(
         &ising_mc("[eval]\nmethod = \"mcmc\"\n[mcmc]\nsteps = 1000\nmax_steps = 500\n"),
         "mcmc.max_steps",

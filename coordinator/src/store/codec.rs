@@ -44,6 +44,7 @@ pub fn missing_in(version: u32, c: &str) -> bool {
     (version < 3 && ADDED_IN_SCHEMA_3.contains(&c))
         || (version < 5 && added_in_schema_5(c))
         || (version < 6 && taustar_common::result_fields::added_in_schema_6(c))
+        || (version < 7 && taustar_common::result_fields::added_in_schema_7(c))
 }
 
 /// Every result column, in the order [`encode`] writes and [`decode_row`] reads them: the
@@ -55,11 +56,13 @@ pub fn column_names() -> impl Iterator<Item = &'static str> {
 /// The result columns to select from a store of schema `version` (each prefixed `r.`).
 pub fn result_columns(version: u32) -> &'static str {
     static CURRENT: OnceLock<String> = OnceLock::new();
+    static BEFORE_7: OnceLock<String> = OnceLock::new();
     static BEFORE_6: OnceLock<String> = OnceLock::new();
     static BEFORE_5: OnceLock<String> = OnceLock::new();
     static BEFORE_3: OnceLock<String> = OnceLock::new();
     let (cell, as_of) = match version {
-        6.. => (&CURRENT, 6),
+        7.. => (&CURRENT, 7),
+        6 => (&BEFORE_7, 6),
         5 => (&BEFORE_6, 5),
         3 | 4 => (&BEFORE_5, 3),
         _ => (&BEFORE_3, 1),

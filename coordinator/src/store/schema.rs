@@ -18,6 +18,9 @@
 //! - 6: results gain `equilibrated_tau_lo`, `tau_fwd_equilibrated` and
 //!   `tau_fwd_equilibrated_se` (how far down the ladder the chains equilibrated, and τ*_fwd
 //!   from that part when the whole did not); older rows keep them NULL.
+//! - 7: results gain `walker_round_trips_min` and `flatness`, the multicanonical sampler's
+//!   own diagnostics; tempering and older rows keep them NULL (and a multicanonical row keeps
+//!   `min_swap_acceptance` NULL: it has no ladder).
 //!
 //! A writer opening an older file migrates it in place, in one transaction ([`migrate`]),
 //! so a study started by an older taustar resumes under a newer one.
@@ -25,7 +28,7 @@
 use rusqlite::{Connection, OptionalExtension};
 
 /// Bumped on any change of the tables below; [`migrate`] brings older files forward.
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 
 /// Oldest version [`migrate`] can bring forward (and read-only handles can read).
 pub const OLDEST_READABLE_VERSION: u32 = 1;
@@ -114,6 +117,9 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<Option<u32>> {
     }
     if found <= 5 {
         tx.execute_batch(&equilibrated_columns("ALTER TABLE results ADD COLUMN ", ";"))?;
+    }
+    if found <= 6 {
+        tx.execute_batch(&sampler_columns("ALTER TABLE results ADD COLUMN ", ";"))?;
     }
     tx.execute("UPDATE meta SET value = ?1 WHERE key = 'schema_version'", [SCHEMA_VERSION.to_string()])?;
     tx.commit()?;
@@ -282,7 +288,9 @@ fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
             ('results_quarantined', 0);
         {QUARANTINE_DDL}
         ",
-        mc = (monte_carlo_columns("", ",") + &equilibrated_columns("", ",")).trim_end().trim_end_matches(',')
+        mc = (monte_carlo_columns("", ",") + &equilibrated_columns("", ",") + &sampler_columns("", ","))
+            .trim_end()
+            .trim_end_matches(',')
     ))
 }
 
@@ -299,8 +307,15 @@ fn monte_carlo_columns(prefix: &str, suffix: &str) -> String {
 /// The column definitions schema 6 added: the fields of `taustar_common::result_fields` from the
 /// first schema-6 one on.
 fn equilibrated_columns(prefix: &str, suffix: &str) -> String {
-    use taustar_common::result_fields::{FIRST_SCHEMA_6_FIELD, RESULT_FIELDS};
-    field_columns(FIRST_SCHEMA_6_FIELD..RESULT_FIELDS.len(), prefix, suffix)
+    use taustar_common::result_fields::{FIRST_SCHEMA_6_FIELD, FIRST_SCHEMA_7_FIELD};
+    field_columns(FIRST_SCHEMA_6_FIELD..FIRST_SCHEMA_7_FIELD, prefix, suffix)
+}
+
+/// The column definitions schema 7 added: the multicanonical sampler's diagnostics, the
+/// fields of `taustar_common::result_fields` from the first schema-7 one on.
+fn sampler_columns(prefix: &str, suffix: &str) -> String {
+    use taustar_common::result_fields::{FIRST_SCHEMA_7_FIELD, RESULT_FIELDS};
+    field_columns(FIRST_SCHEMA_7_FIELD..RESULT_FIELDS.len(), prefix, suffix)
 }
 
 /// `<prefix><name> <type><suffix>` for the fields of `taustar_common::result_fields` in `range`.

@@ -56,6 +56,7 @@ fn synced(dir: &tempfile::TempDir, max_failures: u32) -> StudyStore {
 pub(crate) fn fake_result(spec: &CellSpec) -> CellResult {
     let key = spec.key();
     let x = (key.0.len() as f64) * 0.01 + f64::from(spec.replicate);
+    let multicanonical = key.0.bytes().map(u32::from).sum::<u32>() % 2 == 0;
     CellResult {
         key,
         samples: 10,
@@ -108,12 +109,15 @@ pub(crate) fn fake_result(spec: &CellSpec) -> CellResult {
                     note: Some(format!("R̂ {x} above 1.05")),
                     steps: 4_000,
                     rungs: 7,
-                    min_swap_acceptance: 0.25,
+                    // About half: a multicanonical cell (no ladder, its own diagnostics).
+                    min_swap_acceptance: (!multicanonical).then_some(0.25),
                     round_trips: 12,
                     r_hat: f64::INFINITY,
                     tau_int: 1.5,
                     ess: 1_333.3,
                     equilibrated_tau_lo: Some(0.9 + 0.01 * x),
+                    walker_round_trips_min: multicanonical.then_some(3),
+                    flatness: multicanonical.then_some(0.37 * x),
                 }),
                 log_z_ti_gap: Some(0.004 * x),
                 log_z_ti_gap_se: Some(0.003),

@@ -29,7 +29,11 @@ use super::diagnostics::LadderDiagnostics;
 use super::estimate::{
     block_resampled_mean, optimum, run_ladders_reporting, At, LadderRun, McOptions, McProgress, WithSe,
 };
-use super::mbar::{bootstrap_se, Mbar, Resample};
+use super::local::LocalEnsemble;
+use super::mbar::{bootstrap_se, Mbar, Resample, Reweighter};
+use super::multicanonical::{
+    run_multicanonical, tau::muca_diagnostics, MucaError, MucaOptions, MucaReweighting,
+};
 use super::replica::Ensemble;
 use super::stats::{mean_var, window_tau_int};
 
@@ -94,6 +98,14 @@ impl HeldOut<'_> {
             den += w;
         }
         num / den
+    }
+
+    /// Ē_h of all the sequences (the plain mean without weights).
+    fn point_mean(&self) -> f64 {
+        match self.weights {
+            None => mean_var(self.energies).0,
+            Some(_) => self.mean(0..self.energies.len()),
+        }
     }
 
     /// The weighted mean of a resample of the sequences with replacement.
@@ -161,50 +173,11 @@ pub fn model_curves_reporting<E: Ensemble + ?Sized, R: Rng>(
     let LadderRun { betas, energies: es, observables: obs, log_z0, mut diagnostics, .. } =
         run_ladders_reporting(model, &|_| 0.0, opts, rng, progress);
     let taus: Vec<f64> = taus.iter().copied().filter(|t| (lo..=hi).contains(t)).collect();
-    let heldout = heldout.filter(|h| !h.energies.is_empty());
-    if let Some(w) = heldout.and_then(|h| h.weights) {
-        assert!(
-            heldout.is_some_and(|h| h.energies.len() == w.len())
-                && w.iter().all(|w| w.is_finite() && *w >= 0.0)
-                && w.iter().sum::<f64>() > 0.0,
-            "one finite weight >= 0 per held-out energy, with a positive sum"
-        );
-    }
-    let heldout_point = heldout.map(|h| match h.weights {
-        None => mean_var(h.energies).0,
-        Some(_) => h.mean(0..h.energies.len()),
-    });
+    let heldout = checked_heldout(heldout);
+    let heldout_point = heldout.map(|h| h.point_mean());
     let (lo_beta, hi_beta) = (1.0 / hi, 1.0 / lo);
     let stat = |m: &Mbar, _: &[Vec<f64>], which: Resample| {
-        // Held-out sequences are independent draws: resampled one by one.
-        let e_h = match (heldout, which) {
-            (Some(h), Resample::Drawn(seed)) => {
-                let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-                Some(match h.weights {
-                    None => block_resampled_mean(h.energies, 1, &mut r),
-                    Some(_) => h.resampled_mean(&mut r),
-                })
-            }
-            _ => heldout_point,
-        };
-        let (peak_beta, peak, _) = heat_peak(m, lo_beta, hi_beta);
-        let mut v = vec![1.0 / peak_beta, peak];
-        if let Some(e_h) = e_h {
-            // ℓ's maximum: where the slope ⟨E⟩ − Ē_h of −ℓ in β turns from − to +.
-            let (b, _) = optimum(m, lo_beta, hi_beta, &|a: &At| e_h - a.r.mean_energy, &|a: &At| {
-                a.beta * e_h + a.r.log_z
-            });
-            v.extend([e_h, 1.0 / b]);
-        }
-        for &tau in &taus {
-            let beta = 1.0 / tau;
-            let r = m.at(beta);
-            v.extend([r.log_z, r.mean_energy, beta * r.mean_energy + r.log_z, beta * beta * r.var_energy]);
-            if let Some(e_h) = e_h {
-                v.push(-beta * e_h - r.log_z);
-            }
-        }
-        v
+        curve_numbers(m, heldout_estimate(heldout, heldout_point, which), &taus, lo_beta, hi_beta)
     };
     let point = Mbar::solve(&betas, &es, &obs, log_z0, None);
     if !point.converged {
@@ -212,12 +185,71 @@ pub fn model_curves_reporting<E: Ensemble + ?Sized, R: Rng>(
     }
     let block = curve_block(&es, opts.ladders);
     let (est, se) = bootstrap_se(&point, &es, &obs, log_z0, block, opts.resamples, rng, &stat);
+    let curves = assemble(&point, &est, &se, &taus, heldout.is_some(), heldout_point, (lo_beta, hi_beta));
+    ModelCurves { betas, diagnostics, ..curves }
+}
+
+/// Ē_h of a resample: the point estimate, or for a bootstrap draw the held-out sequences
+/// resampled one by one (they are independent draws), from the draw's seed.
+fn heldout_estimate(heldout: Option<HeldOut<'_>>, point: Option<f64>, which: Resample) -> Option<f64> {
+    match (heldout, which) {
+        (Some(h), Resample::Drawn(seed)) => {
+            let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            Some(match h.weights {
+                None => block_resampled_mean(h.energies, 1, &mut r),
+                Some(_) => h.resampled_mean(&mut r),
+            })
+        }
+        _ => point,
+    }
+}
+
+/// The numbers every resample recomputes, from samples that reweight to any β (either
+/// sampler's): the C peak (τ, C), with held-out data Ē_h and the energy-match τ, then per τ
+/// ln Z, ⟨E⟩, S, C and with held-out data ℓ.
+fn curve_numbers<M: Reweighter + ?Sized>(
+    m: &M,
+    e_h: Option<f64>,
+    taus: &[f64],
+    lo_beta: f64,
+    hi_beta: f64,
+) -> Vec<f64> {
+    let (peak_beta, peak, _) = heat_peak(m, lo_beta, hi_beta);
+    let mut v = vec![1.0 / peak_beta, peak];
+    if let Some(e_h) = e_h {
+        // ℓ's maximum: where the slope ⟨E⟩ − Ē_h of −ℓ in β turns from − to +.
+        let (b, _) =
+            optimum(m, lo_beta, hi_beta, &|a: &At| e_h - a.r.mean_energy, &|a: &At| a.beta * e_h + a.r.log_z);
+        v.extend([e_h, 1.0 / b]);
+    }
+    for &tau in taus {
+        let beta = 1.0 / tau;
+        let r = m.at(beta);
+        v.extend([r.log_z, r.mean_energy, beta * r.mean_energy + r.log_z, beta * beta * r.var_energy]);
+        if let Some(e_h) = e_h {
+            v.push(-beta * e_h - r.log_z);
+        }
+    }
+    v
+}
+
+/// [`ModelCurves`] from [`curve_numbers`]' estimates `est` and standard errors `se` (the
+/// ladder and diagnostics left empty for the caller); `point` gives the at-bound flags.
+fn assemble<M: Reweighter + ?Sized>(
+    point: &M,
+    est: &[f64],
+    se: &[f64],
+    taus: &[f64],
+    has_heldout: bool,
+    heldout_point: Option<f64>,
+    (lo_beta, hi_beta): (f64, f64),
+) -> ModelCurves {
     let w = |i: usize| WithSe { value: est[i], se: se[i] };
-    let (_, _, heat_peak_at_bound) = heat_peak(&point, lo_beta, hi_beta);
+    let (_, _, heat_peak_at_bound) = heat_peak(point, lo_beta, hi_beta);
     let mut at = 2;
     let (heldout_mean_energy, energy_match_tau, energy_match_at_bound) = match heldout_point {
         Some(e_h) => {
-            let (_, bound) = optimum(&point, lo_beta, hi_beta, &|a: &At| e_h - a.r.mean_energy, &|a: &At| {
+            let (_, bound) = optimum(point, lo_beta, hi_beta, &|a: &At| e_h - a.r.mean_energy, &|a: &At| {
                 a.beta * e_h + a.r.log_z
             });
             at += 2;
@@ -225,7 +257,7 @@ pub fn model_curves_reporting<E: Ensemble + ?Sized, R: Rng>(
         }
         None => (None, None, false),
     };
-    let per = if heldout.is_some() { 5 } else { 4 };
+    let per = if has_heldout { 5 } else { 4 };
     let points = taus
         .iter()
         .enumerate()
@@ -237,7 +269,7 @@ pub fn model_curves_reporting<E: Ensemble + ?Sized, R: Rng>(
                 mean_energy: w(i + 1),
                 entropy: w(i + 2),
                 heat_capacity: w(i + 3),
-                heldout_log_likelihood: heldout.is_some().then(|| w(i + 4)),
+                heldout_log_likelihood: has_heldout.then(|| w(i + 4)),
             }
         })
         .collect();
@@ -249,15 +281,63 @@ pub fn model_curves_reporting<E: Ensemble + ?Sized, R: Rng>(
         heldout_mean_energy,
         energy_match_tau,
         energy_match_at_bound,
-        betas,
-        diagnostics,
+        betas: Vec::new(),
+        diagnostics: LadderDiagnostics::default(),
     }
+}
+
+/// [`model_curves_reporting`] with the multicanonical sampler ([`super::multicanonical`]):
+/// for a model whose energy law turns bimodal inside the range, where a ladder's diagnostics
+/// fail. The same curves and keys; the diagnostics are the walkers' (`ladder_rungs` 0, no
+/// swap acceptance, `walker_round_trips_min` and `flatness` set). `muca.tau_lo` and
+/// `muca.resamples` are taken from `opts`. Errors only on a model with nothing to sample.
+pub fn model_curves_multicanonical<E: LocalEnsemble + ?Sized, R: Rng>(
+    model: &E,
+    taus: &[f64],
+    heldout: Option<HeldOut<'_>>,
+    opts: &McOptions,
+    muca: &MucaOptions,
+    rng: &mut R,
+    progress: &mut dyn FnMut(McProgress),
+) -> Result<ModelCurves, MucaError> {
+    let (lo, hi) = opts.tau_bounds;
+    assert!(0.0 < lo && lo < hi, "a τ range lo < hi, not {lo}..{hi}");
+    let muca = MucaOptions { tau_lo: lo, resamples: opts.resamples, ..muca.clone() };
+    let run = run_multicanonical(model, &|_| 0.0, &muca, rng)?;
+    progress(McProgress::Bootstrap);
+    let taus: Vec<f64> = taus.iter().copied().filter(|t| (lo..=hi).contains(t)).collect();
+    let heldout = checked_heldout(heldout);
+    let heldout_point = heldout.map(|h| h.point_mean());
+    let (lo_beta, hi_beta) = (1.0 / hi, 1.0 / lo);
+    let stat = |m: &MucaReweighting, which: Resample| {
+        curve_numbers(m, heldout_estimate(heldout, heldout_point, which), &taus, lo_beta, hi_beta)
+    };
+    let (est, se) = run.bootstrap(opts.resamples, rng, &stat);
+    let curves =
+        assemble(&run.reweighting, &est, &se, &taus, heldout.is_some(), heldout_point, (lo_beta, hi_beta));
+    let diagnostics = muca_diagnostics(&run.diagnostics, &muca, run.reweighting.len(), lo);
+    Ok(ModelCurves { diagnostics, ..curves })
+}
+
+/// Held-out data with at least one sequence, its weights checked (see
+/// [`model_curves_reporting`]).
+fn checked_heldout(heldout: Option<HeldOut<'_>>) -> Option<HeldOut<'_>> {
+    let heldout = heldout.filter(|h| !h.energies.is_empty());
+    if let Some(w) = heldout.and_then(|h| h.weights) {
+        assert!(
+            heldout.is_some_and(|h| h.energies.len() == w.len())
+                && w.iter().all(|w| w.is_finite() && *w >= 0.0)
+                && w.iter().sum::<f64>() > 0.0,
+            "one finite weight >= 0 per held-out energy, with a positive sum"
+        );
+    }
+    heldout
 }
 
 /// The β in [lo_beta, hi_beta] of the largest C = β² Var(E) on the reweighted curve: a
 /// log-spaced scan, then golden-section search between the scan's neighbours of its best
 /// point. Returns (β, C there, whether the peak is at an end of the range).
-fn heat_peak(m: &Mbar, lo_beta: f64, hi_beta: f64) -> (f64, f64, bool) {
+fn heat_peak<M: Reweighter + ?Sized>(m: &M, lo_beta: f64, hi_beta: f64) -> (f64, f64, bool) {
     let c = |u: f64| {
         let b = u.exp();
         b * b * m.at(b).var_energy

@@ -1,4 +1,6 @@
-//! The convergence diagnostics of one tempering run (docs/spec.md §10), in one type.
+//! The convergence diagnostics of one Monte Carlo run (docs/spec.md §10), in one type:
+//! tempering's, and the multicanonical sampler's under the same names where they mean the
+//! same thing.
 //!
 //! Every Monte Carlo answer carries them: the τ estimate of a cell
 //! ([`McTau`](super::estimate::McTau)), a model's own curves
@@ -11,7 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// How a tempering run went, and whether its numbers can be trusted.
+/// How a tempering (or multicanonical) run went, and whether its numbers can be trusted.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LadderDiagnostics {
     /// Every diagnostic within its threshold (and the precision target met, if one was set).
@@ -26,16 +28,20 @@ pub struct LadderDiagnostics {
     /// Rungs of the β ladder.
     #[serde(rename = "ladder_rungs")]
     pub rungs: u32,
-    /// Smallest neighbour swap acceptance on the ladder (over the independent ladders).
-    pub min_swap_acceptance: f64,
-    /// Completed round trips β = 0 ↔ β_max, all ladders together.
+    /// Smallest neighbour swap acceptance on the ladder (over the independent ladders);
+    /// `None` for the multicanonical sampler, which has no ladder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_swap_acceptance: Option<f64>,
+    /// Completed round trips β = 0 ↔ β_max, all ladders together (multicanonical: between
+    /// the energy window's ends, all walkers together).
     pub round_trips: u64,
     /// Largest Gelman–Rubin R̂ of any rung's energy across the independent ladders (1 with
-    /// one ladder).
+    /// one ladder). Multicanonical: R̂ of ln g across walkers, averaged over the bins.
     pub r_hat: f64,
-    /// Largest integrated autocorrelation time of any rung's energy, in tempering steps.
+    /// Largest integrated autocorrelation time of any rung's energy, in tempering steps
+    /// (multicanonical: of any walker's energy, in recorded samples).
     pub tau_int: f64,
-    /// Effective samples per rung at that τ_int.
+    /// Effective samples per rung at that τ_int (multicanonical: all walkers together).
     pub ess: f64,
     /// The lowest τ down to which every rung passed on its own (τ_int converged, R̂ within
     /// bounds, swaps across every gap above it): the lower τ bound when all did, higher when
@@ -43,6 +49,14 @@ pub struct LadderDiagnostics {
     /// above β = 0 passed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub equilibrated_tau_lo: Option<f64>,
+    /// Multicanonical only: the fewest round trips between the energy window's ends that any
+    /// one walker made (each must make `min_walker_round_trips`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub walker_round_trips_min: Option<u64>,
+    /// Multicanonical only: min_k H_k / mean_k H_k of the production energy histogram over
+    /// the window's visited bins (1 is perfectly flat).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flatness: Option<f64>,
 }
 
 impl LadderDiagnostics {
@@ -83,12 +97,14 @@ mod tests {
             note: None,
             steps: 4000,
             rungs: 12,
-            min_swap_acceptance: 0.3,
+            min_swap_acceptance: Some(0.3),
             round_trips: 9,
             r_hat: 1.01,
             tau_int: 3.5,
             ess: 500.0,
             equilibrated_tau_lo: Some(0.2),
+            walker_round_trips_min: None,
+            flatness: None,
         };
         let v = serde_json::to_value(&d).unwrap();
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
@@ -106,6 +122,9 @@ mod tests {
             assert!(keys.contains(&k), "{k} missing from {keys:?}");
         }
         assert!(!keys.contains(&"mcmc_note"), "no note when none");
+        for k in ["walker_round_trips_min", "flatness"] {
+            assert!(!keys.contains(&k), "tempering's record has no {k}");
+        }
         assert_eq!(serde_json::from_value::<LadderDiagnostics>(v).unwrap(), d);
     }
 }

@@ -17,7 +17,7 @@
 use rand::{Rng, SeedableRng};
 
 use super::diagnostics::LadderDiagnostics;
-use super::mbar::{bootstrap_se, Mbar, Resample, Reweighted};
+use super::mbar::{bootstrap_se, Mbar, Resample, Reweighted, Reweighter};
 use super::model::SpinModel;
 use super::replica::{Ensemble, SpinEnsemble};
 use super::stats::autocorrelation;
@@ -112,16 +112,18 @@ pub struct McTau {
     pub kappa_at_1: WithSe,
     /// ln Z_q at the top of the ladder by MBAR minus the same by thermodynamic integration
     /// ([`super::ti`]): the cross-check of the partition function every D rests on. A gap
-    /// beyond its noise is a diagnostic failure.
-    pub log_z_ti_gap: WithSe,
+    /// beyond its noise is a diagnostic failure. `None` for the multicanonical sampler (one
+    /// reweighting gives both, so the check would compare a number with itself; its checks
+    /// are the walkers' round trips and their agreement on ln g).
+    pub log_z_ti_gap: Option<WithSe>,
     /// The quadrature error estimate of the thermodynamic integration (|quintic − cubic|
-    /// Hermite rule, summed over the ladder's gaps).
-    pub log_z_ti_quadrature: f64,
+    /// Hermite rule, summed over the ladder's gaps); `None` with `log_z_ti_gap`.
+    pub log_z_ti_quadrature: Option<f64>,
     /// The curve at [`McOptions::curve`]'s τ values inside the search range.
     pub curve: Vec<McCurvePoint>,
     /// Whether τ*_rev / τ*_fwd sit at a bound of the search (no sign change inside).
     pub at_bound: (bool, bool),
-    /// The ladder.
+    /// The ladder (empty for the multicanonical sampler).
     pub betas: Vec<f64>,
     /// How the run went: swaps, round trips, R̂, τ_int, the equilibrated range, and whether
     /// every check (the sampling's, MBAR's, the TI cross-check, the precision target) held.
@@ -192,8 +194,8 @@ const TI_TOLERANCE_ABS: f64 = 0.01;
 const SCAN_PER_DECADE: f64 = 12.0;
 
 /// τ* (as β) of one divergence on the reweighted curves: (β*, at a bound).
-pub(super) fn optimum(
-    m: &Mbar,
+pub(super) fn optimum<M: Reweighter + ?Sized>(
+    m: &M,
     lo_beta: f64,
     hi_beta: f64,
     slope: &dyn Fn(&At) -> f64,
@@ -259,7 +261,7 @@ pub fn gelman_rubin(series: &[&[f64]]) -> f64 {
 }
 
 /// The mean of a block-bootstrap resample of `x` (blocks of `block` consecutive values).
-pub(super) fn block_resampled_mean<R: Rng>(x: &[f64], block: usize, rng: &mut R) -> f64 {
+pub(crate) fn block_resampled_mean<R: Rng>(x: &[f64], block: usize, rng: &mut R) -> f64 {
     let block = block.clamp(1, x.len());
     let (mut sum, mut n) = (0.0, 0usize);
     while n < x.len() {
@@ -271,7 +273,12 @@ pub(super) fn block_resampled_mean<R: Rng>(x: &[f64], block: usize, rng: &mut R)
 }
 
 /// The statistics every bootstrap resample recomputes.
-fn statistics(m: &Mbar, truth: &TruthSide, bounds: (f64, f64), curve: &[f64]) -> (Vec<f64>, (bool, bool)) {
+pub(crate) fn statistics<M: Reweighter + ?Sized>(
+    m: &M,
+    truth: &TruthSide,
+    bounds: (f64, f64),
+    curve: &[f64],
+) -> (Vec<f64>, (bool, bool)) {
     let (lo_beta, hi_beta) = (1.0 / bounds.1, 1.0 / bounds.0);
     let at = |b: f64| At { r: m.at(b), beta: b };
     let (b_rev, rev_bound) = optimum(m, lo_beta, hi_beta, &|a| a.slope_rev(), &|a| a.d_rev(truth));
@@ -323,21 +330,48 @@ pub fn estimate_to_precision<E: Ensemble + ?Sized, R: Rng>(
     rng: &mut R,
 ) -> McTau {
     let mut opts = opts.clone();
+    let run = to_precision(opts.steps, target_se, max_steps, "steps", &mut |steps| {
+        opts.steps = steps;
+        Ok::<_, std::convert::Infallible>(estimate_ensemble(
+            q,
+            truth_energy,
+            truth,
+            truth_samples,
+            &opts,
+            rng,
+        ))
+    });
+    match run {
+        Ok(r) => r,
+        Err(never) => match never {},
+    }
+}
+
+/// The precision loop of either sampler: `run(steps)` from `steps` on, doubling, until the
+/// standard errors of τ*_rev and τ*_fwd are at most `target_se` or the next run would pass
+/// `max_steps` (then the last estimate's note says the target was missed, counting in
+/// `unit`). The first error of a run ends the loop.
+pub fn to_precision<Err>(
+    mut steps: usize,
+    target_se: f64,
+    max_steps: usize,
+    unit: &str,
+    run: &mut dyn FnMut(usize) -> Result<McTau, Err>,
+) -> Result<McTau, Err> {
     loop {
-        let mut r = estimate_ensemble(q, truth_energy, truth, truth_samples, &opts, rng);
+        let mut r = run(steps)?;
         let worst = r.tau_rev.se.max(r.tau_fwd.se);
         if worst <= target_se {
-            return r;
+            return Ok(r);
         }
-        if opts.steps * 2 > max_steps {
+        if steps * 2 > max_steps {
             let missed = format!(
-                "τ* standard error {worst:.3e} above the target {target_se:.3e} after {} steps (budget {max_steps})",
-                opts.steps
+                "τ* standard error {worst:.3e} above the target {target_se:.3e} after {steps} {unit} (budget {max_steps})"
             );
             r.diagnostics.fail(missed);
-            return r;
+            return Ok(r);
         }
-        opts.steps *= 2;
+        steps *= 2;
     }
 }
 
@@ -539,12 +573,14 @@ pub fn run_ladders_reporting<E: Ensemble + ?Sized, R: Rng>(
         note: (!notes.is_empty()).then(|| notes.join("; ")),
         steps: opts.steps as u64,
         rungs: k as u32,
-        min_swap_acceptance: min_swap,
+        min_swap_acceptance: Some(min_swap),
         round_trips,
         r_hat,
         tau_int,
         ess,
         equilibrated_tau_lo: (equilibrated_rungs >= 2).then(|| 1.0 / betas[equilibrated_rungs - 1]),
+        walker_round_trips_min: None,
+        flatness: None,
     };
     LadderRun {
         betas,
@@ -656,6 +692,21 @@ pub fn estimate_ensemble<E: Ensemble + ?Sized, R: Rng>(
             opts.resamples,
         )
     };
+    McTau {
+        log_z_ti_gap: Some(ti_gap),
+        log_z_ti_quadrature: Some(quadrature),
+        betas,
+        diagnostics,
+        tau_fwd_equilibrated,
+        ..from_statistics(&est, &se, &curve, at_bound)
+    }
+}
+
+/// An estimate from the numbers of [`statistics`] (`est`, with standard errors `se`) for the
+/// curve at `curve`: every τ quantity filled in, the sampler's own parts (ladder,
+/// diagnostics, cross-checks) empty for the caller to set.
+pub(crate) fn from_statistics(est: &[f64], se: &[f64], curve: &[f64], at_bound: (bool, bool)) -> McTau {
+    let w = |i: usize| WithSe { value: est[i], se: se[i] };
     let curve: Vec<McCurvePoint> = curve
         .iter()
         .enumerate()
@@ -681,13 +732,13 @@ pub fn estimate_ensemble<E: Ensemble + ?Sized, R: Rng>(
         dkl_fwd_at_1: w(5),
         heat_capacity_at_1: w(6),
         kappa_at_1: w(7),
-        log_z_ti_gap: ti_gap,
-        log_z_ti_quadrature: quadrature,
+        log_z_ti_gap: None,
+        log_z_ti_quadrature: None,
         curve,
         at_bound,
-        betas,
-        diagnostics,
-        tau_fwd_equilibrated,
+        betas: Vec::new(),
+        diagnostics: LadderDiagnostics::default(),
+        tau_fwd_equilibrated: None,
     }
 }
 

@@ -47,6 +47,20 @@ pub struct Mbar {
     pub converged: bool,
 }
 
+/// Samples that reweight to any β of their range: a tempering ladder solved by MBAR, or the
+/// pooled samples of a multicanonical run. The τ* search and every curve quantity are
+/// written once against this, so both samplers answer the same questions the same way.
+pub trait Reweighter: Sync {
+    /// ln Z and averages at `beta`.
+    fn at(&self, beta: f64) -> Reweighted;
+}
+
+impl Reweighter for Mbar {
+    fn at(&self, beta: f64) -> Reweighted {
+        Mbar::at(self, beta)
+    }
+}
+
 /// Averages at one β.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Reweighted {

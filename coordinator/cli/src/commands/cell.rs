@@ -5,7 +5,7 @@
 
 use anyhow::{bail, Context};
 use clap::ValueEnum;
-use taustar_common::cell::{CellSettings, McmcSettings, TauGrid, MCMC_DEFAULT_TAU_BOUNDS};
+use taustar_common::cell::{CellSettings, McmcSettings, Sampler, TauGrid, MCMC_DEFAULT_TAU_BOUNDS};
 use taustar_common::{
     run_cell, CellResult, CellSpec, DataSize, FitMode, FitSpec, GridPoint, SpecError, TruthSpec,
 };
@@ -136,9 +136,26 @@ pub struct CommonArgs {
     /// mcmc, lattices past 24 spins: steps of the truth chain behind ⟨Ê⟩ under the truth.
     #[arg(long, default_value_t = McmcSettings::default().truth_steps, help_heading = "Monte Carlo (--eval mcmc)")]
     pub truth_steps: u32,
-    /// mcmc: the step budget of --target-se.
+    /// mcmc: the step budget of --target-se (multicanonical: production sweeps per walker).
     #[arg(long, default_value_t = McmcSettings::default().max_steps, help_heading = "Monte Carlo (--eval mcmc)")]
     pub max_steps: u32,
+    /// mcmc: how to sample the fitted model. `tempering`: parallel tempering on a placed β
+    /// ladder with MBAR between the rungs. `multicanonical`: walkers whose weights flatten
+    /// the energy histogram, reweighted to every β; use it when a fit orders abruptly below
+    /// τ = 1 (tempering's cells then fail on R̂ or τ_int at the cold rungs).
+    #[arg(long, default_value = "tempering", value_parser = parse_sampler, help_heading = "Monte Carlo (--eval mcmc)")]
+    pub sampler: Sampler,
+    /// mcmc, multicanonical: walkers (each on its own stream; R̂ of ln g compares them).
+    #[arg(long, default_value_t = McmcSettings::default().walkers, help_heading = "Monte Carlo (--eval mcmc)")]
+    pub walkers: u32,
+    /// mcmc, multicanonical: production sweeps per walker, after the weights are frozen
+    /// (doubled by --target-se up to --max-steps).
+    #[arg(long, default_value_t = McmcSettings::default().production_sweeps, help_heading = "Monte Carlo (--eval mcmc)")]
+    pub production_sweeps: u32,
+}
+
+fn parse_sampler(s: &str) -> Result<Sampler, String> {
+    s.parse()
 }
 
 /// How a cell evaluates τ.
@@ -214,6 +231,9 @@ impl CommonArgs {
             target_se: self.target_se,
             max_steps: self.max_steps,
             truth_steps: self.truth_steps,
+            sampler: self.sampler,
+            walkers: self.walkers,
+            production_sweeps: self.production_sweeps,
             ..McmcSettings::default()
         });
         let default_bounds = if mcmc.is_some() { MCMC_DEFAULT_TAU_BOUNDS } else { (0.01, 100.0) };

@@ -23,8 +23,11 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::SeedableRng;
 use report::plot::diagnose::{draw_diagnose, DiagnoseFigure, DiagnosePoint};
-use taustar_science::mc::curves::{model_curves_reporting, HeldOut, ModelCurves};
+use taustar_science::mc::curves::{
+    model_curves_multicanonical, model_curves_reporting, HeldOut, ModelCurves,
+};
 use taustar_science::mc::estimate::{McOptions, McProgress};
+use taustar_science::mc::multicanonical::MucaOptions;
 use taustar_science::potts::{
     read_alignment_file, read_params_file, reweight, Alignment, AlignmentFormat, Alphabet, PottsModel,
 };
@@ -86,9 +89,22 @@ pub struct Args {
     /// Bootstrap resamples behind every standard error (at least 200).
     #[arg(long, default_value_t = McOptions::default().resamples)]
     pub resamples: usize,
+    /// How to sample the model: `tempering` (a placed β ladder, MBAR between the rungs) or
+    /// `multicanonical` (walkers whose weights flatten the energy histogram: for a model
+    /// that orders abruptly inside the range, where tempering fails its swap acceptance or
+    /// R̂ at the cold end).
+    #[arg(long, default_value = "tempering", value_parser = parse_sampler)]
+    pub sampler: taustar_common::Sampler,
+    /// multicanonical: production sweeps per walker (4 walkers).
+    #[arg(long, default_value_t = taustar_common::McmcSettings::default().production_sweeps)]
+    pub production_sweeps: u32,
     /// Print the report as one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+fn parse_sampler(s: &str) -> Result<taustar_common::Sampler, String> {
+    s.parse()
 }
 
 /// Run `taustar diagnose`.
@@ -113,23 +129,27 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let curves = {
         let bar = progress_bar();
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(args.seed);
-        let c = model_curves_reporting(
-            &model,
-            &taus,
-            heldout.as_ref().map(|h| HeldOut { energies: &h.energies, weights: h.weights.as_deref() }),
-            &opts,
-            &mut rng,
-            &mut |p| match p {
-                McProgress::LadderPlaced { rungs } => {
-                    bar.set_message(format!("ladder of {rungs} rungs placed"))
-                }
-                McProgress::Steps { done, total } => {
-                    bar.set_length(total as u64);
-                    bar.set_position(done as u64);
-                }
-                McProgress::Bootstrap => bar.set_message("bootstrapping the error bars"),
-            },
-        );
+        let heldout =
+            heldout.as_ref().map(|h| HeldOut { energies: &h.energies, weights: h.weights.as_deref() });
+        let mut progress = |p| match p {
+            McProgress::LadderPlaced { rungs } => bar.set_message(format!("ladder of {rungs} rungs placed")),
+            McProgress::Steps { done, total } => {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            }
+            McProgress::Bootstrap => bar.set_message("bootstrapping the error bars"),
+        };
+        let c = match args.sampler {
+            taustar_common::Sampler::Tempering => {
+                model_curves_reporting(&model, &taus, heldout, &opts, &mut rng, &mut progress)
+            }
+            taustar_common::Sampler::Multicanonical => {
+                bar.set_message("multicanonical weights and production");
+                let muca = multicanonical_options(&args)?;
+                model_curves_multicanonical(&model, &taus, heldout, &opts, &muca, &mut rng, &mut progress)
+                    .with_context(|| format!("--sampler multicanonical on {}", args.model.display()))?
+            }
+        };
         bar.finish_and_clear();
         c
     };
@@ -142,6 +162,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         emit(&table(&model, heldout.as_ref(), &curves))
     }
+}
+
+/// The multicanonical sampler's options from the flags (checked as a study's `[mcmc]` would
+/// be, the error naming the flag).
+fn multicanonical_options(args: &Args) -> anyhow::Result<MucaOptions> {
+    let mcmc = taustar_common::McmcSettings {
+        sampler: taustar_common::Sampler::Multicanonical,
+        production_sweeps: args.production_sweeps,
+        ..taustar_common::McmcSettings::default()
+    };
+    mcmc.validate().map_err(super::cell::flag_error)?;
+    Ok(taustar_common::compute::muca_options(&mcmc))
 }
 
 /// The Monte Carlo options from the flags; the error names the bad flag and value.
@@ -331,6 +363,7 @@ fn to_json(
         "heldout_identity": args.heldout_identity,
         "heldout_meff": heldout.map(|h| h.meff),
         "seed": args.seed,
+        "sampler": args.sampler.name(),
         "steps": args.steps,
         "tau_bounds": [args.tau_bounds.0, args.tau_bounds.1],
         "heat_peak_tau": with_se(c.heat_peak_tau),
@@ -417,15 +450,23 @@ fn table(model: &PottsModel, heldout: Option<&Heldout>, c: &ModelCurves) -> Stri
             if c.energy_match_at_bound { " (at the range's end: widen --tau-bounds)" } else { "" }
         );
     }
-    t += &format!(
-        "diagnostics       {}; {} rungs, smallest swap acceptance {:.3}, {} round trips, R̂ {:.3}, τ_int {:.1} steps\n",
-        if d.ok { "passed".to_string() } else { format!("FAILED: {}", d.note.as_deref().unwrap_or("")) },
-        d.rungs,
-        d.min_swap_acceptance,
-        d.round_trips,
-        d.r_hat,
-        d.tau_int
-    );
+    let verdict =
+        if d.ok { "passed".to_string() } else { format!("FAILED: {}", d.note.as_deref().unwrap_or("")) };
+    t += &match (d.walker_round_trips_min, d.flatness) {
+        (Some(trips), Some(flat)) => format!(
+            "diagnostics       {verdict}; multicanonical, fewest round trips of a walker {trips} ({} in all), \
+             flatness {flat:.3}, R̂ of ln g {:.3}, τ_int {:.1} samples\n",
+            d.round_trips, d.r_hat, d.tau_int
+        ),
+        _ => format!(
+            "diagnostics       {verdict}; {} rungs, smallest swap acceptance {}, {} round trips, R̂ {:.3}, τ_int {:.1} steps\n",
+            d.rungs,
+            d.min_swap_acceptance.map_or("none".to_string(), |a| format!("{a:.3}")),
+            d.round_trips,
+            d.r_hat,
+            d.tau_int
+        ),
+    };
     if !d.ok {
         t += &match d.equilibrated_tau_lo {
             Some(lo) => format!(

@@ -330,12 +330,34 @@ fn a_truncated_or_garbage_file_is_an_error_naming_the_file() {
     }
 }
 
-/// Schema 5 → 6: a store made before `equilibrated_tau_lo` and `tau_fwd_equilibrated` (the
-/// current layout with those columns dropped and the version set back) reads them as absent
-/// and everything else bit for bit; opened for writing it gains the columns, keeps its
-/// results, and stores the new fields of results committed from then on.
+/// Schema 5 → current: a store made before `equilibrated_tau_lo` and `tau_fwd_equilibrated`
+/// (the current layout with those columns and every later one dropped, the version set back)
+/// reads them as absent and everything else bit for bit; opened for writing it gains the
+/// columns, keeps its results, and stores the new fields of results committed from then on.
 #[test]
 fn a_version_5_store_reads_without_the_equilibrated_fields_and_gains_them_when_opened_for_writing() {
+    migrates_from(5, &|r: &mut CellResult| {
+        if let Some(l) = r.mcmc.ladder.as_mut() {
+            l.equilibrated_tau_lo = None;
+        }
+        r.mcmc.tau_fwd_equilibrated = None;
+        r.mcmc.tau_fwd_equilibrated_se = None;
+    });
+}
+
+/// Schema 6 → 7: a store made before the multicanonical sampler's diagnostics reads them as
+/// absent, and gains them when opened for writing.
+#[test]
+fn a_version_6_store_reads_without_the_multicanonical_fields_and_gains_them_when_opened_for_writing() {
+    migrates_from(6, &|_| {});
+}
+
+/// A store of schema `from`: every column added after it dropped and the version set back.
+/// What it reads must equal the fake result with `strip` applied (and with every field added
+/// after schema 6 cleared), before and after a writer migrates it; results committed after
+/// the migration keep every field.
+fn migrates_from(from: u32, strip: &dyn Fn(&mut CellResult)) {
+    use taustar_common::result_fields::{added_in_schema_6, added_in_schema_7, RESULT_FIELDS};
     let dir = tempfile::tempdir().unwrap();
     let mut store = synced(&dir, 3);
     let path = store.path().to_path_buf();
@@ -344,18 +366,22 @@ fn a_version_5_store_reads_without_the_equilibrated_fields_and_gains_them_when_o
     store.commit(&[(a, done(&cells))], 1).unwrap();
     drop(store);
     let conn = Connection::open(&path).unwrap();
-    for c in ["equilibrated_tau_lo", "tau_fwd_equilibrated", "tau_fwd_equilibrated_se"] {
+    let dropped = RESULT_FIELDS
+        .iter()
+        .map(|f| f.name)
+        .filter(|c| added_in_schema_7(c) || (from < 6 && added_in_schema_6(c)));
+    for c in dropped {
         conn.execute_batch(&format!("ALTER TABLE results DROP COLUMN {c};")).unwrap();
     }
-    conn.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'", []).unwrap();
+    conn.execute("UPDATE meta SET value = ?1 WHERE key = 'schema_version'", [from.to_string()]).unwrap();
     drop(conn);
     let without = |r: &CellResult| {
         let mut r = r.clone();
         if let Some(l) = r.mcmc.ladder.as_mut() {
-            l.equilibrated_tau_lo = None;
+            l.walker_round_trips_min = None;
+            l.flatness = None;
         }
-        r.mcmc.tau_fwd_equilibrated = None;
-        r.mcmc.tau_fwd_equilibrated_se = None;
+        strip(&mut r);
         r
     };
     let ro = StudyStore::open_read_only(&path).unwrap();
@@ -370,7 +396,7 @@ fn a_version_5_store_reads_without_the_equilibrated_fields_and_gains_them_when_o
         .conn
         .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, "6");
+    assert_eq!(version, schema::SCHEMA_VERSION.to_string());
     for (_, spec) in &cells {
         let got = store.result_by_key(&spec.key().0).unwrap().unwrap();
         assert_eq!(format!("{got:?}"), format!("{:?}", without(&fake_result(spec))));
@@ -378,8 +404,18 @@ fn a_version_5_store_reads_without_the_equilibrated_fields_and_gains_them_when_o
     let b = worker(&mut store, "b");
     let rest = store.lease(b, 100, 2, 1000).unwrap().cells;
     store.commit(&[(b, done(&rest))], 3).unwrap();
-    let with_fields = rest.iter().filter(|(_, s)| fake_result(s).mcmc.tau_fwd_equilibrated.is_some()).count();
-    assert!(with_fields > 0, "the fake results exercise the new fields");
+    let with_fields = rest
+        .iter()
+        .filter(|(_, s)| {
+            let r = fake_result(s);
+            r.mcmc.tau_fwd_equilibrated.is_some() && r.mcmc.ladder.is_some()
+        })
+        .count();
+    let with_muca = rest
+        .iter()
+        .filter(|(_, s)| fake_result(s).mcmc.ladder.is_some_and(|l| l.walker_round_trips_min.is_some()))
+        .count();
+    assert!(with_fields > 0 && with_muca > 0, "the fake results exercise the new fields");
     for (_, spec) in &rest {
         let got = store.result_by_key(&spec.key().0).unwrap().unwrap();
         assert_eq!(format!("{got:?}"), format!("{:?}", fake_result(spec)));

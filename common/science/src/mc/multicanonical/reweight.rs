@@ -15,7 +15,7 @@ use rand::Rng;
 use rayon::prelude::*;
 
 use crate::exact::exp_nonpos;
-use crate::mc::mbar::{Reweighted, WeightedMoments};
+use crate::mc::mbar::{Resample, Reweighted, Reweighter, WeightedMoments};
 
 /// Log-weights below this (relative to the heaviest sample) are left out of
 /// [`MucaReweighting::at`] (as MBAR does: they add less than half an ulp).
@@ -153,8 +153,16 @@ impl MucaReweighting {
     }
 }
 
-/// A statistic of reweighted samples, for [`bootstrap`].
-pub type MucaStatistic<'a> = dyn Fn(&MucaReweighting) -> Vec<f64> + Sync + 'a;
+impl Reweighter for MucaReweighting {
+    fn at(&self, beta: f64) -> Reweighted {
+        MucaReweighting::at(self, beta)
+    }
+}
+
+/// A statistic of reweighted samples, for [`bootstrap`]: the samples, and which estimate is
+/// asked for (a resample carries a seed for whatever else the statistic resamples, such as
+/// the truth's own samples).
+pub type MucaStatistic<'a> = dyn Fn(&MucaReweighting, Resample) -> Vec<f64> + Sync + 'a;
 
 /// Point estimate and block-bootstrap standard errors of `stat` (module docs): `blocks[w]`
 /// are walker w's production blocks as index ranges into `point`'s samples; each of
@@ -169,16 +177,18 @@ pub fn bootstrap<R: Rng + ?Sized>(
     rng: &mut R,
     stat: &MucaStatistic<'_>,
 ) -> (Vec<f64>, Vec<f64>) {
-    let estimate = stat(point);
-    let draws: Vec<Vec<(usize, usize)>> = (0..resamples)
+    let estimate = stat(point, Resample::Point);
+    let draws: Vec<(Vec<(usize, usize)>, u64)> = (0..resamples)
         .map(|_| {
-            blocks
+            let ranges = blocks
                 .iter()
                 .flat_map(|b| (0..b.len()).map(|_| b[rng.random_range(0..b.len())]).collect::<Vec<_>>())
-                .collect()
+                .collect();
+            (ranges, rng.random())
         })
         .collect();
-    let stats: Vec<Vec<f64>> = draws.par_iter().map(|ranges| stat(&point.subset(ranges))).collect();
+    let stats: Vec<Vec<f64>> =
+        draws.par_iter().map(|(ranges, seed)| stat(&point.subset(ranges), Resample::Drawn(*seed))).collect();
     let se = crate::mc::stats::column_sd(stats, estimate.len());
     (estimate, se)
 }
