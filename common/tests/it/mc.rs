@@ -407,7 +407,15 @@ fn rescaled_torus(
 /// Kaufman partition functions (docs/spec.md §10, anchor (b)). Checks τ*, D at τ = 1 and the
 /// curve at three τ against them, each within 3 standard errors.
 fn check_rescaled_torus(l: u32, seed: u64, steps: usize) {
-    use taustar_science::mc::estimate::{estimate, McOptions};
+    use taustar_science::mc::estimate::estimate;
+    check_rescaled_torus_with(l, seed, steps, &|q, e_p, side, opts, rng| {
+        estimate(q, e_p, side, None, opts, rng)
+    });
+}
+
+/// [`check_rescaled_torus`] with any estimator.
+fn check_rescaled_torus_with(l: u32, seed: u64, steps: usize, estimator: &TauEstimator) {
+    use taustar_science::mc::estimate::McOptions;
     let (t, c) = (3.0, 1.3);
     let (truth, q, side) = rescaled_torus(l, t, c);
     // ⟨Σ_bonds σσ⟩ at temperature θ, from Kaufman.
@@ -431,7 +439,7 @@ fn check_rescaled_torus(l: u32, seed: u64, steps: usize) {
         ..McOptions::default()
     };
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let r = estimate(&q, &|s: &[i8]| truth.energy(s), side, None, &opts, &mut rng);
+    let r = estimator(&q, &|s: &[i8]| truth.energy(s), side, &opts, &mut rng);
     assert!(r.diagnostics.ok, "{l}x{l}: {:?}", r.diagnostics.note);
     // For a rescaled truth Ê = c·E_p, so the κ = C condition Cov_q(Ê, E_p) = β Var_q(Ê)
     // reads c Var = β c² Var: τ*_rev = c in every sample, with no spread at all.
@@ -457,6 +465,23 @@ fn check_rescaled_torus(l: u32, seed: u64, steps: usize) {
     }
     let at_1 = r.curve.iter().find(|p| p.tau == 1.0).unwrap();
     assert_eq!(at_1.dkl_rev, r.dkl_rev_at_1, "the curve at τ = 1 is the τ = 1 estimate");
+}
+
+/// The multicanonical sampler against Kaufman, as tempering is: τ*, D at τ = 1 and the
+/// curve (ln Z_q enters every D) of the rescaled 16×16 and 32×32 truths.
+#[test]
+#[ignore = "long (16x16 and 32x32 multicanonical estimates, ~1 min on 2 cores): cargo test -p taustar-common --test it -- --ignored"]
+fn the_rescaled_truth_on_16x16_and_32x32_by_multicanonical_sampling_has_tau_star_c_and_kaufman_divergences() {
+    use taustar_science::mc::multicanonical::{estimate_multicanonical, MucaOptions};
+    // A 32×32 walker crosses its window (1 024 spins, τ 0.5–3) about once per 10⁴ sweeps.
+    for (l, seed, sweeps) in [(16, 5, 100_000), (32, 6, 200_000)] {
+        let muca = MucaOptions { production_sweeps: sweeps, ..MucaOptions::default() };
+        check_rescaled_torus_with(l, seed, 3_000, &move |q, e_p, side, opts, rng| {
+            let r = estimate_multicanonical(q, e_p, side, None, opts, &muca, rng).expect("a model to sample");
+            assert!(r.tau.diagnostics.ok, "{:?}", r.run);
+            r.tau
+        });
+    }
 }
 
 #[test]

@@ -171,8 +171,9 @@ fn curves_of_a_three_site_protein_alphabet_model_agree_with_enumeration() {
 /// bar [0.6, 1.5] on both models, the q = 21 one included: its error bars have no ladder
 /// gaps to reweight across.
 #[test]
-#[ignore = "long (60 multicanonical diagnoses, ~2 min on 2 cores): cargo test -p taustar-common --test it -- --ignored"]
+#[ignore = "long (90 multicanonical diagnoses, ~5 min on 2 cores): cargo test -p taustar-common --test it -- --ignored"]
 fn multicanonical_curves_agree_with_enumeration_at_q_3_and_q_21() {
     check_with(4, 3, 0.8, 1, 1.5, &multicanonical);
     check_with(3, 21, 1.0, 2, 1.5, &multicanonical);
+    check_with(4, 21, 1.0, 3, 1.5, &multicanonical);
 }
