@@ -2,7 +2,10 @@
 //! model a user already has (docs/spec.md §10, "diagnose").
 //!
 //! The model is sampled by parallel tempering on a ladder to β = 1/τ_lo ([`run_ladders`](super::estimate::run_ladders)),
-//! and MBAR gives, at any τ in the range (β = 1/τ, q_τ ∝ e^{−βE}):
+//! or by multicanonical walkers ([`model_curves_multicanonical`]: for a model that orders
+//! abruptly inside the range, and whose error bars then hold at q = 21 where the ladder's
+//! reweighting across wide gaps falls short), and the reweighting gives, at any τ in the
+//! range (β = 1/τ, q_τ ∝ e^{−βE}):
 //! - ln Z(β), ⟨E⟩_τ, the entropy S(τ) = β⟨E⟩_τ + ln Z(β) and the heat capacity
 //!   C(τ) = β² Var_τ(E), whose peak marks where the model orders;
 //! - with held-out sequences of mean energy Ē_h, the held-out log-likelihood per sequence
