@@ -2,7 +2,7 @@
 //! estimate as tempering's ([`crate::mc::estimate::estimate_ensemble`]), for fitted models
 //! whose energy law turns bimodal on the way down in τ, where a ladder cannot tunnel.
 //!
-//! Both samplers hand their samples to the same code: [`statistics`] asks a
+//! Both samplers hand their samples to the same code: the estimator's statistics ask a
 //! [`Reweighter`](crate::mc::mbar::Reweighter) for ln Z_q, ⟨Ê⟩, Var(Ê) and Cov(Ê, E_p) at any
 //! β, and finds the roots, values and curve from them. Only the error bars' resampling
 //! differs: here whole production blocks of every walker are redrawn (stratified by walker,
@@ -11,7 +11,7 @@
 //!
 //! What tempering checks and this does not need: the swap acceptance (no ladder) and the
 //! MBAR–TI cross-check of ln Z (one reweighting gives both). What it checks instead, in the
-//! run's [`MucaDiagnostics`](super::MucaDiagnostics): every walker's round trips between
+//! run's [`MucaDiagnostics`]: every walker's round trips between
 //! the window's ends, the production histogram's flatness, ln g's agreement across walkers
 //! and the blocks' length against τ_int.
 
