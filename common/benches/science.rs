@@ -187,6 +187,17 @@ fn mc_sweep(c: &mut Criterion) {
 }
 
 /// Spin updates of a dense fitted-like model (N = 256, every pair coupled): local-field
+/// A fully coupled model of `n` spins (couplings uniform in ±0.1, what a plm fit of a
+/// lattice looks like to a chain) and the generator that drew it, seeded alike for every
+/// group that samples it.
+fn dense_model(n: u32) -> (taustar_science::mc::model::SpinModel, rand_chacha::ChaCha8Rng) {
+    use rand::{Rng, SeedableRng};
+    let pairs = taustar_science::model::ising::Pairs::new(n);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let j: Vec<f64> = (0..pairs.len()).map(|_| (rng.random::<f64>() - 0.5) * 0.2).collect();
+    (taustar_science::mc::model::SpinModel::from_pairs(&pairs, &j), rng)
+}
+
 /// Metropolis with dense rows against the same chain on neighbour lists, and the memory
 /// bound of the flips: `axpy_all_rows` streams every coupling row once through the local
 /// fields, which is what a sweep would cost if every proposal were accepted. A sweep at
@@ -194,15 +205,9 @@ fn mc_sweep(c: &mut Criterion) {
 /// acceptance is printed). Throughput in updates (N per iteration).
 fn mc_sweep_dense(c: &mut Criterion) {
     use criterion::Throughput;
-    use rand::{Rng, SeedableRng};
     use taustar_science::mc::chain::Chain;
-    use taustar_science::mc::model::SpinModel;
-    use taustar_science::model::ising::Pairs;
     let n = 256;
-    let pairs = Pairs::new(n);
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
-    let j: Vec<f64> = (0..pairs.len()).map(|_| (rng.random::<f64>() - 0.5) * 0.2).collect();
-    let dense = SpinModel::from_pairs(&pairs, &j);
+    let (dense, mut rng) = dense_model(n);
     let lists = dense.clone().with_dense_rows(false);
     let mut g = c.benchmark_group("mc_sweep_dense_N256");
     g.throughput(Throughput::Elements(u64::from(n)));
@@ -236,17 +241,11 @@ fn mc_sweep_dense(c: &mut Criterion) {
 /// samplers' own overhead.
 fn mc_update_muca_vs_tempering(c: &mut Criterion) {
     use criterion::Throughput;
-    use rand::{Rng, SeedableRng};
     use taustar_science::mc::chain::Chain;
     use taustar_science::mc::local::{LocalEnsemble, LocalMoves};
-    use taustar_science::mc::model::SpinModel;
     use taustar_science::mc::multicanonical::{update, MucaWeights};
-    use taustar_science::model::ising::Pairs;
     let n = 256;
-    let pairs = Pairs::new(n);
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
-    let j: Vec<f64> = (0..pairs.len()).map(|_| (rng.random::<f64>() - 0.5) * 0.2).collect();
-    let model = SpinModel::from_pairs(&pairs, &j);
+    let (model, mut rng) = dense_model(n);
     let mut g = c.benchmark_group("mc_updates_dense_N256");
     g.throughput(Throughput::Elements(u64::from(n)));
     let mut chain = Chain::random(&model, 1.0, &mut rng);
