@@ -21,7 +21,8 @@
 //!    still peaks at the first bin, the window extends down to them.
 //! 2. **Wang–Landau** with the 1/t schedule (Belardinelli & Pereyra 2007): every update
 //!    lowers ω in the current bin by f; f halves each time every bin seen so far has been
-//!    visited again and every walker has reached both window ends again, until f falls below 1/t
+//!    visited again and every walker has reached both end zones of the window again (its
+//!    lowest and highest [`MucaOptions::end_zone`]), until f falls below 1/t
 //!    (t = updates / bins), from when f = 1/t. Walkers run in rounds, each on its own copy of
 //!    ω, and their lowerings are summed at the end of every round in walker order (the
 //!    parallel Wang–Landau of Zierenberg, Marenz & Janke 2013, made deterministic).
@@ -39,7 +40,7 @@
 //! results are combined in walker order. A run is bit-identical on any number of threads.
 //!
 //! # Diagnostics ([`MucaDiagnostics`])
-//! Round trips E_min ↔ E_max per walker (each must make [`MucaOptions::min_round_trips`]), the
+//! Round trips between the window's end zones per walker (each must make [`MucaOptions::min_round_trips`]), the
 //! production histogram's flatness, and the agreement of ln g across walkers (a Gelman–Rubin
 //! R̂ over each walker's blocks, averaged over bins). A run that fails a threshold says why in
 //! its note and is not `ok`.
@@ -111,6 +112,14 @@ pub struct MucaOptions {
     pub resamples: usize,
     /// Fewest round trips E_min ↔ E_max each walker must make in production.
     pub min_round_trips: u64,
+    /// The fraction of the window each end zone spans (at least one bin): a walker is at
+    /// E_min (E_max) when its energy is in the lowest (highest) such part. Why not the end
+    /// bin alone: the cold end of a fitted model's window is its ground state, often a single
+    /// configuration whose basin is entropically tiny; walkers then cross the barrier and
+    /// reach the ordered phase many times without finding that one state, and a Wang–Landau
+    /// run that waits for every walker to touch it never lowers f (16×16, T = 2, M = 316:
+    /// f stayed at 0.5 for 7·10⁸ updates while ω ran away by 10⁶).
+    pub end_zone: f64,
     /// Largest acceptable R̂ of ln g across walkers. A run fails on it only when the
     /// disagreement is also beyond chance for its blocks (the variance ratio above the 0.999
     /// quantile of its F law): with 16 blocks per walker, agreeing walkers pass 1.05 often.
@@ -140,6 +149,7 @@ impl Default for MucaOptions {
             blocks: 16,
             resamples: 200,
             min_round_trips: 10,
+            end_zone: 0.05,
             max_r_hat: 1.05,
             min_production_flatness: 0.3,
         }
@@ -195,6 +205,9 @@ fn check(opts: &MucaOptions) -> Result<(), MucaError> {
     }
     if !(opts.flatness > 0.0 && opts.flatness < 1.0) {
         return bad("flatness", opts.flatness.to_string(), "in (0, 1)");
+    }
+    if !(opts.end_zone > 0.0 && opts.end_zone < 0.5) {
+        return bad("end_zone", opts.end_zone.to_string(), "a fraction of the window in (0, 0.5)");
     }
     if opts.max_bins < 2 || opts.wl_round_sweeps == 0 || opts.recursion_sweeps == 0 {
         return bad("max_bins / wl_round_sweeps / recursion_sweeps", String::new(), "positive (≥ 2 bins)");
@@ -350,22 +363,9 @@ struct Walker<W> {
 }
 
 impl<W: LocalMoves> Walker<W> {
-    /// Which end of the window E is at: below the first bin's upper edge (−1), at or above
-    /// the last bin's lower edge (+1), or neither (0).
     #[inline]
-    fn end(w: &MucaWeights, e: f64) -> i8 {
-        if e < w.e_lo + w.width {
-            -1
-        } else if e >= w.e_hi() - w.width {
-            1
-        } else {
-            0
-        }
-    }
-
-    #[inline]
-    fn track(&mut self, w: &MucaWeights, e: f64) {
-        let end = Walker::<W>::end(w, e);
+    fn track(&mut self, w: &MucaWeights, zone: f64, e: f64) {
+        let end = end_of_window(w, zone, e);
         if end != 0 && end != self.last_end {
             if self.last_end != 0 {
                 self.half_trips += 1;
@@ -382,7 +382,13 @@ impl<W: LocalMoves> Walker<W> {
 
     /// A Wang–Landau round on its own copy of ω (lowered by f at every visit); returns the
     /// visits per bin, which ends were reached and the lowest energy seen.
-    fn wang_landau(&mut self, w: &mut MucaWeights, f: f64, updates: usize) -> (Vec<f64>, [bool; 2], f64) {
+    fn wang_landau(
+        &mut self,
+        w: &mut MucaWeights,
+        zone: f64,
+        f: f64,
+        updates: usize,
+    ) -> (Vec<f64>, [bool; 2], f64) {
         self.chain.resync();
         let mut visits = vec![0.0; w.bins()];
         let mut ends = [false; 2];
@@ -392,7 +398,7 @@ impl<W: LocalMoves> Walker<W> {
             self.update(w, &mut om);
             let e = self.chain.energy();
             lowest = lowest.min(e);
-            match Walker::<W>::end(w, e) {
+            match end_of_window(w, zone, e) {
                 -1 => ends[0] = true,
                 1 => ends[1] = true,
                 _ => {}
@@ -423,9 +429,11 @@ impl<W: LocalMoves> Walker<W> {
     }
 
     /// Production: frozen weights, a sample every `every` updates, round trips tracked.
+    #[allow(clippy::too_many_arguments)]
     fn production(
         &mut self,
         w: &MucaWeights,
+        zone: f64,
         updates: usize,
         every: usize,
         resync_every: usize,
@@ -446,7 +454,7 @@ impl<W: LocalMoves> Walker<W> {
         for u in 1..=updates {
             self.update(w, &mut om);
             let e = self.chain.energy();
-            self.track(w, e);
+            self.track(w, zone, e);
             let k = w.bin_clamped(e);
             out.hist[k] += 1.0;
             out.block_hist[(u - 1) / per_block][k] += 1.0;
@@ -460,6 +468,24 @@ impl<W: LocalMoves> Walker<W> {
             }
         }
         out
+    }
+}
+
+/// The width of each end zone of `w`'s window: `fraction` of it, at least one bin.
+fn end_zone_width(w: &MucaWeights, fraction: f64) -> f64 {
+    (fraction * (w.e_hi() - w.e_lo)).max(w.width)
+}
+
+/// Which end of the window E is at: within `zone` of its low edge (−1), of its high edge
+/// (+1), or neither (0).
+#[inline]
+fn end_of_window(w: &MucaWeights, zone: f64, e: f64) -> i8 {
+    if e < w.e_lo + zone {
+        -1
+    } else if e >= w.e_hi() - zone {
+        1
+    } else {
+        0
     }
 }
 
@@ -617,11 +643,12 @@ pub fn run_multicanonical<E: LocalEnsemble + ?Sized, R: Rng + ?Sized>(
     let mut notes = Vec::new();
     loop {
         let base = weights.clone();
+        let zone = end_zone_width(&weights, opts.end_zone);
         let rounds: Vec<(MucaWeights, Vec<f64>, [bool; 2], f64)> = walkers
             .par_iter_mut()
             .map(|w| {
                 let mut own = base.clone();
-                let (visits, ends, lowest) = w.wang_landau(&mut own, f, round);
+                let (visits, ends, lowest) = w.wang_landau(&mut own, zone, f, round);
                 (own, visits, ends, lowest)
             })
             .collect();
@@ -758,11 +785,12 @@ pub fn run_multicanonical<E: LocalEnsemble + ?Sized, R: Rng + ?Sized>(
         opts.measure_every
     };
     let prod_updates = opts.production_sweeps * n;
+    let zone = end_zone_width(&weights, opts.end_zone);
     let resync_every = 1000 * n;
     let prods: Vec<(Production, u64)> = walkers
         .par_iter_mut()
         .map(|w| {
-            let p = w.production(&weights, prod_updates, every, resync_every, opts.blocks, observable);
+            let p = w.production(&weights, zone, prod_updates, every, resync_every, opts.blocks, observable);
             (p, w.half_trips / 2)
         })
         .collect();
@@ -911,4 +939,32 @@ fn log_g_r_hat(block_hists: &[&[Vec<f64>]], w: &MucaWeights) -> (f64, f64) {
         return (f64::INFINITY, f64::INFINITY);
     }
     (((nb - 1.0) / nb + ratio_sum / counted as f64 / nb).sqrt(), worst)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn end_zones_span_their_fraction_of_the_window_and_at_least_a_bin() {
+        let w = MucaWeights::flat(-100.0, 2.0, 50, 1.0);
+        let zone = end_zone_width(&w, 0.05);
+        assert_eq!(zone, 5.0);
+        assert_eq!(end_of_window(&w, zone, -100.0), -1);
+        assert_eq!(end_of_window(&w, zone, -95.01), -1);
+        assert_eq!(end_of_window(&w, zone, -95.0), 0);
+        assert_eq!(end_of_window(&w, zone, -5.01), 0);
+        assert_eq!(end_of_window(&w, zone, -5.0), 1);
+        assert_eq!(end_of_window(&w, zone, -120.0), -1, "below the window: its low end");
+        assert_eq!(end_of_window(&w, zone, 10.0), 1, "above it: its high end");
+        assert_eq!(end_zone_width(&w, 0.001), 2.0, "never narrower than a bin");
+    }
+
+    #[test]
+    fn an_end_zone_outside_0_to_a_half_is_refused_by_name() {
+        for bad in [0.0, 0.5, -0.1, f64::NAN] {
+            let err = check(&MucaOptions { end_zone: bad, ..MucaOptions::default() }).unwrap_err();
+            assert!(err.to_string().contains("end_zone"), "{err}");
+        }
+    }
 }
