@@ -241,6 +241,9 @@ pub fn mc_options(m: &McmcSettings, tau_bounds: (f64, f64), curve: Vec<f64>) -> 
         max_r_hat: m.max_r_hat,
         ladder: None,
         curve,
+        // A worker runs one cell per core, and a resumed study reproduces its cells bit for
+        // bit: the ladders of a cell run one after the other on the cell's stream.
+        parallel_ladders: false,
     }
 }
 

@@ -15,11 +15,13 @@
 //! again in every resample.
 
 use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 
 use super::diagnostics::LadderDiagnostics;
 use super::mbar::{bootstrap_se, Mbar, Resample, Reweighted, Reweighter};
 use super::model::SpinModel;
-use super::replica::{Ensemble, SpinEnsemble};
+use super::replica::{Ensemble, Replica, SpinEnsemble};
 use super::stats::autocorrelation;
 use super::tempering::{place_ladder, Tempering};
 use crate::tau::brent_root;
@@ -62,6 +64,14 @@ pub struct McOptions {
     /// τ values of the reported curve; those outside `tau_bounds` (where the ladder has no
     /// samples to reweight) are left out.
     pub curve: Vec<f64>,
+    /// Run the ladders in parallel on rayon's threads, each on its own ChaCha8 stream seeded
+    /// from the caller's generator (32 bytes per ladder, drawn in ladder order before any
+    /// runs): bit-identical on any thread count, but not the numbers of the sequential
+    /// order, where every ladder draws from the caller's generator in turn. `diagnose` sets
+    /// it (one protein-size model, every core free); cells keep the sequential order, since
+    /// a worker already runs one cell per core and a resumed study must reproduce its
+    /// stored cells bit for bit.
+    pub parallel_ladders: bool,
 }
 
 impl Default for McOptions {
@@ -78,6 +88,7 @@ impl Default for McOptions {
             max_r_hat: 1.05,
             ladder: None,
             curve: Vec::new(),
+            parallel_ladders: false,
         }
     }
 }
@@ -321,7 +332,7 @@ const SCALARS: usize = 8;
 #[allow(clippy::too_many_arguments)]
 pub fn estimate_to_precision<E: Ensemble + ?Sized, R: Rng>(
     q: &E,
-    truth_energy: &dyn Fn(&E::Config) -> f64,
+    truth_energy: &(dyn Fn(&E::Config) -> f64 + Sync),
     truth: TruthSide,
     truth_samples: Option<&[f64]>,
     opts: &McOptions,
@@ -459,7 +470,7 @@ pub struct LadderRun {
 /// trips and R̂ against `opts`.
 pub fn run_ladders<E: Ensemble + ?Sized, R: Rng>(
     model: &E,
-    observable: &dyn Fn(&E::Config) -> f64,
+    observable: &(dyn Fn(&E::Config) -> f64 + Sync),
     opts: &McOptions,
     rng: &mut R,
 ) -> LadderRun {
@@ -485,10 +496,61 @@ pub enum McProgress {
     Bootstrap,
 }
 
+/// Tempering steps between progress reports (and, with parallel ladders, between the
+/// points where the ladders wait for each other).
+const PROGRESS_STEPS: usize = 100;
+
+/// One tempering run on the ladder with its random stream (the caller's, or its own) and
+/// the series it records after the burn-in.
+struct Ladder<C, G> {
+    pt: Tempering<C>,
+    rng: G,
+    energies: Vec<Vec<f64>>,
+    observables: Vec<Vec<f64>>,
+}
+
+/// What a finished ladder leaves: its series and its swap statistics.
+struct LadderOutcome {
+    energies: Vec<Vec<f64>>,
+    observables: Vec<Vec<f64>>,
+    swap_acceptance: Vec<f64>,
+    round_trips: u64,
+}
+
+impl<C: Replica, G: Rng> Ladder<C, G> {
+    /// Steps `steps` (numbered from the start of the run), recording every rung after
+    /// `burn_in`.
+    fn advance(
+        &mut self,
+        steps: std::ops::Range<usize>,
+        burn_in: usize,
+        observable: &dyn Fn(&C::Config) -> f64,
+    ) {
+        for step in steps {
+            self.pt.step(&mut self.rng);
+            if step >= burn_in {
+                for (j, s) in self.pt.sample(observable).into_iter().enumerate() {
+                    self.energies[j].push(s.energy);
+                    self.observables[j].push(s.observable);
+                }
+            }
+        }
+    }
+
+    fn finish(self) -> LadderOutcome {
+        LadderOutcome {
+            swap_acceptance: self.pt.swap_acceptance(),
+            round_trips: self.pt.round_trips(),
+            energies: self.energies,
+            observables: self.observables,
+        }
+    }
+}
+
 /// [`run_ladders`], calling `progress` when the ladder is placed and every 100 steps.
 pub fn run_ladders_reporting<E: Ensemble + ?Sized, R: Rng>(
     model: &E,
-    observable: &dyn Fn(&E::Config) -> f64,
+    observable: &(dyn Fn(&E::Config) -> f64 + Sync),
     opts: &McOptions,
     rng: &mut R,
     progress: &mut dyn FnMut(McProgress),
@@ -512,41 +574,70 @@ pub fn run_ladders_reporting<E: Ensemble + ?Sized, R: Rng>(
     let ladders = opts.ladders.max(1);
     let per_ladder = (opts.steps / ladders).max(2);
     let (mut es, mut obs) = (super::empty_series(k, opts.steps), super::empty_series(k, opts.steps));
-    let mut runs: Vec<Vec<Vec<f64>>> = Vec::with_capacity(ladders);
     let (mut min_swap, mut round_trips, mut tau_int, mut unconverged) = (f64::INFINITY, 0, 0.5f64, false);
     // Per rung: converged in every ladder; per gap: the smallest swap acceptance of any ladder.
     let (mut rung_converged, mut rung_tau_int, mut gap_swap) =
         (vec![true; k], vec![0.5f64; k], vec![f64::INFINITY; k.saturating_sub(1)]);
     progress(McProgress::LadderPlaced { rungs: k });
-    let total = ladders * (opts.burn_in + per_ladder);
-    for ladder in 0..ladders {
-        let mut pt = Tempering::new(model, betas.clone(), rng);
-        let mut run = super::empty_series(k, per_ladder);
-        for step in 0..opts.burn_in + per_ladder {
-            pt.step(rng);
-            if step % 100 == 99 {
-                progress(McProgress::Steps { done: ladder * (opts.burn_in + per_ladder) + step + 1, total });
-            }
-            if step >= opts.burn_in {
-                for (j, s) in pt.sample(observable).into_iter().enumerate() {
-                    run[j].push(s.energy);
-                    es[j].push(s.energy);
-                    obs[j].push(s.observable);
-                }
-            }
+    let len = opts.burn_in + per_ladder;
+    let total = ladders * len;
+    let series = || (super::empty_series(k, per_ladder), super::empty_series(k, per_ladder));
+    let outcomes: Vec<LadderOutcome> = if opts.parallel_ladders {
+        let seeds: Vec<[u8; 32]> = (0..ladders)
+            .map(|_| {
+                let mut s = [0u8; 32];
+                rng.fill(&mut s);
+                s
+            })
+            .collect();
+        let mut running: Vec<_> = seeds
+            .into_iter()
+            .map(|s| {
+                let mut r = ChaCha8Rng::from_seed(s);
+                let pt = Tempering::new(model, betas.clone(), &mut r);
+                let (energies, observables) = series();
+                Ladder { pt, rng: r, energies, observables }
+            })
+            .collect();
+        for from in (0..len).step_by(PROGRESS_STEPS) {
+            let to = (from + PROGRESS_STEPS).min(len);
+            running.par_iter_mut().for_each(|l| l.advance(from..to, opts.burn_in, observable));
+            progress(McProgress::Steps { done: ladders * to, total });
         }
-        for (j, a) in run.iter().map(|s| autocorrelation(s)).enumerate() {
+        running.into_iter().map(Ladder::finish).collect()
+    } else {
+        (0..ladders)
+            .map(|ladder| {
+                let pt = Tempering::new(model, betas.clone(), rng);
+                let (energies, observables) = series();
+                let mut l = Ladder { pt, rng: &mut *rng, energies, observables };
+                for from in (0..len).step_by(PROGRESS_STEPS) {
+                    let to = (from + PROGRESS_STEPS).min(len);
+                    l.advance(from..to, opts.burn_in, observable);
+                    progress(McProgress::Steps { done: ladder * len + to, total });
+                }
+                l.finish()
+            })
+            .collect()
+    };
+    let mut runs: Vec<&[Vec<f64>]> = Vec::with_capacity(ladders);
+    for o in &outcomes {
+        for j in 0..k {
+            es[j].extend_from_slice(&o.energies[j]);
+            obs[j].extend_from_slice(&o.observables[j]);
+        }
+        for (j, a) in o.energies.iter().map(|s| autocorrelation(s)).enumerate() {
             tau_int = tau_int.max(a.tau_int);
             unconverged |= !a.converged;
             rung_converged[j] &= a.converged;
             rung_tau_int[j] = rung_tau_int[j].max(a.tau_int);
         }
-        for (g, a) in gap_swap.iter_mut().zip(pt.swap_acceptance()) {
+        for (g, &a) in gap_swap.iter_mut().zip(&o.swap_acceptance) {
             *g = g.min(a);
         }
-        min_swap = pt.swap_acceptance().into_iter().fold(min_swap, f64::min);
-        round_trips += pt.round_trips();
-        runs.push(run);
+        min_swap = o.swap_acceptance.iter().copied().fold(min_swap, f64::min);
+        round_trips += o.round_trips;
+        runs.push(&o.energies);
     }
     let ess = (per_ladder * ladders) as f64 / (2.0 * tau_int);
     if unconverged {
@@ -606,7 +697,7 @@ pub fn equilibrated_prefix(rung_passed: &[bool], gap_swap: &[f64], min_swap: f64
 /// below a critical point single flips alone decorrelate too slowly).
 pub fn estimate<R: Rng>(
     q: &SpinModel,
-    truth_energy: &dyn Fn(&[i8]) -> f64,
+    truth_energy: &(dyn Fn(&[i8]) -> f64 + Sync),
     truth: TruthSide,
     truth_samples: Option<&[f64]>,
     opts: &McOptions,
@@ -622,7 +713,7 @@ pub fn estimate<R: Rng>(
 /// in the error bars.
 pub fn estimate_ensemble<E: Ensemble + ?Sized, R: Rng>(
     q: &E,
-    truth_energy: &dyn Fn(&E::Config) -> f64,
+    truth_energy: &(dyn Fn(&E::Config) -> f64 + Sync),
     truth: TruthSide,
     truth_samples: Option<&[f64]>,
     opts: &McOptions,

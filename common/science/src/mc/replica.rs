@@ -35,11 +35,12 @@ pub trait Replica {
 /// A model that parallel tempering can sample: it starts chains, and knows its
 /// configuration count (ln Z at β = 0, the anchor MBAR and thermodynamic integration start
 /// from).
-pub trait Ensemble {
+pub trait Ensemble: Sync {
     /// What observables see of a configuration.
     type Config: ?Sized;
-    /// Its chains (they may borrow the model).
-    type Chain<'a>: Replica<Config = Self::Config>
+    /// Its chains (they may borrow the model; `Send`, so that independent ladders can run
+    /// on their own threads).
+    type Chain<'a>: Replica<Config = Self::Config> + Send
     where
         Self: 'a;
     /// A chain at `beta` from a uniformly random configuration (β = 0's equilibrium).

@@ -209,6 +209,9 @@ fn options(args: &Args) -> anyhow::Result<McOptions> {
         burn_in: args.steps / 10,
         resamples: args.resamples,
         ladders: args.ladders,
+        // One model and every core free: the ladders run side by side, each on its own
+        // stream (the same numbers on any thread count).
+        parallel_ladders: true,
         ..McOptions::default()
     })
 }
