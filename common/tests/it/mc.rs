@@ -660,24 +660,37 @@ fn tau_fwd_from_the_equilibrated_rungs_agrees_with_kaufman_when_the_cold_end_fai
     assert!((fine.diagnostics.equilibrated_tau_lo.unwrap() - 0.5).abs() < 1e-9);
 }
 
+/// The cell of an Ising2d study (`seed`, (rows, cols, T), M, fit with λ = 0.01, replicate)
+/// with τ bounds 0.2–5 and every other setting at its default, as `taustar run` builds it.
+fn ising2d_cell(
+    seed: u64,
+    (rows, cols, temperature): (u32, u32, f64),
+    samples: u64,
+    mode: taustar_common::cell::FitMode,
+    replicate: u32,
+) -> taustar_common::cell::CellSpec {
+    use taustar_common::cell::{CellSettings, CellSpec, DataSize, FitSpec, GridPoint, TruthSpec};
+    CellSpec {
+        study_seed: seed,
+        point: GridPoint {
+            truth: TruthSpec::Ising2d { rows, cols, temperature },
+            data: DataSize::Samples(samples),
+            fit: FitSpec { mode, l2: 0.01 },
+        },
+        replicate,
+        settings: CellSettings { tau_bounds: (0.2, 5.0), ..CellSettings::default() },
+    }
+}
+
 /// A whole cell with `[mcmc] sampler = "multicanonical"` (the path a study runs: fit, truth
 /// side, sampler, bootstrap, report): its τ* and D values agree with the same cell evaluated
 /// exactly, within 4 standard errors; its own diagnostics are reported in their columns and
 /// tempering's swap acceptance is absent; and it is bit-identical on 1 and 2 threads.
 #[test]
 fn a_multicanonical_cell_agrees_with_the_exact_cell_and_is_the_same_on_any_thread_count() {
-    use taustar_common::cell::{CellSettings, CellSpec, DataSize, FitMode, FitSpec, GridPoint, TruthSpec};
+    use taustar_common::cell::FitMode;
     use taustar_common::{run_cell, McmcSettings, Sampler};
-    let mut spec = CellSpec {
-        study_seed: 11,
-        point: GridPoint {
-            truth: TruthSpec::Ising2d { rows: 3, cols: 3, temperature: 2.0 },
-            data: DataSize::Samples(60),
-            fit: FitSpec { mode: FitMode::Mle, l2: 0.01 },
-        },
-        replicate: 0,
-        settings: CellSettings { tau_bounds: (0.2, 5.0), ..CellSettings::default() },
-    };
+    let mut spec = ising2d_cell(11, (3, 3, 2.0), 60, FitMode::Mle, 0);
     let exact = run_cell(&spec).unwrap();
     spec.settings.mcmc = Some(McmcSettings {
         sampler: Sampler::Multicanonical,
@@ -717,22 +730,10 @@ fn a_multicanonical_cell_agrees_with_the_exact_cell_and_is_the_same_on_any_threa
 #[test]
 #[ignore = "about a minute in the test profile"]
 fn the_16x16_cell_whose_ground_state_stalled_wang_landau_now_converges_and_agrees_with_tempering() {
-    use taustar_common::cell::{CellSettings, CellSpec, DataSize, FitMode, FitSpec, GridPoint, TruthSpec};
+    use taustar_common::cell::FitMode;
     use taustar_common::{run_cell, McmcSettings, Sampler};
-    let spec = CellSpec {
-        study_seed: 2026,
-        point: GridPoint {
-            truth: TruthSpec::Ising2d { rows: 16, cols: 16, temperature: 2.0 },
-            data: DataSize::Samples(316),
-            fit: FitSpec { mode: FitMode::Plm, l2: 0.01 },
-        },
-        replicate: 4,
-        settings: CellSettings {
-            tau_bounds: (0.2, 5.0),
-            mcmc: Some(McmcSettings { sampler: Sampler::Multicanonical, ..McmcSettings::default() }),
-            ..CellSettings::default()
-        },
-    };
+    let mut spec = ising2d_cell(2026, (16, 16, 2.0), 316, FitMode::Plm, 4);
+    spec.settings.mcmc = Some(McmcSettings { sampler: Sampler::Multicanonical, ..McmcSettings::default() });
     let cell = run_cell(&spec).unwrap();
     let d = cell.mcmc.ladder.as_ref().expect("Monte Carlo diagnostics");
     assert!(d.ok, "{:?}", d.note);
