@@ -53,11 +53,17 @@ pub enum Quantity {
     /// that did not, where it lies inside them. Its count says how many replicates that is;
     /// the rest have no trustworthy τ*_fwd.
     TauFwdTrusted,
+    /// Monte Carlo cells: τ*_rev of the replicates that passed their diagnostics (no rescue
+    /// exists for the others: D_rev is not convex in 1/τ). Its count says how many
+    /// replicates that is. Why a quantity of its own: a flagged cell's τ*_rev can be
+    /// anything (a trapped walker's curve), and a median over every replicate of a point
+    /// where most are flagged draws that on the map as a result.
+    TauRevTrusted,
 }
 
 impl Quantity {
     /// Every quantity, in column order.
-    pub const ALL: [Quantity; 20] = [
+    pub const ALL: [Quantity; 21] = [
         Quantity::TauRev,
         Quantity::TauFwd,
         Quantity::DklRevAt1,
@@ -78,6 +84,7 @@ impl Quantity {
         Quantity::TauRevSe,
         Quantity::TauFwdSe,
         Quantity::TauFwdTrusted,
+        Quantity::TauRevTrusted,
     ];
 
     /// The column prefix.
@@ -103,6 +110,7 @@ impl Quantity {
             Quantity::TauRevSe => "tau_rev_se",
             Quantity::TauFwdSe => "tau_fwd_se",
             Quantity::TauFwdTrusted => "tau_fwd_trusted",
+            Quantity::TauRevTrusted => "tau_rev_trusted",
         }
     }
 
@@ -142,6 +150,7 @@ impl Quantity {
                 true => Some(r.tau.tau_fwd),
                 false => r.mcmc.tau_fwd_equilibrated,
             },
+            Quantity::TauRevTrusted => r.mcmc.ladder.as_ref()?.ok.then_some(r.tau.tau_rev),
         }
     }
 }
@@ -464,6 +473,23 @@ pub(crate) mod tests {
         assert_eq!(t.mean, Some((2.0 + 2.5) / 2.0));
         assert_eq!(row.stats(Quantity::TauFwd).count, 4);
         assert_eq!(row.mcmc_not_ok, Some(3));
+    }
+
+    /// The trusted τ*_rev of a Monte Carlo point: passed replicates' τ*_rev only (a flagged
+    /// cell's has no rescue); exact points have none.
+    #[test]
+    fn trusted_tau_rev_takes_passed_cells_only() {
+        let p = ising_point(2.27, 1000);
+        let mut rs: Vec<CellResult> = (0..4).map(|i| result(&p, i, 1.0 + f64::from(i), 2.0)).collect();
+        assert_eq!(PointAggregator::summarize(&p, &rs).stats(Quantity::TauRevTrusted).count, 0);
+        for (i, r) in rs.iter_mut().enumerate() {
+            r.mcmc.ladder = Some(LadderDiagnostics { ok: i % 2 == 1, ..Default::default() });
+        }
+        let row = PointAggregator::summarize(&p, &rs);
+        let t = row.stats(Quantity::TauRevTrusted);
+        assert_eq!(t.count, 2, "replicates 1 and 3 passed");
+        assert_eq!(t.mean, Some((2.0 + 4.0) / 2.0));
+        assert_eq!(row.stats(Quantity::TauRev).count, 4);
     }
 
     #[test]

@@ -178,6 +178,10 @@ fn a_monte_carlo_study_exports_error_bars_and_matches_taustar_cell() {
     assert!(csv_column(&cells, "tau_rev_se").iter().all(|x| x.parse::<f64>().unwrap() > 0.0));
     let cells_not_ok = csv_column(&cells, "mcmc_ok").iter().filter(|x| *x == "false" || *x == "0").count();
     assert_eq!(not_ok.iter().sum::<u64>() as usize, cells_not_ok, "the summary counts the flagged cells");
+    // The trusted τ*_rev of a point is that of its passed replicates: 2 less the flagged.
+    let trusted: Vec<u64> =
+        csv_column(&summary, "tau_rev_trusted_count").iter().map(|x| x.parse().unwrap()).collect();
+    assert_eq!(trusted.iter().zip(&not_ok).map(|(t, n)| t + n).collect::<Vec<_>>(), vec![2, 2]);
     let curves = std::fs::read_to_string(export.join("curves.csv")).unwrap();
     assert_eq!(curves.lines().count(), 1 + 4 * 4, "4 cells × 4 τ (1 is on the grid)");
     for col in ["dkl_rev_se", "dkl_fwd_se", "heat_capacity_se", "kappa_se"] {

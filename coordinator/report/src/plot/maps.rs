@@ -54,6 +54,8 @@ enum MapScale {
 enum Boundary {
     /// The phase boundary τ*_rev = 1, of the mean or median τ*_rev.
     TauRev(Stat),
+    /// The same line drawn from the median τ*_rev of the replicates that passed.
+    TrustedTauRev,
     /// The zero contour of mean κ(1) − C(1): where the appendix diagnostic flips.
     KappaMinusC,
 }
@@ -74,7 +76,7 @@ fn fraction_diverged(r: &SummaryRow) -> Option<f64> {
     r.fit_diverged.filter(|_| r.replicates > 0).map(|d| d as f64 / r.replicates as f64)
 }
 
-const MAPS: [MapKind; 10] = [
+const MAPS: [MapKind; 11] = [
     MapKind {
         stem: "tau_rev_mean",
         title: "mean τ*_rev (reverse KL optimum)",
@@ -118,6 +120,15 @@ const MAPS: [MapKind; 10] = [
         scale: MapScale::AroundOne,
         bar: "τ*_fwd (log scale)",
         boundary: Boundary::TauRev(Stat::Mean),
+        only: None,
+    },
+    MapKind {
+        stem: "tau_rev_trusted_median",
+        title: "median τ*_rev of the passed replicates",
+        value: |r| r.stats(Quantity::TauRevTrusted).median,
+        scale: MapScale::AroundOne,
+        bar: "τ*_rev (log scale)",
+        boundary: Boundary::TrustedTauRev,
         only: None,
     },
     MapKind {
@@ -270,9 +281,9 @@ pub fn draw_maps(study: &str, rows: &[SummaryRow], out: &Path) -> anyhow::Result
             }
             g
         };
-        let ln_tau_rev = |stat: Stat| {
+        let ln_tau_rev = |q: Quantity, stat: Stat| {
             grid(&|r: &SummaryRow| {
-                let s = r.stats(Quantity::TauRev);
+                let s = r.stats(q);
                 match stat {
                     Stat::Mean => s.mean,
                     Stat::Median => s.median,
@@ -285,9 +296,9 @@ pub fn draw_maps(study: &str, rows: &[SummaryRow], out: &Path) -> anyhow::Result
         // errors (of the mean over replicates) *and* more than 2 % away from 1: at large M,
         // τ*_rev → 1 and tiny, statistically resolvable wobbles would otherwise fill the
         // map with loops. One replicate (no standard error): the 2 % rule alone.
-        let significant = |stat: Stat| -> Vec<bool> {
+        let significant = |q: Quantity, stat: Stat| -> Vec<bool> {
             grid(&|r: &SummaryRow| {
-                let s = r.stats(Quantity::TauRev);
+                let s = r.stats(q);
                 let centre = match stat {
                     Stat::Mean => s.mean,
                     Stat::Median => s.median,
@@ -312,9 +323,12 @@ pub fn draw_maps(study: &str, rows: &[SummaryRow], out: &Path) -> anyhow::Result
         .map(|v| v == Some(1.0))
         .collect();
         let boundary_kappa = zero_contour(&xs, &ys, &kappa_minus_c, Some(&kappa_significant));
-        let boundary_mean = zero_contour(&xs, &ys, &ln_tau_rev(Stat::Mean), Some(&significant(Stat::Mean)));
-        let boundary_median =
-            zero_contour(&xs, &ys, &ln_tau_rev(Stat::Median), Some(&significant(Stat::Median)));
+        let boundary = |q: Quantity, stat: Stat| {
+            zero_contour(&xs, &ys, &ln_tau_rev(q, stat), Some(&significant(q, stat)))
+        };
+        let boundary_mean = boundary(Quantity::TauRev, Stat::Mean);
+        let boundary_median = boundary(Quantity::TauRev, Stat::Median);
+        let boundary_trusted = boundary(Quantity::TauRevTrusted, Stat::Median);
         let reps: Vec<u64> = idx.iter().map(|&i| rows[i].replicates).collect();
         let (rmin, rmax) = (reps.iter().min().copied().unwrap_or(0), reps.iter().max().copied().unwrap_or(0));
         let reps_text = if rmin == rmax { format!("{rmin}") } else { format!("{rmin}–{rmax}") };
@@ -376,8 +390,14 @@ pub fn draw_maps(study: &str, rows: &[SummaryRow], out: &Path) -> anyhow::Result
                     let s = rows[i].stats(q);
                     s.mean.map(|mean| LinePoint { x, mean, sem: s.sem.unwrap_or(0.0) })
                 };
-                lines[line].rev.extend(point(Quantity::TauRev));
-                lines[line].fwd.extend(point(Quantity::TauFwd));
+                // A Monte Carlo point draws what can be trusted: a flagged replicate's τ* can
+                // be anything (a trapped walker's curve).
+                let (rev, fwd) = match rows[i].mcmc_not_ok {
+                    Some(_) => (Quantity::TauRevTrusted, Quantity::TauFwdTrusted),
+                    None => (Quantity::TauRev, Quantity::TauFwd),
+                };
+                lines[line].rev.extend(point(rev));
+                lines[line].fwd.extend(point(fwd));
             }
             for l in &mut lines {
                 l.rev.sort_by(|a, b| a.x.total_cmp(&b.x));
@@ -401,8 +421,13 @@ pub fn draw_maps(study: &str, rows: &[SummaryRow], out: &Path) -> anyhow::Result
                 let fig = LinesFigure {
                     title: format!("{study}: optimal sampling temperature vs data size"),
                     subtitle: format!(
-                        "{}; {shown}{reps_text} replicates per point; dashed: τ = 1 (below: cool, above: heat)",
-                        describe.join(", ")
+                        "{}; {shown}{reps_text} replicates per point{}; dashed: τ = 1 (below: cool, above: heat)",
+                        describe.join(", "),
+                        if idx.iter().any(|&i| rows[i].mcmc_not_ok.is_some()) {
+                            " (Monte Carlo: the passed ones; τ*_fwd also from equilibrated rungs)"
+                        } else {
+                            ""
+                        }
                     ),
                     x_is_log10,
                     lines,
@@ -428,6 +453,9 @@ pub fn draw_maps(study: &str, rows: &[SummaryRow], out: &Path) -> anyhow::Result
                      away from 1)",
                     if stat == Stat::Mean { "mean" } else { "median" }
                 ),
+                Boundary::TrustedTauRev => "black line: median τ*_rev = 1 over the passed replicates (drawn next to \
+                                             points > 2 s.e. and > 2 % away from 1); grey: no replicate passed"
+                    .to_string(),
                 Boundary::KappaMinusC => {
                     "black line: mean κ(1) − C(1) = 0 (drawn next to points > 2 s.e. away from 0)".to_string()
                 }
@@ -446,6 +474,7 @@ pub fn draw_maps(study: &str, rows: &[SummaryRow], out: &Path) -> anyhow::Result
                 contour: match map.boundary {
                     Boundary::TauRev(Stat::Mean) => boundary_mean.clone(),
                     Boundary::TauRev(Stat::Median) => boundary_median.clone(),
+                    Boundary::TrustedTauRev => boundary_trusted.clone(),
                     Boundary::KappaMinusC => boundary_kappa.clone(),
                 },
             };
